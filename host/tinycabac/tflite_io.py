@@ -1,0 +1,287 @@
+"""Split a TFLite model file into its constant weight arrays and the rest.
+
+`split_tflite` cuts the byte ranges that hold constant tensor data out of a
+.tflite file: the arrays go to the codec, the remaining bytes (the
+"skeleton": graph, operators, shapes, quantization parameters, metadata)
+are kept verbatim.  `join_tflite` splices (possibly modified) arrays back
+into the skeleton; given the original arrays it rebuilds the file
+byte-for-byte, because nothing but the cut ranges is ever touched.
+
+Only the `tflite` package (generated flatbuffer readers) is needed, not
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import tflite
+from tflite.TensorType import TensorType
+
+# TFLite files carry this identifier at bytes 4..8 (after the root offset).
+TFLITE_FILE_IDENTIFIER = b"TFL3"
+
+# Buffers smaller than this are left in the skeleton: coding them costs more
+# in per-tensor overhead than it saves, and they are mostly shapes/indices.
+MIN_WEIGHT_ELEMENTS = 16
+
+# TFLite tensor types whose constant data the codec handles, as little-endian
+# numpy dtypes.  Other types (strings, bools, int4, int64, ...) stay in the
+# skeleton untouched.
+CODED_TENSOR_TYPES = {
+    TensorType.INT8: np.dtype("<i1"),
+    TensorType.UINT8: np.dtype("<u1"),
+    TensorType.INT16: np.dtype("<i2"),
+    TensorType.INT32: np.dtype("<i4"),
+    TensorType.FLOAT32: np.dtype("<f4"),
+    TensorType.FLOAT16: np.dtype("<f2"),
+}
+
+TENSOR_TYPE_NAMES = {
+    value: name for name, value in vars(TensorType).items() if not name.startswith("_")
+}
+
+# Errors the generated flatbuffer readers raise on malformed input.
+_FLATBUFFER_READ_ERRORS = (struct.error, IndexError, ValueError, TypeError, OverflowError)
+
+
+def split_tflite(data: bytes) -> tuple[dict[str, np.ndarray], bytes, dict]:
+    """Return (weights, skeleton, layout) for a .tflite file's bytes.
+
+    weights: name -> array with the tensor's dtype and shape, in the order the
+    graph first uses them.
+    skeleton: the file with every weight's byte range removed.
+    layout: JSON-serialisable description that `join_tflite` needs, plus the
+    quantization parameters of each weight for the encoder.
+    """
+    data = bytes(data)
+    model = _parse_model(data)
+    try:
+        records = _collect_weight_records(model, data)
+    except _FLATBUFFER_READ_ERRORS as error:
+        raise ValueError(f"not a TFLite flatbuffer: corrupt tables ({error})") from error
+    records = _drop_overlapping_ranges(records)
+
+    weights = {}
+    for record in records:
+        start, stop = record["offset"], record["offset"] + record["length"]
+        array = np.frombuffer(data, dtype=record["dtype"], count=record["length"] // np.dtype(record["dtype"]).itemsize, offset=start)
+        weights[record["name"]] = array.reshape(record["shape"]).copy()
+    skeleton = _cut_ranges(data, [(r["offset"], r["length"]) for r in records])
+    layout = {"format": "tflite", "file_size": len(data), "weights": records}
+    return weights, skeleton, layout
+
+
+def join_tflite(skeleton: bytes, layout: dict, weights: dict[str, np.ndarray]) -> bytes:
+    """Splice weight arrays back into a skeleton made by `split_tflite`."""
+    records = layout["weights"]
+    expected_names = {record["name"] for record in records}
+    unexpected = sorted(set(weights) - expected_names)
+    if unexpected:
+        raise ValueError(f"weights not in the layout: {unexpected}")
+    cut_total = sum(record["length"] for record in records)
+    if len(skeleton) + cut_total != layout["file_size"]:
+        raise ValueError(
+            f"skeleton has {len(skeleton)} bytes, layout expects {layout['file_size'] - cut_total}"
+        )
+
+    pieces = []
+    skeleton_pos = 0
+    file_pos = 0
+    for record in sorted(records, key=lambda r: r["offset"]):
+        gap = record["offset"] - file_pos
+        pieces.append(skeleton[skeleton_pos : skeleton_pos + gap])
+        skeleton_pos += gap
+        pieces.append(_weight_bytes(record, weights))
+        file_pos = record["offset"] + record["length"]
+    pieces.append(skeleton[skeleton_pos:])
+    return b"".join(pieces)
+
+
+def _weight_bytes(record: dict, weights: dict[str, np.ndarray]) -> bytes:
+    name = record["name"]
+    if name not in weights:
+        raise ValueError(f"missing weight array for tensor {name!r}")
+    array = np.asarray(weights[name])
+    target = np.dtype(record["dtype"])
+    if tuple(array.shape) != tuple(record["shape"]):
+        raise ValueError(
+            f"tensor {name!r}: shape {tuple(array.shape)} does not match {tuple(record['shape'])}"
+        )
+    if array.dtype.newbyteorder("<") != target:
+        # Float16 tensors are decoded as float32 by the codec; narrowing them
+        # back is the one conversion the format expects.
+        if not (target.kind == "f" and target.itemsize == 2 and array.dtype == np.float32):
+            raise ValueError(f"tensor {name!r}: dtype {array.dtype} does not match {target}")
+    encoded = np.ascontiguousarray(array, dtype=target).tobytes()
+    if len(encoded) != record["length"]:
+        raise ValueError(f"tensor {name!r}: {len(encoded)} bytes, expected {record['length']}")
+    return encoded
+
+
+def _parse_model(data: bytes) -> tflite.Model:
+    if len(data) < 8:
+        raise ValueError(f"not a TFLite flatbuffer: only {len(data)} bytes")
+    if data[4:8] != TFLITE_FILE_IDENTIFIER:
+        raise ValueError(
+            f"not a TFLite flatbuffer: file identifier is {data[4:8]!r}, expected {TFLITE_FILE_IDENTIFIER!r}"
+        )
+    root = struct.unpack_from("<I", data, 0)[0]
+    if not 8 <= root <= len(data) - 4:
+        raise ValueError(f"not a TFLite flatbuffer: root table offset {root} outside the file")
+    try:
+        model = tflite.Model.GetRootAs(data, 0)
+        model.Version()
+        model.SubgraphsLength()
+        model.BuffersLength()
+    except _FLATBUFFER_READ_ERRORS as error:
+        raise ValueError(f"not a TFLite flatbuffer: unreadable model table ({error})") from error
+    return model
+
+
+def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
+    """One record per distinct constant buffer, in order of first use."""
+    metadata_buffers = {model.Metadata(i).Buffer() for i in range(model.MetadataLength())}
+    records_by_buffer: dict[int, dict] = {}
+    used_names: set[str] = set()
+    for subgraph_index in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(subgraph_index)
+        for tensor_index in range(subgraph.TensorsLength()):
+            tensor = subgraph.Tensors(tensor_index)
+            buffer_index = tensor.Buffer()
+            reference = {
+                "subgraph": subgraph_index,
+                "tensor": tensor_index,
+                "name": _tensor_name(tensor),
+            }
+            if buffer_index in records_by_buffer:
+                records_by_buffer[buffer_index]["tensors"].append(reference)
+                continue
+            if buffer_index == 0 or buffer_index in metadata_buffers:
+                continue
+            if buffer_index >= model.BuffersLength():
+                raise ValueError(
+                    f"not a TFLite flatbuffer: tensor {reference['name']!r} uses buffer "
+                    f"{buffer_index} of {model.BuffersLength()}"
+                )
+            record = _weight_record(tensor, model.Buffers(buffer_index), data)
+            if record is None:
+                continue
+            record["name"] = _unique_name(reference["name"] or f"buffer_{buffer_index}", used_names)
+            record["buffer"] = buffer_index
+            record["tensors"] = [reference]
+            records_by_buffer[buffer_index] = record
+    return list(records_by_buffer.values())
+
+
+def _weight_record(tensor, buffer, data: bytes) -> dict | None:
+    """Describe a tensor's constant data, or None if it is not worth coding."""
+    dtype = CODED_TENSOR_TYPES.get(tensor.Type())
+    if dtype is None or tensor.Sparsity() is not None:
+        return None
+    byte_range = _buffer_byte_range(buffer, data)
+    if byte_range is None:
+        return None
+    offset, length, external = byte_range
+    shape = [int(d) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else []
+    if any(d < 0 for d in shape):
+        return None
+    count = int(np.prod(shape, dtype=np.int64))
+    # Data whose size disagrees with the shape (packed or otherwise encoded
+    # layouts) cannot be viewed as an array of this dtype: leave it alone.
+    if count * dtype.itemsize != length or count < MIN_WEIGHT_ELEMENTS:
+        return None
+    return {
+        "offset": offset,
+        "length": length,
+        "external": external,
+        "dtype": dtype.name,
+        "tensor_type": TENSOR_TYPE_NAMES[tensor.Type()],
+        "shape": shape,
+        **_quantization_params(tensor),
+    }
+
+
+def _buffer_byte_range(buffer, data: bytes) -> tuple[int, int, bool] | None:
+    """(offset, length, external) of a buffer's bytes in the file, None if empty."""
+    # Models over 2 GB keep data after the flatbuffer, addressed by
+    # offset/size from the start of the file; offset 1 is a placeholder.
+    if buffer.Offset() > 1:
+        offset, length = buffer.Offset(), buffer.Size()
+        external = True
+    else:
+        length = buffer.DataLength()
+        if length == 0:
+            return None
+        vector_field = buffer._tab.Offset(4)
+        offset = buffer._tab.Vector(vector_field)
+        external = False
+    if length == 0:
+        return None
+    if offset + length > len(data):
+        raise ValueError(
+            f"not a TFLite flatbuffer: buffer data [{offset}, {offset + length}) past end of file ({len(data)} bytes)"
+        )
+    return offset, length, external
+
+
+def _quantization_params(tensor) -> dict:
+    quantization = tensor.Quantization()
+    if quantization is None:
+        return {"scales": [], "zero_points": [], "quantized_dimension": 0}
+    scales = quantization.ScaleAsNumpy() if quantization.ScaleLength() else []
+    zero_points = quantization.ZeroPointAsNumpy() if quantization.ZeroPointLength() else []
+    return {
+        "scales": [float(s) for s in scales],
+        "zero_points": [int(z) for z in zero_points],
+        "quantized_dimension": int(quantization.QuantizedDimension()),
+    }
+
+
+def _tensor_name(tensor) -> str:
+    raw = tensor.Name()
+    return raw.decode("utf-8", errors="replace") if raw else ""
+
+
+def _unique_name(base: str, used: set[str]) -> str:
+    name, suffix = base, 1
+    while name in used:
+        suffix += 1
+        name = f"{base}#{suffix}"
+    used.add(name)
+    return name
+
+
+def _drop_overlapping_ranges(records: list[dict]) -> list[dict]:
+    """Keep the first record of any two whose byte ranges overlap.
+
+    Two buffers pointing at the same bytes (possible with offset/size
+    buffers) must be cut only once; the later one's tensors are served by the
+    earlier record's bytes, and are listed with it when they read the same
+    array.
+    """
+    kept: list[dict] = []
+    for record in records:
+        start, stop = record["offset"], record["offset"] + record["length"]
+        overlapping = [k for k in kept if start < k["offset"] + k["length"] and k["offset"] < stop]
+        if not overlapping:
+            kept.append(record)
+        elif len(overlapping) == 1 and _same_array(overlapping[0], record):
+            overlapping[0]["tensors"].extend(record["tensors"])
+    return kept
+
+
+def _same_array(first: dict, second: dict) -> bool:
+    keys = ("offset", "length", "dtype", "shape")
+    return all(first[key] == second[key] for key in keys)
+
+
+def _cut_ranges(data: bytes, ranges: list[tuple[int, int]]) -> bytes:
+    pieces = []
+    position = 0
+    for offset, length in sorted(ranges):
+        pieces.append(data[position:offset])
+        position = offset + length
+    pieces.append(data[position:])
+    return b"".join(pieces)
