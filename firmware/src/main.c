@@ -1,0 +1,191 @@
+/*
+ * main.c - tinycabac firmware demo: decode the embedded streams on the device
+ * and print a digest of every tensor, so a host can check it bit for bit.
+ *
+ * For each stream (scripts/embed_streams.py embeds them) it prints
+ *
+ *     stream <file name> <bytes>
+ *     tensor <name> <elements> crc32=<8 lowercase hex digits>   (one per tensor)
+ *     OK                                   or   FAIL <reason>
+ *
+ * and returns 0 only if every stream decoded.  Tensors are decoded one at a
+ * time through a 256-byte output buffer whose bytes are folded into a CRC-32
+ * and dropped, so RAM use does not depend on the model (the microbit board
+ * has 16 KiB).  The payload is read in place from flash.  No printf: a few
+ * digits are formatted by hand into one line buffer.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "console.h"
+#include "embedded_streams.h"
+#include "tinycabac.h"
+
+#define OUTPUT_CHUNK_SIZE 256u
+
+/* Static rather than on the stack: the size report then shows the demo's
+ * whole RAM footprint, and the stack stays small. */
+static tc_stream stream;
+static tc_tensor_info tensor;
+static tc_decoder decoder;
+static uint8_t output_chunk[OUTPUT_CHUNK_SIZE];
+static char line[TC_MAX_NAME_LEN + 64u];
+
+typedef struct {
+    char *cursor;
+    char *end; /* leaves room for the terminating NUL */
+} line_writer;
+
+static line_writer line_start(void)
+{
+    line_writer w = {line, line + sizeof line - 1u};
+    return w;
+}
+
+static void put_bytes(line_writer *w, const char *text, size_t length)
+{
+    for (size_t i = 0; i < length && w->cursor < w->end; i++) {
+        char c = text[i];
+        *w->cursor++ = (c == '\n' || c == '\r' || c == '\0') ? '?' : c; /* one record per line */
+    }
+}
+
+static void put_text(line_writer *w, const char *text)
+{
+    size_t length = 0;
+    while (text[length] != '\0') {
+        length++;
+    }
+    put_bytes(w, text, length);
+}
+
+static void put_decimal(line_writer *w, uint32_t value)
+{
+    char digits[10];
+    size_t count = 0;
+    do {
+        digits[count++] = (char)('0' + value % 10u);
+        value /= 10u;
+    } while (value != 0u);
+    while (count > 0u) {
+        put_bytes(w, &digits[--count], 1u);
+    }
+}
+
+static void put_hex32(line_writer *w, uint32_t value)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int shift = 28; shift >= 0; shift -= 4) {
+        put_bytes(w, &hex[(value >> shift) & 15u], 1u);
+    }
+}
+
+static void line_send(line_writer *w)
+{
+    *w->cursor++ = '\n';
+    *w->cursor = '\0';
+    console_write(line);
+}
+
+static void report_stream(const tc_embedded_stream *embedded)
+{
+    line_writer w = line_start();
+    put_text(&w, "stream ");
+    put_text(&w, embedded->label);
+    put_text(&w, " ");
+    put_decimal(&w, (uint32_t)*embedded->length);
+    line_send(&w);
+}
+
+static void report_tensor(uint32_t crc)
+{
+    line_writer w = line_start();
+    put_text(&w, "tensor ");
+    put_bytes(&w, (const char *)tensor.name, tensor.name_len);
+    put_text(&w, " ");
+    put_decimal(&w, tensor.element_count);
+    put_text(&w, " crc32=");
+    put_hex32(&w, crc);
+    line_send(&w);
+}
+
+static tc_status report_failure(tc_status status, uint32_t index)
+{
+    line_writer w = line_start();
+    put_text(&w, "FAIL ");
+    put_text(&w, tc_status_string(status));
+    put_text(&w, " (tensor ");
+    put_decimal(&w, index);
+    put_text(&w, ")");
+    line_send(&w);
+    return status;
+}
+
+/* Decode `tensor` chunk by chunk; *crc receives the CRC-32 of its bytes. */
+static tc_status decode_tensor(uint32_t *crc)
+{
+    if (tensor.payload_offset > stream.size ||
+        tensor.payload_size > stream.size - tensor.payload_offset) {
+        return TC_ERR_TRUNCATED;
+    }
+    const uint8_t *payload = stream.data + tensor.payload_offset;
+    size_t in_pos = 0;
+    uint64_t decoded_bytes = 0;
+    tc_status status = tc_decoder_init(&decoder, &tensor);
+    *crc = 0;
+    while (status == TC_OK || status == TC_NEED_OUTPUT) {
+        size_t out_pos = 0;
+        status = tc_decoder_run(&decoder, payload, &in_pos, tensor.payload_size,
+                                output_chunk, &out_pos, sizeof output_chunk);
+        *crc = tc_crc32(*crc, output_chunk, out_pos);
+        decoded_bytes += out_pos;
+        if (status == TC_OK) {
+            break;
+        }
+    }
+    if (status == TC_NEED_INPUT) {
+        return TC_ERR_TRUNCATED; /* the whole payload was offered already */
+    }
+    if (status == TC_OK && decoded_bytes != (uint64_t)tensor.element_count * tensor.element_size) {
+        return TC_ERR_PAYLOAD;
+    }
+    return status;
+}
+
+/* Decode one embedded stream, printing its report; TC_OK if all decoded. */
+static tc_status decode_stream(const tc_embedded_stream *embedded)
+{
+    report_stream(embedded);
+    tc_status status = tc_stream_open(&stream, embedded->data, (size_t)*embedded->length);
+    if (status != TC_OK) {
+        line_writer w = line_start();
+        put_text(&w, "FAIL ");
+        put_text(&w, tc_status_string(status));
+        line_send(&w);
+        return status;
+    }
+    for (uint32_t index = 0; index < stream.tensor_count; index++) {
+        uint32_t crc = 0;
+        status = tc_stream_tensor(&stream, index, &tensor);
+        if (status == TC_OK) {
+            status = decode_tensor(&crc);
+        }
+        if (status != TC_OK) {
+            return report_failure(status, index);
+        }
+        report_tensor(crc);
+    }
+    console_write("OK\n");
+    return TC_OK;
+}
+
+int tinycabac_demo(void)
+{
+    int exit_status = 0;
+    for (unsigned i = 0; i < tc_embedded_stream_count; i++) {
+        if (decode_stream(&tc_embedded_streams[i]) != TC_OK) {
+            exit_status = 1;
+        }
+    }
+    return exit_status;
+}
