@@ -1,0 +1,107 @@
+/*
+ * tc_model.h - the parts of the coding model that the decoder and the host
+ * encoder must share bit for bit: probability estimation and adaptation,
+ * context selection and the activity recurrence (FORMAT sections 5.2-5.4).
+ *
+ * Keeping them in one header is what makes encoder and decoder agree; the
+ * host encoder (host/tinycabac/csrc/encoder.c) includes this file.
+ */
+#ifndef TC_MODEL_H
+#define TC_MODEL_H
+
+#include <stdint.h>
+
+#include "tinycabac.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TC_INLINE static __inline__ __attribute__((always_inline))
+#else
+#define TC_INLINE static
+#endif
+
+#define TC_PROB_BITS 15u                 /* probabilities are in 1/32768 */
+#define TC_PROB_ONE (1u << TC_PROB_BITS)
+#define TC_PROB_INIT (TC_PROB_ONE / 2u)  /* every context starts at p = 1/2 */
+#define TC_RATE_FAST 5u                  /* fast estimate: window ~32 bins */
+#define TC_RATE_SLOW 8u                  /* slow estimate: window ~256 bins */
+#define TC_RANGE_TOP (1u << 24)          /* renormalise below this range */
+
+#define TC_UNARY_MAX 16u      /* prefix bins before the exp-Golomb escape */
+#define TC_ESCAPE_MAX_BITS 31u /* longest legal escape prefix */
+#define TC_MAX_MAGNITUDE 0x80000000u /* |level| <= 2^31 */
+
+/* Probability that the next bin is 0, in 1/32768 units.  The two estimates
+ * never reach 0 or 32768 (FORMAT 5.2), so neither can the mean. */
+TC_INLINE uint32_t tc_context_p0(const tc_context *c)
+{
+    return ((uint32_t)c->fast + c->slow) >> 1;
+}
+
+TC_INLINE void tc_context_update(tc_context *c, unsigned bin)
+{
+    if (bin) {
+        c->fast = (uint16_t)(c->fast - (c->fast >> TC_RATE_FAST));
+        c->slow = (uint16_t)(c->slow - (c->slow >> TC_RATE_SLOW));
+    } else {
+        c->fast = (uint16_t)(c->fast + ((TC_PROB_ONE - c->fast) >> TC_RATE_FAST));
+        c->slow = (uint16_t)(c->slow + ((TC_PROB_ONE - c->slow) >> TC_RATE_SLOW));
+    }
+}
+
+TC_INLINE void tc_contexts_reset(tc_context *c, unsigned count)
+{
+    unsigned i;
+    for (i = 0; i < count; i++) {
+        c[i].fast = (uint16_t)TC_PROB_INIT;
+        c[i].slow = (uint16_t)TC_PROB_INIT;
+    }
+}
+
+/* Number of significant bits of m (0 for m = 0): the magnitude class. */
+TC_INLINE unsigned tc_bit_length(uint32_t m)
+{
+#if defined(__GNUC__) && (defined(__ARM_FEATURE_CLZ) || defined(__x86_64__) || defined(__i386__) || defined(__aarch64__))
+    return m ? 32u - (unsigned)__builtin_clz(m) : 0u;
+#else
+    /* Cortex-M0 has no CLZ instruction; a binary search beats libgcc's. */
+    unsigned n = 0;
+    if (m >= 0x10000u) { m >>= 16; n += 16; }
+    if (m >= 0x100u) { m >>= 8; n += 8; }
+    if (m >= 0x10u) { m >>= 4; n += 4; }
+    if (m >= 0x4u) { m >>= 2; n += 2; }
+    if (m >= 0x2u) { m >>= 1; n += 1; }
+    return n + m;
+#endif
+}
+
+/* Activity: an exponentially weighted sum of recent magnitude classes, about
+ * 8 x their mean.  It stands for the local scale of the weights (FORMAT 5.4). */
+TC_INLINE unsigned tc_activity_next(unsigned activity, uint32_t magnitude)
+{
+    return activity - (activity >> 3) + tc_bit_length(magnitude);
+}
+
+/* Rice parameter: the number of low magnitude bits sent as a suffix. */
+TC_INLINE unsigned tc_rice_k(unsigned activity)
+{
+    return activity < 16u ? 0u : (activity >> 3) - 1u;
+}
+
+/* Which of the 16 prefix context sets codes this value's unary prefix. */
+TC_INLINE unsigned tc_prefix_set(unsigned activity, unsigned k)
+{
+    return k == 0u ? activity >> 1 : 7u + (k < 8u ? k : 8u);
+}
+
+/* Which of the 15 suffix context sets codes the top suffix bits (k >= 1). */
+TC_INLINE unsigned tc_suffix_set(unsigned k)
+{
+    return (k < (unsigned)TC_SUFFIX_SETS ? k : (unsigned)TC_SUFFIX_SETS) - 1u;
+}
+
+TC_INLINE unsigned tc_prefix_bin_index(uint32_t bin_number)
+{
+    return bin_number < TC_PREFIX_BINS - 1u ? (unsigned)bin_number : TC_PREFIX_BINS - 1u;
+}
+
+#endif /* TC_MODEL_H */

@@ -1,0 +1,645 @@
+/*
+ * tinycabac.c - the decoder of record for tinycabac streams, format 1.
+ *
+ * Sections follow docs/FORMAT.md: container parsing (3), the range decoder
+ * (5.1), binarization (5.5) and reconstruction (6).  No heap, no floating
+ * point, every byte read checked against the buffer it comes from.
+ */
+#include "tinycabac.h"
+
+#include <string.h>
+
+#include "tc_model.h"
+
+/* ------------------------------------------------------------------ */
+/* Little-endian field readers (callers check bounds first).          */
+
+static uint32_t read_u16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+}
+
+static uint32_t read_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* ------------------------------------------------------------------ */
+/* CRC-32 (zlib polynomial), four bits at a time: a 64-byte table keeps */
+/* flash small while costing two lookups per byte.                    */
+
+static const uint32_t crc_nibble_table[16] = {
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
+    0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
+    0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+
+static uint32_t crc32_update(uint32_t crc, const uint8_t *data, size_t size)
+{
+    size_t i;
+    for (i = 0; i < size; i++) {
+        crc ^= data[i];
+        crc = (crc >> 4) ^ crc_nibble_table[crc & 15u];
+        crc = (crc >> 4) ^ crc_nibble_table[crc & 15u];
+    }
+    return crc;
+}
+
+uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size)
+{
+    if (data == NULL)
+        return crc;
+    return ~crc32_update(~crc, data, size);
+}
+
+const char *tc_status_string(tc_status status)
+{
+    switch (status) {
+    case TC_OK: return "ok";
+    case TC_NEED_INPUT: return "need more input";
+    case TC_NEED_OUTPUT: return "output buffer full";
+    case TC_ERR_ARGUMENT: return "invalid argument";
+    case TC_ERR_MAGIC: return "not a tinycabac stream (bad magic)";
+    case TC_ERR_VERSION: return "unsupported format version";
+    case TC_ERR_TRUNCATED: return "stream is truncated";
+    case TC_ERR_HEADER_CRC: return "header or directory CRC mismatch";
+    case TC_ERR_RESERVED: return "reserved or invalid field value";
+    case TC_ERR_LIMIT: return "stream exceeds a format limit";
+    case TC_ERR_PAYLOAD: return "corrupt tensor payload";
+    case TC_ERR_CRC: return "decoded tensor CRC mismatch";
+    case TC_ERR_NOT_FOUND: return "tensor not found";
+    case TC_ERR_OUTPUT_SIZE: return "output buffer too small";
+    }
+    return "unknown status";
+}
+
+/* ------------------------------------------------------------------ */
+/* Container (FORMAT 3).                                              */
+
+static const uint8_t stream_magic[4] = {'T', 'C', 'A', 'B'};
+
+static unsigned dtype_element_size(unsigned dtype)
+{
+    switch (dtype) {
+    case TC_DTYPE_INT8:
+    case TC_DTYPE_UINT8: return 1;
+    case TC_DTYPE_INT16: return 2;
+    case TC_DTYPE_INT32:
+    case TC_DTYPE_FLOAT32:
+    case TC_DTYPE_FLOAT16: return 4; /* float tensors decode to float32 */
+    default: return 0;
+    }
+}
+
+static int dtype_is_float(unsigned dtype)
+{
+    return dtype == TC_DTYPE_FLOAT32 || dtype == TC_DTYPE_FLOAT16;
+}
+
+/* A bounds-checked cursor over the directory. */
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+} cursor;
+
+static const uint8_t *take(cursor *c, uint32_t n)
+{
+    const uint8_t *start = c->p;
+    if ((size_t)(c->end - c->p) < n)
+        return NULL;
+    c->p += n;
+    return start;
+}
+
+static tc_status parse_dims(cursor *c, tc_tensor_info *t)
+{
+    const uint8_t *p;
+    uint32_t i, count = 1;
+    int empty = 0;
+    if ((p = take(c, 1)) == NULL)
+        return TC_ERR_TRUNCATED;
+    t->ndim = p[0];
+    if (t->ndim > TC_MAX_NDIM)
+        return TC_ERR_LIMIT;
+    if ((p = take(c, 4u * t->ndim)) == NULL)
+        return TC_ERR_TRUNCATED;
+    for (i = 0; i < t->ndim; i++) {
+        t->dims[i] = read_u32(p + 4u * i);
+        if (t->dims[i] > TC_MAX_ELEMENTS)
+            return TC_ERR_LIMIT;
+        if (t->dims[i] == 0)
+            empty = 1;
+        else if (!empty && count > TC_MAX_ELEMENTS / t->dims[i])
+            return TC_ERR_LIMIT;
+        else if (!empty)
+            count *= t->dims[i];
+    }
+    t->element_count = empty ? 0 : count;
+    return TC_OK;
+}
+
+static tc_status parse_quantization(cursor *c, tc_tensor_info *t)
+{
+    const uint8_t *p;
+    uint32_t i;
+    if (t->mode == TC_MODE_LOSSLESS) {
+        if ((p = take(c, 4)) == NULL)
+            return TC_ERR_TRUNCATED;
+        t->offset = (int32_t)read_u32(p);
+        return TC_OK;
+    }
+    if ((p = take(c, 1)) == NULL)
+        return TC_ERR_TRUNCATED;
+    t->axis = p[0];
+    if (t->axis != TC_AXIS_NONE && t->axis >= t->ndim)
+        return TC_ERR_RESERVED;
+    t->step_count = t->axis == TC_AXIS_NONE ? 1u : t->dims[t->axis];
+    if (t->step_count > TC_MAX_STEP_COUNT)
+        return TC_ERR_LIMIT;
+    if ((t->steps = take(c, 3u * t->step_count)) == NULL)
+        return TC_ERR_TRUNCATED;
+    for (i = 0; i < t->step_count; i++)
+        if (read_u16(t->steps + 3u * i) == 0)
+            return TC_ERR_RESERVED; /* a zero step would erase the tensor */
+    return TC_OK;
+}
+
+/* Parse one directory entry at the cursor (FORMAT 3.2). */
+static tc_status parse_entry(cursor *c, const tc_stream *s, tc_tensor_info *t)
+{
+    const uint8_t *p;
+    tc_status st;
+    memset(t, 0, sizeof *t);
+    t->axis = TC_AXIS_NONE;
+    if ((p = take(c, 1)) == NULL)
+        return TC_ERR_TRUNCATED;
+    t->name_len = p[0];
+    if (t->name_len == 0)
+        return TC_ERR_RESERVED;
+    if ((t->name = take(c, t->name_len)) == NULL || (p = take(c, 2)) == NULL)
+        return TC_ERR_TRUNCATED;
+    t->dtype = p[0];
+    t->mode = p[1];
+    t->element_size = (uint8_t)dtype_element_size(t->dtype);
+    if (t->element_size == 0 || t->mode > TC_MODE_QUANTIZED)
+        return TC_ERR_RESERVED;
+    if ((t->mode == TC_MODE_QUANTIZED) != dtype_is_float(t->dtype))
+        return TC_ERR_RESERVED;
+    if ((st = parse_dims(c, t)) != TC_OK || (st = parse_quantization(c, t)) != TC_OK)
+        return st;
+    if ((p = take(c, 12)) == NULL)
+        return TC_ERR_TRUNCATED;
+    t->payload_offset = read_u32(p);
+    t->payload_size = read_u32(p + 4);
+    t->crc32 = read_u32(p + 8);
+    if (t->payload_offset > s->payload_area_size ||
+        t->payload_size > s->payload_area_size - t->payload_offset)
+        return TC_ERR_RESERVED;
+    if ((t->element_count == 0) != (t->payload_size == 0))
+        return TC_ERR_RESERVED;
+    t->payload_offset += TC_HEADER_SIZE + s->directory_size; /* make absolute */
+    return TC_OK;
+}
+
+static cursor directory_cursor(const tc_stream *s)
+{
+    cursor c;
+    c.p = s->data + TC_HEADER_SIZE;
+    c.end = c.p + s->directory_size;
+    return c;
+}
+
+tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size)
+{
+    uint32_t i, crc;
+    cursor c;
+    tc_tensor_info t;
+    tc_status st;
+    if (s == NULL || (data == NULL && size != 0))
+        return TC_ERR_ARGUMENT;
+    memset(s, 0, sizeof *s);
+    if (size == 0)
+        return TC_ERR_TRUNCATED;
+    if (memcmp(data, stream_magic, size < 4 ? size : 4) != 0)
+        return TC_ERR_MAGIC;
+    if (size < TC_HEADER_SIZE)
+        return TC_ERR_TRUNCATED;
+    if (data[4] != TC_FORMAT_VERSION)
+        return TC_ERR_VERSION;
+    if (data[5] != 0)
+        return TC_ERR_RESERVED; /* flags: all reserved in version 1 */
+    s->data = data;
+    s->size = size;
+    s->tensor_count = read_u16(data + 6);
+    s->directory_size = read_u32(data + 8);
+    s->payload_area_size = read_u32(data + 12);
+    if (s->tensor_count > TC_MAX_TENSORS || s->directory_size > TC_MAX_DIRECTORY_SIZE)
+        return TC_ERR_LIMIT;
+    if (size - TC_HEADER_SIZE < s->directory_size)
+        return TC_ERR_TRUNCATED;
+    crc = tc_crc32(0, data, 16);
+    crc = tc_crc32(crc, data + TC_HEADER_SIZE, s->directory_size);
+    if (crc != read_u32(data + 16))
+        return TC_ERR_HEADER_CRC;
+    c = directory_cursor(s);
+    for (i = 0; i < s->tensor_count; i++)
+        if ((st = parse_entry(&c, s, &t)) != TC_OK)
+            return st == TC_ERR_TRUNCATED ? TC_ERR_RESERVED : st; /* CRC was fine: the writer lied */
+    if (c.p != c.end)
+        return TC_ERR_RESERVED; /* directory_size disagrees with its entries */
+    return TC_OK;
+}
+
+tc_status tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *info)
+{
+    cursor c;
+    uint32_t i;
+    tc_status st;
+    if (s == NULL || info == NULL || s->data == NULL)
+        return TC_ERR_ARGUMENT;
+    if (index >= s->tensor_count)
+        return TC_ERR_NOT_FOUND;
+    c = directory_cursor(s);
+    for (i = 0; i <= index; i++)
+        if ((st = parse_entry(&c, s, info)) != TC_OK)
+            return st;
+    return TC_OK;
+}
+
+tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
+                         tc_tensor_info *info, uint32_t *index)
+{
+    cursor c;
+    uint32_t i;
+    tc_status st;
+    if (s == NULL || info == NULL || s->data == NULL || (name == NULL && name_len != 0))
+        return TC_ERR_ARGUMENT;
+    c = directory_cursor(s);
+    for (i = 0; i < s->tensor_count; i++) {
+        if ((st = parse_entry(&c, s, info)) != TC_OK)
+            return st;
+        if (info->name_len == name_len && memcmp(info->name, name, name_len) == 0) {
+            if (index != NULL)
+                *index = i;
+            return TC_OK;
+        }
+    }
+    return TC_ERR_NOT_FOUND;
+}
+
+/* ------------------------------------------------------------------ */
+/* Range decoder (FORMAT 5.1).  Kept in locals of tc_decoder_run for   */
+/* speed; `error` latches a read past the end of the payload, which    */
+/* then reads as zero bytes until the value loop notices.              */
+
+typedef struct {
+    uint32_t range;
+    uint32_t code;
+    const uint8_t *in;
+    const uint8_t *end; /* end of readable payload in this call */
+    int overrun;
+} range_decoder;
+
+TC_INLINE void rd_normalize(range_decoder *r)
+{
+    while (r->range < TC_RANGE_TOP) {
+        uint32_t byte = 0;
+        if (r->in < r->end)
+            byte = *r->in++;
+        else
+            r->overrun = 1;
+        r->range <<= 8;
+        r->code = (r->code << 8) | byte;
+    }
+}
+
+TC_INLINE unsigned rd_bin(range_decoder *r, tc_context *c)
+{
+    uint32_t bound = (r->range >> TC_PROB_BITS) * tc_context_p0(c);
+    unsigned bin;
+    if (r->code < bound) {
+        r->range = bound;
+        bin = 0;
+    } else {
+        r->code -= bound;
+        r->range -= bound;
+        bin = 1;
+    }
+    tc_context_update(c, bin);
+    rd_normalize(r);
+    return bin;
+}
+
+TC_INLINE unsigned rd_bypass(range_decoder *r)
+{
+    unsigned bin = 0;
+    r->range >>= 1;
+    if (r->code >= r->range) {
+        r->code -= r->range;
+        bin = 1;
+    }
+    rd_normalize(r);
+    return bin;
+}
+
+/* ------------------------------------------------------------------ */
+/* Binarization (FORMAT 5.5): one signed level.                        */
+
+/* Exp-Golomb order 0 in bypass bins; returns 0 on a corrupt code. */
+static int decode_escape(range_decoder *r, uint32_t *value)
+{
+    unsigned n = 0, i;
+    uint32_t v = 1;
+    while (rd_bypass(r)) {
+        if (++n > TC_ESCAPE_MAX_BITS)
+            return 0;
+    }
+    for (i = 0; i < n; i++)
+        v = (v << 1) | rd_bypass(r);
+    *value = v - 1u;
+    return 1;
+}
+
+/* Decodes |level| and its sign; returns 0 on a corrupt code. */
+static int decode_level(tc_decoder *d, range_decoder *r, uint32_t *magnitude, unsigned *negative)
+{
+    unsigned k = tc_rice_k(d->activity);
+    tc_context *prefix = d->prefix[tc_prefix_set(d->activity, k)];
+    uint32_t p = 0, m;
+    while (p < TC_UNARY_MAX && rd_bin(r, &prefix[tc_prefix_bin_index(p)]))
+        p++;
+    if (p == TC_UNARY_MAX) {
+        uint32_t extra;
+        if (!decode_escape(r, &extra) || extra > TC_MAX_MAGNITUDE)
+            return 0;
+        p += extra;
+    }
+    if (k == 0) {
+        m = p;
+    } else {
+        tc_context *suffix = d->suffix[tc_suffix_set(k)][p > 0];
+        uint32_t s = rd_bin(r, &suffix[0]);
+        unsigned i;
+        if (k >= 2)
+            s = (s << 1) | rd_bin(r, &suffix[1 + s]);
+        for (i = 2; i < k; i++)
+            s = (s << 1) | rd_bypass(r);
+        if (p > (TC_MAX_MAGNITUDE >> k))
+            return 0;
+        m = (p << k) | s;
+    }
+    if (m > TC_MAX_MAGNITUDE)
+        return 0;
+    *negative = m ? rd_bypass(r) : 0u;
+    *magnitude = m;
+    d->activity = (uint16_t)tc_activity_next(d->activity, m);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reconstruction (FORMAT 6).                                          */
+
+/* value = level + offset, which must lie in the dtype's range. */
+static int reconstruct_integer(const tc_decoder *d, uint32_t m, unsigned negative, uint8_t *out)
+{
+    int64_t v = (negative ? -(int64_t)m : (int64_t)m) + d->offset;
+    switch (d->dtype) {
+    case TC_DTYPE_INT8:
+        if (v < -128 || v > 127)
+            return 0;
+        break;
+    case TC_DTYPE_UINT8:
+        if (v < 0 || v > 255)
+            return 0;
+        break;
+    case TC_DTYPE_INT16:
+        if (v < -32768 || v > 32767)
+            return 0;
+        break;
+    default:
+        if (v < -2147483647 - 1 || v > 2147483647)
+            return 0;
+        break;
+    }
+    out[0] = (uint8_t)v;
+    if (d->element_size >= 2)
+        out[1] = (uint8_t)((uint64_t)v >> 8);
+    if (d->element_size == 4) {
+        out[2] = (uint8_t)((uint64_t)v >> 16);
+        out[3] = (uint8_t)((uint64_t)v >> 24);
+    }
+    return 1;
+}
+
+static unsigned bit_length64(uint64_t x)
+{
+    unsigned high = (unsigned)(x >> 32);
+    return high ? 32u + tc_bit_length(high) : tc_bit_length((uint32_t)x);
+}
+
+/* Shift right by `shift` bits rounding half to even. */
+static uint64_t shift_round_even(uint64_t x, unsigned shift)
+{
+    uint64_t kept, rest, half;
+    if (shift == 0)
+        return x;
+    if (shift > 63)
+        return 0; /* x < 2^48 here, so below half of one unit */
+    kept = x >> shift;
+    rest = x & (((uint64_t)1 << shift) - 1u);
+    half = (uint64_t)1 << (shift - 1);
+    if (rest > half || (rest == half && (kept & 1u)))
+        kept++;
+    return kept;
+}
+
+/* IEEE-754 float32 bits of round_to_nearest_even(m * mantissa * 2^exponent),
+ * with sign; 0 if the result would overflow. */
+static int float32_from_product(uint32_t m, unsigned negative, uint32_t mantissa, int exponent,
+                                uint32_t *bits)
+{
+    uint64_t product = (uint64_t)m * mantissa; /* < 2^48 */
+    uint32_t sign = negative ? 0x80000000u : 0u;
+    int length, e;
+    if (product == 0) {
+        *bits = sign; /* -0.0 cannot occur: m = 0 has no sign bin */
+        return 1;
+    }
+    length = (int)bit_length64(product);
+    e = length - 1 + exponent; /* unbiased exponent of the exact value */
+    if (e >= -126) {
+        uint64_t significand = length > 24 ? shift_round_even(product, (unsigned)(length - 24))
+                                           : product << (24 - length);
+        if (significand == ((uint64_t)1 << 24)) {
+            significand >>= 1;
+            e++;
+        }
+        if (e > 127)
+            return 0;
+        *bits = sign | ((uint32_t)(e + 127) << 23) | ((uint32_t)significand & 0x7FFFFFu);
+    } else {
+        /* subnormal: count units of 2^-149; product * 2^(exponent + 149) */
+        int scale = exponent + 149;
+        uint64_t units = scale >= 0 ? product << scale : shift_round_even(product, (unsigned)(-scale));
+        *bits = sign | (uint32_t)units; /* units <= 2^23 becomes the smallest normal */
+    }
+    return 1;
+}
+
+static int reconstruct_float(tc_decoder *d, uint32_t m, unsigned negative, uint8_t *out)
+{
+    const uint8_t *step = d->steps + 3u * d->channel;
+    uint32_t bits;
+    int exponent = (int)step[2] - (step[2] & 0x80u ? 256 : 0); /* int8, portably */
+    if (!float32_from_product(m, negative, read_u16(step), exponent, &bits))
+        return 0;
+    out[0] = (uint8_t)bits;
+    out[1] = (uint8_t)(bits >> 8);
+    out[2] = (uint8_t)(bits >> 16);
+    out[3] = (uint8_t)(bits >> 24);
+    if (--d->inner_left == 0) {
+        d->inner_left = d->inner_size;
+        d->channel = d->channel + 1u == d->step_count ? 0u : d->channel + 1u;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tensor decoder.                                                     */
+
+tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
+{
+    uint32_t i;
+    if (d == NULL || info == NULL)
+        return TC_ERR_ARGUMENT;
+    memset(d, 0, sizeof *d);
+    d->payload_left = info->payload_size;
+    d->values_left = info->element_count;
+    d->expected_crc = info->crc32;
+    d->crc = 0xFFFFFFFFu;
+    d->dtype = info->dtype;
+    d->mode = info->mode;
+    d->element_size = info->element_size;
+    d->offset = info->offset;
+    d->range = 0xFFFFFFFFu;
+    if (info->mode == TC_MODE_QUANTIZED) {
+        d->steps = info->steps;
+        d->step_count = info->step_count;
+        d->inner_size = info->element_count ? info->element_count : 1u;
+        if (info->axis != TC_AXIS_NONE) {
+            d->inner_size = 1;
+            for (i = (uint32_t)info->axis + 1u; i < info->ndim; i++)
+                d->inner_size *= info->dims[i]; /* <= element_count: no overflow */
+        }
+        d->inner_left = d->inner_size;
+    }
+    tc_contexts_reset(&d->prefix[0][0], TC_PREFIX_SETS * TC_PREFIX_BINS);
+    tc_contexts_reset(&d->suffix[0][0][0], TC_SUFFIX_SETS * 2 * 3);
+    return TC_OK;
+}
+
+/* Reads the first four payload bytes into the code register. */
+static tc_status start_range_decoder(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size)
+{
+    unsigned i;
+    if (d->payload_left < 4)
+        return TC_ERR_PAYLOAD;
+    if (in_size - *in_pos < 4)
+        return TC_NEED_INPUT;
+    for (i = 0; i < 4; i++)
+        d->code = (d->code << 8) | in[(*in_pos)++];
+    d->payload_left -= 4;
+    if (d->code == 0xFFFFFFFFu)
+        return TC_ERR_PAYLOAD; /* code must stay below range */
+    d->started = 1;
+    return TC_OK;
+}
+
+/* All values are out: the payload must be used up exactly, the coder in a
+ * consistent state, and the CRC right. */
+static tc_status finish_tensor(const tc_decoder *d)
+{
+    if (d->payload_left != 0 || d->code >= d->range)
+        return TC_ERR_PAYLOAD;
+    if (~d->crc != d->expected_crc)
+        return TC_ERR_CRC;
+    return TC_OK;
+}
+
+tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
+                         uint8_t *out, size_t *out_pos, size_t out_size)
+{
+    range_decoder r;
+    const uint8_t *payload_end;
+    uint8_t *chunk_start;
+    size_t available;
+    int payload_ends_here;
+    tc_status st = TC_OK;
+
+    if (d == NULL || in_pos == NULL || out_pos == NULL || *in_pos > in_size || *out_pos > out_size ||
+        (in == NULL && in_size != 0) || (out == NULL && out_size != 0))
+        return TC_ERR_ARGUMENT;
+    if (d->values_left == 0)
+        return finish_tensor(d);
+    if (!d->started && (st = start_range_decoder(d, in, in_pos, in_size)) != TC_OK)
+        return st;
+
+    available = in_size - *in_pos;
+    payload_ends_here = available >= d->payload_left;
+    payload_end = in + *in_pos + (payload_ends_here ? d->payload_left : available);
+    r.range = d->range;
+    r.code = d->code;
+    r.in = in + *in_pos;
+    r.end = payload_end;
+    r.overrun = 0;
+    chunk_start = out + *out_pos;
+
+    while (d->values_left > 0) {
+        uint32_t m;
+        unsigned negative;
+        int ok;
+        if (out_size - *out_pos < d->element_size) {
+            st = TC_NEED_OUTPUT;
+            break;
+        }
+        if (!payload_ends_here && (size_t)(payload_end - r.in) < TC_MAX_VALUE_INPUT) {
+            st = TC_NEED_INPUT;
+            break;
+        }
+        ok = decode_level(d, &r, &m, &negative) && !r.overrun;
+        if (ok)
+            ok = d->mode == TC_MODE_LOSSLESS ? reconstruct_integer(d, m, negative, out + *out_pos)
+                                             : reconstruct_float(d, m, negative, out + *out_pos);
+        if (!ok) {
+            st = TC_ERR_PAYLOAD;
+            break;
+        }
+        *out_pos += d->element_size;
+        d->values_left--;
+    }
+
+    d->crc = crc32_update(d->crc, chunk_start, (size_t)(out + *out_pos - chunk_start));
+    d->payload_left -= (uint32_t)(r.in - (in + *in_pos));
+    *in_pos = (size_t)(r.in - in);
+    d->range = r.range;
+    d->code = r.code;
+    if (st == TC_OK)
+        st = finish_tensor(d);
+    return st;
+}
+
+tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, uint8_t *out, size_t out_size)
+{
+    tc_decoder d;
+    size_t in_pos = 0, out_pos = 0;
+    tc_status st;
+    if (s == NULL || info == NULL || s->data == NULL)
+        return TC_ERR_ARGUMENT;
+    if (info->payload_offset > s->size || info->payload_size > s->size - info->payload_offset)
+        return TC_ERR_TRUNCATED;
+    if ((uint64_t)info->element_count * info->element_size > out_size)
+        return TC_ERR_OUTPUT_SIZE;
+    if ((st = tc_decoder_init(&d, info)) != TC_OK)
+        return st;
+    st = tc_decoder_run(&d, s->data + info->payload_offset, &in_pos, info->payload_size, out, &out_pos, out_size);
+    return st == TC_NEED_INPUT ? TC_ERR_PAYLOAD : st;
+}

@@ -1,0 +1,183 @@
+/*
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 1).
+ *
+ * The decoder of record: no heap, no floating point, caller-owned buffers,
+ * every read bounds-checked.  docs/FORMAT.md is the specification; the
+ * section numbers in comments (e.g. "FORMAT 4.2") point into it.
+ *
+ * Typical use with the whole stream in memory (flash or RAM):
+ *
+ *     tc_stream s;
+ *     tc_tensor_info t;
+ *     if (tc_stream_open(&s, data, size) != TC_OK) ...
+ *     for (uint32_t i = 0; i < s.tensor_count; i++) {
+ *         tc_stream_tensor(&s, i, &t);
+ *         tc_decode_tensor(&s, &t, out, sizeof out);   // whole tensor at once
+ *     }
+ *
+ * A tensor larger than RAM is decoded piecewise with tc_decoder_init() and
+ * repeated tc_decoder_run() calls (xz-embedded style in/in_pos/in_size and
+ * out/out_pos/out_size), which return TC_NEED_OUTPUT when the output buffer
+ * is full and TC_NEED_INPUT when the caller must supply more payload bytes.
+ */
+#ifndef TINYCABAC_H
+#define TINYCABAC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TC_FORMAT_VERSION 1u
+#define TC_HEADER_SIZE 20u
+
+/* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
+ * TC_ERR_LIMIT, so that no size arithmetic can overflow 32 bits. */
+#define TC_MAX_TENSORS 4096u
+#define TC_MAX_NAME_LEN 255u
+#define TC_MAX_NDIM 8u
+#define TC_MAX_ELEMENTS 0x7FFFFFFFu
+#define TC_MAX_DIRECTORY_SIZE 0x01000000u /* 16 MiB */
+#define TC_MAX_STEP_COUNT 65536u
+
+/* A value never needs more than this many payload bytes (FORMAT 5.6); the
+ * streaming decoder asks for more input while fewer are buffered. */
+#define TC_MAX_VALUE_INPUT 64u
+
+typedef enum {
+    TC_DTYPE_INT8 = 1,
+    TC_DTYPE_UINT8 = 2,
+    TC_DTYPE_INT16 = 3,
+    TC_DTYPE_INT32 = 4,
+    TC_DTYPE_FLOAT32 = 5,
+    TC_DTYPE_FLOAT16 = 6
+} tc_dtype;
+
+typedef enum {
+    TC_MODE_LOSSLESS = 0,  /* integer tensor, value = level + offset */
+    TC_MODE_QUANTIZED = 1  /* float tensor, value = level * step, as float32 */
+} tc_mode;
+
+#define TC_AXIS_NONE 0xFFu /* quantized tensor with one step for all elements */
+
+typedef enum {
+    TC_OK = 0,           /* done: stream parsed / tensor decoded, CRC checked */
+    TC_NEED_INPUT = 1,   /* tc_decoder_run: supply more payload bytes */
+    TC_NEED_OUTPUT = 2,  /* tc_decoder_run: output buffer full */
+    TC_ERR_ARGUMENT = -1,   /* caller error: NULL pointer, buffer misuse */
+    TC_ERR_MAGIC = -2,      /* not a tinycabac stream */
+    TC_ERR_VERSION = -3,    /* unsupported format version */
+    TC_ERR_TRUNCATED = -4,  /* buffer ends before a structure it declares */
+    TC_ERR_HEADER_CRC = -5, /* header or directory damaged */
+    TC_ERR_RESERVED = -6,   /* reserved or inconsistent field value */
+    TC_ERR_LIMIT = -7,      /* exceeds a hard limit of the format */
+    TC_ERR_PAYLOAD = -8,    /* arithmetic-coded payload is corrupt */
+    TC_ERR_CRC = -9,        /* decoded tensor does not match its CRC-32 */
+    TC_ERR_NOT_FOUND = -10, /* no tensor with that index or name */
+    TC_ERR_OUTPUT_SIZE = -11 /* output buffer cannot hold the tensor */
+} tc_status;
+
+/* One parsed directory entry (FORMAT 3.2).  Pointers point into the
+ * directory, which must stay in memory while they are used. */
+typedef struct {
+    const uint8_t *name; /* UTF-8, not NUL-terminated */
+    uint32_t name_len;
+    uint8_t dtype;        /* tc_dtype */
+    uint8_t mode;         /* tc_mode */
+    uint8_t ndim;
+    uint8_t element_size; /* bytes per decoded element: 1, 2 or 4 */
+    uint32_t dims[TC_MAX_NDIM];
+    uint32_t element_count;
+    int32_t offset;        /* lossless only */
+    uint8_t axis;          /* quantized only: TC_AXIS_NONE or channel axis */
+    uint32_t step_count;   /* quantized only: 1, or dims[axis] */
+    const uint8_t *steps;  /* step_count records of 3 bytes (FORMAT 3.3) */
+    uint32_t payload_offset; /* from the start of the stream */
+    uint32_t payload_size;
+    uint32_t crc32;        /* CRC-32 of the decoded bytes, little-endian */
+} tc_tensor_info;
+
+/* A parsed and checked stream header and directory. */
+typedef struct {
+    const uint8_t *data; /* start of the stream */
+    size_t size;         /* bytes available at data (may end before payloads) */
+    uint32_t tensor_count;
+    uint32_t directory_size;
+    uint32_t payload_area_size;
+} tc_stream;
+
+/* Context model: two probability estimates of "bin is 0" in 1/32768 units,
+ * one adapting fast and one slowly (FORMAT 5.2). */
+typedef struct {
+    uint16_t fast;
+    uint16_t slow;
+} tc_context;
+
+#define TC_PREFIX_SETS 16
+#define TC_PREFIX_BINS 4
+#define TC_SUFFIX_SETS 15
+
+/* Streaming decoder state for one tensor: about 700 bytes, caller-owned. */
+typedef struct {
+    uint32_t range;
+    uint32_t code;
+    uint32_t payload_left;  /* payload bytes not yet consumed */
+    uint32_t values_left;   /* values not yet decoded */
+    uint32_t crc;
+    uint32_t expected_crc;
+    int32_t offset;
+    const uint8_t *steps;
+    uint32_t step_count;
+    uint32_t inner_size;    /* elements per channel run (quantized, per-channel) */
+    uint32_t inner_left;
+    uint32_t channel;
+    uint16_t activity;      /* running magnitude-class average (FORMAT 5.4) */
+    uint8_t dtype;
+    uint8_t mode;
+    uint8_t element_size;
+    uint8_t started;        /* range decoder initialised */
+    tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
+    tc_context suffix[TC_SUFFIX_SETS][2][3];
+} tc_decoder;
+
+/* Parse and check the header and the whole directory.  `size` must cover at
+ * least the header and the directory; payloads may lie beyond it. */
+tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size);
+
+/* Directory entry number `index` (0-based). */
+tc_status tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *info);
+
+/* Directory entry whose name equals name[0..name_len). */
+tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
+                         tc_tensor_info *info, uint32_t *index);
+
+/* Start decoding one tensor. */
+tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
+
+/* Decode from in[*in_pos..in_size) into out[*out_pos..out_size), advancing
+ * both positions.  `in` holds the tensor's payload bytes in order, in any
+ * chunking.  Returns TC_OK once the whole tensor is decoded and its CRC-32
+ * matches, TC_NEED_INPUT / TC_NEED_OUTPUT when the caller must refill or
+ * drain a buffer (unconsumed input stays at in[*in_pos..in_size) and must be
+ * passed again), or an error.  Output holds whole elements in C order,
+ * little-endian; float tensors decode to IEEE-754 float32 bit patterns. */
+tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
+                         uint8_t *out, size_t *out_pos, size_t out_size);
+
+/* Decode a whole tensor whose payload lies inside the stream buffer. */
+tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info,
+                           uint8_t *out, size_t out_size);
+
+/* CRC-32 (the zlib polynomial), continuing from `crc` (start with 0). */
+uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);
+
+/* Short English description of a status, for messages. */
+const char *tc_status_string(tc_status status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYCABAC_H */

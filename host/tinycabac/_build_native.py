@@ -1,0 +1,61 @@
+"""cffi build script for tinycabac._native: the C decoder of record
+(decoder_c/) and the host encoder core (host/tinycabac/csrc/), compiled
+together when the package is installed."""
+import os
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parents[2]
+DECODER_DIR = ROOT / "decoder_c"
+ENCODER_DIR = Path(__file__).resolve().parent / "csrc"
+
+CDEF = """
+typedef struct {
+    const uint8_t *name; uint32_t name_len;
+    uint8_t dtype; uint8_t mode; uint8_t ndim; uint8_t element_size;
+    uint32_t dims[8]; uint32_t element_count; int32_t offset;
+    uint8_t axis; uint32_t step_count; const uint8_t *steps;
+    uint32_t payload_offset; uint32_t payload_size; uint32_t crc32;
+} tc_tensor_info;
+typedef struct {
+    const uint8_t *data; size_t size;
+    uint32_t tensor_count; uint32_t directory_size; uint32_t payload_area_size;
+} tc_stream;
+typedef struct { ...; } tc_decoder;
+int tc_stream_open(tc_stream *s, const uint8_t *data, size_t size);
+int tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *info);
+int tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
+int tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
+                   uint8_t *out, size_t *out_pos, size_t out_size);
+int tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, uint8_t *out, size_t out_size);
+uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);
+const char *tc_status_string(int status);
+
+size_t tce_max_payload_size(size_t n);
+int64_t tce_encode_levels(const int64_t *levels, size_t n, uint8_t *out, size_t out_capacity,
+                          size_t *bad_index);
+double tce_estimate_bits(const int64_t *levels, size_t n);
+double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels,
+                size_t inner, double lambda, int64_t *levels);
+"""
+
+
+def _relative(path: Path) -> str:
+    """setuptools refuses absolute source paths; make them relative to the build's cwd."""
+    return os.path.relpath(path, os.getcwd())
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "tinycabac._native",
+    '#include "tinycabac.h"\n#include "encoder.h"\n',
+    sources=[_relative(DECODER_DIR / "tinycabac.c"), _relative(ENCODER_DIR / "encoder.c")],
+    include_dirs=[_relative(DECODER_DIR), _relative(ENCODER_DIR)],
+    extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
+    libraries=["m"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,155 @@
+"""The tinycabac container (docs/FORMAT.md section 3): header and tensor
+directory.  This module writes them; reading goes through the C decoder of
+record (tinycabac.native), so there is one parser, not two."""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAGIC = b"TCAB"
+FORMAT_VERSION = 1
+HEADER_SIZE = 20
+
+MAX_TENSORS = 4096
+MAX_NAME_LEN = 255
+MAX_NDIM = 8
+MAX_ELEMENTS = 0x7FFFFFFF
+MAX_DIRECTORY_SIZE = 1 << 24
+MAX_STEP_COUNT = 65536
+AXIS_NONE = 0xFF
+
+MODE_LOSSLESS = 0
+MODE_QUANTIZED = 1
+MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_QUANTIZED: "quantized"}
+
+# dtype code -> numpy dtype of the *source* tensor (float tensors decode to float32)
+DTYPE_CODES = {
+    1: np.dtype(np.int8),
+    2: np.dtype(np.uint8),
+    3: np.dtype(np.int16),
+    4: np.dtype(np.int32),
+    5: np.dtype(np.float32),
+    6: np.dtype(np.float16),
+}
+CODE_OF_DTYPE = {dt: code for code, dt in DTYPE_CODES.items()}
+INTEGER_DTYPES = tuple(DTYPE_CODES[c] for c in (1, 2, 3, 4))
+FLOAT_DTYPES = tuple(DTYPE_CODES[c] for c in (5, 6))
+
+# Names starting with this prefix carry container-level data for the
+# application layer (e.g. the rest of a .tflite file); decode() hides them.
+RESERVED_NAME_PREFIX = "__"
+
+
+class FormatError(ValueError):
+    """A stream or a tensor cannot be represented in / read from the format."""
+
+
+@dataclass
+class Step:
+    """A quantization step mantissa * 2**exponent (FORMAT 3.3)."""
+
+    mantissa: int
+    exponent: int
+
+    @property
+    def value(self) -> float:
+        return self.mantissa * 2.0**self.exponent
+
+    @classmethod
+    def from_float(cls, step: float) -> "Step":
+        """Nearest step with a 16-bit mantissa."""
+        if not np.isfinite(step) or step <= 0:
+            raise FormatError(f"quantization step must be a positive finite number, got {step!r}")
+        mantissa_f, exp2 = np.frexp(step)  # step = mantissa_f * 2**exp2, mantissa_f in [0.5, 1)
+        exponent = int(exp2) - 16
+        mantissa = int(round(float(mantissa_f) * 65536))
+        if mantissa == 65536:
+            mantissa, exponent = 32768, exponent + 1
+        if exponent < -128:  # tiny steps trade mantissa bits for range
+            mantissa, exponent = int(round(step * 2.0**128)), -128
+            if mantissa == 0:
+                raise FormatError(f"quantization step {step!r} is below 2**-128")
+        if not -128 <= exponent <= 127:
+            raise FormatError(f"quantization step {step!r} is outside the representable range")
+        return cls(mantissa, exponent)
+
+    @classmethod
+    def from_qp(cls, qp: int) -> "Step":
+        """NNR-style QP with density 2: step = (1 + (qp % 4)/4) * 2**(qp // 4)."""
+        qp = int(qp)
+        step = cls(4 + (qp & 3), (qp >> 2) - 2)
+        if not -128 <= step.exponent <= 127:
+            raise FormatError(f"qp {qp} is outside the representable range")
+        return step
+
+
+@dataclass
+class TensorEntry:
+    """One directory entry, ready to be written."""
+
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    mode: int
+    payload: bytes
+    crc32: int
+    offset: int = 0  # lossless
+    axis: int = AXIS_NONE  # quantized
+    steps: list[Step] = field(default_factory=list)  # quantized
+
+    def directory_bytes(self, payload_offset: int) -> bytes:
+        name = self.name.encode("utf-8")
+        parts = [bytes([len(name)]), name, bytes([CODE_OF_DTYPE[self.dtype], self.mode, len(self.shape)])]
+        parts.append(struct.pack(f"<{len(self.shape)}I", *self.shape))
+        if self.mode == MODE_LOSSLESS:
+            parts.append(struct.pack("<i", self.offset))
+        else:
+            parts.append(bytes([self.axis]))
+            parts.extend(struct.pack("<Hb", s.mantissa, s.exponent) for s in self.steps)
+        parts.append(struct.pack("<III", payload_offset, len(self.payload), self.crc32))
+        return b"".join(parts)
+
+
+def check_name(name: str) -> bytes:
+    if not isinstance(name, str):
+        raise FormatError(f"tensor names must be str, got {type(name).__name__}")
+    encoded = name.encode("utf-8", errors="strict")
+    if not 1 <= len(encoded) <= MAX_NAME_LEN:
+        raise FormatError(f"tensor name {name[:40]!r} must be 1..{MAX_NAME_LEN} bytes of UTF-8")
+    return encoded
+
+
+def check_shape(name: str, shape: tuple[int, ...]) -> None:
+    if len(shape) > MAX_NDIM:
+        raise FormatError(f"tensor {name!r} has {len(shape)} dimensions; the format allows {MAX_NDIM}")
+    count = 1
+    for d in shape:
+        if d > MAX_ELEMENTS:
+            raise FormatError(f"tensor {name!r}: dimension {d} exceeds {MAX_ELEMENTS}")
+        count *= d
+    if count > MAX_ELEMENTS:
+        raise FormatError(f"tensor {name!r} has {count} elements; the format allows {MAX_ELEMENTS}")
+
+
+def write_stream(entries: list[TensorEntry]) -> bytes:
+    """Header + directory + payloads, payloads in directory order."""
+    if len(entries) > MAX_TENSORS:
+        raise FormatError(f"{len(entries)} tensors; the format allows {MAX_TENSORS}")
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise FormatError("tensor names must be unique")
+    directory, offset = [], 0
+    for entry in entries:
+        directory.append(entry.directory_bytes(offset))
+        offset += len(entry.payload)
+    directory_bytes = b"".join(directory)
+    if len(directory_bytes) > MAX_DIRECTORY_SIZE:
+        raise FormatError("tensor directory exceeds 16 MiB")
+    if offset > 0xFFFFFFFF:
+        raise FormatError("payloads exceed 4 GiB")
+    head = MAGIC + struct.pack("<BBHII", FORMAT_VERSION, 0, len(entries), len(directory_bytes), offset)
+    crc = zlib.crc32(directory_bytes, zlib.crc32(head))
+    return b"".join([head, struct.pack("<I", crc), directory_bytes] + [e.payload for e in entries])

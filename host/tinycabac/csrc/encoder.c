@@ -1,0 +1,321 @@
+/*
+ * encoder.c - host encoder core for tinycabac (see encoder.h).
+ *
+ * The binarization is written once, in binarize_level(), against a small
+ * "bin sink" interface; the range coder and the rate estimator are two sinks.
+ * That keeps the coded bitstream and the rate estimates used by RDOQ in
+ * exact agreement.
+ */
+#include "encoder.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tc_model.h"
+
+/* ------------------------------------------------------------------ */
+/* Model state shared by coder and estimator: contexts + activity.     */
+
+typedef struct {
+    tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
+    tc_context suffix[TC_SUFFIX_SETS][2][3];
+    unsigned activity;
+} model_state;
+
+static void model_reset(model_state *s)
+{
+    tc_contexts_reset(&s->prefix[0][0], TC_PREFIX_SETS * TC_PREFIX_BINS);
+    tc_contexts_reset(&s->suffix[0][0][0], TC_SUFFIX_SETS * 2 * 3);
+    s->activity = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Range encoder (LZMA-style carry handling, FORMAT 5.1).              */
+
+typedef struct {
+    uint64_t low;
+    uint32_t range;
+    uint8_t cache;
+    uint64_t pending; /* bytes held back: cache plus 0xFF run */
+    int first;        /* the first byte is always 0 and is not sent */
+    uint8_t *out;
+    size_t pos, capacity;
+    int full;
+} range_encoder;
+
+static void re_init(range_encoder *e, uint8_t *out, size_t capacity)
+{
+    memset(e, 0, sizeof *e);
+    e->range = 0xFFFFFFFFu;
+    e->pending = 1;
+    e->first = 1;
+    e->out = out;
+    e->capacity = capacity;
+}
+
+static void re_emit(range_encoder *e, uint8_t byte)
+{
+    if (e->first) {
+        e->first = 0; /* always 0: low + range never exceeds 2^32 before it */
+        return;
+    }
+    if (e->pos < e->capacity)
+        e->out[e->pos++] = byte;
+    else
+        e->full = 1;
+}
+
+static void re_shift_low(range_encoder *e)
+{
+    if ((uint32_t)e->low < 0xFF000000u || (e->low >> 32) != 0) {
+        uint8_t carry = (uint8_t)(e->low >> 32);
+        uint8_t byte = e->cache;
+        do {
+            re_emit(e, (uint8_t)(byte + carry));
+            byte = 0xFF;
+        } while (--e->pending != 0);
+        e->cache = (uint8_t)(e->low >> 24);
+    }
+    e->pending++;
+    e->low = (e->low & 0x00FFFFFFu) << 8;
+}
+
+static void re_normalize(range_encoder *e)
+{
+    while (e->range < TC_RANGE_TOP) {
+        e->range <<= 8;
+        re_shift_low(e);
+    }
+}
+
+static void re_bin(range_encoder *e, tc_context *c, unsigned bin)
+{
+    uint32_t bound = (e->range >> TC_PROB_BITS) * tc_context_p0(c);
+    if (bin) {
+        e->low += bound;
+        e->range -= bound;
+    } else {
+        e->range = bound;
+    }
+    tc_context_update(c, bin);
+    re_normalize(e);
+}
+
+static void re_bypass(range_encoder *e, unsigned bin)
+{
+    e->range >>= 1;
+    if (bin)
+        e->low += e->range;
+    re_normalize(e);
+}
+
+static void re_flush(range_encoder *e)
+{
+    int i;
+    for (i = 0; i < 5; i++)
+        re_shift_low(e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Bin sinks: the coder, or the rate estimator.                        */
+
+typedef struct {
+    range_encoder *coder; /* NULL: estimate only */
+    double bits;
+} bin_sink;
+
+static double cost_table[TC_PROB_ONE >> 4]; /* -log2(p) at 1/2048 resolution */
+static int cost_table_ready;
+
+static void init_cost_table(void)
+{
+    size_t i, n = sizeof cost_table / sizeof cost_table[0];
+    if (cost_table_ready)
+        return;
+    for (i = 0; i < n; i++)
+        cost_table[i] = -log2(((double)i + 0.5) / (double)n);
+    cost_table_ready = 1;
+}
+
+static double bin_cost(const tc_context *c, unsigned bin)
+{
+    uint32_t p0 = tc_context_p0(c);
+    uint32_t p = bin ? TC_PROB_ONE - p0 : p0;
+    return cost_table[p >> 4];
+}
+
+static void sink_bin(bin_sink *s, tc_context *c, unsigned bin)
+{
+    if (s->coder) {
+        re_bin(s->coder, c, bin);
+    } else {
+        s->bits += bin_cost(c, bin);
+        tc_context_update(c, bin);
+    }
+}
+
+static void sink_bypass(bin_sink *s, unsigned bin)
+{
+    if (s->coder)
+        re_bypass(s->coder, bin);
+    else
+        s->bits += 1.0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Binarization (FORMAT 5.5), the mirror of decode_level().            */
+
+static void binarize_escape(bin_sink *s, uint32_t value)
+{
+    uint32_t v = value + 1u;
+    unsigned n = tc_bit_length(v) - 1u, i;
+    for (i = 0; i < n; i++)
+        sink_bypass(s, 1);
+    sink_bypass(s, 0);
+    for (i = n; i-- > 0;)
+        sink_bypass(s, (v >> i) & 1u);
+}
+
+static void binarize_level(model_state *st, bin_sink *s, uint32_t m, unsigned negative)
+{
+    unsigned k = tc_rice_k(st->activity);
+    tc_context *prefix = st->prefix[tc_prefix_set(st->activity, k)];
+    uint32_t p = k >= 32 ? 0 : m >> k, i;
+    uint32_t unary = p < TC_UNARY_MAX ? p : TC_UNARY_MAX;
+    for (i = 0; i < unary; i++)
+        sink_bin(s, &prefix[tc_prefix_bin_index(i)], 1);
+    if (p < TC_UNARY_MAX)
+        sink_bin(s, &prefix[tc_prefix_bin_index(p)], 0);
+    else
+        binarize_escape(s, p - TC_UNARY_MAX);
+    if (k > 0) {
+        tc_context *suffix = st->suffix[tc_suffix_set(k)][p > 0];
+        unsigned b1 = (m >> (k - 1)) & 1u;
+        sink_bin(s, &suffix[0], b1);
+        if (k >= 2)
+            sink_bin(s, &suffix[1 + b1], (m >> (k - 2)) & 1u);
+        for (i = k >= 2 ? k - 2 : 0; i-- > 0;)
+            sink_bypass(s, (m >> i) & 1u);
+    }
+    if (m)
+        sink_bypass(s, negative);
+    st->activity = tc_activity_next(st->activity, m);
+}
+
+static int split_level(int64_t level, uint32_t *m, unsigned *negative)
+{
+    if (level < -(int64_t)TC_MAX_MAGNITUDE || level > (int64_t)TC_MAX_MAGNITUDE)
+        return 0;
+    *negative = level < 0;
+    *m = (uint32_t)(level < 0 ? -level : level);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public entry points.                                                */
+
+size_t tce_max_payload_size(size_t n)
+{
+    /* FORMAT 5.6: a value costs at most 206 bits (under 26 bytes); 32 per
+     * value leaves margin, plus the 4-byte flush. */
+    return n * 32u + 8u;
+}
+
+int64_t tce_encode_levels(const int64_t *levels, size_t n, uint8_t *out, size_t out_capacity,
+                          size_t *bad_index)
+{
+    model_state st;
+    range_encoder coder;
+    bin_sink sink;
+    size_t i;
+    if (n == 0)
+        return 0;
+    model_reset(&st);
+    re_init(&coder, out, out_capacity);
+    sink.coder = &coder;
+    sink.bits = 0;
+    for (i = 0; i < n; i++) {
+        uint32_t m;
+        unsigned negative;
+        if (!split_level(levels[i], &m, &negative)) {
+            if (bad_index)
+                *bad_index = i;
+            return TCE_ERR_LEVEL_RANGE;
+        }
+        binarize_level(&st, &sink, m, negative);
+    }
+    re_flush(&coder);
+    return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
+}
+
+double tce_estimate_bits(const int64_t *levels, size_t n)
+{
+    model_state st;
+    bin_sink sink;
+    size_t i;
+    init_cost_table();
+    model_reset(&st);
+    sink.coder = NULL;
+    sink.bits = 0;
+    for (i = 0; i < n; i++) {
+        uint32_t m;
+        unsigned negative;
+        if (!split_level(levels[i], &m, &negative))
+            return INFINITY;
+        binarize_level(&st, &sink, m, negative);
+    }
+    return sink.bits;
+}
+
+/* Bits to code level `level` from state `st`, leaving `st` untouched. */
+static double level_cost(const model_state *st, int64_t level)
+{
+    model_state scratch = *st;
+    bin_sink sink;
+    uint32_t m;
+    unsigned negative;
+    sink.coder = NULL;
+    sink.bits = 0;
+    if (!split_level(level, &m, &negative))
+        return INFINITY;
+    binarize_level(&scratch, &sink, m, negative);
+    return sink.bits;
+}
+
+double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
+                double lambda, int64_t *levels)
+{
+    model_state st;
+    bin_sink sink;
+    size_t i;
+    init_cost_table();
+    model_reset(&st);
+    sink.coder = NULL;
+    sink.bits = 0;
+    for (i = 0; i < n; i++) {
+        double step = steps[(i / inner) % channels];
+        double q = weights[i] / step;
+        int64_t candidates[3];
+        double best_cost = INFINITY;
+        int64_t best = 0;
+        int c;
+        uint32_t m;
+        unsigned negative;
+        candidates[0] = (int64_t)floor(q);
+        candidates[1] = (int64_t)ceil(q);
+        candidates[2] = 0;
+        for (c = 0; c < 3; c++) {
+            double err = weights[i] - (double)candidates[c] * step;
+            double cost = err * err + lambda * level_cost(&st, candidates[c]);
+            if (cost < best_cost) {
+                best_cost = cost;
+                best = candidates[c];
+            }
+        }
+        levels[i] = best;
+        split_level(best, &m, &negative);
+        binarize_level(&st, &sink, m, negative);
+    }
+    return sink.bits;
+}

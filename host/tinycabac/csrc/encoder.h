@@ -1,0 +1,40 @@
+/*
+ * encoder.h - the host encoder core: binarization, context modelling and
+ * range coding of one tensor's integer levels (docs/FORMAT.md section 5),
+ * plus rate estimation for rate-distortion-optimised quantization.
+ *
+ * It mirrors decoder_c/tinycabac.c and shares decoder_c/tc_model.h with it,
+ * so the two cannot drift apart silently.
+ */
+#ifndef TINYCABAC_ENCODER_H
+#define TINYCABAC_ENCODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TCE_ERR_LEVEL_RANGE (-1)  /* a level has |level| > 2^31 */
+#define TCE_ERR_OUTPUT_FULL (-2)  /* out_capacity too small */
+
+/* Upper bound of the payload size for n levels (FORMAT 5.6). */
+size_t tce_max_payload_size(size_t n);
+
+/* Encode n levels into out.  Returns the payload size in bytes (0 for
+ * n = 0), or a negative TCE_ERR_*; on TCE_ERR_LEVEL_RANGE *bad_index names
+ * the offending level. */
+int64_t tce_encode_levels(const int64_t *levels, size_t n, uint8_t *out, size_t out_capacity,
+                          size_t *bad_index);
+
+/* Estimated payload size in bits of n levels, from the adaptive model's own
+ * probabilities (-log2 p per bin), without producing a bitstream. */
+double tce_estimate_bits(const int64_t *levels, size_t n);
+
+/* Rate-distortion-optimised quantization of n float weights with step
+ * scale[c] for channel c = (i / inner) % channels.  For each weight it
+ * compares the candidate levels floor(w/step), ceil(w/step) and 0 by
+ * (w - level*step)^2 + lambda * bits, where bits come from the adaptive
+ * model's current state, which then advances with the chosen level.  Writes
+ * levels[0..n); returns the estimated payload bits. */
+double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
+                double lambda, int64_t *levels);
+
+#endif

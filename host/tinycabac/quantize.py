@@ -1,0 +1,134 @@
+"""Quantization of float tensors (pipeline stage 1): choosing a step that
+fixed-point code can reproduce, mapping weights to integer levels (nearest or
+rate-distortion-optimised), and the exact float32 reconstruction every
+decoder must produce (docs/FORMAT.md section 6)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import native
+from .container import AXIS_NONE, FormatError, Step
+
+MAX_MAGNITUDE = 2**31
+QUANTIZERS = ("nearest", "rdoq")
+
+
+@dataclass
+class Quantized:
+    levels: np.ndarray  # int64, same shape as the tensor
+    steps: list[Step]
+    axis: int  # AXIS_NONE or the channel axis
+    reconstruction: np.ndarray  # float32, what every decoder outputs
+
+
+def channel_layout(shape: tuple[int, ...], axis: int) -> tuple[int, int]:
+    """(channels, inner): element i belongs to channel (i // inner) % channels."""
+    if axis == AXIS_NONE:
+        return 1, max(int(np.prod(shape, dtype=np.int64)), 1)
+    return shape[axis], int(np.prod(shape[axis + 1 :], dtype=np.int64))
+
+
+def step_array(steps: list[Step], shape: tuple[int, ...], axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-element broadcastable (mantissa, exponent) arrays."""
+    mantissa = np.array([s.mantissa for s in steps], dtype=np.float64)
+    exponent = np.array([s.exponent for s in steps], dtype=np.float64)
+    if axis != AXIS_NONE:
+        view = [1] * len(shape)
+        view[axis] = len(steps)
+        mantissa, exponent = mantissa.reshape(view), exponent.reshape(view)
+    return mantissa, exponent
+
+
+def reconstruct(levels: np.ndarray, steps: list[Step], axis: int, name: str = "") -> np.ndarray:
+    """float32(level * mantissa * 2**exponent), correctly rounded.
+
+    level * mantissa < 2**47 is exact in float64, scaling by a power of two is
+    exact, and the one rounding is the cast to float32 (round half to even,
+    subnormals included): the decoders' integer arithmetic does the same."""
+    mantissa, exponent = step_array(steps, levels.shape, axis)
+    exact = levels.astype(np.float64) * mantissa * np.exp2(exponent)
+    with np.errstate(over="ignore"):
+        out = exact.astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        raise FormatError(f"tensor {name!r}: reconstruction overflows float32; use a smaller step")
+    return out
+
+
+def quantize_with_steps(
+    weights: np.ndarray, steps: list[Step], axis: int, quantizer: str = "nearest", lam: float | None = None, name: str = ""
+) -> Quantized:
+    mantissa, exponent = step_array(steps, weights.shape, axis)
+    step_values = mantissa * np.exp2(exponent)
+    w = weights.astype(np.float64)
+    if quantizer == "nearest":
+        levels = np.rint(w / step_values)
+    elif quantizer == "rdoq":
+        channels, inner = channel_layout(weights.shape, axis)
+        flat_steps = (np.array([s.value for s in steps]) if steps else np.ones(1))
+        # lambda from the high-rate model: D'(R) = -ln(2)*2*D  with D ~ step^2/12
+        if lam is None:
+            lam = float(np.mean(flat_steps**2)) * np.log(2) / 6.0 * 1.5
+        levels = native.rdoq(w, flat_steps, inner if axis != AXIS_NONE else max(w.size, 1), lam).reshape(w.shape)
+    else:
+        raise ValueError(f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
+    if levels.size and np.max(np.abs(levels)) > MAX_MAGNITUDE:
+        raise FormatError(f"tensor {name!r}: step too small, a level exceeds 2**31")
+    levels = levels.astype(np.int64)
+    return Quantized(levels, steps, axis, reconstruct(levels, steps, axis, name))
+
+
+def snr_db(original: np.ndarray, reconstruction: np.ndarray) -> float:
+    """Weight SNR in dB: 10 log10(sum w^2 / sum (w - w_hat)^2)."""
+    w = original.astype(np.float64)
+    noise = float(np.sum((w - reconstruction.astype(np.float64)) ** 2))
+    signal = float(np.sum(w**2))
+    if noise == 0.0:
+        return float("inf")
+    if signal == 0.0:
+        return float("-inf")
+    return 10.0 * np.log10(signal / noise)
+
+
+def channel_scales(weights: np.ndarray, axis: int) -> np.ndarray:
+    """RMS of each channel (1.0 where a channel is all zero)."""
+    w = weights.astype(np.float64)
+    if axis == AXIS_NONE:
+        rms = np.sqrt(np.mean(w**2)) if w.size else 1.0
+        return np.array([rms if rms > 0 else 1.0])
+    moved = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
+    rms = np.sqrt(np.mean(moved**2, axis=1)) if moved.shape[1] else np.ones(moved.shape[0])
+    rms[rms == 0] = 1.0
+    return rms
+
+
+def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
+    return [Step.from_float(float(s * factor)) for s in scales]
+
+
+def quantize_for_snr(
+    weights: np.ndarray, target_db: float, axis: int, quantizer: str = "nearest", name: str = ""
+) -> Quantized:
+    """Largest step (per channel: proportional to the channel's RMS) whose
+    reconstruction reaches `target_db`, by bisection on log2(step)."""
+    scales = channel_scales(weights, axis)
+    if not np.any(weights):
+        return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, name=name)
+    # log2(step / rms): from the finest step whose levels still fit in 2**29
+    # to one that rounds nearly everything to zero
+    peak = float(np.max(np.abs(weights.astype(np.float64)))) / float(np.min(scales))
+    lo, hi = np.log2(peak) - 29.0, np.log2(peak) + 2.0
+    best = quantize_with_steps(weights, steps_for_factor(scales, 2.0**lo), axis, quantizer, name=name)
+    if snr_db(weights, best.reconstruction) < target_db:
+        raise FormatError(f"tensor {name!r}: cannot reach {target_db} dB SNR")
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        candidate = quantize_with_steps(weights, steps_for_factor(scales, 2.0**mid), axis, quantizer, name=name)
+        if snr_db(weights, candidate.reconstruction) >= target_db:
+            lo, best = mid, candidate
+        else:
+            hi = mid
+        if hi - lo < 1e-3:
+            break
+    return best
