@@ -1,0 +1,73 @@
+"""export_c: a stream turned into C source compiles and holds the same bytes."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from tinycabac.export_c import export_c
+
+CHECK_PROGRAM = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include "blob.h"
+#include "blob.h" /* twice: the include guard must hold */
+
+int main(void)
+{
+    if (((uintptr_t)SYMBOL) % 4u != 0u) return 2;
+    fwrite(SYMBOL, 1, (size_t)SYMBOL_len, stdout);
+    return 0;
+}
+"""
+
+
+def compiler() -> str:
+    for name in ("cc", "gcc", "clang"):
+        if shutil.which(name):
+            return name
+    if os.environ.get("CI") == "true":
+        pytest.fail("no C compiler")
+    pytest.skip("no C compiler")
+
+
+def compile_and_dump(tmp_path, data: bytes, symbol: str, source: str | None = None) -> bytes:
+    export_c(data, tmp_path / "blob.c", tmp_path / "blob.h", symbol, source=source)
+    program = CHECK_PROGRAM.replace("SYMBOL", symbol)
+    (tmp_path / "check.c").write_text(program)
+    executable = tmp_path / "check"
+    subprocess.run(
+        [compiler(), "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
+         "-o", str(executable), str(tmp_path / "check.c"), str(tmp_path / "blob.c")],
+        check=True,
+    )  # fmt: skip
+    return subprocess.run([str(executable)], check=True, capture_output=True).stdout
+
+
+@pytest.mark.parametrize("size", [0, 1, 11, 12, 13, 4099])
+def test_exported_array_holds_the_stream(tmp_path, size):
+    data = bytes((i * 37 + 11) % 256 for i in range(size))
+    assert compile_and_dump(tmp_path, data, "model_stream") == data
+
+
+def test_files_declare_const_array_and_length_and_name_the_source(tmp_path):
+    export_c(b"\x01\x02", tmp_path / "m.c", tmp_path / "m.h", "tc_model", source="models/digits */ evil.tcb")
+    header = (tmp_path / "m.h").read_text()
+    source = (tmp_path / "m.c").read_text()
+    assert "#ifndef TINYCABAC_EXPORT_TC_MODEL_H" in header
+    assert "extern const unsigned char tc_model[];" in header
+    assert "extern const unsigned long tc_model_len;" in header
+    assert "models/digits * / evil.tcb" in header  # cannot close the comment early
+    assert '#include "m.h"' in source
+    assert "const unsigned char tc_model[] = {" in source
+    assert "const unsigned long tc_model_len = 2ul;" in source
+    # the comment survives compilation intact
+    assert compile_and_dump(tmp_path, b"\xff", "tc_model", source="a */ b") == b"\xff"
+
+
+@pytest.mark.parametrize("symbol", ["", "1abc", "a-b", "a b", "x;int y"])
+def test_rejects_symbols_that_are_not_c_identifiers(tmp_path, symbol):
+    with pytest.raises(ValueError):
+        export_c(b"x", tmp_path / "a.c", tmp_path / "a.h", symbol)

@@ -1,0 +1,294 @@
+"""The C decoder on Cortex-M: every QEMU board decodes what the host decodes.
+
+For each QEMU env of firmware/platformio.ini (Cortex-M0, M3, M4F, M7) the
+firmware is built offline with `pio run` and run under qemu-system-arm with
+semihosting.  Builds are shared: one build per env embeds every valid stream
+at once (TINYCABAC_STREAM takes a path list, os.pathsep-separated), a second
+embeds the corrupted streams.  The firmware prints, per stream,
+
+    stream <file> <bytes>
+    tensor <name> <elements> crc32=<hex>   (one per tensor)
+    OK | FAIL <reason>
+
+and the digests must equal zlib.crc32 of the host decoder's arrays.
+
+Needs pio (platformio==6.2.0 with scons==4.11.1), arm-none-eabi-gcc and
+qemu-system-arm; they are skipped locally when missing, a failure under CI.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinycabac
+from tinycabac.models import default_model_path
+from tinycabac.tflite_io import split_tflite
+
+REPO = Path(__file__).resolve().parents[1]
+FIRMWARE = REPO / "firmware"
+BOARDS = REPO / "boards" / "platform" / "boards"
+GOLDEN = REPO / "tests" / "golden"
+# The bundled model stream the firmware embeds when TINYCABAC_STREAM is
+# unset (firmware/scripts/embed_streams.py, DEFAULT_STREAM).
+DEFAULT_STREAM = FIRMWARE / ".build" / "default.tcb"
+
+QEMU_ENVS = ["mps2_an385", "mps2_an386", "mps2_an500", "microbit"]
+REAL_BOARD_ENVS = {"nucleo_f446re": "ststm32", "pico": "raspberrypi", "esp32dev": "espressif32"}
+BUILD_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 60
+FAULT_EXIT_STATUS = 3  # boards/platform/runtime/startup.c
+
+
+def require_tools(*names: str) -> None:
+    missing = [name for name in names if shutil.which(name) is None]
+    if not missing:
+        return
+    message = f"missing tools: {', '.join(missing)}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def pio_environment(build_dir: Path, streams: list[Path] | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PLATFORMIO_SETTING_ENABLE_TELEMETRY"] = "No"
+    env["PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL"] = "3650"
+    env["PLATFORMIO_BUILD_DIR"] = str(build_dir)  # keep the developer's firmware/.pio/build intact
+    env.pop("TINYCABAC_STREAM", None)
+    if streams is not None:
+        env["TINYCABAC_STREAM"] = os.pathsep.join(str(path) for path in streams)
+    return env
+
+
+def pio_build(env_name: str, build_dir: Path, streams: list[Path] | None) -> Path:
+    """Build one env offline; return its ELF."""
+    result = subprocess.run(
+        ["pio", "run", "-d", str(FIRMWARE), "-e", env_name],
+        env=pio_environment(build_dir, streams),
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    assert result.returncode == 0, f"pio run -e {env_name} failed:\n{result.stdout}\n{result.stderr}"
+    return build_dir / env_name / "program.elf"
+
+
+def qemu_command(env_name: str, elf: Path) -> list[str]:
+    build = json.loads((BOARDS / f"{env_name}.json").read_text())["build"]
+    return [
+        "timeout", str(RUN_TIMEOUT_S), "qemu-system-arm",
+        "-M", build["qemu_machine"], "-cpu", build["qemu_cpu"],
+        "-display", "none", "-serial", "none", "-monitor", "none",
+        "-chardev", "stdio,id=semihost",
+        "-semihosting-config", "enable=on,target=native,chardev=semihost",
+        "-kernel", str(elf),
+    ]  # fmt: skip
+
+
+@dataclass
+class StreamReport:
+    label: str
+    size: int
+    tensors: list[tuple[str, int, str]] = field(default_factory=list)
+    verdict: str = ""
+
+
+def parse_report(text: str) -> dict[str, StreamReport]:
+    """The firmware's output, stream by stream."""
+    reports: dict[str, StreamReport] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("stream "):
+            label, size = line[len("stream ") :].rsplit(" ", 1)
+            current = reports[label] = StreamReport(label, int(size))
+        elif line.startswith("tensor "):
+            name, elements, crc = line[len("tensor ") :].rsplit(" ", 2)
+            assert crc.startswith("crc32=") and len(crc) == 14, line
+            current.tensors.append((name, int(elements), crc[len("crc32=") :]))
+        elif line == "OK" or line.startswith("FAIL "):
+            assert current is not None and not current.verdict, f"verdict outside a stream: {line}"
+            current.verdict = line
+        elif line:
+            raise AssertionError(f"unexpected firmware output line: {line!r}")
+    return reports
+
+
+def run_firmware(env_name: str, elf: Path) -> tuple[int, dict[str, StreamReport]]:
+    result = subprocess.run(
+        qemu_command(env_name, elf), capture_output=True, text=True, timeout=RUN_TIMEOUT_S + 10
+    )
+    assert result.returncode != 124, f"{env_name}: firmware timed out:\n{result.stdout}"
+    assert result.returncode != FAULT_EXIT_STATUS, f"{env_name}: hard fault:\n{result.stdout}"
+    return result.returncode, parse_report(result.stdout)
+
+
+def host_digests(data: bytes) -> list[tuple[str, int, str]]:
+    """What the firmware must print: name, elements, CRC-32 of the host decode."""
+    decoded = tinycabac.decode(data, include_reserved=True)
+    digests = []
+    for name, array in decoded.items():
+        little_endian = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        digests.append((name, array.size, f"{zlib.crc32(little_endian.tobytes()):08x}"))
+    return digests
+
+
+def bundled_model_stream() -> bytes:
+    """The bundled model's stream: the one `make` writes to DEFAULT_STREAM, or,
+    before that exists, the weights of the bundled int8 model."""
+    if DEFAULT_STREAM.is_file():
+        return DEFAULT_STREAM.read_bytes()
+    weights, _, _ = split_tflite(default_model_path("int8").read_bytes())
+    return tinycabac.encode(weights)
+
+
+def corrupted_variants(data: bytes) -> dict[str, bytes]:
+    """Damaged copies of a valid stream, each rejected by the host decoder."""
+    payload_start = len(data) - sum(t.payload_bytes for t in tinycabac.info(data))
+    variants = {
+        "bad_magic.tcb": b"X" + data[1:],
+        "header_bit_flip.tcb": _flip(data, 10, 0x10),
+        "directory_bit_flip.tcb": _flip(data, 30, 0x10),  # the directory starts at byte 20
+        "truncated.tcb": data[: payload_start + (len(data) - payload_start) // 2],
+    }
+    # A payload bit flip the host detects (payload error or tensor CRC): some
+    # flips near a payload's end can leave the decoded values unchanged.
+    for position in range(payload_start + (len(data) - payload_start) // 3, len(data)):
+        flipped = _flip(data, position, 0x04)
+        if _host_rejects(flipped):
+            variants["payload_bit_flip.tcb"] = flipped
+            break
+    assert all(_host_rejects(v) for v in variants.values())
+    assert "payload_bit_flip.tcb" in variants
+    return variants
+
+
+def _flip(data: bytes, position: int, mask: int) -> bytes:
+    return data[:position] + bytes([data[position] ^ mask]) + data[position + 1 :]
+
+
+def _host_rejects(data: bytes) -> bool:
+    try:
+        tinycabac.decode(data, include_reserved=True)
+    except (tinycabac.FormatError, ValueError):
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def valid_streams(tmp_path_factory) -> list[Path]:
+    """Golden vectors and the bundled model, as files with distinct names."""
+    directory = tmp_path_factory.mktemp("valid_streams")
+    sources = {path.name: path.read_bytes() for path in sorted(GOLDEN.glob("*.tcb"))}
+    sources["bundled_model.tcb"] = bundled_model_stream()
+    if os.environ.get("CI") == "true":
+        assert len(sources) > 1, "tests/golden/*.tcb is empty"
+    paths = []
+    for name, data in sources.items():
+        paths.append(directory / name)
+        paths[-1].write_bytes(data)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def corrupted_streams(tmp_path_factory) -> list[Path]:
+    directory = tmp_path_factory.mktemp("corrupted_streams")
+    paths = []
+    for name, data in corrupted_variants(bundled_model_stream()).items():
+        paths.append(directory / name)
+        paths[-1].write_bytes(data)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def build_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pio_build")
+
+
+@pytest.mark.parametrize("env_name", QEMU_ENVS)
+def test_firmware_digests_match_host_decoder(env_name, valid_streams, build_root):
+    require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
+    elf = pio_build(env_name, build_root / "valid", valid_streams)
+    status, reports = run_firmware(env_name, elf)
+
+    assert list(reports) == [path.name for path in valid_streams]
+    for path in valid_streams:
+        data = path.read_bytes()
+        report = reports[path.name]
+        assert report.size == len(data)
+        assert report.verdict == "OK", f"{env_name} {path.name}: {report.verdict}"
+        assert report.tensors == host_digests(data), f"{env_name} {path.name}"
+    assert status == 0
+
+
+@pytest.mark.parametrize("env_name", QEMU_ENVS)
+def test_firmware_reports_corrupted_streams(env_name, corrupted_streams, build_root):
+    require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
+    elf = pio_build(env_name, build_root / "corrupted", corrupted_streams)
+    status, reports = run_firmware(env_name, elf)
+
+    assert status == 1
+    assert list(reports) == [path.name for path in corrupted_streams]
+    for path in corrupted_streams:
+        verdict = reports[path.name].verdict
+        assert verdict.startswith("FAIL "), f"{env_name} {path.name}: {verdict!r}"
+        reason = verdict[len("FAIL ") :].split(" (tensor ")[0]
+        with pytest.raises((tinycabac.FormatError, ValueError)) as host_error:
+            tinycabac.decode(path.read_bytes(), include_reserved=True)
+        assert reason in str(host_error.value), f"{env_name} {path.name}: {verdict!r} vs {host_error.value}"
+
+
+def test_firmware_embeds_the_default_stream_when_unset(build_root):
+    """No TINYCABAC_STREAM: the bundled model at DEFAULT_STREAM is embedded."""
+    require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
+    if not DEFAULT_STREAM.is_file():
+        message = f"{DEFAULT_STREAM} missing: `make firmware-stream` writes it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    elf = pio_build("mps2_an386", build_root / "default", None)
+    status, reports = run_firmware("mps2_an386", elf)
+    assert status == 0
+    assert reports[DEFAULT_STREAM.name].verdict == "OK"
+    assert reports[DEFAULT_STREAM.name].tensors == host_digests(DEFAULT_STREAM.read_bytes())
+
+
+def test_missing_stream_fails_the_build_with_a_clear_message(tmp_path):
+    require_tools("pio", "arm-none-eabi-gcc")
+    missing = tmp_path / "no_such_stream.tcb"
+    result = subprocess.run(
+        ["pio", "run", "-d", str(FIRMWARE), "-e", "microbit"],
+        env=pio_environment(tmp_path / "build", [missing]),
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    assert result.returncode != 0
+    assert f"TINYCABAC_STREAM names {missing}, which does not exist" in result.stderr + result.stdout
+
+
+def test_real_board_envs_parse_offline():
+    """Stock-platform envs cannot build without PlatformIO's registry, but
+    their configuration must be valid."""
+    require_tools("pio")
+    result = subprocess.run(
+        ["pio", "project", "config", "-d", str(FIRMWARE), "--json-output"],
+        env=pio_environment(FIRMWARE / ".pio" / "build", None),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    sections = {name: dict(options) for name, options in json.loads(result.stdout)}
+    for env_name, platform in REAL_BOARD_ENVS.items():
+        assert sections[f"env:{env_name}"]["platform"] == platform
+        assert sections[f"env:{env_name}"]["framework"] == ["arduino"]
+    for env_name in QEMU_ENVS:
+        assert f"env:{env_name}" in sections
