@@ -1,0 +1,125 @@
+"""Model files <-> tinycabac streams: `.npz` (any dict of arrays) and
+`.tflite` (weights coded, every other byte carried so that lossless decoding
+rebuilds the file byte for byte)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import codec
+from .container import FormatError
+from .tflite_io import TFLITE_FILE_IDENTIFIER, join_tflite, split_tflite
+
+SKELETON_NAME = "__tflite_skeleton__"
+LAYOUT_NAME = "__tflite_layout__"
+# What join_tflite needs from each layout record; the rest (scales, ...) is in the skeleton.
+_LAYOUT_KEYS = ("name", "offset", "length", "dtype", "shape")
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be read or written."""
+
+
+@dataclass
+class Model:
+    kind: str  # "tflite" or "npz"
+    tensors: dict[str, np.ndarray]
+    skeleton: bytes = b""
+    layout: dict = field(default_factory=dict)
+
+    def stream_tensors(self) -> dict[str, np.ndarray]:
+        """The tensors to encode, with the container data a .tflite needs."""
+        if self.kind != "tflite":
+            return dict(self.tensors)
+        layout = {
+            "format": "tflite",
+            "file_size": self.layout["file_size"],
+            "weights": [{k: r[k] for k in _LAYOUT_KEYS} for r in self.layout["weights"]],
+        }
+        tensors = dict(self.tensors)
+        tensors[SKELETON_NAME] = np.frombuffer(self.skeleton, dtype=np.uint8)
+        tensors[LAYOUT_NAME] = np.frombuffer(json.dumps(layout, separators=(",", ":")).encode(), dtype=np.uint8)
+        return tensors
+
+    def to_bytes(self) -> bytes:
+        if self.kind == "tflite":
+            return join_tflite(self.skeleton, self.layout, self.tensors)
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.tensors)
+        return buffer.getvalue()
+
+
+def _looks_like_tflite(data: bytes) -> bool:
+    return len(data) >= 8 and data[4:8] == TFLITE_FILE_IDENTIFIER
+
+
+def model_from_bytes(data: bytes, source: str = "input") -> Model:
+    """Recognise a .tflite flatbuffer or an .npz archive by content."""
+    if _looks_like_tflite(data):
+        try:
+            weights, skeleton, layout = split_tflite(data)
+        except ValueError as error:
+            raise ModelFileError(f"{source}: {error}") from error
+        return Model("tflite", weights, skeleton, layout)
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                return Model("npz", {name: archive[name] for name in archive.files})
+        except (ValueError, OSError, zipfile.BadZipFile) as error:
+            raise ModelFileError(f"{source}: not a readable .npz archive ({error})") from error
+    raise ModelFileError(f"{source}: neither a .tflite flatbuffer nor an .npz archive")
+
+
+def read_model(path: str | os.PathLike) -> Model:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ModelFileError(f"cannot read {path}: {error.strerror or error}") from error
+    return model_from_bytes(data, str(path))
+
+
+def encode_model(model: Model, **options) -> bytes:
+    """Encode a model; options as for tinycabac.encode (per-tensor mappings
+    may name tensors of the model)."""
+    return codec.encode(model.stream_tensors(), **options)
+
+
+def decode_model(stream: bytes) -> Model:
+    """Rebuild the model a stream came from (float weights as decoded)."""
+    tensors = codec.decode(stream, include_reserved=True)
+    if SKELETON_NAME not in tensors:
+        return Model("npz", tensors)
+    try:
+        skeleton = tensors.pop(SKELETON_NAME).tobytes()
+        layout = json.loads(tensors.pop(LAYOUT_NAME).tobytes())
+    except (KeyError, ValueError) as error:
+        raise FormatError(f"stream's .tflite container data is damaged: {error}") from error
+    return Model("tflite", tensors, skeleton, layout)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write via a temporary file and rename: a failure never leaves a
+    half-written file, and never destroys an existing one."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,123 @@
+"""Regenerate the golden vectors: `python tests/golden/make_golden.py`.
+
+Each vector is a .tcb stream made from deterministic inputs; MANIFEST.json
+records the SHA-256 of every stream and of every decoded tensor (bytes in C
+order, little-endian, float tensors as float32).  tests/test_golden.py checks
+that the encoder still produces exactly these streams and that every decoder
+tier decodes them to exactly these digests, so a format change cannot slip
+through.  Regenerate only together with a format version bump.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+import tinycabac
+from tinycabac import modelfile
+from tinycabac.models import default_model_path
+
+GOLDEN_DIR = Path(__file__).resolve().parent
+MANIFEST = GOLDEN_DIR / "MANIFEST.json"
+
+
+def _int8_levels(rng, channels, per_channel):
+    """TFLite-style int8: symmetric per output channel, in [-127, 127]."""
+    w = rng.laplace(size=(channels, per_channel)) * rng.uniform(0.3, 3.0, size=(channels, 1))
+    return np.clip(np.rint(w / np.abs(w).max(axis=1, keepdims=True) * 127), -127, 127).astype(np.int8)
+
+
+def vector_inputs() -> dict[str, tuple[dict, dict]]:
+    """name -> (tensors, encode options)."""
+    rng = np.random.default_rng(20261128)
+    vectors = {}
+    vectors["lossless_int8"] = (
+        {
+            "conv": _int8_levels(rng, 16, 3 * 3 * 8).reshape(16, 3, 3, 8),
+            "scalar": np.array(-128, dtype=np.int8),
+            "extremes": np.array([-128, 127, 0, -1, 1, 127, -128], dtype=np.int8),
+            "empty": np.zeros((0, 4), dtype=np.int8),
+            "zeros": np.zeros(300, dtype=np.int8),
+        },
+        {},
+    )
+    vectors["lossless_dtypes"] = (
+        {
+            "u8_zero_point": rng.integers(100, 160, size=(8, 32)).astype(np.uint8),
+            "u8_full": np.arange(256, dtype=np.uint8),
+            "i16": rng.integers(-32768, 32767, size=500, endpoint=True).astype(np.int16),
+            "i32_bias": rng.integers(-5000, 5000, size=64).astype(np.int32),
+            "i32_extremes": np.array([-(2**31), 2**31 - 1, 0, 12345678, -1], dtype=np.int32),
+            "spiky": np.where(rng.random(400) < 0.05, 127, 0).astype(np.int8),
+        },
+        {},
+    )
+    w = rng.standard_normal((8, 3, 3, 4)).astype(np.float32) * 0.05
+    vectors["quantized_float"] = (
+        {
+            "per_tensor_step": w,
+            "per_channel_axis0": w * np.arange(1, 9, dtype=np.float32).reshape(8, 1, 1, 1),
+            "per_channel_last": w.reshape(1, 3, 3, 32) * np.linspace(0.1, 2, 32, dtype=np.float32),
+            "float16": (rng.standard_normal(200) * 3).astype(np.float16),
+            "subnormal": np.array([1e-40, -3e-39, 2e-38, 0.0, 5e-39], dtype=np.float32),
+            "big_levels": np.array([1e4, -3e6, 2.5, 0.0, 7e5], dtype=np.float32),
+        },
+        {
+            "step": {"per_tensor_step": 0.004, "subnormal": 1e-38, "big_levels": 0.25},
+            "qp": {"float16": -22},
+            "snr_db": {"per_channel_axis0": 30.0, "per_channel_last": 25.0},
+            "axis": {"per_channel_axis0": 0, "per_channel_last": 3},
+        },
+    )
+    vectors["large_int8"] = ({"dense": _int8_levels(rng, 64, 1024)}, {})
+    vectors["rdoq_float"] = (
+        {"dense": (rng.laplace(size=(32, 64)) * 0.02).astype(np.float32)},
+        {"step": 0.01, "quantizer": "rdoq"},
+    )
+    for kind in ("int8", "float32"):
+        model = modelfile.read_model(default_model_path(kind))
+        vectors[f"digits_{kind}"] = (model.stream_tensors(), {"snr_db": 40.0} if kind == "float32" else {})
+    return vectors
+
+
+def tensor_digests(stream: bytes) -> list[dict]:
+    decoded = tinycabac.decode(stream, include_reserved=True)
+    rows = []
+    for name, array in decoded.items():
+        data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+        rows.append(
+            {
+                "name": name,
+                "dtype": str(array.dtype),
+                "shape": list(array.shape),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "crc32": f"{zlib.crc32(data):08x}",
+            }
+        )
+    return rows
+
+
+def build() -> dict:
+    manifest = {"format_version": tinycabac.FORMAT_VERSION, "vectors": {}}
+    for name, (tensors, options) in vector_inputs().items():
+        stream = tinycabac.encode(tensors, **options)
+        (GOLDEN_DIR / f"{name}.tcb").write_bytes(stream)
+        manifest["vectors"][name] = {
+            "file": f"{name}.tcb",
+            "sha256": hashlib.sha256(stream).hexdigest(),
+            "size": len(stream),
+            "tensors": tensor_digests(stream),
+        }
+    MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+if __name__ == "__main__":
+    result = build()
+    for name, vector in result["vectors"].items():
+        print(f"{name:20s} {vector['size']:7d} bytes  {len(vector['tensors'])} tensors")
+    sys.exit(0)
