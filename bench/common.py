@@ -1,0 +1,69 @@
+"""Pieces shared by the benchmarks: general-purpose compressors, entropies, tinycabac
+import, and markdown tables."""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import sys
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import brotli
+import numpy as np
+import zstandard
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+DOCS_DIR = REPO_DIR / "docs"
+
+# Name -> function returning the compressed size in bytes, at each tool's strongest setting.
+GENERAL_COMPRESSORS: dict[str, Callable[[bytes], int]] = {
+    "zlib -9": lambda data: len(zlib.compress(data, 9)),
+    "bzip2 -9": lambda data: len(bz2.compress(data, 9)),
+    "xz -9e": lambda data: len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
+    "zstd -19": lambda data: len(zstandard.ZstdCompressor(level=19).compress(data)),
+    "brotli -11": lambda data: len(brotli.compress(data, quality=11)),
+}
+
+
+def general_compressor_bits(data: bytes) -> dict[str, int]:
+    return {name: 8 * compress(data) for name, compress in GENERAL_COMPRESSORS.items()}
+
+
+def order0_bits(values: np.ndarray) -> float:
+    """Ideal code length of `values` under their own order-0 (histogram) model."""
+    _, counts = np.unique(values, return_counts=True)
+    probabilities = counts / values.size
+    return float(-(counts * np.log2(probabilities)).sum())
+
+
+def per_row_order0_bits(rows: np.ndarray) -> float:
+    """Sum of order-0 code lengths with a separate histogram for each row."""
+    return sum(order0_bits(row) for row in rows)
+
+
+def load_tinycabac():
+    """The tinycabac package if it can encode yet, else None (the bench runs without it)."""
+    try:
+        import tinycabac
+    except ImportError:
+        sys.path.insert(0, str(REPO_DIR / "host"))
+        try:
+            import tinycabac
+        except ImportError:
+            return None
+    if not (hasattr(tinycabac, "encode") and hasattr(tinycabac, "decode")):
+        return None
+    return tinycabac
+
+
+def markdown_table(header: list[str], rows: Iterable[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fixed(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
