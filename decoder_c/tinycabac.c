@@ -554,11 +554,12 @@ static tc_status start_range_decoder(tc_decoder *d, const uint8_t *in, size_t *i
     return TC_OK;
 }
 
-/* All values are out: the payload must be used up exactly, the coder in a
- * consistent state, and the CRC right. */
+/* All values are out: the payload must be used up exactly and end with the
+ * encoder's flushed `low`, which leaves the code register at 0 (so a flip in
+ * the flush bytes is caught too), and the CRC must match. */
 static tc_status finish_tensor(const tc_decoder *d)
 {
-    if (d->payload_left != 0 || d->code >= d->range)
+    if (d->payload_left != 0 || d->code != 0)
         return TC_ERR_PAYLOAD;
     if (~d->crc != d->expected_crc)
         return TC_ERR_CRC;

@@ -44,7 +44,7 @@ def _as_array(name: str, value) -> np.ndarray:
         supported = ", ".join(str(d) for d in INTEGER_DTYPES + FLOAT_DTYPES)
         raise FormatError(f"tensor {name!r}: unsupported dtype {array.dtype}; supported: {supported}")
     check_shape(name, array.shape)
-    return np.ascontiguousarray(array, dtype=dtype)
+    return np.asarray(array, dtype=dtype, order="C")  # ascontiguousarray would turn scalars into 1-d
 
 
 def _lossless_offset(array: np.ndarray) -> int:

@@ -1,0 +1,321 @@
+"""The `tinycabac` command line: encode, decode, info, verify, export-c, demo."""
+from __future__ import annotations
+
+import argparse
+import lzma
+import os
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, codec
+from .container import FormatError
+from .export_c import export_c
+from .modelfile import ModelFileError, decode_model, model_from_bytes, read_model, write_atomic
+from .models import default_model_path
+from .native import DecodeError
+from .quantize import snr_db
+
+PROGRESS_MIN_ELEMENTS = 1_000_000  # show a progress bar for models at least this large
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise CliError(f"cannot read {what} {path}: {error.strerror or error}") from error
+
+
+def _write_output(path: Path, data: bytes, force: bool) -> None:
+    if path.exists() and not force:
+        raise CliError(f"{path} exists; use --force to overwrite it")
+    try:
+        write_atomic(path, data)
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def _progress_callback(total: int):
+    """A progress bar on stderr for long encodes (tqdm when available)."""
+    if total < PROGRESS_MIN_ELEMENTS or not sys.stderr.isatty():
+        return None, lambda: None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        done = [0]
+
+        def plain(name: str, elements: int) -> None:
+            done[0] += elements
+            print(f"\rencoding {100 * done[0] // total:3d}%  {name[:40]:40s}", end="", file=sys.stderr)
+
+        return plain, lambda: print(file=sys.stderr)
+    bar = tqdm(total=total, unit="w", unit_scale=True, desc="encoding", file=sys.stderr)
+    return (lambda name, elements: bar.update(elements)), bar.close
+
+
+def _encode_options(args) -> dict:
+    options = {"quantizer": args.quantizer}
+    if args.step is not None:
+        options["step"] = args.step
+    if args.qp is not None:
+        options["qp"] = args.qp
+    if args.snr_db is not None:
+        options["snr_db"] = args.snr_db
+    if args.per_channel:
+        options["axis"] = 0
+    return options
+
+
+def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
+    rows = [("tensor", "elements", "dtype", "mode", "bytes", "bits/w", "ratio", "SNR dB")]
+    total_in = total_out = 0
+    for t in codec.info(stream):
+        snr = snrs.get(t.name)
+        snr_text = "" if t.mode == "lossless" else ("inf" if snr == float("inf") else f"{snr:.2f}" if snr is not None else "?")
+        rows.append(
+            (t.name, str(t.elements), t.dtype, t.mode, str(t.payload_bytes), f"{t.bits_per_weight:.3f}", f"{t.ratio:.2f}", snr_text)
+        )
+        total_in += t.original_bytes
+        total_out += t.payload_bytes
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    overhead = len(stream) - total_out
+    lines.append(f"stream: {len(stream)} bytes ({total_out} payload + {overhead} header/directory) from {total_in} bytes of tensors")
+    return "\n".join(lines)
+
+
+def _tensor_snrs(source: dict[str, np.ndarray], decoded: dict[str, np.ndarray]) -> dict[str, float]:
+    return {
+        name: snr_db(source[name], decoded[name])
+        for name in decoded
+        if name in source and np.asarray(source[name]).dtype.kind == "f"
+    }
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_encode(args) -> int:
+    source = Path(args.input) if args.input else default_model_path("int8")
+    model = read_model(source)
+    output = Path(args.output) if args.output else Path(source.name).with_suffix(".tcb")
+    total = sum(np.asarray(a).size for a in model.tensors.values())
+    progress, finish = _progress_callback(total)
+    try:
+        stream = codec.encode(model.stream_tensors(), progress=progress, **_encode_options(args))
+    finally:
+        finish()
+    _write_output(output, stream, args.force)
+    decoded = decode_model(stream)
+    if not args.quiet:
+        print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
+        print(f"wrote {output}")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    source = Path(args.input)
+    model = decode_model(_read_bytes(source, "stream"))
+    suffix = ".tflite" if model.kind == "tflite" else ".npz"
+    output = Path(args.output) if args.output else Path(source.name).with_suffix(suffix)
+    if output.resolve() == source.resolve():
+        raise CliError("output would overwrite the input stream")
+    _write_output(output, model.to_bytes(), args.force)
+    if not args.quiet:
+        print(f"wrote {output} ({model.kind}, {len(model.tensors)} tensors)")
+    return 0
+
+
+def cmd_info(args) -> int:
+    stream = _read_bytes(Path(args.input), "stream")
+    snrs = {}
+    if args.source:
+        snrs = _tensor_snrs(read_model(args.source).tensors, decode_model(stream).tensors)
+    print(_size_table(stream, snrs))
+    return 0
+
+
+def _compare_models(source, decoded) -> list[str]:
+    """Mismatches between a source model and a decoded stream."""
+    problems = []
+    if source.kind != decoded.kind:
+        return [f"stream holds a {decoded.kind} model, source is {source.kind}"]
+    if source.kind == "tflite" and source.skeleton != decoded.skeleton:
+        problems.append("non-weight bytes of the .tflite differ")
+    if list(source.tensors) != list(decoded.tensors):
+        return problems + ["tensor names or order differ"]
+    for name, original in source.tensors.items():
+        original = np.asarray(original)
+        got = decoded.tensors[name]
+        if original.shape != got.shape:
+            problems.append(f"{name}: shape {got.shape} != {original.shape}")
+        elif original.dtype.kind == "f":
+            continue  # lossy: reported as SNR
+        elif original.dtype != got.dtype or not np.array_equal(original, got):
+            problems.append(f"{name}: decoded values differ from the source")
+    return problems
+
+
+def cmd_verify(args) -> int:
+    stream = _read_bytes(Path(args.stream), "stream")
+    source_bytes = _read_bytes(Path(args.source), "source")
+    source = model_from_bytes(source_bytes, args.source)
+    decoded = decode_model(stream)  # the C decoder checks every CRC
+    problems = _compare_models(source, decoded)
+    lossy = _tensor_snrs(source.tensors, decoded.tensors)
+    if not lossy and not problems and decoded.to_bytes() != source_bytes:
+        problems.append("rebuilt file differs from the source")
+    for name, value in lossy.items():
+        if args.min_snr is not None and value < args.min_snr:
+            problems.append(f"{name}: SNR {value:.2f} dB below {args.min_snr} dB")
+    for problem in problems:
+        print(f"MISMATCH {problem}")
+    if problems:
+        return 1
+    detail = f"lossy tensors: {len(lossy)}, lowest SNR {min(lossy.values()):.2f} dB" if lossy else "bit-exact"
+    print(f"OK {args.stream} decodes to {args.source} ({detail})")
+    return 0
+
+
+def cmd_export_c(args) -> int:
+    source = Path(args.input)
+    stream = _read_bytes(source, "stream")
+    codec.info(stream)  # refuse to embed something the decoder would reject
+    prefix = Path(args.output) if args.output else Path(source.name).with_suffix("")
+    symbol = args.symbol or "".join(c if c.isalnum() else "_" for c in prefix.name)
+    if symbol[0].isdigit():
+        symbol = "_" + symbol
+    c_path, h_path = prefix.with_suffix(".c"), prefix.with_suffix(".h")
+    for path in (c_path, h_path):
+        if path.exists() and not args.force:
+            raise CliError(f"{path} exists; use --force to overwrite it")
+    export_c(stream, c_path, h_path, symbol, source=str(source))
+    print(f"wrote {c_path} and {h_path} ({len(stream)} bytes as {symbol}[])")
+    return 0
+
+
+def _general_purpose_sizes(model) -> dict[str, int]:
+    raw = b"".join(np.ascontiguousarray(a).tobytes() for a in model.tensors.values())
+    return {"zlib -9": len(zlib.compress(raw, 9)), "xz -9e": len(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))}
+
+
+def cmd_demo(args) -> int:
+    """Encode the bundled models, decode with the C decoder, verify, compare."""
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for kind, options in (("int8", {}), ("float32", {"snr_db": args.snr_db})):
+        path = default_model_path(kind)
+        source_bytes = path.read_bytes()
+        model = model_from_bytes(source_bytes, str(path))
+        stream = codec.encode(model.stream_tensors(), **options)
+        out = workdir / f"digits_{kind}.tcb"
+        write_atomic(out, stream)
+        decoded = decode_model(stream)
+        rebuilt = decoded.to_bytes()
+        problems = _compare_models(model, decoded)
+        if kind == "int8" and rebuilt != source_bytes:
+            problems.append("rebuilt .tflite differs")
+        print(f"\n== {path.name}: {len(source_bytes)} bytes -> {out} ({len(stream)} bytes)")
+        print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
+        weights = sum(t.payload_bytes for t in codec.info(stream) if not t.name.startswith("__"))
+        anchors = _general_purpose_sizes(model)
+        print("weights only: tinycabac {} B, ".format(weights) + ", ".join(f"{k} {v} B" for k, v in anchors.items()))
+        print(f"verify: {'OK, bit-exact' if not problems and kind == 'int8' else 'OK' if not problems else 'FAILED: ' + '; '.join(problems)}")
+        accuracy = _accuracy_line(source_bytes, rebuilt)
+        if accuracy:
+            print(accuracy)
+        if problems:
+            return 1
+    return 0
+
+
+def _accuracy_line(original: bytes, rebuilt: bytes) -> str:
+    try:
+        from .models import evaluate_accuracy
+
+        return f"test accuracy: original {evaluate_accuracy(original):.4f}, decoded {evaluate_accuracy(rebuilt):.4f}"
+    except ImportError:
+        return "test accuracy: skipped (install ai-edge-litert to run the models)"
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _add_quantization_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--step", type=float, help="quantization step for float tensors")
+    group.add_argument("--qp", type=int, help="NNR-style QP: step = (1 + (qp%%4)/4) * 2^(qp//4)")
+    group.add_argument("--snr-db", type=float, help=f"target weight SNR in dB (default {codec.DEFAULT_SNR_DB:g})")
+    p.add_argument("--per-channel", action="store_true", help="one step per output channel (axis 0)")
+    p.add_argument("--quantizer", choices=("nearest", "rdoq"), default="nearest", help="level choice (default nearest)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinycabac", description="DeepCABAC-style weight compression for microcontrollers")
+    parser.add_argument("--version", action="version", version=f"tinycabac {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("encode", help="encode a .tflite or .npz model into a .tcb stream")
+    p.add_argument("input", nargs="?", help="model file (default: the bundled int8 digits model)")
+    p.add_argument("-o", "--output", help="output .tcb (default: input name with .tcb, in the current directory)")
+    _add_quantization_options(p)
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="decode a .tcb stream back into a .tflite or .npz model")
+    p.add_argument("input")
+    p.add_argument("-o", "--output")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("info", help="per-tensor table of a stream")
+    p.add_argument("input")
+    p.add_argument("--source", help="original model, to show the SNR of lossy tensors")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("verify", help="decode with the C decoder and compare with the source model")
+    p.add_argument("stream")
+    p.add_argument("source")
+    p.add_argument("--min-snr", type=float, help="fail if a lossy tensor's SNR is below this (dB)")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export-c", help="write a stream as a const C array (.c/.h) for firmware")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", help="output path prefix (default: input name)")
+    p.add_argument("--symbol", help="C array name (default from the file name)")
+    p.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(func=cmd_export_c)
+
+    p = sub.add_parser("demo", help="encode, decode and verify the bundled models, with a size table")
+    p.add_argument("--workdir", default=os.environ.get("TINYCABAC_DEMO_DIR", "build/demo"))
+    p.add_argument("--snr-db", type=float, default=40.0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, ModelFileError, FormatError, DecodeError, ValueError, OSError) as error:
+        print(f"tinycabac: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tinycabac: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

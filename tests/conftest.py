@@ -1,0 +1,35 @@
+"""Shared test helpers.  Under CI=true no tier may skip: a missing tool is
+a failure, so `require_tool` fails instead of skipping there."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN_DIR = REPO / "tests" / "golden"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: tiers may not skip)")
+        pytest.skip(message)
+    return path
+
+
+def golden_manifest() -> dict:
+    return json.loads((GOLDEN_DIR / "MANIFEST.json").read_text())
+
+
+def tensor_sha256(array: np.ndarray) -> str:
+    data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,223 @@
+"""Round trips and error handling of the Python API over the C core."""
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinycabac
+from tinycabac.container import Step
+from tinycabac.quantize import reconstruct
+
+INTEGER_DTYPES = [np.int8, np.uint8, np.int16, np.int32]
+FLOAT_DTYPES = [np.float32, np.float16]
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def round_trip(tensors, **options):
+    return tinycabac.decode(tinycabac.encode(tensors, **options))
+
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=12)
+
+
+@SETTINGS
+@given(st.sampled_from(INTEGER_DTYPES).flatmap(lambda dt: hnp.arrays(dt, shapes)))
+def test_integer_tensors_round_trip_bit_exact(array):
+    out = round_trip({"t": array})["t"]
+    assert out.dtype == array.dtype and out.shape == array.shape
+    assert np.array_equal(out, array)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(INTEGER_DTYPES),
+    st.sampled_from(["min", "max", "zero", "minmax"]),
+    hnp.array_shapes(min_dims=1, max_dims=3, max_side=40),
+)
+def test_extreme_and_constant_integer_tensors(dtype, pattern, shape):
+    info = np.iinfo(dtype)
+    fill = {"min": info.min, "max": info.max, "zero": 0}
+    if pattern == "minmax":
+        array = np.where(np.indices(shape).sum(axis=0) % 2 == 0, info.min, info.max).astype(dtype)
+    else:
+        array = np.full(shape, fill[pattern], dtype=dtype)
+    assert np.array_equal(round_trip({"t": array})["t"], array)
+
+
+def test_huge_first_dimension_and_many_tensors_keep_order():
+    tensors = {
+        "tall": np.arange(200_000, dtype=np.int32).reshape(200_000, 1) % 251 - 125,
+        "one": np.array([7], dtype=np.int16),
+        "scalar": np.array(-3, dtype=np.int8),
+        "empty": np.zeros((0, 5, 3), dtype=np.uint8),
+    }
+    out = round_trip(tensors)
+    assert list(out) == list(tensors)
+    for name, array in tensors.items():
+        assert out[name].shape == array.shape and np.array_equal(out[name], array)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(FLOAT_DTYPES).flatmap(
+        lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=1, max_dims=3, max_side=10),
+                              elements=st.floats(-1e3, 1e3, allow_nan=False, width=16 if dt == np.float16 else 32))
+    ),
+    st.floats(1e-3, 10.0),
+)
+def test_float_reconstruction_identical_in_encoder_and_c_decoder(array, step):
+    out = round_trip({"w": array}, step=step)["w"]
+    fixed = Step.from_float(step)
+    expected = reconstruct(np.rint(array.astype(np.float64) / fixed.value).astype(np.int64), [fixed], 0xFF)
+    assert out.dtype == np.float32
+    assert out.tobytes() == expected.tobytes()
+
+
+@SETTINGS
+@given(st.integers(-(2**31), 2**31), st.integers(1, 65535), st.integers(-128, 127))
+def test_exact_float32_rounding_of_level_times_step(level, mantissa, exponent):
+    """The C decoder's integer float construction equals float64 -> float32."""
+    value = level * mantissa * 2.0**exponent
+    expected = np.float32(value) if np.isfinite(np.float32(value)) else None
+    step = Step(mantissa, exponent)
+    tensor = {"w": np.array([0.0], dtype=np.float32)}
+    entry_levels = np.array([level], dtype=np.int64)
+    from tinycabac import container, native
+
+    payload = native.encode_levels(entry_levels)
+    if expected is None:
+        return  # the encoder refuses overflowing steps (tested below)
+    entry = container.TensorEntry(
+        "w", np.dtype(np.float32), (1,), container.MODE_QUANTIZED, payload,
+        zlib.crc32(np.array([expected], dtype="<f4").tobytes()), steps=[step],
+    )
+    out = tinycabac.decode(container.write_stream([entry]))["w"]
+    assert out.tobytes() == np.array([expected], dtype="<f4").tobytes(), tensor
+
+
+def test_quantization_choices():
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((16, 64)) * 0.1).astype(np.float32)
+    for options in ({"step": 0.01}, {"qp": -28}, {"snr_db": 30.0}, {"snr_db": 30.0, "axis": 0},
+                    {"step": 0.01, "quantizer": "rdoq"}, {"step": np.linspace(0.005, 0.02, 16), "axis": 0}):
+        report = []
+        data = tinycabac.encode({"w": w}, report=report, **options)
+        out = tinycabac.decode(data)["w"]
+        assert out.shape == w.shape and out.dtype == np.float32
+        if "snr_db" in options:
+            assert report[0].snr_db >= options["snr_db"]
+    coarse = len(tinycabac.encode({"w": w}, step=0.05))
+    fine = len(tinycabac.encode({"w": w}, step=0.005))
+    assert coarse < fine
+
+
+def test_rdoq_trades_distortion_for_fewer_bits():
+    rng = np.random.default_rng(1)
+    w = (rng.laplace(size=20_000) * 0.05).astype(np.float32)
+    nearest, rdoq = [], []
+    size_nearest = len(tinycabac.encode({"w": w}, step=0.02, report=nearest))
+    size_rdoq = len(tinycabac.encode({"w": w}, step=0.02, quantizer="rdoq", report=rdoq))
+    assert size_rdoq < size_nearest
+    assert rdoq[0].snr_db < nearest[0].snr_db
+
+
+def test_per_tensor_option_mappings():
+    w = np.linspace(-1, 1, 100, dtype=np.float32)
+    data = tinycabac.encode({"a": w, "b": w}, step={"a": 0.1, "b": 0.001})
+    info = {t.name: t for t in tinycabac.info(data)}
+    assert info["a"].steps[0] == pytest.approx(0.1, rel=1e-4)
+    assert info["b"].steps[0] == pytest.approx(0.001, rel=1e-4)
+    assert info["a"].payload_bytes < info["b"].payload_bytes
+
+
+def test_info_describes_each_tensor():
+    data = tinycabac.encode({"i": np.arange(100, dtype=np.int16), "f": np.ones((4, 5), np.float32)}, step=0.5)
+    rows = tinycabac.info(data)
+    assert [(r.name, r.dtype, r.shape, r.mode, r.elements) for r in rows] == [
+        ("i", "int16", (100,), "lossless", 100),
+        ("f", "float32", (4, 5), "quantized", 20),
+    ]
+    assert all(r.bits_per_weight > 0 and r.payload_bytes > 0 for r in rows)
+
+
+# ------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_are_refused_naming_the_tensor(bad):
+    with pytest.raises(tinycabac.FormatError, match="'w'.*NaN or infinity"):
+        tinycabac.encode({"w": np.array([1.0, bad], dtype=np.float32)})
+
+
+@pytest.mark.parametrize("array", [np.zeros(3, np.float64), np.zeros(3, np.int64), np.zeros(3, bool), np.array(["a"])])
+def test_unsupported_dtypes_are_refused(array):
+    with pytest.raises(tinycabac.FormatError, match="unsupported dtype"):
+        tinycabac.encode({"x": array})
+
+
+def test_bad_names_and_options_are_refused():
+    with pytest.raises(tinycabac.FormatError, match="1..255 bytes"):
+        tinycabac.encode({"": np.zeros(1, np.int8)})
+    with pytest.raises(tinycabac.FormatError, match="1..255 bytes"):
+        tinycabac.encode({"n" * 256: np.zeros(1, np.int8)})
+    with pytest.raises(ValueError, match="at most one of"):
+        tinycabac.encode({"w": np.ones(4, np.float32)}, step=0.1, qp=-20)
+    with pytest.raises(tinycabac.FormatError, match="positive finite"):
+        tinycabac.encode({"w": np.ones(4, np.float32)}, step=-1.0)
+    with pytest.raises(tinycabac.FormatError, match="overflows float32"):
+        tinycabac.encode({"w": np.full(4, 3e38, np.float32)}, step=2.0**127)
+    with pytest.raises(ValueError, match="axis"):
+        tinycabac.encode({"w": np.ones((2, 2), np.float32)}, step=0.1, axis=5)
+
+
+def _sample_stream():
+    return tinycabac.encode({"a": np.arange(-50, 50, dtype=np.int8), "b": np.linspace(-1, 1, 64, dtype=np.float32)}, step=0.01)
+
+
+def test_wrong_magic_version_and_flags():
+    data = bytearray(_sample_stream())
+    with pytest.raises(tinycabac.DecodeError, match="bad magic"):
+        tinycabac.decode(b"XCAB" + bytes(data[4:]))
+    data[4] = 2
+    with pytest.raises(tinycabac.DecodeError, match="version"):
+        tinycabac.decode(bytes(data))
+    data[4], data[5] = 1, 1
+    with pytest.raises(tinycabac.DecodeError, match="reserved"):
+        tinycabac.decode(bytes(data))
+
+
+def test_every_truncation_is_an_error():
+    data = _sample_stream()
+    for length in range(len(data)):
+        with pytest.raises(tinycabac.FormatError):
+            tinycabac.decode(data[:length])
+
+
+def test_trailing_bytes_are_an_error():
+    with pytest.raises(tinycabac.FormatError, match="unexpected bytes"):
+        tinycabac.decode(_sample_stream() + b"\0")
+
+
+def test_every_bit_flip_is_detected():
+    data = _sample_stream()
+    for position in range(len(data)):
+        for bit in range(8):
+            damaged = bytearray(data)
+            damaged[position] ^= 1 << bit
+            with pytest.raises(tinycabac.FormatError):
+                tinycabac.decode(bytes(damaged))
+
+
+def test_directory_lies_are_caught_even_with_a_valid_crc():
+    data = bytearray(_sample_stream())
+    data[21 + 1 + 2 - 1] = 9  # dtype of the first tensor ("a": name_len 1) -> reserved
+    crc = zlib.crc32(bytes(data[20:]) [: struct.unpack_from("<I", data, 8)[0]], zlib.crc32(bytes(data[:16])))
+    struct.pack_into("<I", data, 16, crc)
+    with pytest.raises(tinycabac.DecodeError, match="reserved"):
+        tinycabac.decode(bytes(data))
