@@ -1,0 +1,50 @@
+# tinycabac: the two quick-start commands are `make demo` and `make test`.
+# Everything installs into .venv (Python) and, for the firmware, fuzzing
+# and MicroPython tiers, from Debian's packages (apt-get, as root or sudo).
+
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PLATFORMIO_CORE_DIR ?= $(CURDIR)/.pio/core
+export PLATFORMIO_SETTING_ENABLE_TELEMETRY := No
+
+SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev valgrind cppcheck
+SYSTEM_TOOLS := arm-none-eabi-gcc qemu-system-arm clang valgrind cppcheck
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test setup system-deps dev golden bench clean
+
+demo: setup
+	$(VENV)/bin/tinycabac demo
+
+test: setup system-deps
+	$(VPY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Python side: the package (compiling its C core through cffi) and the tools
+# the test tiers drive.  Re-runs only when pyproject.toml or the C sources change.
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml setup.py decoder_c/tinycabac.c decoder_c/tinycabac.h decoder_c/tc_model.h host/tinycabac/csrc/encoder.c host/tinycabac/_build_native.py
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[test,runtime,device]'
+	touch $@
+
+system-deps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
+
+# Regenerate the golden vectors (only together with a format version bump).
+golden: setup
+	$(VPY) tests/golden/make_golden.py
+
+bench: setup
+	$(VPY) bench/bench_lossless.py
+
+clean:
+	rm -rf build .pio firmware/.pio $(VENV) host/tinycabac/_native*.so
