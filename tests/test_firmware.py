@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import zlib
 from dataclasses import dataclass, field
@@ -30,7 +29,9 @@ import pytest
 
 import tinycabac
 from tinycabac.models import default_model_path
-from tinycabac.tflite_io import split_tflite
+from tinycabac.modelfile import encode_model, read_model, write_atomic
+
+from conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
@@ -48,13 +49,8 @@ FAULT_EXIT_STATUS = 3  # boards/platform/runtime/startup.c
 
 
 def require_tools(*names: str) -> None:
-    missing = [name for name in names if shutil.which(name) is None]
-    if not missing:
-        return
-    message = f"missing tools: {', '.join(missing)}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    for name in names:
+        require_tool(name)
 
 
 def pio_environment(build_dir: Path, streams: list[Path] | None) -> dict[str, str]:
@@ -141,12 +137,14 @@ def host_digests(data: bytes) -> list[tuple[str, int, str]]:
 
 
 def bundled_model_stream() -> bytes:
-    """The bundled model's stream: the one `make` writes to DEFAULT_STREAM, or,
-    before that exists, the weights of the bundled int8 model."""
-    if DEFAULT_STREAM.is_file():
-        return DEFAULT_STREAM.read_bytes()
-    weights, _, _ = split_tflite(default_model_path("int8").read_bytes())
-    return tinycabac.encode(weights)
+    """The bundled model as `tinycabac encode` writes it (no arguments: the
+    int8 digits model), kept at DEFAULT_STREAM, where the firmware build
+    looks when TINYCABAC_STREAM is unset."""
+    data = encode_model(read_model(default_model_path("int8")))
+    if not DEFAULT_STREAM.is_file() or DEFAULT_STREAM.read_bytes() != data:
+        DEFAULT_STREAM.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(DEFAULT_STREAM, data)
+    return data
 
 
 def corrupted_variants(data: bytes) -> dict[str, bytes]:
@@ -188,8 +186,7 @@ def valid_streams(tmp_path_factory) -> list[Path]:
     directory = tmp_path_factory.mktemp("valid_streams")
     sources = {path.name: path.read_bytes() for path in sorted(GOLDEN.glob("*.tcb"))}
     sources["bundled_model.tcb"] = bundled_model_stream()
-    if os.environ.get("CI") == "true":
-        assert len(sources) > 1, "tests/golden/*.tcb is empty"
+    assert len(sources) > 1, "tests/golden/*.tcb is empty"
     paths = []
     for name, data in sources.items():
         paths.append(directory / name)
@@ -248,16 +245,12 @@ def test_firmware_reports_corrupted_streams(env_name, corrupted_streams, build_r
 def test_firmware_embeds_the_default_stream_when_unset(build_root):
     """No TINYCABAC_STREAM: the bundled model at DEFAULT_STREAM is embedded."""
     require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
-    if not DEFAULT_STREAM.is_file():
-        message = f"{DEFAULT_STREAM} missing: `make firmware-stream` writes it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    expected = host_digests(bundled_model_stream())
     elf = pio_build("mps2_an386", build_root / "default", None)
     status, reports = run_firmware("mps2_an386", elf)
     assert status == 0
     assert reports[DEFAULT_STREAM.name].verdict == "OK"
-    assert reports[DEFAULT_STREAM.name].tensors == host_digests(DEFAULT_STREAM.read_bytes())
+    assert reports[DEFAULT_STREAM.name].tensors == expected
 
 
 def test_missing_stream_fails_the_build_with_a_clear_message(tmp_path):
@@ -292,3 +285,18 @@ def test_real_board_envs_parse_offline():
         assert sections[f"env:{env_name}"]["framework"] == ["arduino"]
     for env_name in QEMU_ENVS:
         assert f"env:{env_name}" in sections
+
+
+def test_relative_stream_path_is_taken_from_the_invocation_directory(tmp_path):
+    """`TINYCABAC_STREAM=tests/golden/x.tcb pio run -d firmware` from the
+    repository root finds the file, although PlatformIO works in firmware/."""
+    require_tools("pio", "arm-none-eabi-gcc")
+    golden = sorted(GOLDEN.glob("*.tcb"))[0]
+    env = pio_environment(tmp_path / "build", [golden.relative_to(REPO)])
+    env["PWD"] = str(REPO)
+    result = subprocess.run(
+        ["pio", "run", "-d", "firmware", "-e", "microbit"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Embedding {golden} (" in result.stdout

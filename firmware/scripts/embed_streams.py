@@ -2,9 +2,11 @@
 
 TINYCABAC_STREAM (environment variable) selects the streams: one .tcb path,
 or several separated by os.pathsep (":" on Linux/macOS, ";" on Windows), so
-a test can decode many streams with a single build.  Relative paths are
-taken from the firmware project directory.  Unset or empty means
-DEFAULT_STREAM, the bundled model, which `make` writes before building.
+a test can decode many streams with a single build.  A relative path is
+looked up from the directory `pio` was started in (the shell's $PWD, e.g.
+the repository root with `pio run -d firmware`), then from the firmware
+project directory.  Unset or empty means DEFAULT_STREAM, the bundled model,
+which `make` writes before building.
 
 Each stream becomes a C array through host/tinycabac/export_c.py (loaded by
 file path, so the build needs only this repository and the standard
@@ -34,10 +36,19 @@ def load_export_c():
     return module.export_c
 
 
+def resolve(path):
+    """Absolute path of a stream named on the command line or by default."""
+    if os.path.isabs(path):
+        return path
+    bases = [os.environ.get("PWD", ""), project_dir] if path != DEFAULT_STREAM else [project_dir]
+    candidates = [os.path.normpath(os.path.join(base, path)) for base in bases if base]
+    return next((c for c in candidates if os.path.isfile(c)), candidates[-1])
+
+
 def selected_streams():
     value = os.environ.get(STREAM_VARIABLE, "").strip()
     paths = [p for p in value.split(os.pathsep) if p] if value else [DEFAULT_STREAM]
-    return [os.path.normpath(os.path.join(project_dir, p)) for p in paths]
+    return [resolve(p) for p in paths]
 
 
 def fail(message):
