@@ -64,8 +64,8 @@ def check_exists(paths):
             fail("%s names %s, which does not exist." % (STREAM_VARIABLE, path))
         fail(
             "the default stream %s (the bundled model) does not exist. Create it with "
-            "`make firmware-stream` (the repository Makefile), or set %s to the .tcb "
-            "file(s) to embed." % (path, STREAM_VARIABLE)
+            "`tinycabac encode -o firmware/.build/default.tcb` from the repository root, "
+            "or set %s to the .tcb file(s) to embed." % (path, STREAM_VARIABLE)
         )
 
 
