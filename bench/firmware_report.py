@@ -203,6 +203,11 @@ class BlockCost:
     end: int
 
 
+# Extra cycles of a taken branch: 3-cycle taken branches on the M0, 1+P with
+# P = 2 assumed on the M4.
+BRANCH_REFILL = 2
+
+
 class CycleModel:
     """Instruction timings from the Cortex-M0 and Cortex-M4 Technical Reference
     Manuals, zero wait-state memory.  M4 branch refill P is taken as 2 and
@@ -216,7 +221,7 @@ class CycleModel:
         taken, whether this is a conditional branch)."""
         m = insn.mnemonic.split(".")[0]
         m0 = self.core == "cortex-m0"
-        refill = 2 if m0 else 2
+        refill = BRANCH_REFILL
         writes_pc = any(op.type == cs_arm.ARM_OP_REG and op.reg == cs_arm.ARM_REG_PC for op in insn.operands)
         registers = sum(1 for op in insn.operands if op.type == cs_arm.ARM_OP_REG)
         if m in ("cbz", "cbnz") or (m.startswith("b") and insn.cc not in (cs_arm.ARM_CC_AL, cs_arm.ARM_CC_INVALID) and m not in ("bic", "bics", "bfi", "bfc")):
