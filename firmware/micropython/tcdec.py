@@ -1,0 +1,1332 @@
+"""tcdec: decoder for tinycabac weight streams (format 1), for MicroPython and CPython.
+
+One module, no dependencies.  The same file runs on MicroPython >= 1.22
+(where the arithmetic decoder is compiled with @micropython.viper) and on
+CPython >= 3.8 (a plain-Python path with the same results, bit for bit).
+docs/FORMAT.md is the specification; "FORMAT 5.1" etc. point into it.
+
+Whole stream at once::
+
+    import tcdec
+    with open("model.tcb", "rb") as f:
+        tensors = tcdec.decode(f)          # {name: (shape, array.array)}
+    shape, weights = tensors["dense/weights"]
+
+One tensor at a time, or a tensor in pieces, with bounded memory::
+
+    d = tcdec.Decoder(open("model.tcb", "rb"))
+    for info in d.tensors():
+        print(info.name, info.dtype, info.shape)
+    w = d.read("dense/weights")            # array.array('b', ...)
+    d.read_into("dense/weights", buf)      # into a caller-owned buffer
+    for count in d.chunks("big", chunk):   # `count` elements now in `chunk`
+        consume(chunk, count)
+
+Only the header, the directory and about 3 KB of state stay in RAM; the
+payloads are read through a small window (`chunk_size`).  Every failure is
+a `DecodeError` (a ValueError) subclass with a clear message; decoded data
+is checked against the stream's CRC-32 before a tensor is reported complete.
+"""
+
+import array
+import sys
+from struct import pack_into
+
+try:
+    import micropython
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+try:
+    from binascii import crc32 as _crc32
+except ImportError:  # a MicroPython port built without binascii.crc32
+    _crc32 = None
+
+# The viper path needs MicroPython's native code emitter; CPython gets the
+# plain path, which computes exactly the same thing.
+ACCELERATED = sys.implementation.name == "micropython"
+_MICROPYTHON = ACCELERATED
+
+FORMAT_VERSION = 1
+MAGIC = b"TCAB"
+HEADER_SIZE = 20
+MAX_TENSORS = 4096
+MAX_NDIM = 8
+MAX_ELEMENTS = 0x7FFFFFFF
+MAX_DIRECTORY_SIZE = 0x1000000
+MAX_STEP_COUNT = 65536
+AXIS_NONE = 0xFF
+
+# dtype code -> (name, array typecode, bytes per decoded element).  Float
+# tensors (float32 and float16 sources) decode to their float32 reconstruction.
+DTYPES = {
+    1: ("int8", "b", 1),
+    2: ("uint8", "B", 1),
+    3: ("int16", "h", 2),
+    4: ("int32", "i", 4),
+    5: ("float32", "f", 4),
+    6: ("float16", "f", 4),
+}
+_INTEGER_RANGES = {1: (-128, 127), 2: (0, 255), 3: (-32768, 32767), 4: (-0x80000000, 0x7FFFFFFF)}
+
+
+# ---------------------------------------------------------------------------
+# Errors (FORMAT 7).  `status` is the matching tc_status of the C decoder.
+
+
+class DecodeError(ValueError):
+    """Base class: the input is not a valid tinycabac stream."""
+
+    status = 0
+
+
+class NotAStreamError(DecodeError):
+    status = -2
+
+
+class VersionError(DecodeError):
+    status = -3
+
+
+class TruncatedError(DecodeError):
+    status = -4
+
+
+class HeaderCRCError(DecodeError):
+    status = -5
+
+
+class InvalidFieldError(DecodeError):
+    """A reserved or inconsistent field value."""
+
+    status = -6
+
+
+class LimitError(DecodeError):
+    status = -7
+
+
+class CorruptPayloadError(DecodeError):
+    status = -8
+
+
+class DataCRCError(DecodeError):
+    """The decoded tensor does not match the CRC-32 stored for it."""
+
+    status = -9
+
+
+class StreamOrderError(DecodeError):
+    """A non-seekable stream was asked for data that already went past."""
+
+    status = -1
+
+
+# ---------------------------------------------------------------------------
+# Decoder state shared by the viper and the plain path: one array('I') so
+# that the viper function gets it as a single ptr32 argument.
+
+_S_MASK = const(0)  # 0xFFFFFFFF: viper words may be 64-bit, the coder is 32-bit
+_S_RANGE = const(1)
+_S_CODE = const(2)
+_S_POS = const(3)  # next input byte, index into the source buffer
+_S_LIMIT = const(4)  # end of readable input in the source buffer
+_S_GUARDED = const(5)  # 1 while the payload continues beyond LIMIT
+_S_LEFT = const(6)  # values still to decode
+_S_OUT_POS = const(7)  # next output byte
+_S_OUT_END = const(8)
+_S_ESIZE = const(9)  # bytes per output element
+_S_ACTIVITY = const(10)
+_S_CRC = const(11)  # running CRC-32 register of the output bytes
+_S_QUANTIZED = const(12)
+_S_OFFSET = const(13)  # lossless: offset as a 32-bit pattern
+_S_POS_MIN = const(14)  # lossless: legal magnitudes of positive levels
+_S_POS_MAX = const(15)
+_S_NEG_MIN = const(16)  # ... and of negative levels (dtype range - offset)
+_S_NEG_MAX = const(17)
+_S_STEP_AT = const(18)  # quantized: index of the current step in the directory
+_S_STEP_FIRST = const(19)
+_S_STEP_STOP = const(20)
+_S_INNER = const(21)  # elements per step run (FORMAT 3.3)
+_S_INNER_LEFT = const(22)
+_S_PREFIX = const(32)  # 16 sets x 4 contexts x (fast, slow)
+_S_SUFFIX = const(160)  # 15 sets x 2 x 3 contexts x (fast, slow)
+_S_CONTEXT_END = const(340)
+_S_CRC_TABLE = const(340)  # 256 words, built once per state array
+_S_SIZE = const(596)
+
+# Return codes of the core.  Negative: corrupt payload.
+_DONE = const(0)
+_NEED_INPUT = const(1)
+_NEED_OUTPUT = const(2)
+_ERR_ESCAPE = const(-1)
+_ERR_MAGNITUDE = const(-2)
+_ERR_OVERRUN = const(-3)
+_ERR_RANGE = const(-4)
+_ERR_FLOAT = const(-5)
+_CORE_ERRORS = {
+    -1: "escape code longer than 31 bits",
+    -2: "level magnitude above 2**31",
+    -3: "payload ends before the last value",
+    -4: "value outside the range of the dtype",
+    -5: "quantized value overflows float32",
+}
+
+# FORMAT 5.6: one value never needs more input than this.
+_MAX_VALUE_INPUT = const(64)
+_KEEP = const(64)  # window bytes reserved for the unread rest of a refill
+
+
+# ---------------------------------------------------------------------------
+# The core: decode values from src[pos:limit] into dst[out_pos:out_end].
+# Everything per bin sits in one function with the range coder inlined,
+# because a call from viper code costs more than decoding a whole value.
+# Both versions stop with _NEED_INPUT while the payload continues and fewer
+# than 64 bytes are in hand, and with _NEED_OUTPUT when dst is full.
+
+if ACCELERATED:
+
+    @micropython.viper
+    def _prepare_viper(st: ptr32):
+        i = _S_PREFIX
+        while i < _S_CONTEXT_END:
+            st[i] = 16384  # P(0) = 1/2 (FORMAT 5.2)
+            i += 1
+        if st[_S_CRC_TABLE + 1] != 0:
+            return
+        poly = (uint(0xEDB8) << 16) | uint(0x8320)  # no 32-bit literal: 31-bit small ints
+        n = 0
+        while n < 256:
+            c = uint(n)
+            j = 0
+            while j < 8:
+                if c & 1:
+                    c = (c >> 1) ^ poly
+                else:
+                    c = c >> 1
+                j += 1
+            st[_S_CRC_TABLE + n] = c
+            n += 1
+
+    @micropython.viper
+    def _move_viper(buf: ptr8, to: int, start: int, count: int):
+        i = 0
+        while i < count:  # forward copy: `to` <= `start`, overlap is fine
+            buf[to + i] = buf[start + i]
+            i += 1
+
+    @micropython.viper
+    def _run_viper(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8) -> int:
+        # Machine words are 32 or 64 bits: values stay below 2**32 and are
+        # masked after left shifts; no unary minus (older viper emitters
+        # clobber the operand); literals compared with uint are cast.
+        mask = uint(st[_S_MASK])
+        top = uint(1) << 31
+        rng = uint(st[_S_RANGE])
+        code = uint(st[_S_CODE])
+        pos = int(st[_S_POS])
+        limit = int(st[_S_LIMIT])
+        guarded = int(st[_S_GUARDED])
+        left = int(st[_S_LEFT])
+        opos = int(st[_S_OUT_POS])
+        oend = int(st[_S_OUT_END])
+        esize = int(st[_S_ESIZE])
+        activity = uint(st[_S_ACTIVITY])
+        crc = uint(st[_S_CRC])
+        quantized = int(st[_S_QUANTIZED])
+        offset = uint(st[_S_OFFSET])
+        pos_min = uint(st[_S_POS_MIN])
+        pos_max = uint(st[_S_POS_MAX])
+        neg_min = uint(st[_S_NEG_MIN])
+        neg_max = uint(st[_S_NEG_MAX])
+        step_at = int(st[_S_STEP_AT])
+        inner_left = int(st[_S_INNER_LEFT])
+        overrun = 0
+        status = _DONE
+        while left > 0:
+            if oend - opos < esize:
+                status = _NEED_OUTPUT
+                break
+            if guarded and limit - pos < _MAX_VALUE_INPUT:
+                status = _NEED_INPUT
+                break
+            # FORMAT 5.4: Rice parameter and prefix context set
+            k = uint(0)
+            pset = activity >> 1
+            if activity >= uint(16):
+                k = (activity >> 3) - 1
+                pset = uint(15)
+                if k < uint(8):
+                    pset = k + 7
+            ctx = _S_PREFIX + int(pset) * 8
+            # FORMAT 5.5: unary prefix, context-coded
+            p = uint(0)
+            while p < uint(16):
+                c = ctx + 6
+                if p < uint(3):
+                    c = ctx + int(p) * 2
+                fast = int(st[c])
+                slow = int(st[c + 1])
+                bound = (rng >> 15) * uint((fast + slow) >> 1)
+                if code < bound:
+                    rng = bound
+                    st[c] = fast + ((32768 - fast) >> 5)
+                    st[c + 1] = slow + ((32768 - slow) >> 8)
+                    bit = 0
+                else:
+                    code = code - bound
+                    rng = rng - bound
+                    st[c] = fast - (fast >> 5)
+                    st[c + 1] = slow - (slow >> 8)
+                    bit = 1
+                while rng < uint(0x1000000):
+                    rng = rng << 8
+                    code = (code << 8) & mask
+                    if pos < limit:
+                        code = code | uint(src[pos])
+                        pos += 1
+                    else:
+                        overrun = 1
+                if bit == 0:
+                    break
+                p += 1
+            if p == uint(16):
+                # escape: exp-Golomb order 0 in bypass bins
+                n = 0
+                while n <= 31:
+                    rng = rng >> 1
+                    b = uint(0)
+                    if code >= rng:
+                        code = code - rng
+                        b = uint(1)
+                    while rng < uint(0x1000000):
+                        rng = rng << 8
+                        code = (code << 8) & mask
+                        if pos < limit:
+                            code = code | uint(src[pos])
+                            pos += 1
+                        else:
+                            overrun = 1
+                    if b == uint(0):
+                        break
+                    n += 1
+                if n > 31:
+                    status = _ERR_ESCAPE
+                    break
+                v = uint(1)
+                i = 0
+                while i < n:
+                    rng = rng >> 1
+                    b = uint(0)
+                    if code >= rng:
+                        code = code - rng
+                        b = uint(1)
+                    while rng < uint(0x1000000):
+                        rng = rng << 8
+                        code = (code << 8) & mask
+                        if pos < limit:
+                            code = code | uint(src[pos])
+                            pos += 1
+                        else:
+                            overrun = 1
+                    v = (v << 1) | b
+                    i += 1
+                v = v - 1
+                if v > top:
+                    status = _ERR_MAGNITUDE
+                    break
+                p = p + v
+            m = p
+            if k != uint(0):
+                # Rice suffix: two context-coded bits, then bypass bits
+                sset = k
+                if sset > uint(15):
+                    sset = uint(15)
+                sctx = _S_SUFFIX + (int(sset) - 1) * 12
+                if p != uint(0):
+                    sctx += 6
+                s = uint(0)
+                j = uint(0)
+                while j < k:
+                    if j < uint(2):
+                        c = sctx
+                        if j == uint(1):
+                            c = sctx + 2 + int(s) * 2
+                        fast = int(st[c])
+                        slow = int(st[c + 1])
+                        bound = (rng >> 15) * uint((fast + slow) >> 1)
+                        if code < bound:
+                            rng = bound
+                            st[c] = fast + ((32768 - fast) >> 5)
+                            st[c + 1] = slow + ((32768 - slow) >> 8)
+                            s = s << 1
+                        else:
+                            code = code - bound
+                            rng = rng - bound
+                            st[c] = fast - (fast >> 5)
+                            st[c + 1] = slow - (slow >> 8)
+                            s = (s << 1) | uint(1)
+                    else:
+                        rng = rng >> 1
+                        if code >= rng:
+                            code = code - rng
+                            s = (s << 1) | uint(1)
+                        else:
+                            s = s << 1
+                    while rng < uint(0x1000000):
+                        rng = rng << 8
+                        code = (code << 8) & mask
+                        if pos < limit:
+                            code = code | uint(src[pos])
+                            pos += 1
+                        else:
+                            overrun = 1
+                    j += 1
+                if p > (top >> k):
+                    status = _ERR_MAGNITUDE
+                    break
+                m = (p << k) | s
+            if m > top:
+                status = _ERR_MAGNITUDE
+                break
+            neg = 0
+            if m != uint(0):
+                rng = rng >> 1
+                if code >= rng:
+                    code = code - rng
+                    neg = 1
+                while rng < uint(0x1000000):
+                    rng = rng << 8
+                    code = (code << 8) & mask
+                    if pos < limit:
+                        code = code | uint(src[pos])
+                        pos += 1
+                    else:
+                        overrun = 1
+            if overrun:
+                status = _ERR_OVERRUN
+                break
+            activity = activity - (activity >> 3)
+            t = m
+            while t != uint(0):
+                activity += 1
+                t = t >> 1
+            # FORMAT 6: reconstruction into a little-endian 32-bit pattern
+            if quantized:
+                mant = uint(aux[step_at]) | (uint(aux[step_at + 1]) << 8)
+                ex = int(aux[step_at + 2])
+                if ex >= 128:
+                    ex = ex - 256
+                # product = m * mant < 2**47 as hi:lo 32-bit halves
+                a = (m & 0xFFFF) * mant
+                b = (m >> 16) * mant
+                lo = (a + ((b & 0xFFFF) << 16)) & mask
+                hi = b >> 16
+                if lo < a:
+                    hi += 1
+                value = uint(0)
+                if (hi | lo) != uint(0):
+                    t = lo
+                    length = 0
+                    if hi != uint(0):
+                        t = hi
+                        length = 32
+                    if t >= uint(0x10000):
+                        t = t >> 16
+                        length += 16
+                    if t >= uint(0x100):
+                        t = t >> 8
+                        length += 8
+                    if t >= uint(0x10):
+                        t = t >> 4
+                        length += 4
+                    if t >= uint(4):
+                        t = t >> 2
+                        length += 2
+                    if t >= uint(2):
+                        t = t >> 1
+                        length += 1
+                    length += int(t)
+                    e = length - 1 + ex
+                    if e + 126 >= 0:
+                        if length > 24:
+                            sh = length - 24
+                            kept = ((lo >> sh) | (hi << (32 - sh))) & mask
+                            rest = lo & ((uint(1) << sh) - 1)
+                            half = uint(1) << (sh - 1)
+                            if rest > half or (rest == half and (kept & 1) != uint(0)):
+                                kept += 1
+                        else:
+                            kept = lo << (24 - length)
+                        if kept == uint(0x1000000):
+                            kept = uint(0x800000)
+                            e += 1
+                        if e > 127:
+                            status = _ERR_FLOAT
+                            break
+                        value = (uint(e + 127) << 23) | (kept & uint(0x7FFFFF))
+                    else:
+                        value = lo << (ex + 149)  # subnormal, exact: ex >= -128
+                if neg:
+                    value = value | top
+                inner_left -= 1
+                if inner_left == 0:
+                    inner_left = int(st[_S_INNER])
+                    step_at += 3
+                    if step_at == int(st[_S_STEP_STOP]):
+                        step_at = int(st[_S_STEP_FIRST])
+            else:
+                if neg:
+                    if m < neg_min or m > neg_max:
+                        status = _ERR_RANGE
+                        break
+                    value = (offset - m) & mask
+                else:
+                    if m < pos_min or m > pos_max:
+                        status = _ERR_RANGE
+                        break
+                    value = (offset + m) & mask
+            i = 0
+            while i < esize:
+                byte = value & 0xFF
+                dst[opos] = byte
+                crc = (crc >> 8) ^ uint(st[_S_CRC_TABLE + int((crc ^ byte) & 0xFF)])
+                value = value >> 8
+                opos += 1
+                i += 1
+            left -= 1
+        st[_S_RANGE] = rng
+        st[_S_CODE] = code
+        st[_S_POS] = pos
+        st[_S_LEFT] = left
+        st[_S_OUT_POS] = opos
+        st[_S_ACTIVITY] = activity
+        st[_S_CRC] = crc
+        st[_S_STEP_AT] = step_at
+        st[_S_INNER_LEFT] = inner_left
+        return status
+
+
+def _prepare_plain(st):
+    for i in range(_S_PREFIX, _S_CONTEXT_END):
+        st[i] = 16384
+    if st[_S_CRC_TABLE + 1]:
+        return
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        st[_S_CRC_TABLE + n] = c
+
+
+def _move_plain(buf, to, start, count):
+    buf[to : to + count] = bytes(buf[start : start + count])
+
+
+_PACK_FORMATS = (None, "<B", "<H", None, "<I")
+
+
+def _run_plain(st, aux, src, dst):
+    """The same algorithm as _run_viper, in plain Python (see there)."""
+    rng = st[_S_RANGE]
+    code = st[_S_CODE]
+    pos = st[_S_POS]
+    limit = st[_S_LIMIT]
+    guarded = st[_S_GUARDED]
+    left = st[_S_LEFT]
+    opos = st[_S_OUT_POS]
+    oend = st[_S_OUT_END]
+    esize = st[_S_ESIZE]
+    activity = st[_S_ACTIVITY]
+    crc = st[_S_CRC]
+    quantized = st[_S_QUANTIZED]
+    step_at = st[_S_STEP_AT]
+    inner_left = st[_S_INNER_LEFT]
+    pack_format = _PACK_FORMATS[esize]
+    out_mask = (1 << (8 * esize)) - 1
+    status = _DONE
+    overrun = False
+
+    def renormalise():
+        nonlocal rng, code, pos, overrun
+        while rng < 0x1000000:
+            rng <<= 8
+            code = (code << 8) & 0xFFFFFFFF
+            if pos < limit:
+                code |= src[pos]
+                pos += 1
+            else:
+                overrun = True
+
+    def context_bin(c):
+        nonlocal rng, code
+        fast = st[c]
+        slow = st[c + 1]
+        bound = (rng >> 15) * ((fast + slow) >> 1)
+        if code < bound:
+            rng = bound
+            st[c] = fast + ((32768 - fast) >> 5)
+            st[c + 1] = slow + ((32768 - slow) >> 8)
+            bit = 0
+        else:
+            code -= bound
+            rng -= bound
+            st[c] = fast - (fast >> 5)
+            st[c + 1] = slow - (slow >> 8)
+            bit = 1
+        renormalise()
+        return bit
+
+    def bypass_bin():
+        nonlocal rng, code
+        rng >>= 1
+        bit = 0
+        if code >= rng:
+            code -= rng
+            bit = 1
+        renormalise()
+        return bit
+
+    while left > 0:
+        if oend - opos < esize:
+            status = _NEED_OUTPUT
+            break
+        if guarded and limit - pos < _MAX_VALUE_INPUT:
+            status = _NEED_INPUT
+            break
+        k = 0 if activity < 16 else (activity >> 3) - 1
+        pset = activity >> 1 if k == 0 else 7 + min(k, 8)
+        ctx = _S_PREFIX + pset * 8
+        p = 0
+        while p < 16 and context_bin(ctx + 2 * min(p, 3)):
+            p += 1
+        if p == 16:
+            n = 0
+            while n <= 31 and bypass_bin():
+                n += 1
+            if n > 31:
+                status = _ERR_ESCAPE
+                break
+            v = 1
+            for _ in range(n):
+                v = (v << 1) | bypass_bin()
+            v -= 1
+            if v > 0x80000000:
+                status = _ERR_MAGNITUDE
+                break
+            p += v
+        m = p
+        if k:
+            sctx = _S_SUFFIX + (min(k, 15) - 1) * 12 + (6 if p else 0)
+            s = context_bin(sctx)
+            if k >= 2:
+                s = (s << 1) | context_bin(sctx + 2 + 2 * s)
+            for _ in range(k - 2):
+                s = (s << 1) | bypass_bin()
+            if p > (0x80000000 >> k):
+                status = _ERR_MAGNITUDE
+                break
+            m = (p << k) | s
+        if m > 0x80000000:
+            status = _ERR_MAGNITUDE
+            break
+        neg = bypass_bin() if m else 0
+        if overrun:
+            status = _ERR_OVERRUN
+            break
+        activity = activity - (activity >> 3) + _bit_length(m)
+        if quantized:
+            value = _float32_bits(m, aux[step_at] | (aux[step_at + 1] << 8), aux[step_at + 2])
+            if value < 0:
+                status = _ERR_FLOAT
+                break
+            if neg:
+                value |= 0x80000000
+            inner_left -= 1
+            if inner_left == 0:
+                inner_left = st[_S_INNER]
+                step_at += 3
+                if step_at == st[_S_STEP_STOP]:
+                    step_at = st[_S_STEP_FIRST]
+        elif neg:
+            if m < st[_S_NEG_MIN] or m > st[_S_NEG_MAX]:
+                status = _ERR_RANGE
+                break
+            value = (st[_S_OFFSET] - m) & 0xFFFFFFFF
+        else:
+            if m < st[_S_POS_MIN] or m > st[_S_POS_MAX]:
+                status = _ERR_RANGE
+                break
+            value = (st[_S_OFFSET] + m) & 0xFFFFFFFF
+        pack_into(pack_format, dst, opos, value & out_mask)
+        for _ in range(esize):
+            crc = (crc >> 8) ^ st[_S_CRC_TABLE + ((crc ^ value) & 0xFF)]
+            value >>= 8
+        opos += esize
+        left -= 1
+    st[_S_RANGE] = rng
+    st[_S_CODE] = code
+    st[_S_POS] = pos
+    st[_S_LEFT] = left
+    st[_S_OUT_POS] = opos
+    st[_S_ACTIVITY] = activity
+    st[_S_CRC] = crc
+    st[_S_STEP_AT] = step_at
+    st[_S_INNER_LEFT] = inner_left
+    return status
+
+
+def _bit_length(x):
+    n = 0
+    while x:
+        x >>= 1
+        n += 1
+    return n
+
+
+def _round_half_even(x, shift):
+    kept = x >> shift
+    rest = x & ((1 << shift) - 1)
+    half = 1 << (shift - 1)
+    if rest > half or (rest == half and kept & 1):
+        kept += 1
+    return kept
+
+
+def _float32_bits(magnitude, mantissa, exponent_byte):
+    """Bits of the float32 nearest to magnitude * mantissa * 2**exponent
+    (FORMAT 6.2), without sign; -1 if it overflows float32."""
+    exponent = exponent_byte - 256 if exponent_byte >= 128 else exponent_byte
+    product = magnitude * mantissa
+    if product == 0:
+        return 0
+    length = _bit_length(product)
+    e = length - 1 + exponent
+    if e < -126:
+        return product << (exponent + 149)  # subnormal, exact: exponent >= -128
+    if length > 24:
+        significand = _round_half_even(product, length - 24)
+    else:
+        significand = product << (24 - length)
+    if significand == 0x1000000:
+        significand = 0x800000
+        e += 1
+    if e > 127:
+        return -1
+    return ((e + 127) << 23) | (significand & 0x7FFFFF)
+
+
+# ---------------------------------------------------------------------------
+# CRC-32 of the header and directory (FORMAT 2).
+
+
+def _crc32_update(data, crc=0):
+    if _crc32 is not None:
+        return _crc32(data, crc)
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def _u16(buf, at):
+    return buf[at] | (buf[at + 1] << 8)
+
+
+def _u32(buf, at):
+    return buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)
+
+
+def _new_array(typecode, count, itemsize):
+    """A zero-filled array of `count` elements."""
+    if _MICROPYTHON:
+        return array.array(typecode, bytearray(count * itemsize))  # copied as raw bytes
+    result = array.array(typecode)
+    result.frombytes(bytes(count * itemsize))
+    return result
+
+
+def _new_state():
+    state = _new_array("I", _S_SIZE, 4)
+    state[_S_MASK] = 0xFFFFFFFF
+    return state
+
+
+# ---------------------------------------------------------------------------
+# Input sources: where payload bytes come from.  Both expose `buf` (what the
+# core reads), `base` (stream offset of buf[0]) and `end` (stream offset just
+# past the last valid byte in buf).
+
+
+class _BytesSource:
+    """The whole stream is in memory: the core reads it in place."""
+
+    def __init__(self, data):
+        self.buf = data
+        self.base = 0
+        self.end = len(data)
+        self.size = len(data)
+
+    def read_head(self, size):
+        return self.buf  # header and directory are read in place, too
+
+    def locate(self, position):
+        return position
+
+    def refill(self, index):
+        return index, 0
+
+
+class _FileSource:
+    """A window over a file-like stream: `chunk_size` bytes are read at a
+    time into buf[_KEEP:], the unread rest of the previous window (fewer
+    than 64 bytes) is moved just before them, so the core sees one run."""
+
+    def __init__(self, stream, chunk_size, move):
+        self._stream = stream
+        self._move = move
+        self.buf = bytearray(_KEEP + chunk_size)
+        self._tail = memoryview(self.buf)[_KEEP:]
+        self._readinto = getattr(stream, "readinto", None)
+        try:
+            self._origin = stream.tell()
+        except (AttributeError, OSError, ValueError):
+            self._origin = None
+        self.base = 0 - _KEEP
+        self._start = _KEEP  # buf[_start:] holds valid bytes up to `end`
+        self.end = 0
+        self.size = None
+
+    def read_head(self, size):
+        """The first `size` bytes of the stream (shorter at end of file)."""
+        parts = []
+        got = 0
+        while got < size:
+            part = self._stream.read(size - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        self._reset(self.end + got)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _reset(self, position):
+        self.base = position - _KEEP
+        self._start = _KEEP
+        self.end = position
+
+    def locate(self, position):
+        """Index in buf of stream offset `position`, moving the window there."""
+        if self.base + self._start <= position <= self.end:
+            return position - self.base
+        if not self._seek(position):
+            if position < self.end:
+                raise StreamOrderError(
+                    "the stream cannot seek back to offset %d; read tensors in stream order" % position
+                )
+            self._skip(position - self.end)
+        self._reset(position)
+        return _KEEP
+
+    def _seek(self, position):
+        if self._origin is None:
+            return False
+        try:
+            self._stream.seek(self._origin + position)
+        except (AttributeError, OSError, ValueError):
+            return False
+        return True
+
+    def _skip(self, count):
+        while count > 0:
+            part = self._stream.read(min(count, len(self._tail)))
+            if not part:
+                raise TruncatedError("stream is truncated: it ends %d bytes before a tensor payload" % count)
+            count -= len(part)
+
+    def refill(self, index):
+        """Keep buf[index:] (under 64 bytes), read the next chunk after it;
+        returns the new index of that byte and how many bytes were read."""
+        keep = self.end - self.base - index
+        start = _KEEP - keep
+        if keep:
+            self._move(self.buf, start, index, keep)
+        self.base += index - start
+        self._start = start
+        if self._readinto is not None:
+            got = self._readinto(self._tail) or 0
+        else:
+            part = self._stream.read(len(self._tail))
+            got = len(part) if part else 0
+            if got:
+                self.buf[_KEEP : _KEEP + got] = part
+        self.end += got
+        return start, got
+
+
+# ---------------------------------------------------------------------------
+# Directory (FORMAT 3.2).
+
+
+class TensorInfo:
+    """One directory entry.
+
+    name, dtype ('int8', 'uint8', 'int16', 'int32', 'float32', 'float16'),
+    typecode (of the decoded array: 'b', 'B', 'h', 'i', 'f'), itemsize
+    (bytes per decoded element), shape (tuple), size (elements), nbytes
+    (decoded bytes), mode ('lossless' or 'quantized'), offset (lossless),
+    axis (quantized: channel axis or None), step_count, payload_offset
+    (from the start of the stream), payload_size, crc32, index."""
+
+    def steps(self):
+        """Quantization steps as (mantissa, exponent) pairs: mantissa * 2**exponent."""
+        head = self._head
+        result = []
+        for at in range(self._steps_at, self._steps_at + 3 * self.step_count, 3):
+            exponent = head[at + 2]
+            result.append((_u16(head, at), exponent - 256 if exponent >= 128 else exponent))
+        return result
+
+    def __repr__(self):
+        return "TensorInfo(%r, %s, %r, %s)" % (self.name, self.dtype, self.shape, self.mode)
+
+
+def _entry_error(index, what):
+    return InvalidFieldError("directory entry #%d: %s" % (index, what))
+
+
+def _parse_entry(head, at, stop, payload_area_size, index):
+    """Parse the entry at head[at:]; returns (TensorInfo, next offset).
+    Checks follow the C decoder's order so both report the same error."""
+
+    def need(count):
+        if stop - at < count:
+            raise _entry_error(index, "entry runs past the end of the directory")
+
+    info = TensorInfo()
+    info.index = index
+    info._head = head
+    need(1)
+    name_len = head[at]
+    if name_len == 0:
+        raise _entry_error(index, "empty name")
+    need(1 + name_len + 2)
+    try:
+        info.name = bytes(head[at + 1 : at + 1 + name_len]).decode("utf-8")
+    except UnicodeError:
+        raise _entry_error(index, "name is not UTF-8")
+    at += 1 + name_len
+    code, mode = head[at], head[at + 1]
+    at += 2
+    if code not in DTYPES or mode > 1:
+        raise _entry_error(index, "reserved dtype %d or mode %d" % (code, mode))
+    if (mode == 1) != (code >= 5):
+        raise _entry_error(index, "mode %d does not fit dtype %s" % (mode, DTYPES[code][0]))
+    info.dtype, info.typecode, info.itemsize = DTYPES[code]
+    info.mode = "quantized" if mode else "lossless"
+    info._dtype_code = code
+    need(1)
+    ndim = head[at]
+    at += 1
+    if ndim > MAX_NDIM:
+        raise LimitError("directory entry #%d: %d dimensions (at most %d)" % (index, ndim, MAX_NDIM))
+    need(4 * ndim)
+    shape = []
+    count, empty = 1, False
+    for _ in range(ndim):
+        dim = _u32(head, at)
+        at += 4
+        if dim > MAX_ELEMENTS or (dim and not empty and count > MAX_ELEMENTS // dim):
+            raise LimitError("directory entry #%d: more than 2**31 - 1 elements" % index)
+        if dim == 0:
+            empty = True
+        elif not empty:
+            count *= dim
+        shape.append(dim)
+    info.shape = tuple(shape)
+    info.size = 0 if empty else count
+    info.nbytes = info.size * info.itemsize
+    info.offset, info.axis, info.step_count, info._steps_at = 0, None, 0, 0
+    if mode == 0:
+        need(4)
+        offset = _u32(head, at)
+        info.offset = offset - 0x100000000 if offset >= 0x80000000 else offset
+        at += 4
+    else:
+        need(1)
+        axis = head[at]
+        at += 1
+        if axis != AXIS_NONE and axis >= ndim:
+            raise _entry_error(index, "channel axis %d out of range for %d dimensions" % (axis, ndim))
+        info.axis = None if axis == AXIS_NONE else axis
+        info.step_count = 1 if axis == AXIS_NONE else shape[axis]
+        if info.step_count > MAX_STEP_COUNT:
+            raise LimitError("directory entry #%d: %d steps (at most 65536)" % (index, info.step_count))
+        need(3 * info.step_count)
+        info._steps_at = at
+        for step in range(at, at + 3 * info.step_count, 3):
+            if _u16(head, step) == 0:
+                raise _entry_error(index, "zero quantization step")
+        at += 3 * info.step_count
+    need(12)
+    info.payload_offset = _u32(head, at)
+    info.payload_size = _u32(head, at + 4)
+    info.crc32 = _u32(head, at + 8)
+    at += 12
+    if info.payload_offset > payload_area_size or info.payload_size > payload_area_size - info.payload_offset:
+        raise _entry_error(index, "payload lies outside the payload area")
+    if (info.size == 0) != (info.payload_size == 0):
+        raise _entry_error(index, "payload size %d for %d elements" % (info.payload_size, info.size))
+    return info, at
+
+
+def _inner_size(info):
+    if info.axis is None:
+        return info.size or 1
+    inner = 1
+    for dim in info.shape[info.axis + 1 :]:
+        inner *= dim
+    return inner
+
+
+def _magnitude_bounds(info):
+    """Legal |level| for positive and negative levels: value = level + offset
+    must fit the dtype (FORMAT 6.1).  An empty range is (1, 0)."""
+    low, high = _INTEGER_RANGES[info._dtype_code]
+    offset = info.offset
+    positive = (max(0, low - offset), min(high - offset, 0x80000000))
+    negative = (max(0, offset - high), min(offset - low, 0x80000000))
+    return [bounds if bounds[0] <= bounds[1] else (1, 0) for bounds in (positive, negative)]
+
+
+def _as_bytes_like(stream):
+    if isinstance(stream, (bytes, bytearray)):
+        return stream
+    view = memoryview(stream)
+    return view if _MICROPYTHON else view.cast("B")
+
+
+def _byte_length(buffer):
+    if isinstance(buffer, (bytearray, bytes)):
+        return len(buffer)
+    view = memoryview(buffer)
+    count = len(view)
+    return count * len(bytes(view[0:1])) if count else 0  # MicroPython has no .nbytes
+
+
+# ---------------------------------------------------------------------------
+# Decoding one tensor.
+
+
+class TensorReader:
+    """Decodes one tensor in pieces, like a file: `readinto(buffer)` fills
+    the buffer with as many whole elements as fit (little-endian, C order)
+    and returns their count; 0 means the tensor is complete.  The count that
+    completes the tensor is returned only after the payload end and the
+    CRC-32 have been checked, but earlier pieces are handed out before the
+    CRC can be known: commit them only once readinto returned 0 (or use
+    Decoder.read_into).  After an error every call raises it again."""
+
+    def __init__(self, decoder, info, state=None):
+        self.info = info
+        self.remaining = info.size
+        self._source = decoder._source
+        self._head = decoder._head
+        self._run = decoder._run
+        self._position = info.payload_offset
+        self._payload_end = info.payload_offset + info.payload_size
+        self._started = False
+        self._error = None
+        self._buffer = None
+        self._buffer_bytes = 0
+        st = self._state = state if state is not None else _new_state()
+        st[_S_LEFT] = info.size
+        st[_S_ESIZE] = info.itemsize
+        st[_S_ACTIVITY] = 0
+        st[_S_CRC] = 0xFFFFFFFF
+        st[_S_RANGE] = 0xFFFFFFFF
+        st[_S_CODE] = 0
+        st[_S_QUANTIZED] = 1 if info.mode == "quantized" else 0
+        if info.mode == "lossless":
+            positive, negative = _magnitude_bounds(info)
+            st[_S_OFFSET] = info.offset & 0xFFFFFFFF
+            st[_S_POS_MIN], st[_S_POS_MAX] = positive
+            st[_S_NEG_MIN], st[_S_NEG_MAX] = negative
+        else:
+            st[_S_STEP_FIRST] = st[_S_STEP_AT] = info._steps_at
+            st[_S_STEP_STOP] = info._steps_at + 3 * info.step_count
+            st[_S_INNER] = st[_S_INNER_LEFT] = _inner_size(info)
+        decoder._prepare(st)
+
+    def readinto(self, buffer):
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._readinto(buffer)
+        except DecodeError as error:
+            self._error = error
+            raise
+
+    def _readinto(self, buffer):
+        info = self.info
+        if self.remaining == 0:
+            if not self._started:
+                self._started = True
+                self._finish()
+            return 0
+        if buffer is not self._buffer:
+            self._buffer = buffer
+            self._buffer_bytes = _byte_length(buffer)
+        usable = self._buffer_bytes - self._buffer_bytes % info.itemsize
+        if usable == 0:
+            raise ValueError("buffer too small for one %s element" % info.dtype)
+        st = self._state
+        if not self._started:
+            self._start()
+        st[_S_OUT_POS] = 0
+        st[_S_OUT_END] = usable
+        source = self._source
+        self._attach(source.locate(self._position))
+        while True:
+            status = self._run(st, self._head, source.buf, buffer)
+            if status != _NEED_INPUT:
+                break
+            index, got = source.refill(st[_S_POS])
+            if got == 0:
+                raise TruncatedError("stream is truncated inside the payload of tensor %r" % info.name)
+            self._attach(index)
+        self._position = source.base + st[_S_POS]
+        if status < 0:
+            raise CorruptPayloadError("tensor %r: corrupt payload: %s" % (info.name, _CORE_ERRORS[status]))
+        written = st[_S_OUT_POS] // info.itemsize
+        self.remaining -= written
+        if status == _DONE:
+            self._finish()
+        return written
+
+    def _attach(self, index):
+        """Point the core at buf[index:], up to the payload end if it is in the window."""
+        st = self._state
+        source = self._source
+        st[_S_POS] = index
+        payload_end = self._payload_end - source.base
+        if payload_end <= source.end - source.base:
+            st[_S_LIMIT], st[_S_GUARDED] = payload_end, 0
+        else:
+            st[_S_LIMIT], st[_S_GUARDED] = source.end - source.base, 1
+
+    def _start(self):
+        """Load the first four payload bytes into the code register (FORMAT 5.1)."""
+        self._started = True
+        if self.info.payload_size < 4:
+            raise CorruptPayloadError("tensor %r: payload shorter than 4 bytes" % self.info.name)
+        source = self._source
+        index = source.locate(self._position)
+        while source.end - source.base - index < 4:
+            index, got = source.refill(index)
+            if got == 0:
+                raise TruncatedError("stream is truncated inside the payload of tensor %r" % self.info.name)
+        buf = source.buf
+        code = (buf[index] << 24) | (buf[index + 1] << 16) | (buf[index + 2] << 8) | buf[index + 3]
+        if code == 0xFFFFFFFF:
+            raise CorruptPayloadError("tensor %r: corrupt payload: initial code is 0xFFFFFFFF" % self.info.name)
+        self._state[_S_CODE] = code
+        self._position += 4
+
+    def _finish(self):
+        """All values are out: the payload must be used up exactly, the coder
+        consistent and the CRC right (FORMAT 4, 5.1)."""
+        st = self._state
+        name = self.info.name
+        if self._position != self._payload_end:
+            raise CorruptPayloadError(
+                "tensor %r: corrupt payload: %d bytes left unread" % (name, self._payload_end - self._position)
+            )
+        if st[_S_CODE] >= st[_S_RANGE]:
+            raise CorruptPayloadError("tensor %r: corrupt payload: final code outside the range" % name)
+        crc = st[_S_CRC] ^ 0xFFFFFFFF
+        if crc != self.info.crc32:
+            raise DataCRCError(
+                "tensor %r: decoded data has CRC-32 %08x, the stream says %08x" % (name, crc, self.info.crc32)
+            )
+
+
+# ---------------------------------------------------------------------------
+# The stream.
+
+
+class Decoder:
+    """An opened tinycabac stream.
+
+    `stream` is a bytes-like object (decoded in place) or a binary file-like
+    object with readinto() or read() (read through a window of `chunk_size`
+    bytes; seekable for random access, else tensors must be read in stream
+    order).  The header and the directory are read and checked at once.
+
+    `key` arguments are a tensor index or name.  `accelerated=False` selects
+    the plain-Python path on MicroPython (for comparison; same results)."""
+
+    def __init__(self, stream, chunk_size=1024, accelerated=True):
+        if chunk_size < _KEEP:
+            raise ValueError("chunk_size must be at least %d" % _KEEP)
+        viper = ACCELERATED and accelerated
+        self.accelerated = viper
+        self._run = _run_viper if viper else _run_plain
+        self._prepare = _prepare_viper if viper else _prepare_plain
+        if hasattr(stream, "readinto") or hasattr(stream, "read"):
+            self._source = _FileSource(stream, chunk_size, _move_viper if viper else _move_plain)
+        else:
+            self._source = _BytesSource(_as_bytes_like(stream))
+        self._state = None
+        self._open()
+
+    def _open(self):
+        """Parse and check the header and directory (FORMAT 3), in the C decoder's order."""
+        source = self._source
+        head = source.read_head(HEADER_SIZE)
+        size = len(head)
+        if size == 0:
+            raise TruncatedError("stream is empty")
+        if bytes(head[: min(size, 4)]) != MAGIC[: min(size, 4)]:
+            raise NotAStreamError("not a tinycabac stream (bad magic)")
+        if size < HEADER_SIZE:
+            raise TruncatedError("stream is truncated: %d of %d header bytes" % (size, HEADER_SIZE))
+        if head[4] != FORMAT_VERSION:
+            raise VersionError("unsupported format version %d (this decoder reads %d)" % (head[4], FORMAT_VERSION))
+        if head[5] != 0:
+            raise InvalidFieldError("reserved header flags 0x%02x are set" % head[5])
+        self.tensor_count = _u16(head, 6)
+        directory_size = _u32(head, 8)
+        self.payload_area_size = _u32(head, 12)
+        if self.tensor_count > MAX_TENSORS:
+            raise LimitError("%d tensors (at most %d)" % (self.tensor_count, MAX_TENSORS))
+        if directory_size > MAX_DIRECTORY_SIZE:
+            raise LimitError("directory of %d bytes (at most 16 MiB)" % directory_size)
+        head = self._read_directory(head, directory_size)
+        if len(head) - HEADER_SIZE < directory_size:
+            raise TruncatedError("stream is truncated inside the directory")
+        view = memoryview(head)
+        crc = _crc32_update(view[HEADER_SIZE : HEADER_SIZE + directory_size], _crc32_update(view[0:16]))
+        if crc != _u32(head, 16):
+            raise HeaderCRCError("header or directory CRC mismatch")
+        self._head = head
+        self._entries = array.array("I")
+        at, stop = HEADER_SIZE, HEADER_SIZE + directory_size
+        for index in range(self.tensor_count):
+            self._entries.append(at)
+            at = _parse_entry(head, at, stop, self.payload_area_size, index)[1]
+        if at != stop:
+            raise InvalidFieldError("directory has %d bytes after its last entry" % (stop - at))
+        self.stream_size = HEADER_SIZE + directory_size + self.payload_area_size
+        self._payload_base = HEADER_SIZE + directory_size
+        if source.size is not None:
+            if source.size < self.stream_size:
+                raise TruncatedError("stream is truncated: %d of %d bytes" % (source.size, self.stream_size))
+            if source.size > self.stream_size:
+                raise InvalidFieldError(
+                    "stream has %d unexpected bytes after its payloads" % (source.size - self.stream_size)
+                )
+
+    def _read_directory(self, head, directory_size):
+        source = self._source
+        if source.size is not None or len(head) < HEADER_SIZE:
+            return head
+        return head + source.read_head(directory_size)
+
+    def __len__(self):
+        return self.tensor_count
+
+    def _index(self, key):
+        if isinstance(key, int):
+            if not 0 <= key < self.tensor_count:
+                raise IndexError("tensor index %d out of range (%d tensors)" % (key, self.tensor_count))
+            return key
+        for index in range(self.tensor_count):
+            if self._name_at(index) == key:
+                return index
+        raise KeyError(key)
+
+    def _name_at(self, index):
+        at = self._entries[index]
+        return bytes(self._head[at + 1 : at + 1 + self._head[at]]).decode("utf-8")
+
+    def index(self, name):
+        """Index of the tensor called `name` (KeyError if there is none)."""
+        return self._index(name)
+
+    def info(self, key):
+        """The TensorInfo of tensor `key`."""
+        index = self._index(key)
+        head = self._head
+        info = _parse_entry(head, self._entries[index], len(head), self.payload_area_size, index)[0]
+        info.payload_offset += self._payload_base
+        return info
+
+    def tensors(self):
+        """TensorInfo of every tensor, in stream order (parsed one at a time)."""
+        for index in range(self.tensor_count):
+            yield self.info(index)
+
+    def names(self):
+        return [self._name_at(index) for index in range(self.tensor_count)]
+
+    def open(self, key):
+        """A TensorReader for decoding tensor `key` in pieces."""
+        return TensorReader(self, self.info(key))
+
+    def read_into(self, key, buffer):
+        """Decode tensor `key` into `buffer` (any writable buffer of at least
+        info.nbytes bytes, e.g. an array.array of the tensor's typecode) and
+        check its CRC; returns the number of elements."""
+        info = self.info(key)
+        if _byte_length(buffer) < info.nbytes:
+            raise ValueError("buffer holds %d bytes, tensor %r needs %d" % (_byte_length(buffer), info.name, info.nbytes))
+        reader = TensorReader(self, info, self._shared_state())
+        while reader.readinto(buffer):
+            pass
+        return info.size
+
+    def read(self, key):
+        """Decode tensor `key` into a new array.array (C order)."""
+        info = self.info(key)
+        data = _new_array(info.typecode, info.size, info.itemsize)
+        reader = TensorReader(self, info, self._shared_state())
+        while reader.readinto(data):
+            pass
+        if sys.byteorder != "little" and not _MICROPYTHON:
+            data.byteswap()
+        return data
+
+    def chunks(self, key, buffer):
+        """Decode tensor `key` piecewise into `buffer`, yielding how many
+        elements each piece put there (see TensorReader on the CRC)."""
+        reader = TensorReader(self, self.info(key))
+        while True:
+            count = reader.readinto(buffer)
+            if count == 0:
+                return
+            yield count
+
+    def _shared_state(self):
+        if self._state is None:
+            self._state = _new_state()
+        return self._state
+
+
+def decode(stream, accelerated=True):
+    """Decode every tensor of a stream (bytes-like or file-like) into a dict
+    name -> (shape tuple, array.array), reserved "__" names included."""
+    decoder = Decoder(stream, accelerated=accelerated)
+    tensors = {}
+    for index in range(decoder.tensor_count):
+        name = decoder._name_at(index)
+        if name in tensors:
+            raise InvalidFieldError("tensor name %r appears twice" % name)
+        tensors[name] = (decoder.info(index).shape, decoder.read(index))
+    return tensors
