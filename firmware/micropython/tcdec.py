@@ -1,4 +1,4 @@
-"""tcdec: decoder for tinycabac weight streams (format 1), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 2), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22
 (where the arithmetic decoder is compiled with @micropython.viper) and on
@@ -30,7 +30,9 @@ is checked against the stream's CRC-32 before a tensor is reported complete.
 
 import array
 import sys
+from collections import namedtuple
 from struct import pack_into
+from struct import unpack_from as _unpack_from
 
 try:
     import micropython
@@ -49,9 +51,10 @@ except ImportError:  # a MicroPython port built without binascii.crc32
 # The viper path needs MicroPython's native code emitter; CPython gets the
 # plain path, which computes exactly the same thing.
 ACCELERATED = sys.implementation.name == "micropython"
+__version__ = "0.1.0"
 _MICROPYTHON = ACCELERATED
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -60,6 +63,9 @@ MAX_ELEMENTS = 0x7FFFFFFF
 MAX_DIRECTORY_SIZE = 0x1000000
 MAX_STEP_COUNT = 65536
 AXIS_NONE = 0xFF
+# mode code -> name.  The delta modes are updates, decoded in place over the
+# base tensor the receiver already holds (FORMAT 6.3).
+MODES = ("lossless", "quantized", "delta-lossless", "delta-quantized")
 
 # dtype code -> (name, array typecode, bytes per decoded element).  Float
 # tensors (float32 and float16 sources) decode to their float32 reconstruction.
@@ -71,7 +77,9 @@ DTYPES = {
     5: ("float32", "f", 4),
     6: ("float16", "f", 4),
 }
-_INTEGER_RANGES = {1: (-128, 127), 2: (0, 255), 3: (-32768, 32767), 4: (-0x80000000, 0x7FFFFFFF)}
+# delta-lossless: value bits ^ bias = value - dtype minimum, at most umax
+_DELTA_DOMAINS = {"b": (0x80, 0xFF), "B": (0, 0xFF), "h": (0x8000, 0xFFFF), "i": (0x80000000, 0xFFFFFFFF)}
+_INTEGER_RANGES = {"b": (-128, 127), "B": (0, 255), "h": (-32768, 32767), "i": (-0x80000000, 0x7FFFFFFF)}
 
 
 # ---------------------------------------------------------------------------
@@ -120,6 +128,12 @@ class DataCRCError(DecodeError):
     status = -9
 
 
+class BaseMismatchError(DecodeError):
+    """An update (delta) tensor met a base other than the one it was made for."""
+
+    status = -12
+
+
 class StreamOrderError(DecodeError):
     """A non-seekable stream was asked for data that already went past."""
 
@@ -153,11 +167,17 @@ _S_STEP_FIRST = const(19)
 _S_STEP_STOP = const(20)
 _S_INNER = const(21)  # elements per step run (FORMAT 3.3)
 _S_INNER_LEFT = const(22)
+_S_DELTA = const(23)  # delta-lossless: value = base element + level
+_S_BASE_CRC = const(24)  # running CRC-32 register of the base bytes
+_S_BIAS = const(25)  # delta-lossless: value bits ^ BIAS = value - dtype minimum
+_S_UMAX = const(26)  # ... and dtype maximum - dtype minimum
+_S_PREVIOUS_SIGN = const(27)  # 0 none yet, 1 negative, 2 positive (FORMAT 5.5)
 _S_PREFIX = const(32)  # 16 sets x 4 contexts x (fast, slow)
 _S_SUFFIX = const(160)  # 15 sets x 2 x 3 contexts x (fast, slow)
-_S_CONTEXT_END = const(340)
-_S_CRC_TABLE = const(340)  # 256 words, built once per state array
-_S_SIZE = const(596)
+_S_SIGN = const(340)  # 12 contexts x (fast, slow)
+_S_CONTEXT_END = const(364)
+_S_CRC_TABLE = const(364)  # 256 words, built once per state array
+_S_SIZE = const(620)
 
 # Return codes of the core.  Negative: corrupt payload.
 _DONE = const(0)
@@ -168,6 +188,7 @@ _ERR_MAGNITUDE = const(-2)
 _ERR_OVERRUN = const(-3)
 _ERR_RANGE = const(-4)
 _ERR_FLOAT = const(-5)
+_ERR_BASE = const(-6)
 _CORE_ERRORS = {
     -1: "escape code longer than 31 bits",
     -2: "level magnitude above 2**31",
@@ -179,6 +200,10 @@ _CORE_ERRORS = {
 # FORMAT 5.6: one value never needs more input than this.
 _MAX_VALUE_INPUT = const(64)
 _KEEP = const(64)  # window bytes reserved for the unread rest of a refill
+# Every value costs at least one context-coded bin, which narrows the range
+# by a factor of at most 32625/32768 (FORMAT 5.2): a payload of n bytes holds
+# fewer than 1268 * (n - 3) values.
+_MAX_ELEMENTS_PER_BYTE = const(1300)
 
 
 # ---------------------------------------------------------------------------
@@ -245,6 +270,11 @@ if ACCELERATED:
         neg_max = uint(st[_S_NEG_MAX])
         step_at = int(st[_S_STEP_AT])
         inner_left = int(st[_S_INNER_LEFT])
+        delta = int(st[_S_DELTA])
+        bcrc = uint(st[_S_BASE_CRC])
+        bias = uint(st[_S_BIAS])
+        umax = uint(st[_S_UMAX])
+        previous = int(st[_S_PREVIOUS_SIGN])
         overrun = 0
         status = _DONE
         while left > 0:
@@ -393,12 +423,33 @@ if ACCELERATED:
             if m > top:
                 status = _ERR_MAGNITUDE
                 break
+            magnitude_class = 0
+            t = m
+            while t != uint(0):
+                magnitude_class += 1
+                t = t >> 1
             neg = 0
             if m != uint(0):
-                rng = rng >> 1
-                if code >= rng:
-                    code = code - rng
+                # sign, context-coded by the previous sign and the class
+                c = magnitude_class
+                if c > 4:
+                    c = 4
+                c = _S_SIGN + (previous * 4 + c - 1) * 2
+                fast = int(st[c])
+                slow = int(st[c + 1])
+                bound = (rng >> 15) * uint((fast + slow) >> 1)
+                if code < bound:
+                    rng = bound
+                    st[c] = fast + ((32768 - fast) >> 5)
+                    st[c + 1] = slow + ((32768 - slow) >> 8)
+                    previous = 2
+                else:
+                    code = code - bound
+                    rng = rng - bound
+                    st[c] = fast - (fast >> 5)
+                    st[c + 1] = slow - (slow >> 8)
                     neg = 1
+                    previous = 1
                 while rng < uint(0x1000000):
                     rng = rng << 8
                     code = (code << 8) & mask
@@ -410,11 +461,7 @@ if ACCELERATED:
             if overrun:
                 status = _ERR_OVERRUN
                 break
-            activity = activity - (activity >> 3)
-            t = m
-            while t != uint(0):
-                activity += 1
-                t = t >> 1
+            activity = activity - (activity >> 3) + uint(magnitude_class)
             # FORMAT 6: reconstruction into a little-endian 32-bit pattern
             if quantized:
                 mant = uint(aux[step_at]) | (uint(aux[step_at + 1]) << 8)
@@ -479,6 +526,28 @@ if ACCELERATED:
                     step_at += 3
                     if step_at == int(st[_S_STEP_STOP]):
                         step_at = int(st[_S_STEP_FIRST])
+            elif delta:
+                # FORMAT 6.3: base element from the output, read first; in
+                # the biased domain u = value - dtype minimum, 0 <= u <= umax
+                base = uint(0)
+                i = 0
+                while i < esize:
+                    byte = uint(dst[opos + i])
+                    bcrc = (bcrc >> 8) ^ uint(st[_S_CRC_TABLE + int((bcrc ^ byte) & 0xFF)])
+                    base = base | (byte << (8 * i))
+                    i += 1
+                u = base ^ bias
+                if neg:
+                    if m > u:
+                        status = _ERR_RANGE
+                        break
+                    u = u - m
+                else:
+                    if m > umax - u:
+                        status = _ERR_RANGE
+                        break
+                    u = u + m
+                value = (u ^ bias) & mask
             else:
                 if neg:
                     if m < neg_min or m > neg_max:
@@ -508,6 +577,8 @@ if ACCELERATED:
         st[_S_CRC] = crc
         st[_S_STEP_AT] = step_at
         st[_S_INNER_LEFT] = inner_left
+        st[_S_BASE_CRC] = bcrc
+        st[_S_PREVIOUS_SIGN] = previous
         return status
 
 
@@ -528,10 +599,13 @@ def _move_plain(buf, to, start, count):
 
 
 _PACK_FORMATS = (None, "<B", "<H", None, "<I")
+_UNPACK_FORMATS = (None, "<B", "<H", None, "<I")
 
 
 def _run_plain(st, aux, src, dst):
-    """The same algorithm as _run_viper, in plain Python (see there)."""
+    """The same algorithm as _run_viper, in plain Python (see there), plus
+    the delta-quantized mode (FORMAT 6.3), whose float32 addition needs
+    64-bit intermediates that viper on 32-bit ports does not have."""
     rng = st[_S_RANGE]
     code = st[_S_CODE]
     pos = st[_S_POS]
@@ -543,7 +617,10 @@ def _run_plain(st, aux, src, dst):
     esize = st[_S_ESIZE]
     activity = st[_S_ACTIVITY]
     crc = st[_S_CRC]
+    bcrc = st[_S_BASE_CRC]
     quantized = st[_S_QUANTIZED]
+    delta = st[_S_DELTA]
+    previous = st[_S_PREVIOUS_SIGN]
     step_at = st[_S_STEP_AT]
     inner_left = st[_S_INNER_LEFT]
     pack_format = _PACK_FORMATS[esize]
@@ -634,24 +711,50 @@ def _run_plain(st, aux, src, dst):
         if m > 0x80000000:
             status = _ERR_MAGNITUDE
             break
-        neg = bypass_bin() if m else 0
+        magnitude_class = _bit_length(m)
+        neg = 0
+        if m:
+            neg = context_bin(_S_SIGN + 2 * (previous * 4 + min(magnitude_class, 4) - 1))
+            previous = 1 if neg else 2
         if overrun:
             status = _ERR_OVERRUN
             break
-        activity = activity - (activity >> 3) + _bit_length(m)
+        activity = activity - (activity >> 3) + magnitude_class
+        if delta:
+            base = _unpack_from(_UNPACK_FORMATS[esize], dst, opos)[0]
+            for _ in range(esize):
+                bcrc = (bcrc >> 8) ^ st[_S_CRC_TABLE + ((bcrc ^ base) & 0xFF)]
+                base >>= 8
+            base = _unpack_from(_UNPACK_FORMATS[esize], dst, opos)[0]
         if quantized:
-            value = _float32_bits(m, aux[step_at] | (aux[step_at + 1] << 8), aux[step_at + 2])
+            at = step_at
+            value = _float32_from_scaled(m * (aux[at] | (aux[at + 1] << 8)), aux[at + 2] - (256 if aux[at + 2] >= 128 else 0))
             if value < 0:
                 status = _ERR_FLOAT
                 break
             if neg:
                 value |= 0x80000000
+            if delta:
+                if (base >> 23) & 0xFF == 0xFF:
+                    status = _ERR_BASE  # NaN or infinity: never a valid base
+                    break
+                value = _float32_add(base, value)
+                if value < 0:
+                    status = _ERR_FLOAT
+                    break
             inner_left -= 1
             if inner_left == 0:
                 inner_left = st[_S_INNER]
                 step_at += 3
                 if step_at == st[_S_STEP_STOP]:
                     step_at = st[_S_STEP_FIRST]
+        elif delta:
+            biased = base ^ st[_S_BIAS]
+            biased = biased - m if neg else biased + m
+            if not 0 <= biased <= st[_S_UMAX]:
+                status = _ERR_RANGE
+                break
+            value = biased ^ st[_S_BIAS]
         elif neg:
             if m < st[_S_NEG_MIN] or m > st[_S_NEG_MAX]:
                 status = _ERR_RANGE
@@ -675,6 +778,8 @@ def _run_plain(st, aux, src, dst):
     st[_S_OUT_POS] = opos
     st[_S_ACTIVITY] = activity
     st[_S_CRC] = crc
+    st[_S_BASE_CRC] = bcrc
+    st[_S_PREVIOUS_SIGN] = previous
     st[_S_STEP_AT] = step_at
     st[_S_INNER_LEFT] = inner_left
     return status
@@ -689,6 +794,8 @@ def _bit_length(x):
 
 
 def _round_half_even(x, shift):
+    if shift == 0:
+        return x
     kept = x >> shift
     rest = x & ((1 << shift) - 1)
     half = 1 << (shift - 1)
@@ -697,27 +804,59 @@ def _round_half_even(x, shift):
     return kept
 
 
-def _float32_bits(magnitude, mantissa, exponent_byte):
-    """Bits of the float32 nearest to magnitude * mantissa * 2**exponent
-    (FORMAT 6.2), without sign; -1 if it overflows float32."""
-    exponent = exponent_byte - 256 if exponent_byte >= 128 else exponent_byte
-    product = magnitude * mantissa
-    if product == 0:
+def _float32_from_scaled(value, exponent):
+    """Bits of the float32 nearest to value * 2**exponent (FORMAT 6.2) for
+    an integer 0 <= value < 2**63, without sign; -1 if it overflows."""
+    if value == 0:
         return 0
-    length = _bit_length(product)
+    length = _bit_length(value)
     e = length - 1 + exponent
-    if e < -126:
-        return product << (exponent + 149)  # subnormal, exact: exponent >= -128
+    if e < -126:  # subnormal: units of 2**-149
+        scale = exponent + 149
+        return value << scale if scale >= 0 else _round_half_even(value, -scale)
     if length > 24:
-        significand = _round_half_even(product, length - 24)
+        significand = _round_half_even(value, length - 24)
     else:
-        significand = product << (24 - length)
+        significand = value << (24 - length)
     if significand == 0x1000000:
         significand = 0x800000
         e += 1
     if e > 127:
         return -1
     return ((e + 127) << 23) | (significand & 0x7FFFFF)
+
+
+def _float32_split(bits):
+    """A finite float32 as (integer significand, exponent of its last bit)."""
+    biased = (bits >> 23) & 0xFF
+    significand = (bits & 0x7FFFFF) | (0x800000 if biased else 0)
+    return significand, (biased if biased else 1) - 150
+
+
+def _float32_add(a, b):
+    """IEEE-754 binary32 a + b, round half to even, of finite operands
+    (FORMAT 6.3), as the C decoder computes it: the smaller operand is
+    aligned 32 bits below the larger one's last bit, keeping a sticky bit,
+    so every intermediate stays below 2**58.  -1 on overflow."""
+    if (a & 0x7FFFFFFF) < (b & 0x7FFFFFFF):
+        a, b = b, a
+    if a & 0x7FFFFFFF == 0:
+        return a & b  # -0 only if both are -0
+    sa, ea = _float32_split(a)
+    sb, eb = _float32_split(b)
+    sa <<= 32
+    shift = ea - eb - 32
+    if shift <= 0:
+        sb <<= -shift
+    elif shift < 64:
+        sb = (sb >> shift) | (1 if sb & ((1 << shift) - 1) else 0)
+    else:
+        sb = 1 if sb else 0
+    total = sa - sb if (a ^ b) & 0x80000000 else sa + sb
+    if total == 0:
+        return 0  # exact cancellation is +0
+    bits = _float32_from_scaled(total, ea - 32)
+    return bits if bits < 0 else bits | (a & 0x80000000)
 
 
 # ---------------------------------------------------------------------------
@@ -753,8 +892,12 @@ def _new_array(typecode, count, itemsize):
 
 
 def _new_state():
-    state = _new_array("I", _S_SIZE, 4)
+    # array('I', range(n)) is sized once from len(range), without the
+    # temporary zero buffer _new_array needs on MicroPython.  Every field is
+    # set before use; a zero in the CRC table asks _prepare_* to build it.
+    state = array.array("I", range(_S_SIZE))
     state[_S_MASK] = 0xFFFFFFFF
+    state[_S_CRC_TABLE + 1] = 0
     return state
 
 
@@ -780,7 +923,7 @@ class _BytesSource:
         return position
 
     def refill(self, index):
-        return index, 0
+        return -1  # everything is here already: the stream ends early
 
 
 class _FileSource:
@@ -851,8 +994,9 @@ class _FileSource:
             count -= len(part)
 
     def refill(self, index):
-        """Keep buf[index:] (under 64 bytes), read the next chunk after it;
-        returns the new index of that byte and how many bytes were read."""
+        """Keep buf[index:] (under 64 bytes) and read the next chunk after
+        it; returns the new index of that byte, or -1 at the end of the
+        stream.  (No tuple: a refill must not allocate.)"""
         keep = self.end - self.base - index
         start = _KEEP - keep
         if keep:
@@ -867,76 +1011,79 @@ class _FileSource:
             if got:
                 self.buf[_KEEP : _KEEP + got] = part
         self.end += got
-        return start, got
+        return start if got else -1
 
 
 # ---------------------------------------------------------------------------
 # Directory (FORMAT 3.2).
 
 
-class TensorInfo:
-    """One directory entry.
-
-    name, dtype ('int8', 'uint8', 'int16', 'int32', 'float32', 'float16'),
-    typecode (of the decoded array: 'b', 'B', 'h', 'i', 'f'), itemsize
-    (bytes per decoded element), shape (tuple), size (elements), nbytes
-    (decoded bytes), mode ('lossless' or 'quantized'), offset (lossless),
-    axis (quantized: channel axis or None), step_count, payload_offset
-    (from the start of the stream), payload_size, crc32, index."""
-
-    def steps(self):
-        """Quantization steps as (mantissa, exponent) pairs: mantissa * 2**exponent."""
-        head = self._head
-        result = []
-        for at in range(self._steps_at, self._steps_at + 3 * self.step_count, 3):
-            exponent = head[at + 2]
-            result.append((_u16(head, at), exponent - 256 if exponent >= 128 else exponent))
-        return result
-
-    def __repr__(self):
-        return "TensorInfo(%r, %s, %r, %s)" % (self.name, self.dtype, self.shape, self.mode)
+TensorInfo = namedtuple(
+    "TensorInfo",
+    (
+        "index",  # position in the directory
+        "name",
+        "dtype",  # 'int8', 'uint8', 'int16', 'int32', 'float32' or 'float16' (the source dtype)
+        "typecode",  # of the decoded array.array: 'b', 'B', 'h', 'i' or 'f'
+        "itemsize",  # bytes per decoded element: 1, 2 or 4
+        "shape",  # tuple of ints; () for a scalar
+        "size",  # elements
+        "nbytes",  # decoded bytes: size * itemsize
+        "mode",  # MODES: 'lossless', 'quantized', 'delta-lossless', 'delta-quantized'
+        "initial_activity",  # the entropy coder's starting scale estimate (FORMAT 5.4)
+        "offset",  # lossless: value = level + offset
+        "axis",  # quantized: channel axis of per-channel steps, or None
+        "step_count",  # quantized: number of steps (Decoder.steps() lists them)
+        "steps_at",  # where the steps are in the header+directory buffer
+        "payload_offset",  # from the start of the stream
+        "payload_size",
+        "crc32",  # CRC-32 of the decoded bytes
+        "base_crc32",  # delta modes: CRC-32 of the base tensor's bytes, else None
+    ),
+)
+# A namedtuple, not a class with attributes: an instance dict costs ~1 KB
+# of MicroPython heap per entry, a tuple ~150 bytes.
 
 
 def _entry_error(index, what):
     return InvalidFieldError("directory entry #%d: %s" % (index, what))
 
 
-def _parse_entry(head, at, stop, payload_area_size, index):
-    """Parse the entry at head[at:]; returns (TensorInfo, next offset).
-    Checks follow the C decoder's order so both report the same error."""
+def _need(at, stop, count, index):
+    if stop - at < count:
+        raise _entry_error(index, "entry runs past the end of the directory")
 
-    def need(count):
-        if stop - at < count:
-            raise _entry_error(index, "entry runs past the end of the directory")
 
-    info = TensorInfo()
-    info.index = index
-    info._head = head
-    need(1)
+def _parse_entry(head, at, stop, payload_base, index):
+    """Parse the entry at head[at:] (FORMAT 3.2); returns (TensorInfo, next
+    offset).  Checks follow the C decoder's order so both report the same
+    error.  `payload_base` is the stream offset of the payload area."""
+
+    payload_area_size = _u32(head, 12)
+    _need(at, stop, 1, index)
     name_len = head[at]
     if name_len == 0:
         raise _entry_error(index, "empty name")
-    need(1 + name_len + 2)
+    _need(at, stop, 1 + name_len + 3, index)
     try:
-        info.name = bytes(head[at + 1 : at + 1 + name_len]).decode("utf-8")
+        name = bytes(head[at + 1 : at + 1 + name_len]).decode("utf-8")
     except UnicodeError:
         raise _entry_error(index, "name is not UTF-8")
     at += 1 + name_len
-    code, mode = head[at], head[at + 1]
-    at += 2
-    if code not in DTYPES or mode > 1:
+    code, mode, initial_activity = head[at], head[at + 1], head[at + 2]
+    at += 3
+    if code not in DTYPES or mode > 3:
         raise _entry_error(index, "reserved dtype %d or mode %d" % (code, mode))
-    if (mode == 1) != (code >= 5):
-        raise _entry_error(index, "mode %d does not fit dtype %s" % (mode, DTYPES[code][0]))
-    info.dtype, info.typecode, info.itemsize = DTYPES[code]
-    info.mode = "quantized" if mode else "lossless"
-    info._dtype_code = code
-    need(1)
+    quantized = mode & 1
+    if quantized != (code >= 5):
+        raise _entry_error(index, "mode %s does not fit dtype %s" % (MODES[mode], DTYPES[code][0]))
+    dtype, typecode, itemsize = DTYPES[code]
+    _need(at, stop, 1, index)
     ndim = head[at]
     at += 1
     if ndim > MAX_NDIM:
         raise LimitError("directory entry #%d: %d dimensions (at most %d)" % (index, ndim, MAX_NDIM))
-    need(4 * ndim)
+    _need(at, stop, 4 * ndim, index)
     shape = []
     count, empty = 1, False
     for _ in range(ndim):
@@ -949,40 +1096,49 @@ def _parse_entry(head, at, stop, payload_area_size, index):
         elif not empty:
             count *= dim
         shape.append(dim)
-    info.shape = tuple(shape)
-    info.size = 0 if empty else count
-    info.nbytes = info.size * info.itemsize
-    info.offset, info.axis, info.step_count, info._steps_at = 0, None, 0, 0
+    size = 0 if empty else count
+    offset, axis, step_count, steps_at, base_crc = 0, None, 0, 0, None
     if mode == 0:
-        need(4)
+        _need(at, stop, 4, index)
         offset = _u32(head, at)
-        info.offset = offset - 0x100000000 if offset >= 0x80000000 else offset
+        if offset >= 0x80000000:
+            offset -= 0x100000000
         at += 4
-    else:
-        need(1)
+    elif quantized:
+        _need(at, stop, 1, index)
         axis = head[at]
         at += 1
         if axis != AXIS_NONE and axis >= ndim:
             raise _entry_error(index, "channel axis %d out of range for %d dimensions" % (axis, ndim))
-        info.axis = None if axis == AXIS_NONE else axis
-        info.step_count = 1 if axis == AXIS_NONE else shape[axis]
-        if info.step_count > MAX_STEP_COUNT:
-            raise LimitError("directory entry #%d: %d steps (at most 65536)" % (index, info.step_count))
-        need(3 * info.step_count)
-        info._steps_at = at
-        for step in range(at, at + 3 * info.step_count, 3):
+        step_count = 1 if axis == AXIS_NONE else shape[axis]
+        if axis == AXIS_NONE:
+            axis = None
+        if step_count > MAX_STEP_COUNT:
+            raise LimitError("directory entry #%d: %d steps (at most 65536)" % (index, step_count))
+        _need(at, stop, 3 * step_count, index)
+        steps_at = at
+        for step in range(at, at + 3 * step_count, 3):
             if _u16(head, step) == 0:
                 raise _entry_error(index, "zero quantization step")
-        at += 3 * info.step_count
-    need(12)
-    info.payload_offset = _u32(head, at)
-    info.payload_size = _u32(head, at + 4)
-    info.crc32 = _u32(head, at + 8)
+        at += 3 * step_count
+    if mode >= 2:
+        _need(at, stop, 4, index)
+        base_crc = _u32(head, at)
+        at += 4
+    _need(at, stop, 12, index)
+    payload_offset = _u32(head, at)
+    payload_size = _u32(head, at + 4)
+    crc = _u32(head, at + 8)
     at += 12
-    if info.payload_offset > payload_area_size or info.payload_size > payload_area_size - info.payload_offset:
+    if payload_offset > payload_area_size or payload_size > payload_area_size - payload_offset:
         raise _entry_error(index, "payload lies outside the payload area")
-    if (info.size == 0) != (info.payload_size == 0):
-        raise _entry_error(index, "payload size %d for %d elements" % (info.payload_size, info.size))
+    if (size == 0) != (payload_size == 0):
+        raise _entry_error(index, "payload size %d for %d elements" % (payload_size, size))
+    info = TensorInfo(
+        index, name, dtype, typecode, itemsize, tuple(shape), size, size * itemsize,
+        MODES[mode], initial_activity, offset, axis, step_count, steps_at,
+        payload_base + payload_offset, payload_size, crc, base_crc,
+    )
     return info, at
 
 
@@ -998,7 +1154,7 @@ def _inner_size(info):
 def _magnitude_bounds(info):
     """Legal |level| for positive and negative levels: value = level + offset
     must fit the dtype (FORMAT 6.1).  An empty range is (1, 0)."""
-    low, high = _INTEGER_RANGES[info._dtype_code]
+    low, high = _INTEGER_RANGES[info.typecode]
     offset = info.offset
     positive = (max(0, low - offset), min(high - offset, 0x80000000))
     negative = (max(0, offset - high), min(offset - low, 0x80000000))
@@ -1033,40 +1189,62 @@ class TensorReader:
     CRC can be known: commit them only once readinto returned 0 (or use
     Decoder.read_into).  After an error every call raises it again."""
 
-    def __init__(self, decoder, info, state=None):
+    def __init__(self, decoder, info, shared=False):
+        if info.size > _MAX_ELEMENTS_PER_BYTE * info.payload_size:
+            # Cheaper than decoding to the overrun the C decoder would
+            # report, and it keeps read() from allocating for a lie.
+            raise CorruptPayloadError(
+                "tensor %r: %d payload bytes cannot hold %d elements" % (info.name, info.payload_size, info.size)
+            )
         self.info = info
         self.remaining = info.size
         self._source = decoder._source
         self._head = decoder._head
-        self._run = decoder._run
+        # the delta-quantized mode always takes the plain path (see _run_plain)
+        self._run = _run_plain if info.mode == "delta-quantized" else decoder._run
         self._position = info.payload_offset
         self._payload_end = info.payload_offset + info.payload_size
         self._started = False
         self._error = None
         self._buffer = None
         self._buffer_bytes = 0
-        st = self._state = state if state is not None else _new_state()
+        # read(), read_into() and chunks() reuse the decoder's state array
+        # (2.4 KB); readers from open() own theirs and may interleave.
+        self._decoder = decoder if shared else None
+        if shared:
+            decoder._state_user = self
+        st = self._state = decoder._shared_state() if shared else _new_state()
         st[_S_LEFT] = info.size
         st[_S_ESIZE] = info.itemsize
-        st[_S_ACTIVITY] = 0
+        st[_S_ACTIVITY] = info.initial_activity
         st[_S_CRC] = 0xFFFFFFFF
+        st[_S_BASE_CRC] = 0xFFFFFFFF
+        st[_S_PREVIOUS_SIGN] = 0
         st[_S_RANGE] = 0xFFFFFFFF
         st[_S_CODE] = 0
-        st[_S_QUANTIZED] = 1 if info.mode == "quantized" else 0
-        if info.mode == "lossless":
+        st[_S_QUANTIZED] = 1 if info.mode.endswith("quantized") else 0
+        st[_S_DELTA] = 1 if info.mode.startswith("delta") else 0
+        if info.mode == "delta-lossless":
+            st[_S_BIAS], st[_S_UMAX] = _DELTA_DOMAINS[info.typecode]
+        elif info.mode == "lossless":
             positive, negative = _magnitude_bounds(info)
             st[_S_OFFSET] = info.offset & 0xFFFFFFFF
             st[_S_POS_MIN], st[_S_POS_MAX] = positive
             st[_S_NEG_MIN], st[_S_NEG_MAX] = negative
         else:
-            st[_S_STEP_FIRST] = st[_S_STEP_AT] = info._steps_at
-            st[_S_STEP_STOP] = info._steps_at + 3 * info.step_count
+            st[_S_STEP_FIRST] = st[_S_STEP_AT] = info.steps_at
+            st[_S_STEP_STOP] = info.steps_at + 3 * info.step_count
             st[_S_INNER] = st[_S_INNER_LEFT] = _inner_size(info)
         decoder._prepare(st)
 
     def readinto(self, buffer):
         if self._error is not None:
             raise self._error
+        if self._decoder is not None and self._decoder._state_user is not self:
+            raise RuntimeError(
+                "decoding of tensor %r was interrupted by another tensor of the same Decoder; "
+                "use Decoder.open() to decode tensors interleaved" % self.info.name
+            )
         try:
             return self._readinto(buffer)
         except DecodeError as error:
@@ -1097,11 +1275,13 @@ class TensorReader:
             status = self._run(st, self._head, source.buf, buffer)
             if status != _NEED_INPUT:
                 break
-            index, got = source.refill(st[_S_POS])
-            if got == 0:
+            index = source.refill(st[_S_POS])
+            if index < 0:
                 raise TruncatedError("stream is truncated inside the payload of tensor %r" % info.name)
             self._attach(index)
         self._position = source.base + st[_S_POS]
+        if status == _ERR_BASE:
+            raise BaseMismatchError("tensor %r: the base holds NaN or infinity, so it is not this update's base" % info.name)
         if status < 0:
             raise CorruptPayloadError("tensor %r: corrupt payload: %s" % (info.name, _CORE_ERRORS[status]))
         written = st[_S_OUT_POS] // info.itemsize
@@ -1129,8 +1309,8 @@ class TensorReader:
         source = self._source
         index = source.locate(self._position)
         while source.end - source.base - index < 4:
-            index, got = source.refill(index)
-            if got == 0:
+            index = source.refill(index)
+            if index < 0:
                 raise TruncatedError("stream is truncated inside the payload of tensor %r" % self.info.name)
         buf = source.buf
         code = (buf[index] << 24) | (buf[index + 1] << 16) | (buf[index + 2] << 8) | buf[index + 3]
@@ -1148,8 +1328,14 @@ class TensorReader:
             raise CorruptPayloadError(
                 "tensor %r: corrupt payload: %d bytes left unread" % (name, self._payload_end - self._position)
             )
-        if st[_S_CODE] >= st[_S_RANGE]:
-            raise CorruptPayloadError("tensor %r: corrupt payload: final code outside the range" % name)
+        if st[_S_CODE] != 0:
+            raise CorruptPayloadError("tensor %r: corrupt payload: the final code is not 0 (damaged flush bytes)" % name)
+        if self.info.base_crc32 is not None:
+            base_crc = st[_S_BASE_CRC] ^ 0xFFFFFFFF
+            if base_crc != self.info.base_crc32:
+                raise BaseMismatchError(
+                    "tensor %r: the base has CRC-32 %08x, the update was made for %08x" % (name, base_crc, self.info.base_crc32)
+                )
         crc = st[_S_CRC] ^ 0xFFFFFFFF
         if crc != self.info.crc32:
             raise DataCRCError(
@@ -1184,6 +1370,7 @@ class Decoder:
         else:
             self._source = _BytesSource(_as_bytes_like(stream))
         self._state = None
+        self._state_user = None
         self._open()
 
     def _open(self):
@@ -1218,13 +1405,14 @@ class Decoder:
         self._head = head
         self._entries = array.array("I")
         at, stop = HEADER_SIZE, HEADER_SIZE + directory_size
+        self._payload_base = stop
         for index in range(self.tensor_count):
             self._entries.append(at)
-            at = _parse_entry(head, at, stop, self.payload_area_size, index)[1]
+            at = _parse_entry(head, at, stop, stop, index)[1]
         if at != stop:
             raise InvalidFieldError("directory has %d bytes after its last entry" % (stop - at))
-        self.stream_size = HEADER_SIZE + directory_size + self.payload_area_size
-        self._payload_base = HEADER_SIZE + directory_size
+        self._directory_end = stop
+        self.stream_size = stop + self.payload_area_size
         if source.size is not None:
             if source.size < self.stream_size:
                 raise TruncatedError("stream is truncated: %d of %d bytes" % (source.size, self.stream_size))
@@ -1263,10 +1451,18 @@ class Decoder:
     def info(self, key):
         """The TensorInfo of tensor `key`."""
         index = self._index(key)
+        return _parse_entry(self._head, self._entries[index], self._directory_end, self._payload_base, index)[0]
+
+    def steps(self, key):
+        """Quantization steps of tensor `key` as (mantissa, exponent) pairs,
+        each step being mantissa * 2**exponent; [] for a lossless tensor."""
+        info = self.info(key)
         head = self._head
-        info = _parse_entry(head, self._entries[index], len(head), self.payload_area_size, index)[0]
-        info.payload_offset += self._payload_base
-        return info
+        result = []
+        for at in range(info.steps_at, info.steps_at + 3 * info.step_count, 3):
+            exponent = head[at + 2]
+            result.append((_u16(head, at), exponent - 256 if exponent >= 128 else exponent))
+        return result
 
     def tensors(self):
         """TensorInfo of every tensor, in stream order (parsed one at a time)."""
@@ -1283,11 +1479,18 @@ class Decoder:
     def read_into(self, key, buffer):
         """Decode tensor `key` into `buffer` (any writable buffer of at least
         info.nbytes bytes, e.g. an array.array of the tensor's typecode) and
-        check its CRC; returns the number of elements."""
+        check its CRC; returns the number of elements.
+
+        For an update (mode 'delta-...') `buffer` must hold the base tensor,
+        which is replaced by the updated one; a wrong base is refused with
+        BaseMismatchError before anything is written."""
         info = self.info(key)
-        if _byte_length(buffer) < info.nbytes:
-            raise ValueError("buffer holds %d bytes, tensor %r needs %d" % (_byte_length(buffer), info.name, info.nbytes))
-        reader = TensorReader(self, info, self._shared_state())
+        size = _byte_length(buffer)
+        if size < info.nbytes:
+            raise ValueError("buffer holds %d bytes, tensor %r needs %d" % (size, info.name, info.nbytes))
+        if info.base_crc32 is not None:
+            _check_base(info, buffer)
+        reader = TensorReader(self, info, True)
         while reader.readinto(buffer):
             pass
         return info.size
@@ -1295,8 +1498,10 @@ class Decoder:
     def read(self, key):
         """Decode tensor `key` into a new array.array (C order)."""
         info = self.info(key)
+        if info.base_crc32 is not None:
+            raise BaseMismatchError("tensor %r is an update: decode it over its base with read_into()" % info.name)
         data = _new_array(info.typecode, info.size, info.itemsize)
-        reader = TensorReader(self, info, self._shared_state())
+        reader = TensorReader(self, info, True)
         while reader.readinto(data):
             pass
         if sys.byteorder != "little" and not _MICROPYTHON:
@@ -1306,7 +1511,7 @@ class Decoder:
     def chunks(self, key, buffer):
         """Decode tensor `key` piecewise into `buffer`, yielding how many
         elements each piece put there (see TensorReader on the CRC)."""
-        reader = TensorReader(self, self.info(key))
+        reader = TensorReader(self, self.info(key), True)
         while True:
             count = reader.readinto(buffer)
             if count == 0:
@@ -1319,14 +1524,39 @@ class Decoder:
         return self._state
 
 
-def decode(stream, accelerated=True):
+def _check_base(info, buffer):
+    """FORMAT 6.3: refuse a wrong base before overwriting it."""
+    view = memoryview(buffer)
+    if not isinstance(buffer, (bytes, bytearray)):
+        view = view[: info.size]  # an array of the tensor's typecode: elements
+    crc = _crc32_update(view[: info.nbytes] if isinstance(buffer, (bytes, bytearray)) else view)
+    if crc != info.base_crc32:
+        raise BaseMismatchError(
+            "tensor %r: the base has CRC-32 %08x, the update was made for %08x" % (info.name, crc, info.base_crc32)
+        )
+
+
+def decode(stream, chunk_size=1024, accelerated=True, base=None):
     """Decode every tensor of a stream (bytes-like or file-like) into a dict
-    name -> (shape tuple, array.array), reserved "__" names included."""
-    decoder = Decoder(stream, accelerated=accelerated)
+    name -> (shape tuple, array.array), reserved "__" names included.
+
+    An update stream needs `base`: a dict name -> array.array (or -> (shape,
+    array.array), as decode() returns) holding the tensors the update was
+    made for.  Updated tensors are decoded in place over those arrays."""
+    decoder = Decoder(stream, chunk_size, accelerated)
     tensors = {}
     for index in range(decoder.tensor_count):
-        name = decoder._name_at(index)
-        if name in tensors:
-            raise InvalidFieldError("tensor name %r appears twice" % name)
-        tensors[name] = (decoder.info(index).shape, decoder.read(index))
+        info = decoder.info(index)
+        if info.name in tensors:
+            raise InvalidFieldError("tensor name %r appears twice" % info.name)
+        if info.base_crc32 is None:
+            tensors[info.name] = (info.shape, decoder.read(index))
+            continue
+        target = base.get(info.name) if base is not None else None
+        if isinstance(target, tuple):
+            target = target[1]
+        if target is None:
+            raise BaseMismatchError("tensor %r is an update: pass its base tensor in `base`" % info.name)
+        decoder.read_into(index, target)
+        tensors[info.name] = (info.shape, target)
     return tensors
