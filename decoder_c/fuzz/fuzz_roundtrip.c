@@ -1,0 +1,277 @@
+/*
+ * fuzz_roundtrip.c - encoder core (host/tinycabac/csrc/encoder.c) to C
+ * decoder: fuzzer bytes become levels (|level| <= 2^31), tce_encode_levels
+ * codes them, the target wraps the payload in a one-tensor stream, and both
+ * tc_decode_tensor and the streaming API must give back exactly the values
+ * the levels stand for.  Float reconstructions are checked against the
+ * hardware: float32(level * mantissa * 2^exponent) computed in double (exact)
+ * and rounded once, and for updates a binary32 addition; a result that
+ * overflows float32 must be rejected as TC_ERR_PAYLOAD.
+ *
+ * Layout:
+ *   byte 0  bits 0-1 mode (0 lossless, 1 quantized, 2 delta-lossless,
+ *           3 delta-quantized); bits 2-3 integer dtype (int8, uint8, int16,
+ *           int32), bit 2 float16 instead of float32 for the float modes
+ *   byte 1-2 step mantissa (0 means 1), byte 3 step exponent (int8)
+ *   byte 4  bit 0 per-channel steps, bits 1-4 channels - 1
+ *   byte 5  initial_activity, byte 6-7 seed (offset, base, chunk sizes)
+ *   then levels: b < 0x80 -> b - 64; b < 0xC0 -> ((b & 0x3F) << 8 | next) - 8192;
+ *   else 4 bytes u32 x -> x - 2^31 + (b & 1)
+ */
+#include <math.h>
+
+#include "encoder.h"
+#include "fuzz_common.h"
+
+#define MAX_LEVELS 4096u
+#define TWO_31 ((int64_t)1 << 31)
+
+typedef struct {
+    unsigned mode, dtype, initial_activity, channels;
+    uint32_t seed;
+    uint8_t steps[3u * 16u];
+    uint32_t step_count;
+} roundtrip;
+
+static size_t parse_levels(const uint8_t *p, size_t n, int64_t *levels)
+{
+    size_t i = 0, count = 0;
+    while (i < n && count < MAX_LEVELS) {
+        uint8_t b = p[i++];
+        if (b < 0x80u) {
+            levels[count++] = (int64_t)b - 64;
+        } else if (b < 0xC0u) {
+            if (i >= n)
+                break;
+            levels[count++] = (int64_t)(((uint32_t)(b & 0x3Fu) << 8) | p[i++]) - 8192;
+        } else {
+            uint32_t x;
+            if (n - i < 4)
+                break;
+            x = (uint32_t)p[i] | ((uint32_t)p[i + 1] << 8) | ((uint32_t)p[i + 2] << 16) | ((uint32_t)p[i + 3] << 24);
+            i += 4;
+            levels[count++] = (int64_t)x - TWO_31 + (b & 1u);
+        }
+    }
+    return count;
+}
+
+static uint32_t next_random(uint32_t *state)
+{
+    uint32_t x = *state ? *state : 0x6D2B79F5u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+
+static void integer_range(unsigned dtype, int64_t *lo, int64_t *hi)
+{
+    static const int64_t los[5] = {0, -128, 0, -32768, -TWO_31};
+    static const int64_t his[5] = {0, 127, 255, 32767, TWO_31 - 1};
+    *lo = los[dtype];
+    *hi = his[dtype];
+}
+
+/* Move level into [lo - base, hi - base] (the dtype's range after adding
+ * base) intersected with the codable [-2^31, 2^31], by wrapping around. */
+static int64_t fit_level(int64_t level, int64_t base, unsigned dtype)
+{
+    int64_t lo, hi, span, shifted;
+    integer_range(dtype, &lo, &hi);
+    lo = lo - base > -TWO_31 ? lo - base : -TWO_31;
+    hi = hi - base < TWO_31 ? hi - base : TWO_31;
+    span = hi - lo + 1;
+    shifted = (level - lo) % span;
+    return lo + (shifted < 0 ? shifted + span : shifted);
+}
+
+static void store(uint8_t *p, uint32_t v, unsigned size)
+{
+    unsigned i;
+    for (i = 0; i < size; i++)
+        p[i] = (uint8_t)(v >> (8u * i));
+}
+
+static uint32_t float_bits(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    return bits;
+}
+
+/* A finite float32 base element: sometimes any finite value, mostly one on
+ * the scale of the updates so that the addition has work to do. */
+static float random_base_float(uint32_t *state)
+{
+    uint32_t x = next_random(state);
+    float f;
+    if (x & 1u)
+        return (float)((int32_t)((x >> 8) & 0xFFFFu) - 32768) * (1.0f / 1024.0f);
+    if (((x >> 23) & 0xFFu) == 0xFFu)
+        x &= ~0x40000000u; /* no NaN or infinity */
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* Expected bytes for the levels; returns 0 if some value overflows float32. */
+static int expected_output(const roundtrip *rt, const int64_t *levels, size_t n, size_t per_channel, int32_t offset,
+                           const uint8_t *base, uint8_t *out)
+{
+    size_t i, size = rt->dtype >= TC_DTYPE_FLOAT32 ? 4u : rt->dtype == TC_DTYPE_INT16 ? 2u : rt->dtype == TC_DTYPE_INT32 ? 4u : 1u;
+    int ok = 1;
+    for (i = 0; i < n; i++) {
+        if (rt->mode == TC_MODE_LOSSLESS || rt->mode == TC_MODE_DELTA_LOSSLESS) {
+            int64_t b = offset;
+            if (rt->mode == TC_MODE_DELTA_LOSSLESS) {
+                uint32_t raw = 0;
+                memcpy(&raw, base + i * size, size); /* little-endian host */
+                b = size == 1 ? (rt->dtype == TC_DTYPE_INT8 ? (int64_t)(int8_t)raw : (int64_t)raw)
+                    : size == 2 ? (int64_t)(int16_t)raw : (int64_t)(int32_t)raw;
+            }
+            store(out + i * size, (uint32_t)(uint64_t)(levels[i] + b), (unsigned)size);
+        } else {
+            const uint8_t *step = rt->steps + 3u * (rt->step_count > 1 ? i / per_channel : 0u);
+            double exact = ldexp((double)levels[i] * (double)(step[0] | (step[1] << 8)), (int)(int8_t)step[2]);
+            float value = (float)exact;
+            if (rt->mode == TC_MODE_DELTA_QUANTIZED) {
+                float b;
+                memcpy(&b, base + 4u * i, 4);
+                value = b + value;
+            }
+            if (isinf(value))
+                ok = 0;
+            store(out + 4u * i, float_bits(value), 4u);
+        }
+    }
+    return ok;
+}
+
+static void setup_steps(roundtrip *rt, const uint8_t *data)
+{
+    unsigned c, mantissa = (unsigned)data[1] | ((unsigned)data[2] << 8);
+    int exponent = (int)(int8_t)data[3];
+    rt->step_count = rt->channels ? rt->channels : 1u;
+    for (c = 0; c < rt->step_count; c++) {
+        unsigned m = (mantissa + 7919u * c) & 0xFFFFu;
+        int e = exponent - (int)(c % 3u) >= -128 ? exponent - (int)(c % 3u) : exponent + (int)(c % 3u);
+        rt->steps[3u * c] = (uint8_t)(m ? m : 1u);
+        rt->steps[3u * c + 1u] = (uint8_t)(m ? m >> 8 : 0u);
+        rt->steps[3u * c + 2u] = (uint8_t)(int8_t)e;
+    }
+}
+
+/* Decode the stream both ways and compare with the expectation. */
+static void check_decoders(const uint8_t *stream, size_t stream_size, const uint8_t *base, const uint8_t *expected,
+                           size_t bytes, int representable, uint32_t seed)
+{
+    tc_stream s;
+    tc_tensor_info t;
+    tcu_chunks chunks;
+    tcu_stream_stats stats;
+    size_t out_len;
+    uint8_t *out = malloc(bytes ? bytes : 1u);
+    tc_status st;
+    const char *problem;
+    TCU_CHECK(tc_stream_open(&s, stream, stream_size) == TC_OK, "a well-formed stream does not open");
+    TCU_CHECK(tc_stream_tensor(&s, 0, &t) == TC_OK, "its tensor does not parse");
+    if ((problem = tcu_check_info(&s, &t)) != NULL)
+        tcu_fail(__FILE__, __LINE__, problem);
+    if (base != NULL)
+        memcpy(out, base, bytes);
+    st = tc_decode_tensor(&s, &t, out, bytes);
+    if (representable)
+        TCU_CHECK(st == TC_OK && memcmp(out, expected, bytes) == 0, "round trip changed the values");
+    else
+        TCU_CHECK(st == TC_ERR_PAYLOAD, "a float32 overflow was not rejected");
+    chunks.state = seed;
+    chunks.in_max = 1u + seed % 97u;
+    chunks.out_max = 1u + (seed >> 8) % 29u;
+    st = tcu_decode_streaming(&t, stream + t.payload_offset, t.payload_size, &chunks, base, out, bytes, &out_len,
+                              &stats);
+    if (representable)
+        TCU_CHECK(st == TC_OK && out_len == bytes && memcmp(out, expected, bytes) == 0,
+                  "streaming round trip changed the values");
+    else
+        TCU_CHECK(st == TC_ERR_PAYLOAD, "streaming: a float32 overflow was not rejected");
+    free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int64_t levels[MAX_LEVELS];
+    roundtrip rt;
+    tcu_tensor_spec spec;
+    size_t n, i, bytes, per_channel, capacity, stream_size;
+    int64_t payload_size;
+    int32_t offset;
+    uint8_t *base = NULL, *expected, *payload, *stream;
+    uint32_t state;
+    int representable, delta;
+    if (size < FUZZ_PREFIX)
+        return 0;
+    memset(&spec, 0, sizeof spec);
+    rt.mode = data[0] & 3u;
+    delta = rt.mode >= TC_MODE_DELTA_LOSSLESS;
+    rt.dtype = rt.mode & 1u ? (data[0] & 4u ? TC_DTYPE_FLOAT16 : TC_DTYPE_FLOAT32) : 1u + ((data[0] >> 2) & 3u);
+    rt.initial_activity = data[5];
+    rt.seed = (uint32_t)data[6] | ((uint32_t)data[7] << 8);
+    n = parse_levels(data + FUZZ_PREFIX, size - FUZZ_PREFIX, levels);
+    rt.channels = (data[4] & 1u) && (rt.mode & 1u) && n >= 1u + ((data[4] >> 1) & 15u) ? 1u + ((data[4] >> 1) & 15u) : 0u;
+    if (rt.channels)
+        n -= n % rt.channels;
+    setup_steps(&rt, data);
+    bytes = n * (rt.dtype >= TC_DTYPE_FLOAT32 ? 4u : rt.dtype == TC_DTYPE_INT16 ? 2u : rt.dtype == TC_DTYPE_INT32 ? 4u : 1u);
+    per_channel = rt.channels ? n / rt.channels : n;
+    state = rt.seed * 2654435761u + 1u;
+    offset = (int32_t)((int64_t)next_random(&state) - TWO_31);
+    if (delta) {
+        base = malloc(bytes ? bytes : 1u);
+        for (i = 0; i < bytes; i++)
+            base[i] = (uint8_t)next_random(&state);
+        if (rt.mode == TC_MODE_DELTA_QUANTIZED)
+            for (i = 0; i < n; i++)
+                store(base + 4u * i, float_bits(random_base_float(&state)), 4u);
+    }
+    if (!(rt.mode & 1u)) {
+        size_t element = bytes / (n ? n : 1u);
+        for (i = 0; i < n; i++) {
+            int64_t b = offset;
+            if (delta) {
+                uint32_t raw = 0;
+                memcpy(&raw, base + i * element, element);
+                b = element == 1 ? (rt.dtype == TC_DTYPE_INT8 ? (int64_t)(int8_t)raw : (int64_t)raw)
+                    : element == 2 ? (int64_t)(int16_t)raw : (int64_t)(int32_t)raw;
+            }
+            levels[i] = fit_level(levels[i], b, rt.dtype);
+        }
+    }
+    expected = malloc(bytes ? bytes : 1u);
+    representable = expected_output(&rt, levels, n, per_channel ? per_channel : 1u, offset, base, expected);
+    capacity = tce_max_payload_size(n);
+    payload = malloc(capacity ? capacity : 1u);
+    payload_size = tce_encode_levels(levels, n, rt.initial_activity, payload, capacity, NULL);
+    TCU_CHECK(payload_size >= 0 && (n == 0) == (payload_size == 0), "encoder failed on valid levels");
+    spec.name = "t";
+    spec.dtype = (uint8_t)rt.dtype;
+    spec.mode = (uint8_t)rt.mode;
+    spec.initial_activity = (uint8_t)rt.initial_activity;
+    spec.ndim = rt.channels ? 2u : 1u;
+    spec.dims[0] = rt.channels ? rt.channels : (uint32_t)n;
+    spec.dims[1] = (uint32_t)per_channel;
+    spec.axis = rt.channels ? 0u : TC_AXIS_NONE;
+    spec.offset = offset;
+    spec.steps = rt.steps;
+    spec.step_count = rt.step_count;
+    spec.base_crc32 = delta ? tc_crc32(0, base, bytes) : 0u;
+    stream = malloc(1024u + (size_t)payload_size);
+    stream_size = tcu_build_stream(stream, 1024u + (size_t)payload_size, &spec, payload, (uint32_t)payload_size,
+                                   tc_crc32(0, expected, bytes));
+    TCU_CHECK(stream_size > 0, "stream builder");
+    check_decoders(stream, stream_size, base, expected, bytes, representable, rt.seed);
+    free(stream);
+    free(payload);
+    free(expected);
+    free(base);
+    return 0;
+}

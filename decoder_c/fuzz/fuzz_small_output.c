@@ -1,0 +1,88 @@
+/*
+ * fuzz_small_output.c - decoding into an output buffer of the wrong size.
+ *
+ * Parameters: byte 1 tensor selector, bytes 2..3 size selector, byte 4 case:
+ *   0  tc_decode_tensor into a buffer smaller than the tensor: must return
+ *      TC_ERR_OUTPUT_SIZE (or TC_ERR_TRUNCATED, checked first) and leave the
+ *      buffer untouched;
+ *   1  a larger buffer: bytes after the tensor stay untouched;
+ *   2  one tc_decoder_run call with all input and a too-small output: it
+ *      stops with TC_NEED_OUTPUT (or an error) and writes only out[0..out_pos).
+ * The buffer always ends at its allocation, so ASan catches any write past
+ * it, and guard bytes catch writes the decoder did not report.
+ */
+#include "fuzz_common.h"
+
+#define GUARD 0x5Au
+
+static int untouched(const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (p[i] != GUARD)
+            return 0;
+    return 1;
+}
+
+static void too_small_whole(const tc_stream *s, const tc_tensor_info *t, size_t bytes, size_t selector)
+{
+    size_t out_size = selector % bytes;
+    uint8_t *out = malloc(out_size ? out_size : 1u);
+    tc_status st;
+    memset(out, GUARD, out_size ? out_size : 1u);
+    st = tc_decode_tensor(s, t, out_size ? out : NULL, out_size);
+    TCU_CHECK(st == TC_ERR_OUTPUT_SIZE || st == TC_ERR_TRUNCATED, "accepted an output buffer that is too small");
+    TCU_CHECK(untouched(out, out_size), "wrote into a buffer it rejected");
+    free(out);
+}
+
+static void larger_whole(const tc_stream *s, const tc_tensor_info *t, size_t bytes, size_t selector)
+{
+    size_t out_size = bytes + 1u + selector % 64u;
+    uint8_t *out = malloc(out_size);
+    memset(out, GUARD, out_size);
+    memset(out, 0, bytes); /* delta modes: a zero base */
+    tc_decode_tensor(s, t, out, out_size);
+    TCU_CHECK(untouched(out + bytes, out_size - bytes), "wrote past the end of the tensor");
+    free(out);
+}
+
+static void too_small_streaming(const tc_stream *s, const tc_tensor_info *t, size_t bytes, size_t selector)
+{
+    size_t out_size = selector % bytes, in_pos = 0, out_pos = 0;
+    size_t available = t->payload_offset <= s->size ? s->size - t->payload_offset : 0;
+    uint8_t *out = malloc(out_size ? out_size : 1u);
+    tc_decoder d;
+    tc_status st;
+    memset(out, 0, out_size ? out_size : 1u);
+    TCU_CHECK(tc_decoder_init(&d, t) == TC_OK, "tc_decoder_init rejected a parsed entry");
+    st = tc_decoder_run(&d, s->data + s->size - available, &in_pos, available, out, &out_pos, out_size);
+    TCU_CHECK(st != TC_OK, "whole tensor decoded into a buffer too small for it");
+    TCU_CHECK(out_pos <= out_size && out_pos % t->element_size == 0, "bad out_pos");
+    if (st == TC_NEED_OUTPUT)
+        TCU_CHECK(out_size - out_pos < t->element_size, "TC_NEED_OUTPUT with room left");
+    free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t n, bytes, selector;
+    uint8_t *stream;
+    tc_stream s;
+    tc_tensor_info t;
+    if (size < FUZZ_PREFIX)
+        return 0;
+    stream = fuzz_stream_copy(data, size, FUZZ_PREFIX, &n);
+    selector = (size_t)data[2] | ((size_t)data[3] << 8);
+    if (tc_stream_open(&s, stream, n) == TC_OK && s.tensor_count > 0 &&
+        tc_stream_tensor(&s, data[1] % s.tensor_count, &t) == TC_OK && fuzz_output_fits(&t, &bytes)) {
+        if (data[4] % 3u == 1u)
+            larger_whole(&s, &t, bytes, selector);
+        else if (bytes > 0 && data[4] % 3u == 0u)
+            too_small_whole(&s, &t, bytes, selector);
+        else if (bytes > 0)
+            too_small_streaming(&s, &t, bytes, selector);
+    }
+    free(stream);
+    return 0;
+}

@@ -1,0 +1,92 @@
+"""Write seed corpora for the libFuzzer targets from the golden vectors.
+
+    python decoder_c/fuzz/make_seeds.py OUT_DIR
+
+OUT_DIR/<target>/ receives, per golden stream, inputs in the layout of
+fuzz_common.h (8 control bytes, then the stream), with the control bytes
+varied so that every target starts from its interesting paths: header CRC
+repair on, tensor CRC repair, every tensor, small and odd chunk sizes.
+fuzz_roundtrip gets level records (see fuzz_roundtrip.c) for every mode.
+Standard library only, so CI can run it before the package is installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+import sys
+from pathlib import Path
+
+GOLDEN = Path(__file__).resolve().parents[2] / "tests" / "golden"
+
+
+def prefix(flags: int, *params: int) -> bytes:
+    return bytes([flags, *params, *([0] * (7 - len(params)))])
+
+
+def first_name(stream: bytes) -> bytes:
+    """The first directory entry's name: u8 length, then the bytes."""
+    if stream[6:8] == b"\0\0":
+        return b"x"
+    return stream[21 : 21 + stream[20]]
+
+
+def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
+    name = first_name(stream)
+    return {
+        "fuzz_decode_stream": [prefix(1) + stream, prefix(3) + stream],
+        "fuzz_streaming": [
+            prefix(5, 0, 0, 0, 1) + stream,          # every tensor, 1-byte input and output chunks
+            prefix(5, 1, 63, 6, 7, 7) + stream,       # odd chunk sizes
+            prefix(1, 2, 255, 255, 3) + stream,
+        ],
+        "fuzz_small_output": [prefix(1, i, 7, 0, case) + stream for i in range(3) for case in range(3)],
+        "fuzz_directory": [
+            prefix(1, len(name), 17, 0) + name + stream,
+            prefix(1, 3, 5, 0) + b"zzz" + stream,
+        ],
+    }
+
+
+def level_records(levels: list[int]) -> bytes:
+    out = bytearray()
+    for level in levels:
+        if -64 <= level < 64:
+            out.append(level + 64)
+        elif -8192 <= level < 8192:
+            value = level + 8192
+            out += bytes([0x80 | (value >> 8), value & 0xFF])
+        else:
+            x = level + 2**31
+            extra = 1 if x > 0xFFFFFFFF else 0
+            out += bytes([0xC0 | extra]) + struct.pack("<I", x - extra)
+    return bytes(out)
+
+
+def roundtrip_seeds() -> list[bytes]:
+    small = level_records([0, 1, -1, 3, 0, 0, 7, -20, 63, -64] * 8)
+    wide = level_records([5000, -8000, 2**31, -(2**31), 123456789, 0, -1, 2**20])
+    zeros = level_records([0] * 300)
+    seeds = []
+    for mode in range(4):
+        for dtype_bits in range(4):
+            seeds.append(bytes([mode | dtype_bits << 2, 0x10, 0x27, 0xF0, 0, 24, 1, 2]) + small)
+        seeds.append(bytes([mode, 0xFF, 0xFF, 0x70, 7, 200, 3, 4]) + wide)   # overflow-prone steps
+        seeds.append(bytes([mode, 1, 0, 0x80, 9, 0, 5, 6]) + small + zeros)  # subnormal steps, 5 channels
+    return seeds
+
+
+def main(out_dir: Path) -> None:
+    corpora: dict[str, list[bytes]] = {"fuzz_roundtrip": roundtrip_seeds()}
+    for path in sorted(GOLDEN.glob("*.tcb")):
+        for target, seeds in stream_seeds(path.read_bytes()).items():
+            corpora.setdefault(target, []).extend(seeds)
+    for target, seeds in corpora.items():
+        directory = out_dir / target
+        directory.mkdir(parents=True, exist_ok=True)
+        for seed in seeds:
+            (directory / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
+        print(f"{target}: {len(seeds)} seeds")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

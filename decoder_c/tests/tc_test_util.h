@@ -1,0 +1,139 @@
+/*
+ * tc_test_util.h - helpers shared by the decoder's C test drivers
+ * (decoder_c/tests/) and libFuzzer targets (decoder_c/fuzz/).
+ *
+ * They decode whole streams and single tensors the way a careful caller
+ * would, and check the decoder's promises on the way: parsed directory
+ * entries are consistent with the bytes they came from, the streaming API
+ * keeps its TC_NEED_INPUT / TC_NEED_OUTPUT contract, and nothing is written
+ * outside the part of a buffer the decoder reports as filled.  A broken
+ * promise ends the process through tcu_fail(), which is what a fuzzer or a
+ * test driver needs to notice it.
+ */
+#ifndef TC_TEST_UTIL_H
+#define TC_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinycabac.h"
+
+/* Print "file:line: message" to stderr and abort (a fuzzer "crash"). */
+void tcu_fail(const char *file, int line, const char *message);
+#define TCU_CHECK(condition, message)                                                  \
+    do {                                                                               \
+        if (!(condition))                                                              \
+            tcu_fail(__FILE__, __LINE__, message);                                     \
+    } while (0)
+
+/* Whole file into a malloc'd buffer; NULL on failure. */
+uint8_t *tcu_read_file(const char *path, size_t *size);
+
+/* Little-endian stores for building streams. */
+void tcu_put_u16(uint8_t *p, uint32_t v);
+void tcu_put_u32(uint8_t *p, uint32_t v);
+
+/* Recompute header_crc of a stream held in a writable buffer, if the header
+ * and the directory it declares fit in `size` (fuzzers use this to get past
+ * the CRC and reach the directory parser). */
+void tcu_fix_header_crc(uint8_t *data, size_t size);
+
+/* Bytes of the directory entry described by `t` (FORMAT 3.2). */
+size_t tcu_entry_size(const tc_tensor_info *t);
+
+/* Offset in the stream of the crc32 field of the entry `t` came from. */
+size_t tcu_entry_crc_offset(const tc_stream *s, const tc_tensor_info *t);
+
+/* NULL if `t` agrees with the stream and the format rules, else the broken
+ * rule.  Every entry tc_stream_tensor() returns must pass. */
+const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t);
+
+/* A single tensor to put in a one-tensor stream. */
+typedef struct {
+    const char *name;
+    uint8_t dtype, mode, ndim, axis, initial_activity;
+    uint32_t dims[TC_MAX_NDIM];
+    int32_t offset;         /* lossless */
+    uint32_t base_crc32;    /* delta modes */
+    const uint8_t *steps;   /* quantized: step_count records of 3 bytes */
+    uint32_t step_count;
+} tcu_tensor_spec;
+
+/* Writes header + one directory entry + payload into out (capacity cap).
+ * Returns the stream size, 0 if it does not fit. */
+size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, const uint8_t *payload,
+                        uint32_t payload_size, uint32_t crc);
+
+/* Every tensor of a stream, decoded with tc_decode_tensor. */
+typedef struct {
+    tc_status status;       /* first failure, or TC_OK */
+    uint32_t failed_index;  /* tensor that failed (tensor_count if open/size failed) */
+    tc_stream stream;
+    uint32_t count;         /* tensors decoded or attempted */
+    tc_tensor_info *info;   /* [count] */
+    uint8_t **data;         /* [count], exact-size buffers; NULL if skipped */
+    size_t *bytes;          /* [count] */
+} tcu_decoded;
+
+/* Harness-level status: the output would exceed max_output bytes. */
+#define TCU_SKIPPED_LARGE ((tc_status)-100)
+/* Harness-level status: bytes after the last payload (strict mode). */
+#define TCU_TRAILING_BYTES ((tc_status)-101)
+
+/* 1 for the update modes, which decode in place over a base tensor. */
+int tcu_mode_is_delta(unsigned mode);
+
+/* The bytes of the base tensor named like `t` in `base` (NULL if there is
+ * no such tensor of the same byte size, or no base at all). */
+const uint8_t *tcu_find_base(const tcu_decoded *base, const tc_tensor_info *t);
+
+/* Open `data` and decode every tensor, stopping at the first failure.
+ * strict: also require size == 20 + directory_size + payload_area_size, the
+ * whole-stream rule of FORMAT 3.1 that the host tools apply.  Buffers are
+ * malloc'd at exactly the tensor's size so ASan sees any overflow.  Update
+ * tensors (delta modes) start from the same-named tensor of `base` (zeros
+ * if there is none), checked first with tc_check_base as a careful caller
+ * does (check_base_first), or decoded blind to exercise the decoder's own
+ * base check. */
+tc_status tcu_decode_all(const uint8_t *data, size_t size, int strict, size_t max_output,
+                         const tcu_decoded *base, int check_base_first, tcu_decoded *result);
+/* The same, but tensors whose payload lies wholly outside [lo, hi) are
+ * parsed and checked, not decoded (data NULL): what a damaged byte at lo
+ * can change, when the header and directory are intact. */
+tc_status tcu_decode_range(const uint8_t *data, size_t size, int strict, size_t max_output,
+                           const tcu_decoded *base, int check_base_first, size_t lo, size_t hi,
+                           tcu_decoded *result);
+void tcu_decoded_free(tcu_decoded *result);
+/* 1 if both hold the same tensors (names, types, shapes, and bytes where
+ * both decoded them). */
+int tcu_decoded_equal(const tcu_decoded *a, const tcu_decoded *b);
+
+/* Chunk sizes for the streaming helper: drawn from a xorshift generator in
+ * [1, in_max] and [1, out_max] bytes, so one fuzz input fixes them all. */
+typedef struct {
+    uint32_t state;
+    size_t in_max;
+    size_t out_max;
+} tcu_chunks;
+
+size_t tcu_chunk_size(tcu_chunks *c, size_t max);
+
+typedef struct {
+    size_t calls;
+    size_t need_input;
+    size_t need_output;
+    size_t consumed; /* payload bytes the decoder took */
+} tcu_stream_stats;
+
+/* Decode one tensor with tc_decoder_init/tc_decoder_run, feeding src (the
+ * payload, possibly followed by unrelated bytes, possibly cut short) in
+ * chunks and draining output in chunks, xz-style: unconsumed input is kept
+ * and passed again.  Checks the API contract after every call (see .c).
+ * Output goes to out[0..*out_len); in the delta modes base[0..out_cap) is the
+ * base tensor, handed to the decoder chunk by chunk.  Returns the decoder's final status, or
+ * TC_ERR_TRUNCATED when src ends while the decoder still asks for input. */
+tc_status tcu_decode_streaming(const tc_tensor_info *info, const uint8_t *src, size_t src_size,
+                               tcu_chunks *chunks, const uint8_t *base, uint8_t *out, size_t out_cap,
+                               size_t *out_len, tcu_stream_stats *stats);
+
+#endif /* TC_TEST_UTIL_H */

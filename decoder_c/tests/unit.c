@@ -1,0 +1,309 @@
+/*
+ * unit.c - edge cases of the decoder's API, above all the streaming
+ * contract of tc_decoder_run: 1-byte input chunks, 1-element and
+ * sub-element output chunks, empty and scalar tensors, TC_NEED_INPUT /
+ * TC_NEED_OUTPUT semantics, argument errors, in-place updates.
+ * Streams are made with the host encoder core, so the file also checks
+ * that encoder and decoder agree.  Exit status 1 on any failure.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoder.h"
+#include "tc_test_util.h"
+
+static int failures, checks;
+
+#define EXPECT(condition)                                                         \
+    do {                                                                          \
+        checks++;                                                                 \
+        if (!(condition)) {                                                       \
+            failures++;                                                           \
+            fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #condition);  \
+        }                                                                         \
+    } while (0)
+
+typedef struct {
+    uint8_t bytes[1 << 16];
+    size_t size;
+    tc_stream stream;
+    tc_tensor_info info;
+    uint8_t expected[1 << 14];
+} fixture;
+
+/* One lossless tensor of `dtype` holding levels + offset. */
+static void make_lossless(fixture *f, uint8_t dtype, const int64_t *levels, uint32_t n, uint32_t ndim,
+                          const uint32_t *dims, int32_t offset)
+{
+    tcu_tensor_spec spec;
+    uint8_t payload[1 << 15];
+    unsigned size = dtype == TC_DTYPE_INT16 ? 2u : dtype == TC_DTYPE_INT32 ? 4u : 1u;
+    uint32_t i, b;
+    int64_t payload_size = tce_encode_levels(levels, n, 0, payload, sizeof payload, NULL);
+    memset(&spec, 0, sizeof spec);
+    spec.name = "t";
+    spec.dtype = dtype;
+    spec.mode = TC_MODE_LOSSLESS;
+    spec.ndim = (uint8_t)ndim;
+    if (ndim > 0)
+        memcpy(spec.dims, dims, ndim * sizeof *dims);
+    spec.offset = offset;
+    for (i = 0; i < n; i++)
+        for (b = 0; b < size; b++)
+            f->expected[i * size + b] = (uint8_t)((uint64_t)(levels[i] + offset) >> (8u * b));
+    f->size = tcu_build_stream(f->bytes, sizeof f->bytes, &spec, payload, (uint32_t)payload_size,
+                               tc_crc32(0, f->expected, (size_t)n * size));
+    EXPECT(f->size > 0 && tc_stream_open(&f->stream, f->bytes, f->size) == TC_OK);
+    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK);
+}
+
+static void make_ramp(fixture *f, uint8_t dtype, uint32_t n)
+{
+    static int64_t levels[4096];
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        levels[i] = (int64_t)((i * 37u) % 201u) - 100;
+    make_lossless(f, dtype, levels, n, 1, &n, dtype == TC_DTYPE_UINT8 ? 100 : 0);
+}
+
+static const uint8_t *payload(const fixture *f)
+{
+    return f->bytes + f->info.payload_offset;
+}
+
+static void test_chunked(uint8_t dtype, size_t in_max, size_t out_max)
+{
+    static fixture f;
+    static uint8_t out[1 << 14];
+    tcu_chunks chunks;
+    tcu_stream_stats stats;
+    size_t len;
+    tc_status st;
+    make_ramp(&f, dtype, 1000);
+    chunks.state = 1;
+    chunks.in_max = in_max;
+    chunks.out_max = out_max;
+    st = tcu_decode_streaming(&f.info, payload(&f), f.info.payload_size, &chunks, NULL, out,
+                                        1000u * f.info.element_size, &len, &stats);
+    if (st != TC_OK)
+        fprintf(stderr, "streaming dtype %u: %s\n", dtype, tc_status_string(st));
+    EXPECT(st == TC_OK);
+    EXPECT(len == 1000u * f.info.element_size && memcmp(out, f.expected, len) == 0);
+    EXPECT(stats.need_input > 0 && stats.need_output > 0);
+}
+
+static void test_empty_tensor(void)
+{
+    static fixture f;
+    uint32_t dims[2] = {0, 4};
+    uint8_t garbage[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[4] = {9, 9, 9, 9};
+    size_t in_pos = 0, out_pos = 0;
+    tc_decoder d;
+    make_lossless(&f, TC_DTYPE_INT8, NULL, 0, 2, dims, 0);
+    EXPECT(f.info.element_count == 0 && f.info.payload_size == 0);
+    EXPECT(tc_decoder_init(&d, &f.info) == TC_OK);
+    EXPECT(tc_decoder_run(&d, NULL, &in_pos, 0, NULL, &out_pos, 0) == TC_OK);
+    EXPECT(tc_decoder_run(&d, garbage, &in_pos, sizeof garbage, out, &out_pos, sizeof out) == TC_OK);
+    EXPECT(in_pos == 0 && out_pos == 0 && out[0] == 9);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, NULL, 0) == TC_OK);
+}
+
+static void test_scalar(void)
+{
+    static fixture f;
+    int64_t level = -128;
+    uint8_t out[1];
+    make_lossless(&f, TC_DTYPE_INT8, &level, 1, 0, NULL, 0);
+    EXPECT(f.info.ndim == 0 && f.info.element_count == 1);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 1) == TC_OK && out[0] == 0x80);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 0) == TC_ERR_OUTPUT_SIZE);
+}
+
+/* Fewer than 4 bytes: nothing consumed; fewer than TC_MAX_VALUE_INPUT and
+ * not the end of the payload: TC_NEED_INPUT with what is left unconsumed. */
+static void test_need_input(void)
+{
+    static fixture f;
+    static uint8_t out[4096];
+    size_t in_pos = 0, out_pos = 0, cut;
+    tc_decoder d;
+    make_ramp(&f, TC_DTYPE_INT8, 3000);
+    EXPECT(f.info.payload_size > 2u * TC_MAX_VALUE_INPUT);
+    tc_decoder_init(&d, &f.info);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, 3, out, &out_pos, sizeof out) == TC_NEED_INPUT);
+    EXPECT(in_pos == 0 && out_pos == 0);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, TC_MAX_VALUE_INPUT, out, &out_pos, sizeof out) == TC_NEED_INPUT);
+    EXPECT(in_pos == 4 && out_pos == 0); /* the code register is loaded, no value fits yet */
+    cut = f.info.payload_size - 1u;
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, cut, out, &out_pos, sizeof out) == TC_NEED_INPUT);
+    EXPECT(cut - in_pos < TC_MAX_VALUE_INPUT && out_pos > 0 && out_pos < 3000);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, 0, out, &out_pos, sizeof out) == TC_ERR_ARGUMENT); /* in_pos > 0 */
+    {
+        size_t zero = 0;
+        EXPECT(tc_decoder_run(&d, payload(&f), &zero, 0, out, &out_pos, sizeof out) == TC_NEED_INPUT);
+    }
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, sizeof out) == TC_OK);
+    EXPECT(in_pos == f.info.payload_size && out_pos == 3000 && memcmp(out, f.expected, 3000) == 0);
+}
+
+/* Output chunks smaller than an element: TC_NEED_OUTPUT, nothing written. */
+static void test_need_output(void)
+{
+    static fixture f;
+    uint8_t out[8];
+    size_t in_pos = 0, out_pos = 0;
+    tc_decoder d;
+    make_ramp(&f, TC_DTYPE_INT32, 10);
+    tc_decoder_init(&d, &f.info);
+    memset(out, 0xEE, sizeof out);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, 3) == TC_NEED_OUTPUT);
+    EXPECT(out_pos == 0 && out[0] == 0xEE && out[2] == 0xEE);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, 0) == TC_NEED_OUTPUT);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, 7) == TC_NEED_OUTPUT);
+    EXPECT(out_pos == 4 && memcmp(out, f.expected, 4) == 0 && out[4] == 0xEE);
+}
+
+/* Input beyond the payload is left alone; a finished decoder stays finished. */
+static void test_payload_end(void)
+{
+    static fixture f;
+    static uint8_t in[4096], out[1000], again[4];
+    size_t in_pos = 0, out_pos = 0, extra_pos = 0, none = 0;
+    tc_decoder d;
+    make_ramp(&f, TC_DTYPE_INT8, 1000);
+    memcpy(in, payload(&f), f.info.payload_size);
+    memset(in + f.info.payload_size, 0x55, 100);
+    tc_decoder_init(&d, &f.info);
+    EXPECT(tc_decoder_run(&d, in, &in_pos, f.info.payload_size + 100u, out, &out_pos, sizeof out) == TC_OK);
+    EXPECT(in_pos == f.info.payload_size && out_pos == 1000 && memcmp(out, f.expected, 1000) == 0);
+    EXPECT(tc_decoder_run(&d, in, &extra_pos, 100, again, &none, sizeof again) == TC_OK);
+    EXPECT(extra_pos == 0 && none == 0);
+}
+
+static void test_crc_mismatch(void)
+{
+    static fixture f;
+    static uint8_t out[1000];
+    make_ramp(&f, TC_DTYPE_INT8, 1000);
+    f.bytes[tcu_entry_crc_offset(&f.stream, &f.info)] ^= 1u;
+    tcu_fix_header_crc(f.bytes, f.size);
+    EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_OK && tc_stream_tensor(&f.stream, 0, &f.info) == TC_OK);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out) == TC_ERR_CRC);
+}
+
+static void test_argument_errors(void)
+{
+    static fixture f;
+    uint8_t byte = 0, out[4];
+    size_t pos = 0, big = 5;
+    tc_decoder d;
+    tc_stream s;
+    tc_tensor_info t;
+    uint32_t index;
+    make_ramp(&f, TC_DTYPE_INT8, 10);
+    tc_decoder_init(&d, &f.info);
+    EXPECT(tc_decoder_init(NULL, &f.info) == TC_ERR_ARGUMENT && tc_decoder_init(&d, NULL) == TC_ERR_ARGUMENT);
+    EXPECT(tc_decoder_run(NULL, &byte, &pos, 1, out, &pos, 4) == TC_ERR_ARGUMENT);
+    EXPECT(tc_decoder_run(&d, &byte, NULL, 1, out, &pos, 4) == TC_ERR_ARGUMENT);
+    EXPECT(tc_decoder_run(&d, &byte, &pos, 1, out, NULL, 4) == TC_ERR_ARGUMENT);
+    EXPECT(tc_decoder_run(&d, &byte, &big, 1, out, &pos, 4) == TC_ERR_ARGUMENT);
+    EXPECT(tc_decoder_run(&d, NULL, &pos, 1, out, &pos, 4) == TC_ERR_ARGUMENT);
+    pos = 0;
+    EXPECT(tc_decoder_run(&d, &byte, &pos, 1, NULL, &pos, 4) == TC_ERR_ARGUMENT);
+    EXPECT(tc_stream_open(NULL, f.bytes, f.size) == TC_ERR_ARGUMENT);
+    EXPECT(tc_stream_open(&s, NULL, 5) == TC_ERR_ARGUMENT && tc_stream_open(&s, NULL, 0) == TC_ERR_TRUNCATED);
+    EXPECT(tc_stream_tensor(NULL, 0, &t) == TC_ERR_ARGUMENT && tc_stream_tensor(&f.stream, 0, NULL) == TC_ERR_ARGUMENT);
+    EXPECT(tc_stream_tensor(&f.stream, 1, &t) == TC_ERR_NOT_FOUND);
+    EXPECT(tc_stream_find(&f.stream, NULL, 1, &t, &index) == TC_ERR_ARGUMENT);
+    EXPECT(tc_stream_find(&f.stream, "u", 1, &t, &index) == TC_ERR_NOT_FOUND);
+    EXPECT(tc_stream_find(&f.stream, "t", 1, &t, NULL) == TC_OK);
+    EXPECT(tc_decode_tensor(NULL, &f.info, out, 4) == TC_ERR_ARGUMENT && tc_decode_tensor(&f.stream, NULL, out, 4) == TC_ERR_ARGUMENT);
+    EXPECT(tc_check_base(NULL, out, 4) == TC_ERR_ARGUMENT && tc_check_base(&f.info, out, 10) == TC_ERR_ARGUMENT);
+    EXPECT(tc_crc32(5, NULL, 10) == 5 && tc_crc32(0, (const uint8_t *)"123456789", 9) == 0xCBF43926u);
+}
+
+static void test_status_strings(void)
+{
+    int a, b;
+    for (a = TC_ERR_BASE; a <= TC_NEED_OUTPUT; a++) {
+        const char *text = tc_status_string((tc_status)a);
+        EXPECT(text != NULL && strcmp(text, "unknown status") != 0);
+        for (b = TC_ERR_BASE; b < a; b++)
+            EXPECT(strcmp(text, tc_status_string((tc_status)b)) != 0);
+    }
+    EXPECT(strcmp(tc_status_string((tc_status)77), "unknown status") == 0);
+}
+
+/* In-place update: tc_check_base refuses a wrong base, decoding over one
+ * reports TC_ERR_BASE. */
+static void test_delta(void)
+{
+    static uint8_t stream[4096], payload_bytes[4096];
+    uint8_t base[16], expected[16], out[16];
+    int64_t levels[16];
+    tcu_tensor_spec spec;
+    tc_stream s;
+    tc_tensor_info t;
+    size_t size, i;
+    int64_t payload_size;
+    for (i = 0; i < 16; i++) {
+        base[i] = (uint8_t)(10u + i * 7u);
+        levels[i] = (int64_t)(i % 5u) - 2;
+        expected[i] = (uint8_t)(base[i] + levels[i]);
+    }
+    payload_size = tce_encode_levels(levels, 16, 0, payload_bytes, sizeof payload_bytes, NULL);
+    memset(&spec, 0, sizeof spec);
+    spec.name = "d";
+    spec.dtype = TC_DTYPE_UINT8;
+    spec.mode = TC_MODE_DELTA_LOSSLESS;
+    spec.ndim = 1;
+    spec.dims[0] = 16;
+    spec.base_crc32 = tc_crc32(0, base, 16);
+    size = tcu_build_stream(stream, sizeof stream, &spec, payload_bytes, (uint32_t)payload_size, tc_crc32(0, expected, 16));
+    EXPECT(tc_stream_open(&s, stream, size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK);
+    EXPECT(tc_check_base(&t, base, 16) == TC_OK && tc_check_base(&t, base, 15) == TC_ERR_OUTPUT_SIZE);
+    memcpy(out, base, 16);
+    EXPECT(tc_decode_tensor(&s, &t, out, 16) == TC_OK && memcmp(out, expected, 16) == 0);
+    EXPECT(tc_check_base(&t, out, 16) == TC_ERR_BASE); /* applying it twice is refused */
+    EXPECT(tc_decode_tensor(&s, &t, out, 16) == TC_ERR_BASE);
+}
+
+/* The argument checks accept NULL for an empty buffer, so a caller with
+ * nothing to give (or no room) may pass NULL, 0 in the middle of a tensor.
+ * Run last: under UBSan a violation ends the program. */
+static void test_null_empty_buffers(void)
+{
+    static fixture f;
+    static uint8_t out[4096];
+    size_t in_pos = 0, out_pos = 0, none = 0;
+    tc_decoder d;
+    make_ramp(&f, TC_DTYPE_INT8, 3000);
+    tc_decoder_init(&d, &f.info);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, 100, out, &out_pos, sizeof out) == TC_NEED_INPUT);
+    EXPECT(tc_decoder_run(&d, NULL, &none, 0, out, &out_pos, sizeof out) == TC_NEED_INPUT);
+    out_pos = 0;
+    EXPECT(tc_decoder_run(&d, payload(&f) + in_pos, &none, 200, NULL, &out_pos, 0) == TC_NEED_OUTPUT);
+}
+
+int main(void)
+{
+    test_chunked(TC_DTYPE_INT8, 1, 1);   /* 1-byte input chunks, 1-element output chunks */
+    test_chunked(TC_DTYPE_INT16, 1, 2);
+    test_chunked(TC_DTYPE_INT32, 3, 4);
+    test_chunked(TC_DTYPE_INT32, 1, 3);  /* output chunks often smaller than an element */
+    test_chunked(TC_DTYPE_UINT8, 200, 17);
+    test_empty_tensor();
+    test_scalar();
+    test_need_input();
+    test_need_output();
+    test_payload_end();
+    test_crc_mismatch();
+    test_argument_errors();
+    test_status_strings();
+    test_delta();
+    fflush(stderr);
+    test_null_empty_buffers();
+    printf("unit: %d checks, %d failures\n", checks, failures);
+    return failures ? 1 : 0;
+}
