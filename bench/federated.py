@@ -42,12 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOCS_DIR, load_tinycabac, markdown_table  # noqa: E402
+import tinycabac
+from tinycabac.container import Step
+from tinycabac.models import make_digits_model as digits
 
-tinycabac = load_tinycabac()
-from tinycabac.container import Step  # noqa: E402
-from tinycabac.models import make_digits_model as digits  # noqa: E402
+BENCH_DIR = Path(__file__).resolve().parent
+DOCS_DIR = BENCH_DIR.parent / "docs"
 
 SEED = 20240611
 NUM_CLIENTS = 10
@@ -308,6 +308,8 @@ class RunResult:
     rounds: int
     parameters: int
     initial_accuracy: float
+    client_sizes: list[int]
+    test_size: int
     accuracy: dict[str, list[float]] = field(default_factory=dict)  # method -> accuracy after each round
     round_bits: dict[str, list[int]] = field(default_factory=dict)  # method -> uplink bits of each round
     container_bits: dict[str, int] = field(default_factory=dict)  # method -> tinycabac header + directory bits
@@ -359,13 +361,11 @@ def run_two_bit(data: Dataset, rounds: int, seed: int, result: RunResult) -> Non
 
 
 def run_experiment(rounds: int = DEFAULT_ROUNDS, num_clients: int = NUM_CLIENTS, seed: int = SEED) -> RunResult:
-    if tinycabac is None:
-        raise RuntimeError("tinycabac is not importable")
     started = time.perf_counter()
     data = load_dataset(num_clients, seed)
     model = initial_model(seed)
-    result = RunResult(rounds, sum(v.size for v in model.values()),
-                       accuracy(model, data.test_images, data.test_labels))
+    result = RunResult(rounds, sum(v.size for v in model.values()), accuracy(model, data.test_images, data.test_labels),
+                       [len(y) for y in data.client_labels], len(data.test_labels))
     for method in METHODS:
         result.accuracy[method], result.round_bits[method], result.container_bits[method] = [], [], 0
     run_float32(data, rounds, seed, result)
@@ -411,6 +411,9 @@ def megabytes(bits: int | None) -> str:
 
 
 def report_markdown(result: RunResult, command: str) -> str:
+    sys.path.insert(0, str(BENCH_DIR))
+    from common import markdown_table  # here, not at import: common needs brotli and zstandard
+
     total = {m: int(result.cumulative_bits(m)[-1]) for m in METHODS}
     messages = result.rounds * NUM_CLIENTS
     target = 0.95 * max(result.accuracy[FLOAT32][-1], result.accuracy[TINYCABAC_UPDATE][-1])
@@ -442,9 +445,10 @@ and with the CABAC coder; accuracy is plotted against the bits communicated.
 
 ## Setup
 
-- Data: scikit-learn digits, the bundled model's 80/20 split (1437 training / 360 test
-  images). The training images are spread over {NUM_CLIENTS} clients with Dirichlet(alpha =
-  {DIRICHLET_ALPHA}) label proportions per class (non-IID: most clients see a few classes mostly).
+- Data: scikit-learn digits, the bundled model's 80/20 split ({sum(result.client_sizes)} training /
+  {result.test_size} test images). The training images are spread over {NUM_CLIENTS} clients with
+  Dirichlet(alpha = {DIRICHLET_ALPHA}) label proportions per class (non-IID: each client sees a few
+  classes mostly), {min(result.client_sizes)} to {max(result.client_sizes)} images per client.
 - Network: the bundled digits CNN (conv 3x3x16, max-pool, dense 256->48, dense 48->10),
   {result.parameters:,} parameters in 6 tensors, He-initialised, trained with plain numpy SGD
   (learning rate {LEARNING_RATE}, batch {BATCH_SIZE}, {LOCAL_EPOCHS} local epoch per round).
@@ -452,8 +456,8 @@ and with the CABAC coder; accuracy is plotted against the bits communicated.
   client models weighted by their sample counts.
 - 2-bit quantization: per tensor, nearest-neighbour rounding of the update (plus the client's
   error-feedback residual) onto the ternary grid {{-step, 0, +step}}, i.e. 3 of the 4 codes of
-  2 bits. step = max|update| / {NO_CLIP_DIVISOR}, rounded to a 16-bit mantissa, the smallest step
-  whose grid holds the whole update without clipping. Levels are int8, steps float32. Over the
+  2 bits. step = max|update| / {NO_CLIP_DIVISOR}, rounded to a 16-bit mantissa: just above max|update| /
+  1.5, the smallest step whose grid holds the whole update without clipping. Levels are int8, steps float32. Over the
   run the clients sent {sent:,} levels: {100 * zero / sent:.1f}% zeros, {100 * minus / sent:.1f}%
   -1 and {100 * plus / sent:.1f}% +1 (order-0 entropy {entropy_bits(result.level_counts):.3f} bits).
 - Transports of the same quantized update (uplink bits, every byte on the wire counted):
