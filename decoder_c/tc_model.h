@@ -13,8 +13,12 @@
 
 #include "tinycabac.h"
 
-#if defined(__GNUC__) || defined(__clang__)
+/* Forced inlining makes the hot loop fast at -O2; at -Os (__OPTIMIZE_SIZE__)
+ * the compiler chooses, which keeps the decoder within 4 KB of flash. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__OPTIMIZE_SIZE__)
 #define TC_INLINE static __inline__ __attribute__((always_inline))
+#elif defined(__GNUC__) || defined(__clang__)
+#define TC_INLINE static __inline__
 #else
 #define TC_INLINE static
 #endif
@@ -76,27 +80,37 @@ TC_INLINE unsigned tc_bit_length(uint32_t m)
 
 /* Activity: an exponentially weighted sum of recent magnitude classes, about
  * 8 x their mean.  It stands for the local scale of the weights (FORMAT 5.4). */
-TC_INLINE unsigned tc_activity_next(unsigned activity, uint32_t magnitude)
+TC_INLINE unsigned tc_activity_next(unsigned activity, unsigned magnitude_class)
 {
-    return activity - (activity >> 3) + tc_bit_length(magnitude);
+    return activity - (activity >> 3) + magnitude_class;
 }
 
-/* Rice parameter: the number of low magnitude bits sent as a suffix. */
+/* Rice parameter: the number of low magnitude bits sent as a suffix, about
+ * the mean magnitude class, so the unary prefix stays short (0..31). */
 TC_INLINE unsigned tc_rice_k(unsigned activity)
 {
-    return activity < 16u ? 0u : (activity >> 3) - 1u;
+    unsigned k = activity >> 3;
+    return k < 32u ? k : 31u;
 }
 
-/* Which of the 16 prefix context sets codes this value's unary prefix. */
+/* Which of the 16 prefix context sets codes this value's unary prefix:
+ * four by activity while k = 0 (mostly-zero levels), then one per k. */
 TC_INLINE unsigned tc_prefix_set(unsigned activity, unsigned k)
 {
-    return k == 0u ? activity >> 1 : 7u + (k < 8u ? k : 8u);
+    return k == 0u ? activity >> 1 : 3u + (k < 12u ? k : 12u);
 }
 
 /* Which of the 15 suffix context sets codes the top suffix bits (k >= 1). */
 TC_INLINE unsigned tc_suffix_set(unsigned k)
 {
     return (k < (unsigned)TC_SUFFIX_SETS ? k : (unsigned)TC_SUFFIX_SETS) - 1u;
+}
+
+/* Sign context: the previous non-zero level's sign (0 none, 1 negative,
+ * 2 positive) and this level's magnitude class, capped at 4 (FORMAT 5.5). */
+TC_INLINE unsigned tc_sign_context(unsigned previous_sign, unsigned magnitude_class)
+{
+    return previous_sign * 4u + (magnitude_class < 4u ? magnitude_class : 4u) - 1u;
 }
 
 TC_INLINE unsigned tc_prefix_bin_index(uint32_t bin_number)

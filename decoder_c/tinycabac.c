@@ -1,5 +1,5 @@
 /*
- * tinycabac.c - the decoder of record for tinycabac streams, format 1.
+ * tinycabac.c - the decoder of record for tinycabac streams, format 2.
  *
  * Sections follow docs/FORMAT.md: container parsing (3), the range decoder
  * (5.1), binarization (5.5) and reconstruction (6).  No heap, no floating
@@ -68,6 +68,7 @@ const char *tc_status_string(tc_status status)
     case TC_ERR_CRC: return "decoded tensor CRC mismatch";
     case TC_ERR_NOT_FOUND: return "tensor not found";
     case TC_ERR_OUTPUT_SIZE: return "output buffer too small";
+    case TC_ERR_BASE: return "update does not apply to this base tensor";
     }
     return "unknown status";
 }
@@ -137,7 +138,18 @@ static tc_status parse_dims(cursor *c, tc_tensor_info *t)
     return TC_OK;
 }
 
-static tc_status parse_quantization(cursor *c, tc_tensor_info *t)
+static int mode_is_quantized(unsigned mode)
+{
+    return mode == TC_MODE_QUANTIZED || mode == TC_MODE_DELTA_QUANTIZED;
+}
+
+static int mode_is_delta(unsigned mode)
+{
+    return mode == TC_MODE_DELTA_LOSSLESS || mode == TC_MODE_DELTA_QUANTIZED;
+}
+
+/* The mode-specific fields of an entry (FORMAT 3.2). */
+static tc_status parse_mode_fields(cursor *c, tc_tensor_info *t)
 {
     const uint8_t *p;
     uint32_t i;
@@ -147,6 +159,8 @@ static tc_status parse_quantization(cursor *c, tc_tensor_info *t)
         t->offset = (int32_t)read_u32(p);
         return TC_OK;
     }
+    if (t->mode == TC_MODE_DELTA_LOSSLESS)
+        return TC_OK;
     if ((p = take(c, 1)) == NULL)
         return TC_ERR_TRUNCATED;
     t->axis = p[0];
@@ -163,6 +177,17 @@ static tc_status parse_quantization(cursor *c, tc_tensor_info *t)
     return TC_OK;
 }
 
+static tc_status parse_base_digest(cursor *c, tc_tensor_info *t)
+{
+    const uint8_t *p;
+    if (!mode_is_delta(t->mode))
+        return TC_OK;
+    if ((p = take(c, 4)) == NULL)
+        return TC_ERR_TRUNCATED;
+    t->base_crc32 = read_u32(p);
+    return TC_OK;
+}
+
 /* Parse one directory entry at the cursor (FORMAT 3.2). */
 static tc_status parse_entry(cursor *c, const tc_stream *s, tc_tensor_info *t)
 {
@@ -175,16 +200,18 @@ static tc_status parse_entry(cursor *c, const tc_stream *s, tc_tensor_info *t)
     t->name_len = p[0];
     if (t->name_len == 0)
         return TC_ERR_RESERVED;
-    if ((t->name = take(c, t->name_len)) == NULL || (p = take(c, 2)) == NULL)
+    if ((t->name = take(c, t->name_len)) == NULL || (p = take(c, 3)) == NULL)
         return TC_ERR_TRUNCATED;
     t->dtype = p[0];
     t->mode = p[1];
+    t->initial_activity = p[2];
     t->element_size = (uint8_t)dtype_element_size(t->dtype);
-    if (t->element_size == 0 || t->mode > TC_MODE_QUANTIZED)
+    if (t->element_size == 0 || t->mode > TC_MODE_DELTA_QUANTIZED)
         return TC_ERR_RESERVED;
-    if ((t->mode == TC_MODE_QUANTIZED) != dtype_is_float(t->dtype))
+    if (mode_is_quantized(t->mode) != dtype_is_float(t->dtype))
         return TC_ERR_RESERVED;
-    if ((st = parse_dims(c, t)) != TC_OK || (st = parse_quantization(c, t)) != TC_OK)
+    if ((st = parse_dims(c, t)) != TC_OK || (st = parse_mode_fields(c, t)) != TC_OK ||
+        (st = parse_base_digest(c, t)) != TC_OK)
         return st;
     if ((p = take(c, 12)) == NULL)
         return TC_ERR_TRUNCATED;
@@ -360,11 +387,12 @@ static int decode_escape(range_decoder *r, uint32_t *value)
 }
 
 /* Decodes |level| and its sign; returns 0 on a corrupt code. */
-static int decode_level(tc_decoder *d, range_decoder *r, uint32_t *magnitude, unsigned *negative)
+TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, uint32_t *magnitude, unsigned *negative)
 {
     unsigned k = tc_rice_k(d->activity);
     tc_context *prefix = d->prefix[tc_prefix_set(d->activity, k)];
     uint32_t p = 0, m;
+    unsigned magnitude_class;
     while (p < TC_UNARY_MAX && rd_bin(r, &prefix[tc_prefix_bin_index(p)]))
         p++;
     if (p == TC_UNARY_MAX) {
@@ -389,45 +417,60 @@ static int decode_level(tc_decoder *d, range_decoder *r, uint32_t *magnitude, un
     }
     if (m > TC_MAX_MAGNITUDE)
         return 0;
-    *negative = m ? rd_bypass(r) : 0u;
+    magnitude_class = tc_bit_length(m);
+    *negative = 0;
+    if (m) {
+        *negative = rd_bin(r, &d->sign[tc_sign_context(d->previous_sign, magnitude_class)]);
+        d->previous_sign = (uint8_t)(2u - *negative);
+    }
     *magnitude = m;
-    d->activity = (uint16_t)tc_activity_next(d->activity, m);
+    d->activity = (uint16_t)tc_activity_next(d->activity, magnitude_class);
     return 1;
 }
 
 /* ------------------------------------------------------------------ */
 /* Reconstruction (FORMAT 6).                                          */
 
-/* value = level + offset, which must lie in the dtype's range. */
-static int reconstruct_integer(const tc_decoder *d, uint32_t m, unsigned negative, uint8_t *out)
+static uint32_t load_le(const uint8_t *p, unsigned size)
 {
-    int64_t v = (negative ? -(int64_t)m : (int64_t)m) + d->offset;
-    switch (d->dtype) {
-    case TC_DTYPE_INT8:
-        if (v < -128 || v > 127)
-            return 0;
-        break;
-    case TC_DTYPE_UINT8:
-        if (v < 0 || v > 255)
-            return 0;
-        break;
-    case TC_DTYPE_INT16:
-        if (v < -32768 || v > 32767)
-            return 0;
-        break;
-    default:
-        if (v < -2147483647 - 1 || v > 2147483647)
-            return 0;
-        break;
+    uint32_t v = p[0];
+    if (size >= 2)
+        v |= (uint32_t)p[1] << 8;
+    if (size == 4)
+        v |= ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    return v;
+}
+
+static void store_le(uint8_t *p, uint32_t v, unsigned size)
+{
+    p[0] = (uint8_t)v;
+    if (size >= 2)
+        p[1] = (uint8_t)(v >> 8);
+    if (size == 4) {
+        p[2] = (uint8_t)(v >> 16);
+        p[3] = (uint8_t)(v >> 24);
     }
-    out[0] = (uint8_t)v;
-    if (d->element_size >= 2)
-        out[1] = (uint8_t)((uint64_t)v >> 8);
-    if (d->element_size == 4) {
-        out[2] = (uint8_t)((uint64_t)v >> 16);
-        out[3] = (uint8_t)((uint64_t)v >> 24);
+}
+
+/* A stored integer element of the tensor's dtype, sign-extended. */
+static int64_t integer_from_bits(unsigned dtype, uint32_t bits)
+{
+    switch (dtype) {
+    case TC_DTYPE_INT8: return (int64_t)(bits & 0xFFu) - ((bits & 0x80u) ? 0x100 : 0);
+    case TC_DTYPE_INT16: return (int64_t)(bits & 0xFFFFu) - ((bits & 0x8000u) ? 0x10000 : 0);
+    case TC_DTYPE_INT32: return (int64_t)bits - ((bits & 0x80000000u) ? ((int64_t)1 << 32) : 0);
+    default: return (int64_t)bits; /* uint8 */
     }
-    return 1;
+}
+
+static int integer_in_range(unsigned dtype, int64_t v)
+{
+    switch (dtype) {
+    case TC_DTYPE_INT8: return v >= -128 && v <= 127;
+    case TC_DTYPE_UINT8: return v >= 0 && v <= 255;
+    case TC_DTYPE_INT16: return v >= -32768 && v <= 32767;
+    default: return v >= -2147483647 - 1 && v <= 2147483647;
+    }
 }
 
 static unsigned bit_length64(uint64_t x)
@@ -443,7 +486,7 @@ static uint64_t shift_round_even(uint64_t x, unsigned shift)
     if (shift == 0)
         return x;
     if (shift > 63)
-        return 0; /* x < 2^48 here, so below half of one unit */
+        return 0; /* x < 2^63 here, so below half of one unit */
     kept = x >> shift;
     rest = x & (((uint64_t)1 << shift) - 1u);
     half = (uint64_t)1 << (shift - 1);
@@ -452,23 +495,21 @@ static uint64_t shift_round_even(uint64_t x, unsigned shift)
     return kept;
 }
 
-/* IEEE-754 float32 bits of round_to_nearest_even(m * mantissa * 2^exponent),
- * with sign; 0 if the result would overflow. */
-static int float32_from_product(uint32_t m, unsigned negative, uint32_t mantissa, int exponent,
-                                uint32_t *bits)
+/* IEEE-754 float32 bits of round_to_nearest_even(value * 2^exponent) for
+ * an integer 0 <= value < 2^63, with sign; 0 if the result overflows. */
+static int float32_from_scaled(uint64_t value, unsigned negative, int exponent, uint32_t *bits)
 {
-    uint64_t product = (uint64_t)m * mantissa; /* < 2^48 */
     uint32_t sign = negative ? 0x80000000u : 0u;
     int length, e;
-    if (product == 0) {
-        *bits = sign; /* -0.0 cannot occur: m = 0 has no sign bin */
+    if (value == 0) {
+        *bits = sign;
         return 1;
     }
-    length = (int)bit_length64(product);
+    length = (int)bit_length64(value);
     e = length - 1 + exponent; /* unbiased exponent of the exact value */
     if (e >= -126) {
-        uint64_t significand = length > 24 ? shift_round_even(product, (unsigned)(length - 24))
-                                           : product << (24 - length);
+        uint64_t significand = length > 24 ? shift_round_even(value, (unsigned)(length - 24))
+                                           : value << (24 - length);
         if (significand == ((uint64_t)1 << 24)) {
             significand >>= 1;
             e++;
@@ -477,30 +518,94 @@ static int float32_from_product(uint32_t m, unsigned negative, uint32_t mantissa
             return 0;
         *bits = sign | ((uint32_t)(e + 127) << 23) | ((uint32_t)significand & 0x7FFFFFu);
     } else {
-        /* subnormal: count units of 2^-149; product * 2^(exponent + 149) */
+        /* subnormal: count units of 2^-149, value * 2^(exponent + 149) */
         int scale = exponent + 149;
-        uint64_t units = scale >= 0 ? product << scale : shift_round_even(product, (unsigned)(-scale));
+        uint64_t units = scale >= 0 ? value << scale : shift_round_even(value, (unsigned)(-scale));
         *bits = sign | (uint32_t)units; /* units <= 2^23 becomes the smallest normal */
     }
     return 1;
 }
 
-static int reconstruct_float(tc_decoder *d, uint32_t m, unsigned negative, uint8_t *out)
+/* A finite float32 as sign, integer significand and exponent of its last bit. */
+static void float32_split(uint32_t bits, uint64_t *significand, int *exponent)
 {
-    const uint8_t *step = d->steps + 3u * d->channel;
-    uint32_t bits;
-    int exponent = (int)step[2] - (step[2] & 0x80u ? 256 : 0); /* int8, portably */
-    if (!float32_from_product(m, negative, read_u16(step), exponent, &bits))
-        return 0;
-    out[0] = (uint8_t)bits;
-    out[1] = (uint8_t)(bits >> 8);
-    out[2] = (uint8_t)(bits >> 16);
-    out[3] = (uint8_t)(bits >> 24);
-    if (--d->inner_left == 0) {
-        d->inner_left = d->inner_size;
-        d->channel = d->channel + 1u == d->step_count ? 0u : d->channel + 1u;
+    uint32_t biased = (bits >> 23) & 0xFFu;
+    *significand = (bits & 0x7FFFFFu) | (biased ? 0x800000u : 0u);
+    *exponent = (biased ? (int)biased : 1) - 150;
+}
+
+/* IEEE-754 binary32 a + b, round half to even; 0 on overflow (finite
+ * inputs only).  Exact: both operands are aligned on a common 2^-k grid in 64
+ * bits (the smaller one keeps a sticky bit when it has to be truncated). */
+static int float32_add(uint32_t a, uint32_t b, uint32_t *sum)
+{
+    uint64_t sa, sb;
+    int ea, eb, shift;
+    uint32_t larger_sign;
+    if ((a & 0x7FFFFFFFu) < (b & 0x7FFFFFFFu)) {
+        uint32_t t = a;
+        a = b;
+        b = t;
     }
-    return 1;
+    if ((a & 0x7FFFFFFFu) == 0) {  /* both zero: -0 only if both are -0 */
+        *sum = a & b;
+        return 1;
+    }
+    larger_sign = a & 0x80000000u;
+    float32_split(a, &sa, &ea);
+    float32_split(b, &sb, &eb);
+    sa <<= 32; /* 32 guard bits below a's last bit */
+    shift = ea - eb - 32;
+    if (shift <= 0) {
+        sb <<= -shift;
+    } else if (shift < 64) {
+        uint64_t lost = sb & (((uint64_t)1 << shift) - 1u);
+        sb = (sb >> shift) | (lost != 0);
+    } else {
+        sb = sb != 0; /* far below a's rounding position: a sticky bit */
+    }
+    if ((a ^ b) & 0x80000000u)
+        sa -= sb; /* |a| >= |b|: no wrap */
+    else
+        sa += sb; /* < 2^57 */
+    if (sa == 0) {
+        *sum = 0; /* exact cancellation is +0 */
+        return 1;
+    }
+    return float32_from_scaled(sa, larger_sign != 0, ea - 32, sum);
+}
+
+/* The decoded element for level (m, negative); `element` holds the base
+ * element in the delta modes and receives the new one. */
+static tc_status reconstruct(tc_decoder *d, uint32_t m, unsigned negative, uint8_t *element)
+{
+    unsigned size = d->element_size;
+    if (d->mode == TC_MODE_LOSSLESS || d->mode == TC_MODE_DELTA_LOSSLESS) {
+        int64_t v = negative ? -(int64_t)m : (int64_t)m;
+        v += d->mode == TC_MODE_LOSSLESS ? d->offset : integer_from_bits(d->dtype, load_le(element, size));
+        if (!integer_in_range(d->dtype, v))
+            return TC_ERR_PAYLOAD;
+        store_le(element, (uint32_t)(uint64_t)v, size);
+    } else {
+        const uint8_t *step = d->steps + 3u * d->channel;
+        int exponent = (int)step[2] - (step[2] & 0x80u ? 256 : 0); /* int8, portably */
+        uint32_t bits;
+        if (!float32_from_scaled((uint64_t)m * read_u16(step), negative, exponent, &bits))
+            return TC_ERR_PAYLOAD;
+        if (d->mode == TC_MODE_DELTA_QUANTIZED) {
+            uint32_t base = load_le(element, 4);
+            if (((base >> 23) & 0xFFu) == 0xFFu)
+                return TC_ERR_BASE; /* NaN or infinity: never a valid base */
+            if (!float32_add(base, bits, &bits))
+                return TC_ERR_PAYLOAD;
+        }
+        store_le(element, bits, 4);
+        if (--d->inner_left == 0) {
+            d->inner_left = d->inner_size;
+            d->channel = d->channel + 1u == d->step_count ? 0u : d->channel + 1u;
+        }
+    }
+    return TC_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -515,13 +620,16 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     d->payload_left = info->payload_size;
     d->values_left = info->element_count;
     d->expected_crc = info->crc32;
+    d->expected_base_crc = info->base_crc32;
     d->crc = 0xFFFFFFFFu;
+    d->base_crc = 0xFFFFFFFFu;
     d->dtype = info->dtype;
     d->mode = info->mode;
     d->element_size = info->element_size;
     d->offset = info->offset;
+    d->activity = info->initial_activity;
     d->range = 0xFFFFFFFFu;
-    if (info->mode == TC_MODE_QUANTIZED) {
+    if (mode_is_quantized(info->mode)) {
         d->steps = info->steps;
         d->step_count = info->step_count;
         d->inner_size = info->element_count ? info->element_count : 1u;
@@ -534,6 +642,7 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     }
     tc_contexts_reset(&d->prefix[0][0], TC_PREFIX_SETS * TC_PREFIX_BINS);
     tc_contexts_reset(&d->suffix[0][0][0], TC_SUFFIX_SETS * 2 * 3);
+    tc_contexts_reset(d->sign, TC_SIGN_CONTEXTS);
     return TC_OK;
 }
 
@@ -556,11 +665,14 @@ static tc_status start_range_decoder(tc_decoder *d, const uint8_t *in, size_t *i
 
 /* All values are out: the payload must be used up exactly and end with the
  * encoder's flushed `low`, which leaves the code register at 0 (so a flip in
- * the flush bytes is caught too), and the CRC must match. */
+ * the flush bytes is caught too), the base must have been the right one and
+ * the CRC must match. */
 static tc_status finish_tensor(const tc_decoder *d)
 {
     if (d->payload_left != 0 || d->code != 0)
         return TC_ERR_PAYLOAD;
+    if (mode_is_delta(d->mode) && ~d->base_crc != d->expected_base_crc)
+        return TC_ERR_BASE;
     if (~d->crc != d->expected_crc)
         return TC_ERR_CRC;
     return TC_OK;
@@ -569,11 +681,14 @@ static tc_status finish_tensor(const tc_decoder *d)
 tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
                          uint8_t *out, size_t *out_pos, size_t out_size)
 {
+    static const uint8_t no_bytes[1] = {0};
+    uint8_t no_output[1];
     range_decoder r;
     const uint8_t *payload_end;
-    uint8_t *chunk_start;
+    uint8_t *chunk_start, *cursor_out, *out_end;
     size_t available;
-    int payload_ends_here;
+    int payload_ends_here, delta;
+    unsigned size;
     tc_status st = TC_OK;
 
     if (d == NULL || in_pos == NULL || out_pos == NULL || *in_pos > in_size || *out_pos > out_size ||
@@ -581,6 +696,10 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
         return TC_ERR_ARGUMENT;
     if (d->values_left == 0)
         return finish_tensor(d);
+    if (in == NULL)
+        in = no_bytes; /* empty buffers may be NULL; pointer arithmetic on NULL is not */
+    if (out == NULL)
+        out = no_output;
     if (!d->started && (st = start_range_decoder(d, in, in_pos, in_size)) != TC_OK)
         return st;
 
@@ -592,13 +711,15 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     r.in = in + *in_pos;
     r.end = payload_end;
     r.overrun = 0;
-    chunk_start = out + *out_pos;
+    size = d->element_size;
+    delta = mode_is_delta(d->mode);
+    chunk_start = cursor_out = out + *out_pos;
+    out_end = out + out_size;
 
     while (d->values_left > 0) {
         uint32_t m;
         unsigned negative;
-        int ok;
-        if (out_size - *out_pos < d->element_size) {
+        if ((size_t)(out_end - cursor_out) < size) {
             st = TC_NEED_OUTPUT;
             break;
         }
@@ -606,19 +727,20 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
             st = TC_NEED_INPUT;
             break;
         }
-        ok = decode_level(d, &r, &m, &negative) && !r.overrun;
-        if (ok)
-            ok = d->mode == TC_MODE_LOSSLESS ? reconstruct_integer(d, m, negative, out + *out_pos)
-                                             : reconstruct_float(d, m, negative, out + *out_pos);
-        if (!ok) {
+        if (delta)
+            d->base_crc = crc32_update(d->base_crc, cursor_out, size);
+        if (!decode_level(d, &r, &m, &negative) || r.overrun) {
             st = TC_ERR_PAYLOAD;
             break;
         }
-        *out_pos += d->element_size;
+        if ((st = reconstruct(d, m, negative, cursor_out)) != TC_OK)
+            break;
+        cursor_out += size;
         d->values_left--;
     }
 
-    d->crc = crc32_update(d->crc, chunk_start, (size_t)(out + *out_pos - chunk_start));
+    d->crc = crc32_update(d->crc, chunk_start, (size_t)(cursor_out - chunk_start));
+    *out_pos = (size_t)(cursor_out - out);
     d->payload_left -= (uint32_t)(r.in - (in + *in_pos));
     *in_pos = (size_t)(r.in - in);
     d->range = r.range;
@@ -626,6 +748,17 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     if (st == TC_OK)
         st = finish_tensor(d);
     return st;
+}
+
+tc_status tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t size)
+{
+    if (info == NULL || (base == NULL && size != 0))
+        return TC_ERR_ARGUMENT;
+    if (!mode_is_delta(info->mode))
+        return TC_ERR_ARGUMENT;
+    if ((uint64_t)info->element_count * info->element_size != size)
+        return TC_ERR_OUTPUT_SIZE;
+    return tc_crc32(0, base, size) == info->base_crc32 ? TC_OK : TC_ERR_BASE;
 }
 
 tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, uint8_t *out, size_t out_size)

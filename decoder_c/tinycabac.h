@@ -1,5 +1,5 @@
 /*
- * tinycabac.h - portable C99 decoder for tinycabac streams (format version 1).
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 2).
  *
  * The decoder of record: no heap, no floating point, caller-owned buffers,
  * every read bounds-checked.  docs/FORMAT.md is the specification; the
@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 1u
+#define TC_FORMAT_VERSION 2u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
@@ -56,8 +56,10 @@ typedef enum {
 } tc_dtype;
 
 typedef enum {
-    TC_MODE_LOSSLESS = 0,  /* integer tensor, value = level + offset */
-    TC_MODE_QUANTIZED = 1  /* float tensor, value = level * step, as float32 */
+    TC_MODE_LOSSLESS = 0,       /* integer tensor, value = level + offset */
+    TC_MODE_QUANTIZED = 1,      /* float tensor, value = level * step, as float32 */
+    TC_MODE_DELTA_LOSSLESS = 2, /* integer update: value = base + level */
+    TC_MODE_DELTA_QUANTIZED = 3 /* float update: value = base + level * step (float32 add) */
 } tc_mode;
 
 #define TC_AXIS_NONE 0xFFu /* quantized tensor with one step for all elements */
@@ -76,7 +78,8 @@ typedef enum {
     TC_ERR_PAYLOAD = -8,    /* arithmetic-coded payload is corrupt */
     TC_ERR_CRC = -9,        /* decoded tensor does not match its CRC-32 */
     TC_ERR_NOT_FOUND = -10, /* no tensor with that index or name */
-    TC_ERR_OUTPUT_SIZE = -11 /* output buffer cannot hold the tensor */
+    TC_ERR_OUTPUT_SIZE = -11, /* output buffer cannot hold the tensor */
+    TC_ERR_BASE = -12       /* update applied to the wrong base tensor */
 } tc_status;
 
 /* One parsed directory entry (FORMAT 3.2).  Pointers point into the
@@ -88,15 +91,17 @@ typedef struct {
     uint8_t mode;         /* tc_mode */
     uint8_t ndim;
     uint8_t element_size; /* bytes per decoded element: 1, 2 or 4 */
+    uint8_t initial_activity; /* activity at the first level (FORMAT 5.4) */
     uint32_t dims[TC_MAX_NDIM];
     uint32_t element_count;
     int32_t offset;        /* lossless only */
-    uint8_t axis;          /* quantized only: TC_AXIS_NONE or channel axis */
-    uint32_t step_count;   /* quantized only: 1, or dims[axis] */
+    uint8_t axis;          /* quantized modes: TC_AXIS_NONE or channel axis */
+    uint32_t step_count;   /* quantized modes: 1, or dims[axis] */
     const uint8_t *steps;  /* step_count records of 3 bytes (FORMAT 3.3) */
     uint32_t payload_offset; /* from the start of the stream */
     uint32_t payload_size;
     uint32_t crc32;        /* CRC-32 of the decoded bytes, little-endian */
+    uint32_t base_crc32;   /* delta modes: CRC-32 of the base tensor's bytes */
 } tc_tensor_info;
 
 /* A parsed and checked stream header and directory. */
@@ -118,8 +123,9 @@ typedef struct {
 #define TC_PREFIX_SETS 16
 #define TC_PREFIX_BINS 4
 #define TC_SUFFIX_SETS 15
+#define TC_SIGN_CONTEXTS 12
 
-/* Streaming decoder state for one tensor: about 700 bytes, caller-owned. */
+/* Streaming decoder state for one tensor: about 730 bytes, caller-owned. */
 typedef struct {
     uint32_t range;
     uint32_t code;
@@ -127,6 +133,8 @@ typedef struct {
     uint32_t values_left;   /* values not yet decoded */
     uint32_t crc;
     uint32_t expected_crc;
+    uint32_t base_crc;      /* delta modes: CRC of the base bytes read so far */
+    uint32_t expected_base_crc;
     int32_t offset;
     const uint8_t *steps;
     uint32_t step_count;
@@ -138,8 +146,10 @@ typedef struct {
     uint8_t mode;
     uint8_t element_size;
     uint8_t started;        /* range decoder initialised */
+    uint8_t previous_sign;  /* 0 none yet, 1 negative, 2 positive */
     tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
     tc_context suffix[TC_SUFFIX_SETS][2][3];
+    tc_context sign[TC_SIGN_CONTEXTS];
 } tc_decoder;
 
 /* Parse and check the header and the whole directory.  `size` must cover at
@@ -162,11 +172,18 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
  * matches, TC_NEED_INPUT / TC_NEED_OUTPUT when the caller must refill or
  * drain a buffer (unconsumed input stays at in[*in_pos..in_size) and must be
  * passed again), or an error.  Output holds whole elements in C order,
- * little-endian; float tensors decode to IEEE-754 float32 bit patterns. */
+ * little-endian; float tensors decode to IEEE-754 float32 bit patterns.
+ * Delta modes read each base element from out[*out_pos..] and overwrite it. */
 tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
                          uint8_t *out, size_t *out_pos, size_t out_size);
 
-/* Decode a whole tensor whose payload lies inside the stream buffer. */
+/* Delta modes: check that base[0..size) is the base tensor the update was
+ * made for (its CRC-32), before applying it in place. */
+tc_status tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t size);
+
+/* Decode a whole tensor whose payload lies inside the stream buffer.  For
+ * the delta modes `out` must hold the base tensor, which is replaced by the
+ * updated one (call tc_check_base first to refuse a wrong base untouched). */
 tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info,
                            uint8_t *out, size_t out_size);
 

@@ -184,10 +184,10 @@ def test_wrong_magic_version_and_flags():
     data = bytearray(_sample_stream())
     with pytest.raises(tinycabac.DecodeError, match="bad magic"):
         tinycabac.decode(b"XCAB" + bytes(data[4:]))
-    data[4] = 2
+    data[4] = tinycabac.FORMAT_VERSION + 1
     with pytest.raises(tinycabac.DecodeError, match="version"):
         tinycabac.decode(bytes(data))
-    data[4], data[5] = 1, 1
+    data[4], data[5] = tinycabac.FORMAT_VERSION, 1
     with pytest.raises(tinycabac.DecodeError, match="reserved"):
         tinycabac.decode(bytes(data))
 
@@ -216,8 +216,21 @@ def test_every_bit_flip_is_detected():
 
 def test_directory_lies_are_caught_even_with_a_valid_crc():
     data = bytearray(_sample_stream())
-    data[21 + 1 + 2 - 1] = 9  # dtype of the first tensor ("a": name_len 1) -> reserved
+    data[20 + 1 + 1] = 9  # dtype of the first tensor ("a": name_len 1) -> reserved
     crc = zlib.crc32(bytes(data[20:]) [: struct.unpack_from("<I", data, 8)[0]], zlib.crc32(bytes(data[:16])))
     struct.pack_into("<I", data, 16, crc)
     with pytest.raises(tinycabac.DecodeError, match="reserved"):
         tinycabac.decode(bytes(data))
+
+
+def test_size_target_picks_the_finest_step_that_fits():
+    w = np.random.default_rng(3).standard_normal(20_000).astype(np.float32)
+    sizes = []
+    for target in (2.0, 3.0, 4.0):
+        report = []
+        data = tinycabac.encode({"w": w}, bits_per_weight=target, report=report)
+        row = tinycabac.info(data)[0]
+        assert row.bits_per_weight <= target * 1.01  # the model's estimate vs the real payload
+        assert row.bits_per_weight >= target * 0.95  # and not needlessly coarse
+        sizes.append((row.payload_bytes, report[0].snr_db))
+    assert sizes[0][0] < sizes[1][0] < sizes[2][0] and sizes[0][1] < sizes[1][1] < sizes[2][1]

@@ -31,7 +31,7 @@ import tinycabac
 from tinycabac.models import default_model_path
 from tinycabac.modelfile import encode_model, read_model, write_atomic
 
-from conftest import require_tool
+from conftest import golden_manifest, require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
@@ -184,7 +184,9 @@ def _host_rejects(data: bytes) -> bool:
 def valid_streams(tmp_path_factory) -> list[Path]:
     """Golden vectors and the bundled model, as files with distinct names."""
     directory = tmp_path_factory.mktemp("valid_streams")
-    sources = {path.name: path.read_bytes() for path in sorted(GOLDEN.glob("*.tcb"))}
+    vectors = golden_manifest()["vectors"].values()
+    # update vectors need their base model: tests/test_firmware_update.py runs those
+    sources = {v["file"]: (GOLDEN / v["file"]).read_bytes() for v in vectors if "base" not in v}
     sources["bundled_model.tcb"] = bundled_model_stream()
     assert len(sources) > 1, "tests/golden/*.tcb is empty"
     paths = []

@@ -13,6 +13,11 @@
  * and dropped, so RAM use does not depend on the model (the microbit board
  * has 16 KiB).  The payload is read in place from flash.  No printf: a few
  * digits are formatted by hand into one line buffer.
+ *
+ * Update streams (tinycabac encode --base) apply to the stream embedded just
+ * before them: each update tensor's base is decoded from that stream into a
+ * RAM buffer (UPDATE_BUFFER_SIZE bytes), checked with tc_check_base, and
+ * updated in place, as a device holding its model in RAM would do it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +27,9 @@
 #include "tinycabac.h"
 
 #define OUTPUT_CHUNK_SIZE 256u
+#ifndef UPDATE_BUFFER_SIZE
+#define UPDATE_BUFFER_SIZE 4096u
+#endif
 
 /* Static rather than on the stack: the size report then shows the demo's
  * whole RAM footprint, and the stack stays small. */
@@ -29,6 +37,9 @@ static tc_stream stream;
 static tc_tensor_info tensor;
 static tc_decoder decoder;
 static uint8_t output_chunk[OUTPUT_CHUNK_SIZE];
+static tc_stream base_stream;
+static tc_tensor_info base_tensor;
+static uint8_t update_buffer[UPDATE_BUFFER_SIZE];
 static char line[TC_MAX_NAME_LEN + 64u];
 
 typedef struct {
@@ -152,8 +163,57 @@ static tc_status decode_tensor(uint32_t *crc)
     return status;
 }
 
-/* Decode one embedded stream, printing its report; TC_OK if all decoded. */
-static tc_status decode_stream(const tc_embedded_stream *embedded)
+static int is_update(const tc_tensor_info *t)
+{
+    return t->mode == TC_MODE_DELTA_LOSSLESS || t->mode == TC_MODE_DELTA_QUANTIZED;
+}
+
+/* Decode the base tensor of the same name from `base` into update_buffer. */
+static tc_status load_base(const tc_embedded_stream *base, size_t size)
+{
+    tc_status status;
+    if (base == NULL) {
+        return TC_ERR_BASE; /* an update needs a stream before it */
+    }
+    status = tc_stream_open(&base_stream, base->data, (size_t)*base->length);
+    if (status == TC_OK) {
+        status = tc_stream_find(&base_stream, (const char *)tensor.name, tensor.name_len, &base_tensor, NULL);
+    }
+    if (status == TC_ERR_NOT_FOUND || (status == TC_OK && is_update(&base_tensor))) {
+        return TC_ERR_BASE;
+    }
+    if (status == TC_OK && (uint64_t)base_tensor.element_count * base_tensor.element_size != size) {
+        return TC_ERR_BASE;
+    }
+    return status == TC_OK ? tc_decode_tensor(&base_stream, &base_tensor, update_buffer, size) : status;
+}
+
+/* Apply update `tensor` in place to its base; *crc receives the new bytes' CRC-32. */
+static tc_status apply_update_tensor(const tc_embedded_stream *base, uint32_t *crc)
+{
+    uint64_t size = (uint64_t)tensor.element_count * tensor.element_size;
+    size_t in_pos = 0, out_pos = 0;
+    tc_status status;
+    if (size > sizeof update_buffer) {
+        return TC_ERR_OUTPUT_SIZE;
+    }
+    if ((status = load_base(base, (size_t)size)) != TC_OK ||
+        (status = tc_check_base(&tensor, update_buffer, (size_t)size)) != TC_OK ||
+        (status = tc_decoder_init(&decoder, &tensor)) != TC_OK) {
+        return status;
+    }
+    if (tensor.payload_offset > stream.size || tensor.payload_size > stream.size - tensor.payload_offset) {
+        return TC_ERR_TRUNCATED;
+    }
+    status = tc_decoder_run(&decoder, stream.data + tensor.payload_offset, &in_pos, tensor.payload_size,
+                            update_buffer, &out_pos, (size_t)size);
+    *crc = tc_crc32(0, update_buffer, out_pos);
+    return status == TC_NEED_INPUT ? TC_ERR_TRUNCATED : status;
+}
+
+/* Decode one embedded stream, printing its report; TC_OK if all decoded.
+ * `base` is the stream embedded before it, which update tensors apply to. */
+static tc_status decode_stream(const tc_embedded_stream *embedded, const tc_embedded_stream *base)
 {
     report_stream(embedded);
     tc_status status = tc_stream_open(&stream, embedded->data, (size_t)*embedded->length);
@@ -168,7 +228,7 @@ static tc_status decode_stream(const tc_embedded_stream *embedded)
         uint32_t crc = 0;
         status = tc_stream_tensor(&stream, index, &tensor);
         if (status == TC_OK) {
-            status = decode_tensor(&crc);
+            status = is_update(&tensor) ? apply_update_tensor(base, &crc) : decode_tensor(&crc);
         }
         if (status != TC_OK) {
             return report_failure(status, index);
@@ -183,7 +243,8 @@ int tinycabac_demo(void)
 {
     int exit_status = 0;
     for (unsigned i = 0; i < tc_embedded_stream_count; i++) {
-        if (decode_stream(&tc_embedded_streams[i]) != TC_OK) {
+        const tc_embedded_stream *previous = i > 0 ? &tc_embedded_streams[i - 1] : NULL;
+        if (decode_stream(&tc_embedded_streams[i], previous) != TC_OK) {
             exit_status = 1;
         }
     }

@@ -6,16 +6,20 @@ microcontrollers, decoded bit-exactly by a portable C99 decoder.
     >>> tinycabac.decode(data)["w"].tolist()[:4]
     [-8, -7, -6, -5]
 """
-from .codec import DEFAULT_SNR_DB, EncodeReport, TensorSummary, decode, encode, info
+from .codec import DEFAULT_SNR_DB, EncodeReport, TensorSummary, apply, base_digest, decode, encode, info, is_update
 from .container import FORMAT_VERSION, FormatError, Step
-from .native import DecodeError
+from .native import BaseMismatchError, DecodeError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "encode",
     "decode",
+    "apply",
+    "is_update",
+    "base_digest",
     "info",
+    "BaseMismatchError",
     "FormatError",
     "DecodeError",
     "Step",

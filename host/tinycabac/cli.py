@@ -13,7 +13,15 @@ import numpy as np
 from . import __version__, codec
 from .container import FormatError
 from .export_c import export_c
-from .modelfile import ModelFileError, decode_model, model_from_bytes, read_model, write_atomic
+from .modelfile import (
+    ModelFileError,
+    apply_update,
+    decode_model,
+    encode_update,
+    model_from_bytes,
+    read_model,
+    write_atomic,
+)
 from .models import default_model_path
 from .native import DecodeError
 from .quantize import snr_db
@@ -70,6 +78,8 @@ def _encode_options(args) -> dict:
         options["qp"] = args.qp
     if args.snr_db is not None:
         options["snr_db"] = args.snr_db
+    if args.bits_per_weight is not None:
+        options["bits_per_weight"] = args.bits_per_weight
     if args.per_channel:
         options["axis"] = 0
     return options
@@ -80,7 +90,7 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
     total_in = total_out = 0
     for t in codec.info(stream):
         snr = snrs.get(t.name)
-        snr_text = "" if t.mode == "lossless" else ("inf" if snr == float("inf") else f"{snr:.2f}" if snr is not None else "?")
+        snr_text = "" if "lossless" in t.mode else ("inf" if snr == float("inf") else f"{snr:.2f}" if snr is not None else "?")
         rows.append(
             (t.name, str(t.elements), t.dtype, t.mode, str(t.payload_bytes), f"{t.bits_per_weight:.3f}", f"{t.ratio:.2f}", snr_text)
         )
@@ -111,12 +121,16 @@ def cmd_encode(args) -> int:
     output = Path(args.output) if args.output else Path(source.name).with_suffix(".tcb")
     total = sum(np.asarray(a).size for a in model.tensors.values())
     progress, finish = _progress_callback(total)
+    base = read_model(args.base) if args.base else None
     try:
-        stream = codec.encode(model.stream_tensors(), progress=progress, **_encode_options(args))
+        if base is not None:
+            stream = encode_update(model, base, progress=progress, **_encode_options(args))
+        else:
+            stream = codec.encode(model.stream_tensors(), progress=progress, **_encode_options(args))
     finally:
         finish()
     _write_output(output, stream, args.force)
-    decoded = decode_model(stream)
+    decoded = apply_update(base, stream) if base is not None else decode_model(stream)
     if not args.quiet:
         print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
         print(f"wrote {output}")
@@ -130,6 +144,20 @@ def cmd_decode(args) -> int:
     output = Path(args.output) if args.output else Path(source.name).with_suffix(suffix)
     if output.resolve() == source.resolve():
         raise CliError("output would overwrite the input stream")
+    _write_output(output, model.to_bytes(), args.force)
+    if not args.quiet:
+        print(f"wrote {output} ({model.kind}, {len(model.tensors)} tensors)")
+    return 0
+
+
+def cmd_apply(args) -> int:
+    base_path, update_path = Path(args.base), Path(args.update)
+    base = read_model(base_path)
+    model = apply_update(base, _read_bytes(update_path, "update"))
+    suffix = ".tflite" if model.kind == "tflite" else ".npz"
+    output = Path(args.output) if args.output else Path(update_path.name).with_suffix(suffix)
+    if output.resolve() in (base_path.resolve(), update_path.resolve()) and not args.force:
+        raise CliError(f"output {output} would overwrite an input; use --force")
     _write_output(output, model.to_bytes(), args.force)
     if not args.quiet:
         print(f"wrote {output} ({model.kind}, {len(model.tensors)} tensors)")
@@ -256,6 +284,7 @@ def _add_quantization_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--step", type=float, help="quantization step for float tensors")
     group.add_argument("--qp", type=int, help="NNR-style QP: step = (1 + (qp%%4)/4) * 2^(qp//4)")
     group.add_argument("--snr-db", type=float, help=f"target weight SNR in dB (default {codec.DEFAULT_SNR_DB:g})")
+    group.add_argument("--bits-per-weight", type=float, help="size target: finest step whose payload fits this many bits per weight")
     p.add_argument("--per-channel", action="store_true", help="one step per output channel (axis 0)")
     p.add_argument("--quantizer", choices=("nearest", "rdoq"), default="nearest", help="level choice (default nearest)")
 
@@ -268,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("encode", help="encode a .tflite or .npz model into a .tcb stream")
     p.add_argument("input", nargs="?", help="model file (default: the bundled int8 digits model)")
     p.add_argument("-o", "--output", help="output .tcb (default: input name with .tcb, in the current directory)")
+    p.add_argument("--base", help="code an update against this model (.tflite/.npz) the receiver already holds")
     _add_quantization_options(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -279,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("apply", help="apply an update stream to the base model it was made for")
+    p.add_argument("base", help="the base model (.tflite or .npz)")
+    p.add_argument("update", help="update stream from `encode --base`")
+    p.add_argument("-o", "--output")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("info", help="per-tensor table of a stream")
     p.add_argument("input")

@@ -1,6 +1,7 @@
 """The public encode / decode / info API over the container and the C core."""
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from .container import (
     AXIS_NONE,
     FLOAT_DTYPES,
     INTEGER_DTYPES,
+    MODE_DELTA_LOSSLESS,
+    MODE_DELTA_QUANTIZED,
     MODE_LOSSLESS,
     MODE_NAMES,
     MODE_QUANTIZED,
@@ -23,9 +26,10 @@ from .container import (
     check_shape,
     write_stream,
 )
-from .quantize import QUANTIZERS, quantize_for_snr, quantize_with_steps, snr_db
+from .quantize import QUANTIZERS, quantize_for_rate, quantize_for_snr, quantize_with_steps, snr_db
 
 DEFAULT_SNR_DB = 40.0
+BASE_DIGEST_NAME = "__base_sha256__"
 
 
 def _per_tensor(option, name: str):
@@ -57,26 +61,39 @@ def _lossless_offset(array: np.ndarray) -> int:
     return offset if span <= 2**31 else 0
 
 
-def _encode_integer(name: str, array: np.ndarray) -> TensorEntry:
-    offset = _lossless_offset(array)
-    levels = array.astype(np.int64).ravel() - offset
+def _le_bytes(array: np.ndarray) -> bytes:
+    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+
+
+def _levels_entry(name, array, mode, levels, decoded, **fields) -> TensorEntry:
+    activity = native.initial_activity(levels)
     return TensorEntry(
         name=name,
         dtype=array.dtype,
         shape=array.shape,
-        mode=MODE_LOSSLESS,
-        payload=native.encode_levels(levels, name),
-        crc32=zlib.crc32(array.astype(array.dtype.newbyteorder("<")).tobytes()),
-        offset=offset,
+        mode=mode,
+        payload=native.encode_levels(levels, name, activity),
+        crc32=zlib.crc32(_le_bytes(decoded)),
+        initial_activity=activity,
+        **fields,
     )
 
 
-def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantizer, lam):
+def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None) -> TensorEntry:
+    if base is not None:
+        levels = array.astype(np.int64).ravel() - base.astype(np.int64).ravel()
+        return _levels_entry(name, array, MODE_DELTA_LOSSLESS, levels, array, base_crc32=zlib.crc32(_le_bytes(base)))
+    offset = _lossless_offset(array)
+    levels = array.astype(np.int64).ravel() - offset
+    return _levels_entry(name, array, MODE_LOSSLESS, levels, array, offset=offset)
+
+
+def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantizer, lam, target_bpw=None):
     if not np.all(np.isfinite(array)):
         raise FormatError(f"tensor {name!r} contains NaN or infinity")
-    chosen = [x is not None for x in (step, qp, target_snr)]
+    chosen = [x is not None for x in (step, qp, target_snr, target_bpw)]
     if sum(chosen) > 1:
-        raise ValueError(f"tensor {name!r}: give at most one of step, qp, snr_db")
+        raise ValueError(f"tensor {name!r}: give at most one of step, qp, snr_db, bits_per_weight")
     if axis is None:
         axis = AXIS_NONE
     elif not 0 <= axis < array.ndim:
@@ -93,23 +110,50 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
         count = 1 if axis == AXIS_NONE else array.shape[axis]
         steps = [Step.from_float(float(v)) for v in np.broadcast_to(values, (count,))]
         return quantize_with_steps(array, steps, axis, quantizer, lam, name)
+    if target_bpw is not None:
+        return quantize_for_rate(array, float(target_bpw), axis, quantizer, name)
     target = DEFAULT_SNR_DB if target_snr is None else float(target_snr)
     return quantize_for_snr(array, target, axis, quantizer, name)
 
 
-def _encode_float(name, array, step, qp, target_snr, axis, quantizer, lam) -> tuple[TensorEntry, float]:
-    q = _quantize(name, array, step, qp, target_snr, axis, quantizer, lam)
-    entry = TensorEntry(
-        name=name,
-        dtype=array.dtype,
-        shape=array.shape,
-        mode=MODE_QUANTIZED,
-        payload=native.encode_levels(q.levels, name),
-        crc32=zlib.crc32(q.reconstruction.astype("<f4").tobytes()),
-        axis=q.axis,
-        steps=q.steps,
+def _encode_float(name, array, base, step, qp, target_snr, axis, quantizer, lam, target_bpw) -> tuple[TensorEntry, float]:
+    if base is None:
+        q = _quantize(name, array, step, qp, target_snr, axis, quantizer, lam, target_bpw)
+        entry = _levels_entry(name, array, MODE_QUANTIZED, q.levels, q.reconstruction, axis=q.axis, steps=q.steps)
+        return entry, snr_db(array, q.reconstruction)
+    # An update codes the quantized difference; every decoder adds it to the
+    # base in float32 arithmetic (FORMAT 6.3), exactly as done here.
+    base32 = base.astype(np.float32)
+    difference = array.astype(np.float64) - base32.astype(np.float64)
+    q = _quantize(name, difference, step, qp, target_snr, axis, quantizer, lam, target_bpw)
+    with np.errstate(over="ignore"):
+        updated = base32 + q.reconstruction
+    if not np.all(np.isfinite(updated)):
+        raise FormatError(f"tensor {name!r}: the updated tensor overflows float32")
+    entry = _levels_entry(
+        name, array, MODE_DELTA_QUANTIZED, q.levels, updated,
+        axis=q.axis, steps=q.steps, base_crc32=zlib.crc32(_le_bytes(base32)),
     )
-    return entry, snr_db(array, q.reconstruction)
+    return entry, snr_db(array, updated)
+
+
+def _matching_base(name: str, array: np.ndarray, base: Mapping | None) -> np.ndarray | None:
+    """The base tensor an update codes `name` against, or None to code it whole."""
+    if base is None or name not in base:
+        return None
+    candidate = _as_array(name, base[name])
+    same_kind = candidate.dtype == array.dtype or (array.dtype.kind == "f" and candidate.dtype.kind == "f")
+    return candidate if same_kind and candidate.shape == array.shape else None
+
+
+def base_digest(tensors: Mapping[str, np.ndarray]) -> bytes:
+    """SHA-256 identifying a base model: names, dtypes, shapes and bytes, in order."""
+    digest = hashlib.sha256()
+    for name, value in tensors.items():
+        array = np.asarray(value)
+        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(_le_bytes(array))
+    return digest.digest()
 
 
 @dataclass
@@ -126,23 +170,34 @@ def encode(
     step=None,
     qp=None,
     snr_db=None,
+    bits_per_weight=None,
     axis=None,
     quantizer: str = "nearest",
     lam=None,
     progress: Callable[[str, int], None] | None = None,
     report: list[EncodeReport] | None = None,
+    base: Mapping[str, np.ndarray] | None = None,
 ) -> bytes:
     """Encode named tensors (order kept) into a tinycabac stream.
 
     Integer tensors (int8, uint8, int16, int32) are coded losslessly.  Float
     tensors (float32, float16) are quantized: with an explicit `step`, an
-    NNR-style `qp`, or the largest step reaching `snr_db` (default 40 dB).
-    `step`, `qp`, `snr_db`, `axis` (per-channel steps along that axis),
+    NNR-style `qp`, the largest step reaching `snr_db` (default 40 dB), or
+    the smallest step whose payload fits `bits_per_weight` (a size target).
+    `step`, `qp`, `snr_db`, `bits_per_weight`, `axis` (per-channel steps along that axis),
     `quantizer` ("nearest" or "rdoq") and `lam` take one value or a mapping
     from tensor name to value.  `progress(name, elements)` is called after
-    each tensor; `report`, if given, receives an EncodeReport per tensor."""
+    each tensor; `report`, if given, receives an EncodeReport per tensor.
+
+    With `base` (the tensors the receiver already holds) the stream is an
+    update: every tensor with a same-shaped, same-kind base tensor is coded
+    as its difference from it, and the stream records the base's SHA-256
+    (as the reserved tensor "__base_sha256__") and each base tensor's
+    CRC-32, so that apply() and every decoder refuse a wrong base."""
     if not isinstance(tensors, Mapping):
         raise TypeError("tensors must be a mapping from names to arrays")
+    if base is not None and not isinstance(base, Mapping):
+        raise TypeError("base must be a mapping from names to arrays")
     entries = []
     for name, value in tensors.items():
         check_name(name)
@@ -150,25 +205,31 @@ def encode(
         tensor_quantizer = _per_tensor(quantizer, name) or "nearest"
         if tensor_quantizer not in QUANTIZERS:
             raise ValueError(f"unknown quantizer {tensor_quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
+        base_array = _matching_base(name, array, base)
         if array.dtype in INTEGER_DTYPES:
-            entries.append(_encode_integer(name, array))
+            entries.append(_encode_integer(name, array, base_array))
             measured = None
         else:
             entry, measured = _encode_float(
                 name,
                 array,
+                base_array,
                 _per_tensor(step, name),
                 _per_tensor(qp, name),
                 _per_tensor(snr_db, name),
                 _per_tensor(axis, name),
                 tensor_quantizer,
                 _per_tensor(lam, name),
+                _per_tensor(bits_per_weight, name),
             )
             entries.append(entry)
         if report is not None:
             report.append(EncodeReport(name, measured))
         if progress is not None:
             progress(name, array.size)
+    if base is not None:
+        digest = np.frombuffer(base_digest(base), dtype=np.uint8)
+        entries.append(_levels_entry(BASE_DIGEST_NAME, digest, MODE_LOSSLESS, digest.astype(np.int64), digest))
     return write_stream(entries)
 
 
@@ -187,15 +248,42 @@ def decode(data, *, include_reserved: bool = False) -> dict[str, np.ndarray]:
     Names, order, dtypes and shapes are restored; float tensors come back as
     their float32 reconstruction.  Tensors whose names start with "__"
     (container data such as the rest of a .tflite file) are left out unless
-    `include_reserved`."""
-    stream = _open(data)
+    `include_reserved`.  Update streams need apply() instead."""
+    return _decode_all(_open(data), None, include_reserved)
+
+
+def _decode_all(stream, base, include_reserved: bool) -> dict[str, np.ndarray]:
     out = {}
     for index in range(stream.tensor_count):
         info = stream.info(index)
-        if info.name.startswith(RESERVED_NAME_PREFIX) and not include_reserved:
+        if info.name == BASE_DIGEST_NAME or (info.name.startswith(RESERVED_NAME_PREFIX) and not include_reserved):
             continue
-        out[info.name] = stream.decode(index)
+        if info.mode in (MODE_DELTA_LOSSLESS, MODE_DELTA_QUANTIZED) and base is None:
+            raise FormatError("this stream is an update: use tinycabac.apply(base, update)")
+        out[info.name] = stream.decode(index, base.get(info.name) if base is not None else None)
     return out
+
+
+def is_update(data) -> bool:
+    return any(t.name == BASE_DIGEST_NAME for t in info(data))
+
+
+def apply(base: Mapping[str, np.ndarray], update, *, include_reserved: bool = False) -> dict[str, np.ndarray]:
+    """Apply an update stream (made with encode(new, base=old)) to `base`.
+
+    Refuses, with BaseMismatchError, a base other than the one the update was
+    made for (whole-model SHA-256 and per-tensor CRC-32); otherwise returns
+    exactly the encoder's reconstruction of the new tensors."""
+    stream = _open(update)
+    recorded = None
+    for index in range(stream.tensor_count):
+        if stream.info(index).name == BASE_DIGEST_NAME:
+            recorded = stream.decode(index).tobytes()
+    if recorded is None:
+        raise FormatError("not an update stream (no base digest); use tinycabac.decode")
+    if recorded != base_digest(base):
+        raise native.BaseMismatchError("this update was made for a different base model (SHA-256 differs)")
+    return _decode_all(stream, base, include_reserved)
 
 
 @dataclass
@@ -238,4 +326,4 @@ def info(data) -> list[TensorSummary]:
     return summaries
 
 
-__all__ = ["encode", "decode", "info", "EncodeReport", "TensorSummary", "DEFAULT_SNR_DB", "MODE_LOSSLESS", "MODE_QUANTIZED"]
+__all__ = ["encode", "decode", "apply", "is_update", "base_digest", "info", "EncodeReport", "TensorSummary", "DEFAULT_SNR_DB", "MODE_LOSSLESS", "MODE_QUANTIZED"]

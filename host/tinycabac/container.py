@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TCAB"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER_SIZE = 20
 
 MAX_TENSORS = 4096
@@ -23,7 +23,16 @@ AXIS_NONE = 0xFF
 
 MODE_LOSSLESS = 0
 MODE_QUANTIZED = 1
-MODE_NAMES = {MODE_LOSSLESS: "lossless", MODE_QUANTIZED: "quantized"}
+MODE_DELTA_LOSSLESS = 2
+MODE_DELTA_QUANTIZED = 3
+MODE_NAMES = {
+    MODE_LOSSLESS: "lossless",
+    MODE_QUANTIZED: "quantized",
+    MODE_DELTA_LOSSLESS: "delta-lossless",
+    MODE_DELTA_QUANTIZED: "delta-quantized",
+}
+QUANTIZED_MODES = (MODE_QUANTIZED, MODE_DELTA_QUANTIZED)
+DELTA_MODES = (MODE_DELTA_LOSSLESS, MODE_DELTA_QUANTIZED)
 
 # dtype code -> numpy dtype of the *source* tensor (float tensors decode to float32)
 DTYPE_CODES = {
@@ -96,19 +105,23 @@ class TensorEntry:
     mode: int
     payload: bytes
     crc32: int
+    initial_activity: int = 0
     offset: int = 0  # lossless
-    axis: int = AXIS_NONE  # quantized
-    steps: list[Step] = field(default_factory=list)  # quantized
+    axis: int = AXIS_NONE  # quantized modes
+    steps: list[Step] = field(default_factory=list)  # quantized modes
+    base_crc32: int = 0  # delta modes
 
     def directory_bytes(self, payload_offset: int) -> bytes:
         name = self.name.encode("utf-8")
-        parts = [bytes([len(name)]), name, bytes([CODE_OF_DTYPE[self.dtype], self.mode, len(self.shape)])]
-        parts.append(struct.pack(f"<{len(self.shape)}I", *self.shape))
+        parts = [bytes([len(name)]), name, bytes([CODE_OF_DTYPE[self.dtype], self.mode, self.initial_activity])]
+        parts.append(bytes([len(self.shape)]) + struct.pack(f"<{len(self.shape)}I", *self.shape))
         if self.mode == MODE_LOSSLESS:
             parts.append(struct.pack("<i", self.offset))
-        else:
+        if self.mode in QUANTIZED_MODES:
             parts.append(bytes([self.axis]))
             parts.extend(struct.pack("<Hb", s.mantissa, s.exponent) for s in self.steps)
+        if self.mode in DELTA_MODES:
+            parts.append(struct.pack("<I", self.base_crc32))
         parts.append(struct.pack("<III", payload_offset, len(self.payload), self.crc32))
         return b"".join(parts)
 

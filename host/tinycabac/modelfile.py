@@ -92,9 +92,24 @@ def encode_model(model: Model, **options) -> bytes:
     return codec.encode(model.stream_tensors(), **options)
 
 
+def encode_update(model: Model, base: Model, **options) -> bytes:
+    """An update stream turning `base` (as the receiver holds it) into `model`."""
+    if model.kind != base.kind:
+        raise ModelFileError(f"cannot code a {model.kind} model as an update of a {base.kind} model")
+    return codec.encode(model.stream_tensors(), base=base.stream_tensors(), **options)
+
+
+def apply_update(base: Model, stream: bytes) -> Model:
+    """The model an update stream makes of `base` (refuses a wrong base)."""
+    return _model_from_tensors(codec.apply(base.stream_tensors(), stream, include_reserved=True))
+
+
 def decode_model(stream: bytes) -> Model:
     """Rebuild the model a stream came from (float weights as decoded)."""
-    tensors = codec.decode(stream, include_reserved=True)
+    return _model_from_tensors(codec.decode(stream, include_reserved=True))
+
+
+def _model_from_tensors(tensors: dict[str, np.ndarray]) -> Model:
     if SKELETON_NAME not in tensors:
         return Model("npz", tensors)
     try:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .container import DTYPE_CODES, FormatError
+from .container import DELTA_MODES, DTYPE_CODES, QUANTIZED_MODES, FormatError
+
+INITIAL_ACTIVITY_WINDOW = 32
 
 try:
     from ._native import ffi, lib
@@ -26,6 +28,10 @@ class DecodeError(FormatError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class BaseMismatchError(FormatError):
+    """An update stream was applied to a base it was not made for."""
+
+
 @dataclass
 class TensorInfo:
     """A directory entry as the C decoder parsed it."""
@@ -43,6 +49,8 @@ class TensorInfo:
     payload_offset: int
     payload_size: int
     crc32: int
+    initial_activity: int
+    base_crc32: int
 
 
 class Stream:
@@ -80,7 +88,7 @@ class Stream:
     def info(self, index: int) -> TensorInfo:
         raw = self._raw_info(index)
         steps = []
-        if raw.mode == 1:
+        if raw.mode in QUANTIZED_MODES:
             step_bytes = ffi.buffer(raw.steps, 3 * raw.step_count)
             for i in range(raw.step_count):
                 mantissa = int.from_bytes(step_bytes[3 * i : 3 * i + 2], "little")
@@ -101,29 +109,56 @@ class Stream:
             payload_offset=raw.payload_offset,
             payload_size=raw.payload_size,
             crc32=raw.crc32,
+            initial_activity=raw.initial_activity,
+            base_crc32=raw.base_crc32,
         )
 
-    def decode(self, index: int) -> np.ndarray:
-        """Decode tensor `index` with the C decoder; float tensors as float32."""
+    def decode(self, index: int, base: np.ndarray | None = None) -> np.ndarray:
+        """Decode tensor `index` with the C decoder; float tensors as float32.
+
+        Update tensors (delta modes) need `base`, the tensor they apply to;
+        the C decoder checks its CRC-32 before applying the update."""
         raw = self._raw_info(index)
-        out_dtype = DTYPE_CODES[raw.dtype]
-        if raw.mode == 1:
-            out_dtype = np.dtype(np.float32)
+        name = ffi.buffer(raw.name, raw.name_len)[:].decode("utf-8", errors="replace")
+        out_dtype = np.dtype(np.float32) if raw.mode in QUANTIZED_MODES else DTYPE_CODES[raw.dtype]
+        shape = tuple(raw.dims[i] for i in range(raw.ndim))
         out = np.empty(raw.element_count, dtype=out_dtype.newbyteorder("<"))
+        if raw.mode in DELTA_MODES:
+            if base is None:
+                raise FormatError(f"tensor {name!r} is an update: decoding it needs its base tensor")
+            base = np.asarray(base)
+            if base.shape != shape:
+                raise BaseMismatchError(f"tensor {name!r}: base has shape {base.shape}, the update expects {shape}")
+            if base.dtype.newbyteorder("=") not in (DTYPE_CODES[raw.dtype], out_dtype):
+                raise BaseMismatchError(f"tensor {name!r}: base has dtype {base.dtype}, the update expects {DTYPE_CODES[raw.dtype]}")
+            out[...] = base.ravel()  # exact: same dtype, or float16 widened to float32
+            status = lib.tc_check_base(raw, ffi.from_buffer(out), out.nbytes)
+            if status != 0:
+                raise BaseMismatchError(f"tensor {name!r}: this update was made for another base (CRC-32 differs)")
         status = lib.tc_decode_tensor(self._stream, raw, ffi.from_buffer(out), out.nbytes)
         if status != 0:
-            name = ffi.buffer(raw.name, raw.name_len)[:].decode("utf-8", errors="replace")
             raise DecodeError(status, f"tensor {name!r}")
-        return out.astype(out_dtype, copy=False).reshape(tuple(raw.dims[i] for i in range(raw.ndim)))
+        return out.astype(out_dtype, copy=False).reshape(shape)
 
 
-def encode_levels(levels: np.ndarray, name: str = "") -> bytes:
+def initial_activity(levels: np.ndarray) -> int:
+    """The activity the model starts from (FORMAT 5.4): eight times the mean
+    magnitude class of the first levels, so short tensors (biases) start at
+    their scale instead of learning it."""
+    head = np.abs(np.asarray(levels, dtype=np.int64).ravel()[:INITIAL_ACTIVITY_WINDOW])
+    if head.size == 0:
+        return 0
+    classes = np.where(head > 0, np.floor(np.log2(np.maximum(head, 1))) + 1, 0)
+    return int(min(255, round(8 * float(classes.mean()))))
+
+
+def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0) -> bytes:
     """Arithmetic-code int64 levels (|level| <= 2**31) into a payload."""
     levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
     capacity = int(lib.tce_max_payload_size(levels.size))
     out = bytearray(capacity)
     bad = ffi.new("size_t *")
-    size = lib.tce_encode_levels(ffi.from_buffer("int64_t[]", levels), levels.size, ffi.from_buffer(out), capacity, bad)
+    size = lib.tce_encode_levels(ffi.from_buffer("int64_t[]", levels), levels.size, activity, ffi.from_buffer(out), capacity, bad)
     if size == -1:
         raise FormatError(f"tensor {name!r}: level {int(levels[bad[0]])} at element {bad[0]} exceeds 2**31")
     if size < 0:
@@ -131,12 +166,12 @@ def encode_levels(levels: np.ndarray, name: str = "") -> bytes:
     return bytes(out[:size])
 
 
-def estimate_bits(levels: np.ndarray) -> float:
+def estimate_bits(levels: np.ndarray, activity: int = 0) -> float:
     levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
-    return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), levels.size))
+    return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), levels.size, activity))
 
 
-def rdoq(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float) -> np.ndarray:
+def rdoq(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int = 0) -> np.ndarray:
     """Rate-distortion-optimised levels; steps per channel, channel = (i // inner) % len(steps)."""
     weights = np.ascontiguousarray(weights, dtype=np.float64).ravel()
     steps = np.ascontiguousarray(steps, dtype=np.float64).ravel()
@@ -148,6 +183,7 @@ def rdoq(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float) -> np.n
         steps.size,
         max(int(inner), 1),
         float(lam),
+        activity,
         ffi.from_buffer("int64_t[]", levels),
     )
     return levels

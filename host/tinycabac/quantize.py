@@ -70,7 +70,8 @@ def quantize_with_steps(
         # lambda from the high-rate model: D'(R) = -ln(2)*2*D  with D ~ step^2/12
         if lam is None:
             lam = float(np.mean(flat_steps**2)) * np.log(2) / 6.0 * 1.5
-        levels = native.rdoq(w, flat_steps, inner if axis != AXIS_NONE else max(w.size, 1), lam).reshape(w.shape)
+        start = native.initial_activity(np.rint(w.ravel()[: native.INITIAL_ACTIVITY_WINDOW] / step_values.ravel()[0]))
+        levels = native.rdoq(w, flat_steps, inner if axis != AXIS_NONE else max(w.size, 1), lam, start).reshape(w.shape)
     else:
         raise ValueError(f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
     if levels.size and np.max(np.abs(levels)) > MAX_MAGNITUDE:
@@ -107,28 +108,53 @@ def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
     return [Step.from_float(float(s * factor)) for s in scales]
 
 
+def _bisect_step(weights, axis, quantizer, name, accept, accept_fine: bool, goal: str) -> Quantized:
+    """Bisection on log2(step / channel RMS) for the step at the boundary of
+    `accept`, returning the accepted candidate nearest to it.  `accept_fine`
+    says which side accepts: fine steps (an SNR floor) or coarse steps (a
+    size ceiling)."""
+    scales = channel_scales(weights, axis)
+    if not np.any(weights):
+        return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, name=name)
+    # from the finest step whose levels still fit in 2**29 to one that rounds
+    # nearly everything to zero
+    peak = float(np.max(np.abs(weights.astype(np.float64)))) / float(np.min(scales))
+    fine, coarse = np.log2(peak) - 29.0, np.log2(peak) + 2.0
+    best = quantize_with_steps(weights, steps_for_factor(scales, 2.0 ** (fine if accept_fine else coarse)), axis, quantizer, name=name)
+    if not accept(best):
+        raise FormatError(f"tensor {name!r}: cannot reach {goal}")
+    for _ in range(40):
+        mid = (fine + coarse) / 2
+        candidate = quantize_with_steps(weights, steps_for_factor(scales, 2.0**mid), axis, quantizer, name=name)
+        if accept(candidate) == accept_fine:
+            fine = mid
+        else:
+            coarse = mid
+        if accept(candidate):
+            best = candidate
+        if coarse - fine < 1e-3:
+            break
+    return best
+
+
 def quantize_for_snr(
     weights: np.ndarray, target_db: float, axis: int, quantizer: str = "nearest", name: str = ""
 ) -> Quantized:
     """Largest step (per channel: proportional to the channel's RMS) whose
-    reconstruction reaches `target_db`, by bisection on log2(step)."""
-    scales = channel_scales(weights, axis)
-    if not np.any(weights):
-        return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, name=name)
-    # log2(step / rms): from the finest step whose levels still fit in 2**29
-    # to one that rounds nearly everything to zero
-    peak = float(np.max(np.abs(weights.astype(np.float64)))) / float(np.min(scales))
-    lo, hi = np.log2(peak) - 29.0, np.log2(peak) + 2.0
-    best = quantize_with_steps(weights, steps_for_factor(scales, 2.0**lo), axis, quantizer, name=name)
-    if snr_db(weights, best.reconstruction) < target_db:
-        raise FormatError(f"tensor {name!r}: cannot reach {target_db} dB SNR")
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        candidate = quantize_with_steps(weights, steps_for_factor(scales, 2.0**mid), axis, quantizer, name=name)
-        if snr_db(weights, candidate.reconstruction) >= target_db:
-            lo, best = mid, candidate
-        else:
-            hi = mid
-        if hi - lo < 1e-3:
-            break
-    return best
+    reconstruction reaches `target_db`."""
+    return _bisect_step(
+        weights, axis, quantizer, name, lambda q: snr_db(weights, q.reconstruction) >= target_db, True, f"{target_db} dB SNR"
+    )
+
+
+def quantize_for_rate(
+    weights: np.ndarray, bits_per_weight: float, axis: int, quantizer: str = "nearest", name: str = ""
+) -> Quantized:
+    """Smallest step whose levels the coder's own model estimates at no more
+    than `bits_per_weight` (payload only)."""
+    count = max(weights.size, 1)
+
+    def small_enough(q: Quantized) -> bool:
+        return native.estimate_bits(q.levels, native.initial_activity(q.levels)) <= bits_per_weight * count
+
+    return _bisect_step(weights, axis, quantizer, name, small_enough, False, f"{bits_per_weight} bits per weight")

@@ -22,6 +22,7 @@ from tinycabac import modelfile
 from tinycabac.models import default_model_path
 
 GOLDEN_DIR = Path(__file__).resolve().parent
+BASE_DIGEST_NAME = "__base_sha256__"
 MANIFEST = GOLDEN_DIR / "MANIFEST.json"
 
 
@@ -81,11 +82,49 @@ def vector_inputs() -> dict[str, tuple[dict, dict]]:
     for kind in ("int8", "float32"):
         model = modelfile.read_model(default_model_path(kind))
         vectors[f"digits_{kind}"] = (model.stream_tensors(), {"snr_db": 40.0} if kind == "float32" else {})
+    base = {
+        "w8": _int8_levels(rng, 8, 64),
+        "w32": rng.integers(-70000, 70000, size=40).astype(np.int32),
+        "f": (rng.standard_normal((4, 50)) * 0.1).astype(np.float32),
+        "h": (rng.standard_normal(30) * 2).astype(np.float16),
+    }
+    vectors["update_base"] = (base, {"step": 1e-3})
     return vectors
 
 
-def tensor_digests(stream: bytes) -> list[dict]:
-    decoded = tinycabac.decode(stream, include_reserved=True)
+# Update vectors apply to the decoded tensors of another vector, as a device
+# holding that model would: name -> (base vector, new tensors, options).
+def update_inputs() -> dict[str, tuple[str, dict, dict]]:
+    rng = np.random.default_rng(7)
+    base = _decoded_vector("update_base")
+    new = {
+        "w8": np.clip(base["w8"].astype(int) + rng.integers(-3, 4, size=base["w8"].shape), -127, 127).astype(np.int8),
+        "w32": base["w32"] + rng.integers(-9, 9, size=40).astype(np.int32),
+        "f": base["f"] + (rng.standard_normal(base["f"].shape) * 1e-3).astype(np.float32),
+        "h": base["h"] - np.float32(0.25),
+        "added": np.arange(-20, 20, dtype=np.int16),
+    }
+    return {"update_delta": ("update_base", new, {"step": {"f": 1e-4, "h": 1e-3}, "axis": {"f": 0}})}
+
+
+def _decoded_vector(name: str) -> dict:
+    tensors, options = vector_inputs()[name]
+    return tinycabac.decode(tinycabac.encode(tensors, **options))
+
+
+def update_stream(name: str) -> tuple[bytes, dict]:
+    base_name, new, options = update_inputs()[name]
+    base = _decoded_vector(base_name)
+    return tinycabac.encode(new, base=base, **options), base
+
+
+def tensor_digests(stream: bytes, base: dict | None = None) -> list[dict]:
+    """Digests of every tensor in directory order (an update: applied to `base`)."""
+    if base is None:
+        decoded = tinycabac.decode(stream, include_reserved=True)
+    else:
+        decoded = tinycabac.apply(base, stream, include_reserved=True)
+        decoded[BASE_DIGEST_NAME] = np.frombuffer(tinycabac.base_digest(base), dtype=np.uint8)
     rows = []
     for name, array in decoded.items():
         data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
@@ -111,6 +150,16 @@ def build() -> dict:
             "sha256": hashlib.sha256(stream).hexdigest(),
             "size": len(stream),
             "tensors": tensor_digests(stream),
+        }
+    for name, (base_name, _, _) in update_inputs().items():
+        stream, base = update_stream(name)
+        (GOLDEN_DIR / f"{name}.tcb").write_bytes(stream)
+        manifest["vectors"][name] = {
+            "file": f"{name}.tcb",
+            "sha256": hashlib.sha256(stream).hexdigest(),
+            "size": len(stream),
+            "base": base_name,
+            "tensors": tensor_digests(stream, base),
         }
     MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

@@ -20,14 +20,18 @@
 typedef struct {
     tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
     tc_context suffix[TC_SUFFIX_SETS][2][3];
+    tc_context sign[TC_SIGN_CONTEXTS];
     unsigned activity;
+    unsigned previous_sign;
 } model_state;
 
-static void model_reset(model_state *s)
+static void model_reset(model_state *s, unsigned initial_activity)
 {
     tc_contexts_reset(&s->prefix[0][0], TC_PREFIX_SETS * TC_PREFIX_BINS);
     tc_contexts_reset(&s->suffix[0][0][0], TC_SUFFIX_SETS * 2 * 3);
-    s->activity = 0;
+    tc_contexts_reset(s->sign, TC_SIGN_CONTEXTS);
+    s->activity = initial_activity;
+    s->previous_sign = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -183,6 +187,7 @@ static void binarize_level(model_state *st, bin_sink *s, uint32_t m, unsigned ne
     tc_context *prefix = st->prefix[tc_prefix_set(st->activity, k)];
     uint32_t p = k >= 32 ? 0 : m >> k, i;
     uint32_t unary = p < TC_UNARY_MAX ? p : TC_UNARY_MAX;
+    unsigned magnitude_class;
     for (i = 0; i < unary; i++)
         sink_bin(s, &prefix[tc_prefix_bin_index(i)], 1);
     if (p < TC_UNARY_MAX)
@@ -198,9 +203,12 @@ static void binarize_level(model_state *st, bin_sink *s, uint32_t m, unsigned ne
         for (i = k >= 2 ? k - 2 : 0; i-- > 0;)
             sink_bypass(s, (m >> i) & 1u);
     }
-    if (m)
-        sink_bypass(s, negative);
-    st->activity = tc_activity_next(st->activity, m);
+    magnitude_class = tc_bit_length(m);
+    if (m) {
+        sink_bin(s, &st->sign[tc_sign_context(st->previous_sign, magnitude_class)], negative);
+        st->previous_sign = 2u - negative;
+    }
+    st->activity = tc_activity_next(st->activity, magnitude_class);
 }
 
 static int split_level(int64_t level, uint32_t *m, unsigned *negative)
@@ -222,8 +230,8 @@ size_t tce_max_payload_size(size_t n)
     return n * 32u + 8u;
 }
 
-int64_t tce_encode_levels(const int64_t *levels, size_t n, uint8_t *out, size_t out_capacity,
-                          size_t *bad_index)
+int64_t tce_encode_levels(const int64_t *levels, size_t n, unsigned initial_activity, uint8_t *out,
+                          size_t out_capacity, size_t *bad_index)
 {
     model_state st;
     range_encoder coder;
@@ -231,7 +239,7 @@ int64_t tce_encode_levels(const int64_t *levels, size_t n, uint8_t *out, size_t 
     size_t i;
     if (n == 0)
         return 0;
-    model_reset(&st);
+    model_reset(&st, initial_activity);
     re_init(&coder, out, out_capacity);
     sink.coder = &coder;
     sink.bits = 0;
@@ -249,13 +257,13 @@ int64_t tce_encode_levels(const int64_t *levels, size_t n, uint8_t *out, size_t 
     return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
 }
 
-double tce_estimate_bits(const int64_t *levels, size_t n)
+double tce_estimate_bits(const int64_t *levels, size_t n, unsigned initial_activity)
 {
     model_state st;
     bin_sink sink;
     size_t i;
     init_cost_table();
-    model_reset(&st);
+    model_reset(&st, initial_activity);
     sink.coder = NULL;
     sink.bits = 0;
     for (i = 0; i < n; i++) {
@@ -284,13 +292,13 @@ static double level_cost(const model_state *st, int64_t level)
 }
 
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
-                double lambda, int64_t *levels)
+                double lambda, unsigned initial_activity, int64_t *levels)
 {
     model_state st;
     bin_sink sink;
     size_t i;
     init_cost_table();
-    model_reset(&st);
+    model_reset(&st, initial_activity);
     sink.coder = NULL;
     sink.bits = 0;
     for (i = 0; i < n; i++) {
@@ -300,8 +308,8 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
         double best_cost = INFINITY;
         int64_t best = 0;
         int c;
-        uint32_t m;
-        unsigned negative;
+        uint32_t m = 0;
+        unsigned negative = 0;
         candidates[0] = (int64_t)floor(q);
         candidates[1] = (int64_t)ceil(q);
         candidates[2] = 0;
@@ -314,7 +322,7 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
             }
         }
         levels[i] = best;
-        split_level(best, &m, &negative);
+        split_level(best, &m, &negative); /* valid: 0 is always a candidate */
         binarize_level(&st, &sink, m, negative);
     }
     return sink.bits;

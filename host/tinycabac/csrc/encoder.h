@@ -18,15 +18,16 @@
 /* Upper bound of the payload size for n levels (FORMAT 5.6). */
 size_t tce_max_payload_size(size_t n);
 
-/* Encode n levels into out.  Returns the payload size in bytes (0 for
+/* Encode n levels into out, the model starting at `initial_activity`
+ * (FORMAT 5.4).  Returns the payload size in bytes (0 for
  * n = 0), or a negative TCE_ERR_*; on TCE_ERR_LEVEL_RANGE *bad_index names
  * the offending level. */
-int64_t tce_encode_levels(const int64_t *levels, size_t n, uint8_t *out, size_t out_capacity,
-                          size_t *bad_index);
+int64_t tce_encode_levels(const int64_t *levels, size_t n, unsigned initial_activity, uint8_t *out,
+                          size_t out_capacity, size_t *bad_index);
 
 /* Estimated payload size in bits of n levels, from the adaptive model's own
  * probabilities (-log2 p per bin), without producing a bitstream. */
-double tce_estimate_bits(const int64_t *levels, size_t n);
+double tce_estimate_bits(const int64_t *levels, size_t n, unsigned initial_activity);
 
 /* Rate-distortion-optimised quantization of n float weights with step
  * scale[c] for channel c = (i / inner) % channels.  For each weight it
@@ -35,6 +36,6 @@ double tce_estimate_bits(const int64_t *levels, size_t n);
  * model's current state, which then advances with the chosen level.  Writes
  * levels[0..n); returns the estimated payload bits. */
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
-                double lambda, int64_t *levels);
+                double lambda, unsigned initial_activity, int64_t *levels);
 
 #endif

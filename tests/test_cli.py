@@ -1,0 +1,151 @@
+"""The tinycabac command line, run as a user would (a subprocess per call)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinycabac
+from tinycabac import modelfile
+from tinycabac.models import default_model_path
+
+INT8_MODEL = default_model_path("int8")
+FLOAT_MODEL = default_model_path("float32")
+
+
+def run(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "tinycabac.cli", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_encode_without_input_uses_the_bundled_model_and_round_trips(tmp_path):
+    result = run("encode", cwd=tmp_path)
+    stream = tmp_path / "digits_int8.tcb"
+    assert stream.is_file() and "bits/w" in result.stdout and "dense1/weights" in result.stdout
+    run("decode", stream, "-o", "rebuilt.tflite", cwd=tmp_path)
+    assert (tmp_path / "rebuilt.tflite").read_bytes() == INT8_MODEL.read_bytes()
+    verify = run("verify", stream, INT8_MODEL, cwd=tmp_path)
+    assert verify.stdout.startswith("OK") and "bit-exact" in verify.stdout
+
+
+def test_float_model_quantized_with_snr_target_and_info_table(tmp_path):
+    run("encode", FLOAT_MODEL, "-o", "f.tcb", "--snr-db", "35", "--per-channel", cwd=tmp_path)
+    info = run("info", "f.tcb", "--source", FLOAT_MODEL, cwd=tmp_path).stdout
+    header = info.splitlines()[0].split()
+    assert header == ["tensor", "elements", "dtype", "mode", "bytes", "bits/w", "ratio", "SNR", "dB"]
+    rows = [line.split() for line in info.splitlines() if line.startswith("dense1/weights")]
+    assert rows and rows[0][3] == "quantized" and float(rows[0][-1]) >= 35.0
+    verify = run("verify", "f.tcb", FLOAT_MODEL, "--min-snr", "35", cwd=tmp_path)
+    assert "lowest SNR" in verify.stdout
+    failing = run("verify", "f.tcb", FLOAT_MODEL, "--min-snr", "60", cwd=tmp_path, check=False)
+    assert failing.returncode == 1 and "MISMATCH" in failing.stdout
+    run("decode", "f.tcb", "-o", "f.tflite", cwd=tmp_path)
+    assert modelfile.read_model(tmp_path / "f.tflite").kind == "tflite"
+
+
+def test_verify_reports_a_different_model(tmp_path):
+    run("encode", INT8_MODEL, "-o", "a.tcb", cwd=tmp_path)
+    other = modelfile.read_model(INT8_MODEL)
+    other.tensors["dense2/weights"] = other.tensors["dense2/weights"].copy()
+    other.tensors["dense2/weights"][0, 0] ^= 1
+    (tmp_path / "other.tflite").write_bytes(other.to_bytes())
+    result = run("verify", "a.tcb", "other.tflite", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "dense2/weights" in result.stdout
+
+
+def test_npz_models(tmp_path):
+    arrays = {"w": np.arange(-60, 60, dtype=np.int8).reshape(10, 12), "f": np.linspace(-1, 1, 50, dtype=np.float32)}
+    np.savez(tmp_path / "m.npz", **arrays)
+    run("encode", "m.npz", "--step", "0.01", cwd=tmp_path)
+    run("decode", "m.tcb", "-o", "back.npz", cwd=tmp_path)
+    with np.load(tmp_path / "back.npz") as back:
+        assert np.array_equal(back["w"], arrays["w"])
+        assert np.max(np.abs(back["f"] - arrays["f"])) <= 0.005 + 1e-7
+
+
+def test_export_c_writes_a_header_and_source(tmp_path):
+    run("encode", "-o", "m.tcb", cwd=tmp_path)
+    run("export-c", "m.tcb", "-o", "model_stream", "--symbol", "model_stream", cwd=tmp_path)
+    source = (tmp_path / "model_stream.c").read_text()
+    header = (tmp_path / "model_stream.h").read_text()
+    assert "const unsigned char model_stream[]" in source and "model_stream_len" in header
+    refused = run("export-c", "m.tcb", "-o", "model_stream", cwd=tmp_path, check=False)
+    assert refused.returncode == 1 and "exists" in refused.stderr
+
+
+def test_update_encode_and_apply(tmp_path):
+    base = modelfile.read_model(INT8_MODEL)
+    new = modelfile.read_model(INT8_MODEL)
+    new.tensors["dense1/weights"] = np.clip(new.tensors["dense1/weights"].astype(int) + (np.arange(12288).reshape(48, 256) % 3 == 0), -127, 127).astype(np.int8)
+    (tmp_path / "new.tflite").write_bytes(new.to_bytes())
+    run("encode", "--base", INT8_MODEL, "new.tflite", "-o", "update.tcb", cwd=tmp_path)
+    assert (tmp_path / "update.tcb").stat().st_size < 0.5 * len(tinycabac.encode(new.stream_tensors()))
+    run("apply", INT8_MODEL, "update.tcb", "-o", "applied.tflite", cwd=tmp_path)
+    assert (tmp_path / "applied.tflite").read_bytes() == new.to_bytes()
+    wrong = run("apply", "new.tflite", "update.tcb", "-o", "x.tflite", cwd=tmp_path, check=False)
+    assert wrong.returncode == 1 and "different base" in wrong.stderr and not (tmp_path / "x.tflite").exists()
+    assert base.kind == "tflite"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("encode", "missing.tflite"), "cannot read missing.tflite"),
+        (("decode", "missing.tcb"), "cannot read stream missing.tcb"),
+        (("info", "junk.bin"), "bad magic"),
+        (("decode", "truncated.tcb"), "truncated"),
+        (("encode", "junk.bin"), "neither a .tflite flatbuffer nor an .npz archive"),
+        (("encode", "--step", "-1", "float.npz"), "positive finite"),
+        (("encode", "nan.npz"), "NaN or infinity"),
+        (("encode", "obj.npz"), "unsupported dtype"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path, args, message):
+    (tmp_path / "junk.bin").write_bytes(b"\x00junk" * 10)
+    (tmp_path / "truncated.tcb").write_bytes(tinycabac.encode({"a": np.arange(100, dtype=np.int8)})[:40])
+    np.savez(tmp_path / "float.npz", w=np.ones(4, np.float32))
+    np.savez(tmp_path / "nan.npz", w=np.array([1.0, np.nan], np.float32))
+    np.savez(tmp_path / "obj.npz", w=np.ones(3, np.float64))
+    result = run(*args, cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tinycabac: error:") and message in lines[0], result.stderr
+
+
+def test_a_failed_encode_leaves_no_file_and_keeps_an_existing_one(tmp_path):
+    np.savez(tmp_path / "nan.npz", w=np.array([1.0, np.nan], np.float32))
+    run("encode", "nan.npz", "-o", "out.tcb", cwd=tmp_path, check=False)
+    assert not (tmp_path / "out.tcb").exists()
+    (tmp_path / "out.tcb").write_bytes(b"precious")
+    refused = run("encode", "-o", "out.tcb", cwd=tmp_path, check=False)
+    assert refused.returncode == 1 and (tmp_path / "out.tcb").read_bytes() == b"precious"
+    run("encode", "nan.npz", "-o", "out.tcb", "--force", cwd=tmp_path, check=False)
+    assert (tmp_path / "out.tcb").read_bytes() == b"precious"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tcb")] == []
+
+
+def test_atomic_write_survives_a_failing_writer(tmp_path, monkeypatch):
+    target = tmp_path / "model.tcb"
+    target.write_bytes(b"old")
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError):
+        modelfile.write_atomic(target, b"new data")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.tcb"]
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = run("demo", "--workdir", tmp_path / "demo", cwd=tmp_path)
+    assert result.stdout.count("verify: OK") == 2
+    assert "test accuracy: original" in result.stdout

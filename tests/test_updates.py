@@ -1,0 +1,126 @@
+"""Update streams: differential coding against a base the receiver holds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinycabac
+from tinycabac.container import Step
+from tinycabac.quantize import reconstruct
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def make_models(seed=0):
+    rng = np.random.default_rng(seed)
+    old = {
+        "i8": rng.integers(-127, 128, size=(32, 16)).astype(np.int8),
+        "u8": rng.integers(0, 256, size=100).astype(np.uint8),
+        "i16": rng.integers(-30000, 30000, size=50).astype(np.int16),
+        "i32": rng.integers(-(2**30), 2**30, size=20).astype(np.int32),
+        "f32": (rng.standard_normal((8, 12)) * 0.1).astype(np.float32),
+        "f16": rng.standard_normal(40).astype(np.float16),
+    }
+    new = {
+        "i8": np.clip(old["i8"].astype(int) + rng.integers(-2, 3, size=old["i8"].shape), -128, 127).astype(np.int8),
+        "u8": np.clip(old["u8"].astype(int) + rng.integers(-1, 2, size=100), 0, 255).astype(np.uint8),
+        "i16": old["i16"] + np.int16(3),
+        "i32": old["i32"] - np.int32(7),
+        "f32": old["f32"] + (rng.standard_normal((8, 12)) * 1e-3).astype(np.float32),
+        "f16": (old["f16"] * 1.01).astype(np.float16),
+        "fresh": np.arange(10, dtype=np.int8),
+    }
+    return old, new
+
+
+def test_update_round_trip_all_dtypes_and_modes():
+    old, new = make_models()
+    update = tinycabac.encode(new, base=old, step=1e-4)
+    modes = {t.name: t.mode for t in tinycabac.info(update)}
+    assert modes["i8"] == "delta-lossless" and modes["f32"] == "delta-quantized" and modes["fresh"] == "lossless"
+    out = tinycabac.apply(old, update)
+    assert list(out) == list(new)
+    for name in ("i8", "u8", "i16", "i32", "fresh"):
+        assert out[name].dtype == new[name].dtype and np.array_equal(out[name], new[name])
+    for name in ("f32", "f16"):
+        assert out[name].dtype == np.float32
+        assert np.max(np.abs(out[name] - new[name].astype(np.float32))) <= 1e-4
+
+
+def test_update_is_smaller_than_sending_the_whole_model():
+    old, new = make_models(1)
+    update = tinycabac.encode(new, base=old, step=1e-4)
+    whole = tinycabac.encode(new, step=1e-4)
+    assert len(update) < 0.6 * len(whole)
+
+
+def test_wrong_base_is_refused_clearly():
+    old, new = make_models()
+    update = tinycabac.encode(new, base=old, step=1e-4)
+    wrong = dict(old)
+    wrong["i8"] = old["i8"].copy()
+    wrong["i8"][3, 3] ^= 1
+    with pytest.raises(tinycabac.BaseMismatchError, match="different base"):
+        tinycabac.apply(wrong, update)
+    with pytest.raises(tinycabac.FormatError, match="update"):
+        tinycabac.decode(update)
+    with pytest.raises(tinycabac.FormatError, match="not an update"):
+        tinycabac.apply(old, tinycabac.encode(new, step=1e-4))
+
+
+def test_c_decoder_checks_each_base_tensor():
+    """Below the whole-model digest, the C decoder refuses a wrong base tensor itself."""
+    from tinycabac import native
+
+    old, new = make_models()
+    update = tinycabac.encode(new, base=old, step=1e-4)
+    stream = native.Stream(update)
+    names = [stream.info(i).name for i in range(stream.tensor_count)]
+    index = names.index("i16")
+    assert np.array_equal(stream.decode(index, old["i16"]), new["i16"])
+    with pytest.raises(native.BaseMismatchError, match="another base"):
+        stream.decode(index, old["i16"] + np.int16(1))
+    with pytest.raises(native.BaseMismatchError, match="shape"):
+        stream.decode(index, old["i16"][:10])
+
+
+def test_delta_that_leaves_the_dtype_range_is_refused_by_the_decoder():
+    old = {"w": np.array([120, -120], dtype=np.int8)}
+    new = {"w": np.array([127, -128], dtype=np.int8)}
+    update = tinycabac.encode(new, base=old)
+    assert np.array_equal(tinycabac.apply(old, update)["w"], new["w"])
+
+
+finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@SETTINGS
+@given(hnp.arrays(np.float32, st.integers(1, 30), elements=finite32), st.integers(-(2**20), 2**20), st.sampled_from([1e-30, 1e-6, 0.5, 3.0, 1e20]))
+def test_float32_update_addition_is_ieee_exact(base, level, step):
+    """The C decoder's integer float32 addition equals numpy's IEEE add, sums
+    that cancel, subnormals and signed zeros included."""
+    fixed = Step.from_float(step)
+    delta = reconstruct(np.full(base.shape, level, dtype=np.int64), [fixed], 0xFF)
+    with np.errstate(over="ignore"):
+        expected = base + delta
+    new = expected.copy()
+    if not np.all(np.isfinite(expected)):
+        return
+    update = tinycabac.encode({"w": new}, base={"w": base}, step=step)
+    out = tinycabac.apply({"w": base}, update)["w"]
+    # the encoder re-quantizes new - base; its own reconstruction is the reference
+    levels = np.rint((new.astype(np.float64) - base.astype(np.float64)) / fixed.value).astype(np.int64)
+    reference = base + reconstruct(levels, [fixed], 0xFF)
+    assert out.tobytes() == reference.tobytes()
+
+
+def test_signed_zero_and_cancellation_follow_ieee():
+    base = np.array([-0.0, 1.5, -2.0, 0.0], dtype=np.float32)
+    new = np.array([-0.0, 0.0, -2.0, 1.0], dtype=np.float32)
+    out = tinycabac.apply({"w": base}, tinycabac.encode({"w": new}, base={"w": base}, step=0.5))["w"]
+    # -0 + (+0) is +0 in IEEE arithmetic, exactly as numpy computes it
+    assert out.tobytes() == (base + np.array([0.0, -1.5, 0.0, 1.0], dtype=np.float32)).tobytes()
+    assert out.tobytes() == np.array([0.0, 0.0, -2.0, 1.0], dtype=np.float32).tobytes()
