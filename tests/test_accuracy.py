@@ -118,12 +118,32 @@ def test_smallest_without_loss_ignores_cheaper_points_that_lose_accuracy(coarse_
     assert ba.smallest_without_loss(points, original_accuracy=1.01) is None
 
 
+def test_smallest_stable_needs_every_finer_point_within_tolerance(coarse_sweep, original_accuracy):
+    points = coarse_sweep["per-tensor nearest"]
+    assert ba.smallest_stable(points, original_accuracy=0.0, tolerance=0.0) is points[0]
+    assert ba.smallest_stable(points, original_accuracy=1.0, tolerance=0.0) is None
+    stable = ba.smallest_stable(points, original_accuracy, tolerance=0.01)
+    assert stable is not None and stable is not points[0]  # 10 dB loses more than a point
+    assert all(p.accuracy >= original_accuracy - 0.01 for p in points if p.setting.snr_db >= stable.setting.snr_db)
+
+
 def test_agreement_metrics_on_known_outputs():
     reference = {"boxes": np.array([[3.0, 4.0], [1.0, 0.0]]), "scores": np.array([[0.1, 0.9, 0.2], [0.8, 0.1, 0.3]]),
                  "presence": np.array([[0.5], [0.7]])}
-    same = ba.agreement(reference, reference, "scores")
-    assert (same.mean_cosine, same.worst_relative_l2, same.top1_agreement) == (1.0, 0.0, 1.0)
+    same = ba.agreement(reference, reference, ("scores", "argmax"))
+    assert (same.mean_cosine, same.worst_relative_l2, same.decision_agreement) == (1.0, 0.0, 1.0)
     moved = dict(reference, boxes=reference["boxes"] * 1.1, scores=reference["scores"][:, ::-1])
-    result = ba.agreement(moved, reference, "scores")
-    assert result.top1_agreement == 0.5  # the second input's argmax moves, the first's stays
+    result = ba.agreement(moved, reference, ("scores", "argmax"))
+    assert result.decision_agreement == 0.5  # the second input's argmax moves, the first's stays
     assert result.worst_relative_l2 == pytest.approx(np.linalg.norm(reference["scores"] - moved["scores"]) / np.linalg.norm(moved["scores"]))
+    assert ba.agreement(moved, reference).decision_agreement is None
+    assert ba.decision_agreement(reference["scores"], moved["scores"], "mask") == pytest.approx(4 / 6)
+
+
+def test_float16_jitter_moves_values_by_at_most_one_float16_ulp(float_model):
+    jittered = ba.float16_jitter(float_model, np.random.default_rng(0))
+    for name, original in float_model.tensors.items():
+        moved = jittered.tensors[name].astype(np.float64) - original
+        ulp = np.spacing(np.abs(original.astype(np.float16))).astype(np.float64)
+        assert np.all(np.abs(moved) <= ulp * (1 + 2.0**-10))  # plus float32 rounding of the sum
+        assert np.any(moved != 0)
