@@ -15,6 +15,11 @@
 
 /* Forced inlining makes the hot loop fast at -O2; at -Os (__OPTIMIZE_SIZE__)
  * the compiler chooses, which keeps the decoder within 4 KB of flash. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TC_ALWAYS_INLINE static __inline__ __attribute__((always_inline))
+#else
+#define TC_ALWAYS_INLINE static
+#endif
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(__OPTIMIZE_SIZE__)
 #define TC_INLINE static __inline__ __attribute__((always_inline))
 #elif defined(__GNUC__) || defined(__clang__)
