@@ -1,0 +1,142 @@
+"""The C decoder under compilers, static analysis, sanitizers and valgrind.
+
+Builds and runs decoder_c/tests/unit.c (the streaming API's edge cases) and
+decoder_c/tests/damage.c (every truncation and every single-bit flip of every
+golden vector, a deterministic sample above 16 KB), and checks that the
+decoder compiles warning-free for the host and for Cortex-M.  Under CI=true a
+missing tool is a failure, elsewhere a skip.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DECODER = ROOT / "decoder_c"
+TESTS_C = DECODER / "tests"
+ENCODER = ROOT / "host" / "tinycabac" / "csrc"
+GOLDEN = ROOT / "tests" / "golden"
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{tool} is not installed")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+def sanitizing_compiler() -> str:
+    return require("clang")
+
+
+def build(tmp_path: Path, name: str, sources: list[Path], flags: list[str], compiler: str | None = None) -> Path:
+    executable = tmp_path / name
+    command = [compiler or sanitizing_compiler(), *STRICT, *flags, f"-I{DECODER}", f"-I{TESTS_C}", f"-I{ENCODER}",
+               "-o", str(executable), *map(str, sources), "-lm"]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    return executable
+
+
+def damage_argument_groups(groups: int = 2) -> list[list[str]]:
+    """Golden vectors split by size into groups of about equal work (one
+    process per core), each update after --base its base."""
+    manifest = json.loads((GOLDEN / "MANIFEST.json").read_text())["vectors"]
+    loads = [0] * groups
+    arguments: list[list[str]] = [[] for _ in range(groups)]
+    for vector in sorted(manifest.values(), key=lambda v: -min(v["size"], 16384)):
+        group = loads.index(min(loads))
+        loads[group] += min(vector["size"], 16384)
+        if vector.get("base"):
+            arguments[group] += ["--base", str(GOLDEN / manifest[vector["base"]]["file"])]
+        arguments[group].append(str(GOLDEN / vector["file"]))
+    return arguments
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_decoder_compiles_without_warnings(tmp_path, compiler):
+    require(compiler)
+    subprocess.run([compiler, *STRICT, "-O2", "-c", str(DECODER / "tinycabac.c"), "-o", str(tmp_path / "tc.o")],
+                   check=True)  # fmt: skip
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4"])
+def test_decoder_compiles_for_cortex_m(tmp_path, cpu):
+    compiler = require("arm-none-eabi-gcc")
+    subprocess.run([compiler, f"-mcpu={cpu}", "-mthumb", *STRICT, "-Os", "-c", str(DECODER / "tinycabac.c"),
+                    "-o", str(tmp_path / "tc.o")], check=True)  # fmt: skip
+
+
+def test_cppcheck_finds_nothing():
+    cppcheck = require("cppcheck")
+    result = subprocess.run(
+        [cppcheck, "--enable=warning,portability,performance", "--std=c99", "--error-exitcode=1", "--quiet",
+         f"-I{DECODER}", str(DECODER / "tinycabac.c")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("variant", ["asan-ubsan", "plain-gcc"])
+def test_streaming_api_edge_cases(tmp_path, variant):
+    sources = [TESTS_C / "unit.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c", ENCODER / "encoder.c"]
+    if variant == "plain-gcc":
+        executable = build(tmp_path, "unit", sources, ["-O2"], compiler=require("gcc"))
+    else:
+        executable = build(tmp_path, "unit", sources, ["-O1", "-g", *SANITIZE])
+    result = subprocess.run([str(executable)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"unit: \d+ checks, 0 failures", result.stdout)
+
+
+def test_every_truncation_and_bit_flip_of_the_golden_vectors_is_caught(tmp_path):
+    sources = [TESTS_C / "damage.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c"]
+    executable = build(tmp_path, "damage", sources, ["-O2", "-g", *SANITIZE])
+    runs = [subprocess.Popen([str(executable), "--stream-every", "16", *group], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for group in damage_argument_groups()]  # fmt: skip
+    outputs = [run.communicate(timeout=1800) for run in runs]
+    for run, (_, stderr) in zip(runs, outputs):
+        assert run.returncode == 0, stderr[-4000:]
+    stdout = "".join(out for out, _ in outputs)
+    assert_reference_matches_manifest(stdout)
+    tallies = re.findall(r"^(\S+) (truncations|bit-flips): cases (\d+) detected (\d+) benign (\d+) wrong (\d+)",
+                         stdout, re.M)  # fmt: skip
+    assert len(tallies) == 2 * len(json.loads((GOLDEN / "MANIFEST.json").read_text())["vectors"])
+    for _, kind, cases, detected, benign, wrong in tallies:
+        assert int(wrong) == 0 and int(cases) == int(detected) + int(benign) and int(cases) > 0
+
+
+def assert_reference_matches_manifest(stdout: str) -> None:
+    """The driver's own decode of each intact vector has the MANIFEST's CRCs."""
+    manifest = json.loads((GOLDEN / "MANIFEST.json").read_text())
+    printed = {(Path(f).name, name): crc for f, name, crc in re.findall(r"^reference (\S+) (\S+) ([0-9a-f]{8})$",
+                                                                         stdout, re.M)}  # fmt: skip
+    for vector in manifest["vectors"].values():
+        for tensor in vector["tensors"]:
+            if tensor["name"].startswith("__base"):
+                continue  # the host tools add the base digest themselves
+            assert printed[(vector["file"], tensor["name"])] == tensor["crc32"], (vector["file"], tensor["name"])
+
+
+def test_damage_under_valgrind(tmp_path):
+    valgrind = require("valgrind")
+    sources = [TESTS_C / "damage.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c"]
+    executable = build(tmp_path, "damage_plain", sources, ["-O1", "-g"], compiler=require("gcc"))
+    manifest = json.loads((GOLDEN / "MANIFEST.json").read_text())["vectors"]
+    small = [str(GOLDEN / v["file"]) for v in manifest.values() if v["size"] < 4096 and not v.get("base")]
+    result = subprocess.run(
+        [valgrind, "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite", "-q",
+         str(executable), "--max-cases", "150", "--stream-every", "2", "--time-limit-ms", "60000", *small],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "failures 0" in result.stdout

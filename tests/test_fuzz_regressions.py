@@ -1,0 +1,53 @@
+"""Saved fuzz inputs (tests/regressions/) replayed through the cffi decoder.
+
+The fuzz binaries replay them too (decoder_c/fuzz/run_fuzzers.sh); this test
+needs no clang.  Stream targets share one layout (decoder_c/fuzz/fuzz_common.h):
+8 control bytes, for fuzz_directory a queried name, then the stream, whose
+header CRC is repaired when bit 0 of byte 0 is set.  Every directory entry
+the decoder returns must keep its payload inside the payload area, and a
+tensor it decodes must match its CRC-32; errors are fine, crashes are not.
+fuzz_roundtrip inputs are level records, replayed by their fuzz binary only.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tinycabac import native
+from tinycabac.container import FormatError
+
+REGRESSIONS = Path(__file__).resolve().parent / "regressions"
+STREAM_TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_directory"]
+INPUTS = sorted(p for target in STREAM_TARGETS for p in (REGRESSIONS / target).glob("*") if p.is_file())
+
+
+def stream_of(path: Path) -> bytes:
+    data = path.read_bytes()
+    skip = 8 + (data[1] if path.parent.name == "fuzz_directory" else 0)
+    stream = bytearray(data[skip:])
+    if data[0] & 1 and len(stream) >= 20:
+        directory_size = struct.unpack_from("<I", stream, 8)[0]
+        if len(stream) - 20 >= directory_size:
+            struct.pack_into("<I", stream, 16, zlib.crc32(bytes(stream[:16]) + bytes(stream[20 : 20 + directory_size])))
+    return bytes(stream)
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_regression_input_is_rejected_or_decoded_consistently(path):
+    try:
+        stream = native.Stream(stream_of(path))
+    except (native.DecodeError, FormatError):
+        return
+    payload_start = 20 + stream._stream.directory_size
+    for index in range(stream.tensor_count):
+        info = stream.info(index)
+        assert payload_start <= info.payload_offset, f"{info.name}: payload starts inside the header/directory"
+        assert info.payload_offset + info.payload_size <= stream.end_of_payloads
+        try:
+            values = stream.decode(index)
+        except (native.DecodeError, FormatError, ValueError):
+            continue
+        assert native.crc32(values.astype(values.dtype.newbyteorder("<")).tobytes()) == info.crc32
