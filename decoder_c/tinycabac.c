@@ -319,6 +319,8 @@ tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size)
     s->payload_area_size = read_u32(data + 12);
     if (s->tensor_count > TC_MAX_TENSORS || s->directory_size > TC_MAX_DIRECTORY_SIZE)
         return TC_ERR_LIMIT;
+    if (s->payload_area_size > 0xFFFFFFFFu - TC_HEADER_SIZE - s->directory_size)
+        return TC_ERR_LIMIT; /* absolute payload offsets must fit in 32 bits */
     if (size - TC_HEADER_SIZE < s->directory_size)
         return TC_ERR_TRUNCATED;
     crc = tc_crc32(0, data, 16);

@@ -1396,6 +1396,8 @@ class Decoder:
             raise LimitError("%d tensors (at most %d)" % (self.tensor_count, MAX_TENSORS))
         if directory_size > MAX_DIRECTORY_SIZE:
             raise LimitError("directory of %d bytes (at most 16 MiB)" % directory_size)
+        if self.payload_area_size > 0xFFFFFFFF - HEADER_SIZE - directory_size:
+            raise LimitError("stream larger than 2**32 - 1 bytes")
         head = self._read_directory(head, directory_size)
         if len(head) - HEADER_SIZE < directory_size:
             raise TruncatedError("stream is truncated inside the directory")

@@ -104,6 +104,15 @@ def channel_scales(weights: np.ndarray, axis: int) -> np.ndarray:
     return rms
 
 
+def _peak_to_rms(weights: np.ndarray, axis: int, scales: np.ndarray) -> float:
+    """Largest max|w_c| / rms_c over the channels: the finest useful step
+    factor must keep every channel's levels in range (a near-zero channel has
+    a tiny RMS but also tiny weights)."""
+    w = np.abs(weights.astype(np.float64))
+    peaks = np.array([w.max()]) if axis == AXIS_NONE else np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1).max(axis=1)
+    return float(np.max(peaks / scales))
+
+
 def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
     return [Step.from_float(float(s * factor)) for s in scales]
 
@@ -118,7 +127,7 @@ def _bisect_step(weights, axis, quantizer, name, accept, accept_fine: bool, goal
         return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, name=name)
     # from the finest step whose levels still fit in 2**29 to one that rounds
     # nearly everything to zero
-    peak = float(np.max(np.abs(weights.astype(np.float64)))) / float(np.min(scales))
+    peak = _peak_to_rms(weights, axis, scales)
     fine, coarse = np.log2(peak) - 29.0, np.log2(peak) + 2.0
     best = quantize_with_steps(weights, steps_for_factor(scales, 2.0 ** (fine if accept_fine else coarse)), axis, quantizer, name=name)
     if not accept(best):
