@@ -135,7 +135,7 @@ def test_damage_under_valgrind(tmp_path):
     small = [str(GOLDEN / v["file"]) for v in manifest.values() if v["size"] < 4096 and not v.get("base")]
     result = subprocess.run(
         [valgrind, "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite", "-q",
-         str(executable), "--max-cases", "150", "--stream-every", "2", "--time-limit-ms", "60000", *small],
+         str(executable), "--max-cases", "1000", "--stream-every", "2", "--time-limit-ms", "60000", *small],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
