@@ -13,7 +13,7 @@ SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cla
 SYSTEM_TOOLS := arm-none-eabi-gcc qemu-system-arm clang valgrind cppcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup system-deps dev golden bench clean
+.PHONY: demo test setup system-deps golden bench bench-all mpy fuzz firmware-report clean
 
 demo: setup
 	$(VENV)/bin/tinycabac demo
@@ -43,8 +43,34 @@ system-deps:
 golden: setup
 	$(VPY) tests/golden/make_golden.py
 
+# Benchmarks are not tests: they print figures next to anchors measured in
+# the same run and write the reports under docs/.  `bench` is the quick set;
+# `bench-all` adds NNCodec (built once in bench/.venv-nncodec) and the long runs.
 bench: setup
+	$(VPY) -m pip install --quiet -e '.[bench]'
 	$(VPY) bench/bench_lossless.py
+	$(VPY) bench/firmware_report.py
+	$(VPY) bench/bench_micropython.py --write docs/BENCH_MICROPYTHON.md
+	$(VPY) bench/bench_updates.py
+	$(VPY) bench/federated.py
+
+bench-all: bench
+	bash bench/setup_nncodec.sh
+	$(VPY) bench/bench_lossless.py
+	$(VPY) bench/bench_quantized.py
+	$(VPY) bench/bench_accuracy.py
+
+firmware-report: setup
+	$(VPY) bench/firmware_report.py
+
+# Precompiled MicroPython modules: firmware/micropython/dist/<arch>/tcdec.mpy
+mpy: setup
+	$(VPY) firmware/micropython/build_mpy.py --clean
+
+# Full fuzzing run (CI runs each target for TINYCABAC_FUZZ_SECONDS inside `make test`).
+fuzz: system-deps
+	decoder_c/fuzz/run_fuzzers.sh 60
 
 clean:
-	rm -rf build .pio firmware/.pio $(VENV) host/tinycabac/_native*.so
+	rm -rf build .pio firmware/.pio firmware/micropython/dist $(VENV) host/tinycabac/_native*.so
+	-$(MAKE) -C decoder_c/fuzz clean

@@ -713,6 +713,12 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     uint32_t i;
     if (d == NULL || info == NULL)
         return TC_ERR_ARGUMENT;
+    /* a hand-made info must be as consistent as a parsed one */
+    if (info->element_size == 0 || info->element_size != dtype_element_size(info->dtype) ||
+        info->mode > TC_MODE_DELTA_QUANTIZED || mode_is_quantized(info->mode) != dtype_is_float(info->dtype) ||
+        (mode_is_quantized(info->mode) && info->element_count != 0 && (info->steps == NULL || info->step_count == 0 ||
+                                           (info->axis != TC_AXIS_NONE && info->axis >= info->ndim))))
+        return TC_ERR_ARGUMENT;
     memset(d, 0, sizeof *d);
     d->payload_left = info->payload_size;
     d->values_left = info->element_count;
