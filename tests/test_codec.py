@@ -166,6 +166,8 @@ def test_bad_names_and_options_are_refused():
         tinycabac.encode({"": np.zeros(1, np.int8)})
     with pytest.raises(tinycabac.FormatError, match="1..255 bytes"):
         tinycabac.encode({"n" * 256: np.zeros(1, np.int8)})
+    with pytest.raises(tinycabac.FormatError, match="not valid UTF-8"):
+        tinycabac.encode({"bad\udcff": np.zeros(1, np.int8)})
     with pytest.raises(ValueError, match="at most one of"):
         tinycabac.encode({"w": np.ones(4, np.float32)}, step=0.1, qp=-20)
     with pytest.raises(tinycabac.FormatError, match="positive finite"):

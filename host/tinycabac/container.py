@@ -129,7 +129,10 @@ class TensorEntry:
 def check_name(name: str) -> bytes:
     if not isinstance(name, str):
         raise FormatError(f"tensor names must be str, got {type(name).__name__}")
-    encoded = name.encode("utf-8", errors="strict")
+    try:
+        encoded = name.encode("utf-8", errors="strict")
+    except UnicodeEncodeError as error:
+        raise FormatError(f"tensor name {name[:40]!r} is not valid UTF-8 ({error.reason})") from None
     if not 1 <= len(encoded) <= MAX_NAME_LEN:
         raise FormatError(f"tensor name {name[:40]!r} must be 1..{MAX_NAME_LEN} bytes of UTF-8")
     return encoded
