@@ -3,7 +3,9 @@ a failure, so `require_tool` fails instead of skipping there."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import sys
 import os
 import shutil
 from pathlib import Path
@@ -33,3 +35,12 @@ def golden_manifest() -> dict:
 def tensor_sha256(array: np.ndarray) -> str:
     data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
     return hashlib.sha256(data).hexdigest()
+
+
+def load_bench_module(name: str):
+    """Import bench/<name>.py (bench/ is not a package) for tests of the benches."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve string annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module

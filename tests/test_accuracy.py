@@ -3,29 +3,17 @@ the C decoder and rebuilding the .tflite keeps the held-out accuracy where the D
 table says it is, and the int8 model survives lossless coding byte for byte."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+
+from conftest import load_bench_module
 
 from tinycabac.modelfile import read_model
 from tinycabac.models import default_model_path, evaluate_accuracy, load_test_split
 
-REPO = Path(__file__).resolve().parents[1]
 COARSE_SNRS_DB = (10.0, 20.0, 30.0, 40.0)
 
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_accuracy", REPO / "bench" / "bench_accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_accuracy"] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-ba = _load_bench()
+ba = load_bench_module("bench_accuracy")
 
 
 @pytest.fixture(scope="module")

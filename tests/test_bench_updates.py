@@ -2,27 +2,16 @@
 from __future__ import annotations
 
 import bz2
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_bench_module
+
 import tinycabac
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_updates", REPO / "bench" / "bench_updates.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_updates"] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_bench_module("bench_updates")
 
 
 def _int8_pair(rng, changed_fraction):

@@ -2,28 +2,16 @@
 and with tinycabac; the server must decode exactly what the clients quantized."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from conftest import load_bench_module
+
 import tinycabac
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_ROUNDS = 3
 
-
-def _load_federated():
-    spec = importlib.util.spec_from_file_location("federated", REPO / "bench" / "federated.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["federated"] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-fl = _load_federated()
+fl = load_bench_module("federated")
 
 
 @pytest.fixture(scope="module")

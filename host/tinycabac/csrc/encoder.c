@@ -257,15 +257,21 @@ int64_t tce_encode_levels(const int64_t *levels, size_t n, unsigned initial_acti
     return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
 }
 
+/* A fresh model and a rate-estimating sink (no bitstream). */
+static void start_estimate(model_state *st, bin_sink *sink, unsigned initial_activity)
+{
+    init_cost_table();
+    model_reset(st, initial_activity);
+    sink->coder = NULL;
+    sink->bits = 0;
+}
+
 double tce_estimate_bits(const int64_t *levels, size_t n, unsigned initial_activity)
 {
     model_state st;
     bin_sink sink;
     size_t i;
-    init_cost_table();
-    model_reset(&st, initial_activity);
-    sink.coder = NULL;
-    sink.bits = 0;
+    start_estimate(&st, &sink, initial_activity);
     for (i = 0; i < n; i++) {
         uint32_t m;
         unsigned negative;
@@ -297,10 +303,7 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
     model_state st;
     bin_sink sink;
     size_t i;
-    init_cost_table();
-    model_reset(&st, initial_activity);
-    sink.coder = NULL;
-    sink.bits = 0;
+    start_estimate(&st, &sink, initial_activity);
     for (i = 0; i < n; i++) {
         double step = steps[(i / inner) % channels];
         double q = weights[i] / step;
