@@ -257,7 +257,8 @@ def cmd_demo(args) -> int:
         print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
         weights = sum(t.payload_bytes for t in codec.info(stream) if not t.name.startswith("__"))
         anchors = _general_purpose_sizes(model)
-        print("weights only: tinycabac {} B, ".format(weights) + ", ".join(f"{k} {v} B" for k, v in anchors.items()))
+        what = "the same int8 bytes" if kind == "int8" else "the float32 originals, lossless"
+        print(f"weights only: tinycabac {weights} B; " + ", ".join(f"{k} {v} B" for k, v in anchors.items()) + f" (of {what})")
         print(f"verify: {'OK, bit-exact' if not problems and kind == 'int8' else 'OK' if not problems else 'FAILED: ' + '; '.join(problems)}")
         accuracy = _accuracy_line(source_bytes, rebuilt)
         if accuracy:
