@@ -344,6 +344,35 @@ def test_bit_flips_match_c_on_micropython(tmp_path):
     assert_matches_c(streams, results, exact_errors=("bytes", "file", "chunks"))
 
 
+def sampled_single_flips(data: bytes, limit: int, seed: int) -> list[bytes]:
+    """Every single-bit flip of a small stream, a fixed sample of a large one."""
+    positions = range(len(data) * 8)
+    if len(positions) > limit:
+        positions = sorted(np.random.default_rng(seed).choice(len(positions), limit, replace=False))
+    flipped = []
+    for position in positions:
+        mutated = bytearray(data)
+        mutated[position // 8] ^= 1 << (position % 8)
+        flipped.append(bytes(mutated))
+    return flipped
+
+
+def test_damage_to_every_golden_vector_on_micropython(tmp_path):
+    """Issue 6 on the MicroPython tier: truncations (every cut of small
+    vectors, evenly spaced cuts of large ones) and single-bit flips of every
+    non-update golden vector end in an error or in the C decoder's output.
+    (Update vectors need their base: test_updates_on_micropython.)"""
+    streams = []
+    for seed, (name, vector) in enumerate(sorted(MANIFEST["vectors"].items())):
+        if "base" in vector:
+            continue
+        data = (GOLDEN / vector["file"]).read_bytes()
+        streams += truncations(data, every=max(1, len(data) // 400))
+        streams += sampled_single_flips(data, 400, seed)
+    results, _ = run_batch([micropython()], MODULE_DIR, streams, "bytes", tmp_path)
+    assert_matches_c(streams, results, exact_errors=("bytes",))
+
+
 # ---------------------------------------------------------------------------
 # The precompiled module.
 
