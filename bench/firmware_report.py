@@ -423,7 +423,7 @@ def render(results: dict) -> str:
         "",
         "| Target | Measured | |",
         "|---|---|---|",
-        f"| flash <= {TARGET_FLASH_OS_M4} B at -Os on Cortex-M4, all features | {m4_flash} B library objects; {m4_linked} B linked with the memcmp/memset it calls | {verdict(m4_flash <= TARGET_FLASH_OS_M4)} |",
+        f"| flash <= {TARGET_FLASH_OS_M4} B at -Os on Cortex-M4, all features | {m4_flash} B library objects; {m4_linked} B linked (with any C library helpers it calls; unreferenced sections dropped) | {verdict(max(m4_flash, m4_linked) <= TARGET_FLASH_OS_M4)} |",
         f"| decoder state <= {TARGET_STATE_RAM} B RAM | {state} B (tc_decoder {structs['tc_decoder']} + tc_stream {structs['tc_stream']} + tc_tensor_info {structs['tc_tensor_info']}); static RAM of the library {static_ram} B | {verdict(state + static_ram <= TARGET_STATE_RAM)} |",
         f"| stack <= {TARGET_STACK} B | {max_stack} B worst case measured | {verdict(max_stack <= TARGET_STACK)} |",
         f"| no heap | {'no allocator linked' if not results['heap'] else 'linked: ' + ', '.join(results['heap'])} | {verdict(not results['heap'])} |",

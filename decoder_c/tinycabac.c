@@ -7,8 +7,6 @@
  */
 #include "tinycabac.h"
 
-#include <string.h>
-
 #include "tc_model.h"
 
 /* ------------------------------------------------------------------ */
@@ -132,6 +130,27 @@ const char *tc_status_string(tc_status status)
 }
 
 /* ------------------------------------------------------------------ */
+/* Byte helpers: the decoder links no C library routine at all, so its  */
+/* flash figure is the whole cost on a device.                         */
+
+static void zero_bytes(void *object, size_t size)
+{
+    /* volatile: otherwise the compiler turns the loop back into memset */
+    volatile uint8_t *p = (volatile uint8_t *)object;
+    while (size-- > 0)
+        *p++ = 0;
+}
+
+static int same_bytes(const uint8_t *a, const uint8_t *b, size_t size)
+{
+    size_t i;
+    for (i = 0; i < size; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* Container (FORMAT 3).                                              */
 
 static const uint8_t stream_magic[4] = {'T', 'C', 'A', 'B'};
@@ -251,7 +270,7 @@ static tc_status parse_entry(cursor *c, const tc_stream *s, tc_tensor_info *t)
 {
     const uint8_t *p;
     tc_status st;
-    memset(t, 0, sizeof *t);
+    zero_bytes(t, sizeof *t);
     t->axis = TC_AXIS_NONE;
     if ((p = take(c, 1)) == NULL)
         return TC_ERR_TRUNCATED;
@@ -301,10 +320,10 @@ tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size)
     tc_status st;
     if (s == NULL || (data == NULL && size != 0))
         return TC_ERR_ARGUMENT;
-    memset(s, 0, sizeof *s);
+    zero_bytes(s, sizeof *s);
     if (size == 0)
         return TC_ERR_TRUNCATED;
-    if (memcmp(data, stream_magic, size < 4 ? size : 4) != 0)
+    if (!same_bytes(data, stream_magic, size < 4 ? size : 4))
         return TC_ERR_MAGIC;
     if (size < TC_HEADER_SIZE)
         return TC_ERR_TRUNCATED;
@@ -364,7 +383,7 @@ tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
     for (i = 0; i < s->tensor_count; i++) {
         if ((st = parse_entry(&c, s, info)) != TC_OK)
             return st;
-        if (info->name_len == name_len && memcmp(info->name, name, name_len) == 0) {
+        if (info->name_len == name_len && same_bytes(info->name, (const uint8_t *)name, name_len)) {
             if (index != NULL)
                 *index = i;
             return TC_OK;
@@ -719,7 +738,7 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
         (mode_is_quantized(info->mode) && info->element_count != 0 && (info->steps == NULL || info->step_count == 0 ||
                                            (info->axis != TC_AXIS_NONE && info->axis >= info->ndim))))
         return TC_ERR_ARGUMENT;
-    memset(d, 0, sizeof *d);
+    zero_bytes(d, sizeof *d);
     d->payload_left = info->payload_size;
     d->values_left = info->element_count;
     d->expected_crc = info->crc32;
