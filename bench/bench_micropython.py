@@ -158,7 +158,7 @@ def measure_heap(work: Path) -> dict:
     module = work / "dist" / "x64"
 
     def probe(mode, heap=None, plain=False):
-        command = [micropython(), *([f"-X", f"heapsize={heap}"] if heap else []), str(HEAP_PROBE), str(module), str(path), mode]
+        command = [micropython(), *(["-X", f"heapsize={heap}"] if heap else []), str(HEAP_PROBE), str(module), str(path), mode]
         if plain:
             command.append("plain")
         return subprocess.run(command, capture_output=True, text=True, timeout=1200)

@@ -18,13 +18,18 @@ GOLDEN_DIR = REPO / "tests" / "golden"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def tool_missing(message: str):
+    """A tier cannot run here: a failure under CI=true (no tier may skip),
+    a skip on a developer's machine."""
+    if IN_CI:
+        pytest.fail(message + " (CI=true: tiers may not skip)")
+    pytest.skip(message)
+
+
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: tiers may not skip)")
-        pytest.skip(message)
+        tool_missing(f"{name} is not installed")
     return path
 
 

@@ -9,13 +9,14 @@ missing tool is a failure, elsewhere a skip.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import tool_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 DECODER = ROOT / "decoder_c"
@@ -29,9 +30,7 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-o
 def require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{tool} is not installed")
-        pytest.skip(f"{tool} is not installed")
+        tool_missing(f"{tool} is not installed")
     return path
 
 

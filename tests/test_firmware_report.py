@@ -3,7 +3,6 @@ complete report from real decoder runs in unicorn."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import tool_missing
 
 import tinycabac
 
@@ -54,9 +55,7 @@ stack_user:
 def require(*names: str) -> None:
     missing = [n for n in names if shutil.which(n) is None]
     if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"missing tools: {missing}")
-        pytest.skip(f"missing tools: {missing}")
+        tool_missing(f"missing tools: {missing}")
 
 
 @pytest.fixture(scope="module")

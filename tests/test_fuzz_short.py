@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import tool_missing
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "decoder_c" / "fuzz" / "run_fuzzers.sh"
 TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_directory", "fuzz_roundtrip"]
@@ -24,9 +26,7 @@ TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_di
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory) -> Path:
     if shutil.which("clang") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("clang (with libFuzzer: libclang-rt-14-dev) is not installed")
-        pytest.skip("clang is not installed")
+        tool_missing("clang (with libFuzzer: libclang-rt-14-dev) is not installed")
     return tmp_path_factory.mktemp("fuzz")
 
 

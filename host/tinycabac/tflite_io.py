@@ -65,7 +65,7 @@ def split_tflite(data: bytes) -> tuple[dict[str, np.ndarray], bytes, dict]:
 
     weights = {}
     for record in records:
-        start, stop = record["offset"], record["offset"] + record["length"]
+        start = record["offset"]
         array = np.frombuffer(data, dtype=record["dtype"], count=record["length"] // np.dtype(record["dtype"]).itemsize, offset=start)
         weights[record["name"]] = array.reshape(record["shape"]).copy()
     skeleton = _cut_ranges(data, [(r["offset"], r["length"]) for r in records])

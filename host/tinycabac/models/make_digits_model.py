@@ -23,7 +23,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import tflite
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
