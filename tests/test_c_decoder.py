@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import tool_missing
+from conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DECODER = ROOT / "decoder_c"
@@ -27,15 +26,8 @@ STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
-def require(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        tool_missing(f"{tool} is not installed")
-    return path
-
-
 def sanitizing_compiler() -> str:
-    return require("clang")
+    return require_tool("clang")
 
 
 def build(tmp_path: Path, name: str, sources: list[Path], flags: list[str], compiler: str | None = None) -> Path:
@@ -63,20 +55,20 @@ def damage_argument_groups(groups: int = 2) -> list[list[str]]:
 
 @pytest.mark.parametrize("compiler", ["gcc", "clang"])
 def test_decoder_compiles_without_warnings(tmp_path, compiler):
-    require(compiler)
+    require_tool(compiler)
     subprocess.run([compiler, *STRICT, "-O2", "-c", str(DECODER / "tinycabac.c"), "-o", str(tmp_path / "tc.o")],
                    check=True)  # fmt: skip
 
 
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4"])
 def test_decoder_compiles_for_cortex_m(tmp_path, cpu):
-    compiler = require("arm-none-eabi-gcc")
+    compiler = require_tool("arm-none-eabi-gcc")
     subprocess.run([compiler, f"-mcpu={cpu}", "-mthumb", *STRICT, "-Os", "-c", str(DECODER / "tinycabac.c"),
                     "-o", str(tmp_path / "tc.o")], check=True)  # fmt: skip
 
 
 def test_cppcheck_finds_nothing():
-    cppcheck = require("cppcheck")
+    cppcheck = require_tool("cppcheck")
     result = subprocess.run(
         [cppcheck, "--enable=warning,portability,performance", "--std=c99", "--error-exitcode=1", "--quiet",
          f"-I{DECODER}", str(DECODER / "tinycabac.c")],
@@ -89,7 +81,7 @@ def test_cppcheck_finds_nothing():
 def test_streaming_api_edge_cases(tmp_path, variant):
     sources = [TESTS_C / "unit.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c", ENCODER / "encoder.c"]
     if variant == "plain-gcc":
-        executable = build(tmp_path, "unit", sources, ["-O2"], compiler=require("gcc"))
+        executable = build(tmp_path, "unit", sources, ["-O2"], compiler=require_tool("gcc"))
     else:
         executable = build(tmp_path, "unit", sources, ["-O1", "-g", *SANITIZE])
     result = subprocess.run([str(executable)], capture_output=True, text=True, timeout=120)
@@ -127,9 +119,9 @@ def assert_reference_matches_manifest(stdout: str) -> None:
 
 
 def test_damage_under_valgrind(tmp_path):
-    valgrind = require("valgrind")
+    valgrind = require_tool("valgrind")
     sources = [TESTS_C / "damage.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c"]
-    executable = build(tmp_path, "damage_plain", sources, ["-O1", "-g"], compiler=require("gcc"))
+    executable = build(tmp_path, "damage_plain", sources, ["-O1", "-g"], compiler=require_tool("gcc"))
     manifest = json.loads((GOLDEN / "MANIFEST.json").read_text())["vectors"]
     small = [str(GOLDEN / v["file"]) for v in manifest.values() if v["size"] < 4096 and not v.get("base")]
     result = subprocess.run(
