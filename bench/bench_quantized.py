@@ -254,16 +254,7 @@ def plot_curves(results: list[ModelResult], path) -> None:
     rows = math.ceil(len(panels) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
     for axis, result in zip(axes.flat, panels):
-        for method in SWEPT_METHODS:
-            if method in result.curves:
-                xs = sorted(result.curves[method])
-                axis.plot([result.bits_per_weight(method, x) for x in xs],
-                          [result.snr_db(method, x) for x in xs], marker="o", markersize=3, label=method)
-        for compressor, marker in (("bzip2 -9", "s"), ("xz -9e", "^"), ("brotli -11", "D")):
-            ks = sorted(result.curves[compressor])
-            axis.scatter([result.bits_per_weight(compressor, k) for k in ks],
-                         [result.snr_db(compressor, k) for k in ks], marker=marker, s=18,
-                         label=f"nearest + {compressor}")
+        draw_rd_curves(axis, result, markersize=3, scatter_size=18)
         axis.set_title(result.name.strip("*"), fontsize=9)
         axis.set_xlabel("bits / weight", fontsize=8)
         axis.set_ylabel("weight SNR (dB)", fontsize=8)
@@ -278,6 +269,21 @@ def plot_curves(results: list[ModelResult], path) -> None:
     plt.close(figure)
 
 
+def draw_rd_curves(axis, result: ModelResult, markersize: float, scatter_size: float | None) -> None:
+    """Bits/weight against weight SNR: swept quantizers as lines, general
+    compressors (on nearest-rounded levels) as points."""
+    for method in SWEPT_METHODS:
+        if method in result.curves:
+            xs = sorted(result.curves[method])
+            axis.plot([result.bits_per_weight(method, x) for x in xs],
+                      [result.snr_db(method, x) for x in xs], marker="o", markersize=markersize, label=method)
+    for compressor, marker in (("bzip2 -9", "s"), ("xz -9e", "^"), ("brotli -11", "D")):
+        ks = sorted(result.curves[compressor])
+        axis.scatter([result.bits_per_weight(compressor, k) for k in ks],
+                     [result.snr_db(compressor, k) for k in ks], marker=marker, s=scatter_size,
+                     label=f"nearest + {compressor}")
+
+
 def plot_corpus(results: list[ModelResult], path) -> None:
     import matplotlib
 
@@ -286,15 +292,7 @@ def plot_corpus(results: list[ModelResult], path) -> None:
 
     total = corpus_total(results)
     figure, axis = plt.subplots(figsize=(7, 5))
-    for method in SWEPT_METHODS:
-        if method in total.curves:
-            xs = sorted(total.curves[method])
-            axis.plot([total.bits_per_weight(method, x) for x in xs],
-                      [total.snr_db(method, x) for x in xs], marker="o", markersize=4, label=method)
-    for compressor, marker in (("bzip2 -9", "s"), ("xz -9e", "^"), ("brotli -11", "D")):
-        ks = sorted(total.curves[compressor])
-        axis.scatter([total.bits_per_weight(compressor, k) for k in ks],
-                     [total.snr_db(compressor, k) for k in ks], marker=marker, label=f"nearest + {compressor}")
+    draw_rd_curves(axis, total, markersize=4, scatter_size=None)
     axis.set_xlabel("bits / weight")
     axis.set_ylabel("weight SNR (dB)")
     axis.set_title(f"Whole corpus ({total.num_weights / 1e6:.2f} M weights), per-tensor steps std * 2^-x")
