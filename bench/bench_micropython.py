@@ -72,6 +72,13 @@ def int8_layer(rng, rows, columns, scale):
     return np.clip(np.rint(w / np.abs(w).max(axis=1, keepdims=True) * scale), -127, 127).astype(np.int8)
 
 
+def alike_rows(rng, rows, columns):
+    """int8 rows that repeat one row up to +-2 each: the structure prediction
+    from the row above (FORMAT 5.7) is for; the encoder picks H itself."""
+    first = rng.integers(-100, 101, size=(1, columns))
+    return np.clip(first + rng.integers(-2, 3, size=(rows, columns)), -128, 127).astype(np.int8)
+
+
 def bench_tensors() -> dict[str, tuple[np.ndarray, dict]]:
     rng = np.random.default_rng(20261128)
     digits = tinycabac.decode((REPO / "tests" / "golden" / "digits_int8.tcb").read_bytes())
@@ -83,6 +90,7 @@ def bench_tensors() -> dict[str, tuple[np.ndarray, dict]]:
             (rng.laplace(size=(256, 512)) * 0.02).astype(np.float32),
             {"snr_db": 40.0, "axis": 0},
         ),
+        "int8 128x512, alike rows (prediction)": (alike_rows(rng, 128, 512), {}),
     }
 
 
@@ -102,6 +110,9 @@ def measure_speed(work: Path) -> list[dict]:
     jobs = []
     for index, (name, (array, options)) in enumerate(bench_tensors().items()):
         stream = tinycabac.encode({"t": array}, **options)
+        history = tinycabac.info(stream)[0].history
+        if history:
+            name = name.replace("prediction", f"prediction, H={history}")
         decoded = tinycabac.decode(stream)["t"]
         levels = array
         if array.dtype != np.int8:  # the quantized levels, int8 where they fit
@@ -198,7 +209,8 @@ def render(speed: list[dict], cpython_rate: float, heap: dict) -> str:
         " absolute numbers are noisy, ratios less so.",
         "",
         "Decoding one tensor from a bytes object into a preallocated buffer (`Decoder.read_into`), CRC-32 checked."
-        " `deflate` is MicroPython's built-in module inflating the same levels (int8) compressed with zlib level 9.",
+        " `deflate` is MicroPython's built-in module inflating the same levels (int8) compressed with zlib level 9."
+        " A tensor coded with prediction (FORMAT 5.7, `H` elements back) also updates an H-byte ring per weight.",
         "",
         "| tensor | elements | tcb bytes | zlib bytes | viper Mweights/s | plain kweights/s | viper / plain | deflate Mweights/s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -1,5 +1,5 @@
 /*
- * tinycabac.c - the decoder of record for tinycabac streams, format 2.
+ * tinycabac.c - the decoder of record for tinycabac streams, format 3.
  *
  * Sections follow docs/FORMAT.md: container parsing (3), the range decoder
  * (5.1), binarization (5.5) and reconstruction (6).  No heap, no floating
@@ -8,6 +8,15 @@
 #include "tinycabac.h"
 
 #include "tc_model.h"
+
+/* Helpers that -Os would inline at several call sites; kept out of line
+ * there so that the decoder stays within 4 KB of flash (speed builds let
+ * the compiler choose). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE_SIZE__)
+#define TC_OUT_OF_LINE_FOR_SIZE __attribute__((noinline))
+#else
+#define TC_OUT_OF_LINE_FOR_SIZE
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Little-endian field readers (callers check bounds first).          */
@@ -130,6 +139,7 @@ const char *tc_status_string(tc_status status)
     case TC_ERR_NOT_FOUND: return "tensor not found";
     case TC_ERR_OUTPUT_SIZE: return "output buffer too small";
     case TC_ERR_BASE: return "update does not apply to this base tensor";
+    case TC_ERR_HISTORY: return "history buffer too small";
     }
     return "unknown status";
 }
@@ -138,7 +148,7 @@ const char *tc_status_string(tc_status status)
 /* Byte helpers: the decoder links no C library routine at all, so its  */
 /* flash figure is the whole cost on a device.                         */
 
-static void zero_bytes(void *object, size_t size)
+TC_OUT_OF_LINE_FOR_SIZE static void zero_bytes(void *object, size_t size)
 {
     /* volatile: otherwise the compiler turns the loop back into memset */
     volatile uint8_t *p = (volatile uint8_t *)object;
@@ -282,11 +292,12 @@ static tc_status parse_entry(cursor *c, const tc_stream *s, tc_tensor_info *t)
     t->name_len = p[0];
     if (t->name_len == 0)
         return TC_ERR_RESERVED;
-    if ((t->name = take(c, t->name_len)) == NULL || (p = take(c, 3)) == NULL)
+    if ((t->name = take(c, t->name_len)) == NULL || (p = take(c, 5)) == NULL)
         return TC_ERR_TRUNCATED;
     t->dtype = p[0];
     t->mode = p[1];
     t->initial_activity = p[2];
+    t->history = read_u16(p + 3);
     t->element_size = (uint8_t)dtype_element_size(t->dtype);
     if (t->element_size == 0 || t->mode > TC_MODE_DELTA_QUANTIZED)
         return TC_ERR_RESERVED;
@@ -326,9 +337,7 @@ tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size)
     if (s == NULL || (data == NULL && size != 0))
         return TC_ERR_ARGUMENT;
     zero_bytes(s, sizeof *s);
-    if (size == 0)
-        return TC_ERR_TRUNCATED;
-    if (!same_bytes(data, stream_magic, size < 4 ? size : 4))
+    if (!same_bytes(data, stream_magic, size < 4 ? size : 4)) /* an empty buffer is truncated, below */
         return TC_ERR_MAGIC;
     if (size < TC_HEADER_SIZE)
         return TC_ERR_TRUNCATED;
@@ -507,7 +516,7 @@ static int decode_escape(range_decoder *r, uint32_t *value)
     return 1;
 }
 
-/* Decodes |level| and its sign; returns 0 on a corrupt code. */
+/* Decodes |residual| and its sign; returns 0 on a corrupt code. */
 TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, uint32_t *magnitude, unsigned *negative)
 {
     unsigned k = tc_rice_k(d->activity);
@@ -546,6 +555,29 @@ TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, uint32_t *magnitude,
     }
     *magnitude = m;
     d->activity = (uint16_t)tc_activity_next(d->activity, magnitude_class);
+    return 1;
+}
+
+/* Prediction (FORMAT 5.7): the level is the residual plus the level
+ * history_length elements back, kept clamped to int8 in the caller's ring
+ * (zeros before the first row).  Returns 0 if |level| exceeds 2^31. */
+TC_INLINE int add_prediction(tc_decoder *d, uint32_t *magnitude, unsigned *negative)
+{
+    int8_t *slot = d->history + d->history_pos;
+    /* The level modulo 2^32.  |prediction| <= 128 only moves a level near
+     * zero across it, so the residual's sign and x tell the level's sign. */
+    uint32_t x = (*negative ? 0u - *magnitude : *magnitude) + (uint32_t)(int32_t)*slot;
+    unsigned below_zero = *negative ? x > 127u : x >= 0xFFFFFF80u;
+    uint32_t m = below_zero ? 0u - x : x;
+    if (m > TC_MAX_MAGNITUDE)
+        return 0;
+    /* Clamped to -128..127 and stored as its two's complement byte, which
+     * is what int8_t holds (x's low byte when |level| <= 127). */
+    *(uint8_t *)slot = (uint8_t)(m > 127u ? 127u + below_zero : x);
+    if (++d->history_pos == d->history_length)
+        d->history_pos = 0;
+    *negative = below_zero;
+    *magnitude = m;
     return 1;
 }
 
@@ -601,19 +633,16 @@ static unsigned bit_length64(uint64_t x)
 }
 
 /* Shift right by `shift` bits rounding half to even. */
-static uint64_t shift_round_even(uint64_t x, unsigned shift)
+TC_OUT_OF_LINE_FOR_SIZE static uint64_t shift_round_even(uint64_t x, unsigned shift)
 {
-    uint64_t kept, rest, half;
     if (shift == 0)
         return x;
     if (shift > 63)
         return 0; /* x < 2^63 here, so below half of one unit */
-    kept = x >> shift;
-    rest = x & (((uint64_t)1 << shift) - 1u);
-    half = (uint64_t)1 << (shift - 1);
-    if (rest > half || (rest == half && (kept & 1u)))
-        kept++;
-    return kept;
+    /* Half a unit, less one unless the kept part is odd, carries into the
+     * kept part exactly when the rest is above half, or half and it is odd
+     * (no overflow: x < 2^63). */
+    return (x + ((uint64_t)1 << (shift - 1)) - 1u + ((x >> shift) & 1u)) >> shift;
 }
 
 /* IEEE-754 float32 bits of round_to_nearest_even(value * 2^exponent) for
@@ -676,14 +705,14 @@ static int float32_add(uint32_t a, uint32_t b, uint32_t *sum)
     float32_split(a, &sa, &ea);
     float32_split(b, &sb, &eb);
     sa <<= 32; /* 32 guard bits below a's last bit */
-    shift = ea - eb - 32;
+    shift = ea - eb - 32; /* >= -32, as |a| >= |b| */
     if (shift <= 0) {
         sb <<= -shift;
-    } else if (shift < 64) {
-        uint64_t lost = sb & (((uint64_t)1 << shift) - 1u);
-        sb = (sb >> shift) | (lost != 0);
+    } else if (shift < 24) {
+        uint32_t low = (uint32_t)sb; /* a significand: below 2^24 */
+        sb = (low >> shift) | ((low << (32 - shift)) != 0); /* sticky bit for what is lost */
     } else {
-        sb = sb != 0; /* far below a's rounding position: a sticky bit */
+        sb = sb != 0; /* wholly below a's rounding position: a sticky bit */
     }
     if ((a ^ b) & 0x80000000u)
         sa -= sb; /* |a| >= |b|: no wrap */
@@ -732,6 +761,13 @@ static tc_status reconstruct(tc_decoder *d, uint32_t m, unsigned negative, uint8
 /* ------------------------------------------------------------------ */
 /* Tensor decoder.                                                     */
 
+/* The prefix, suffix and sign contexts lie back to back in tc_decoder, so
+ * one loop resets them all; the array type below fails to compile if a
+ * change of the struct ever separates them. */
+#define TC_CONTEXT_COUNT (TC_PREFIX_SETS * TC_PREFIX_BINS + TC_SUFFIX_SETS * 2 * 3 + TC_SIGN_CONTEXTS)
+#define TC_CONTEXT_SPAN (offsetof(tc_decoder, sign) + sizeof(tc_context) * TC_SIGN_CONTEXTS - offsetof(tc_decoder, prefix))
+typedef char tc_contexts_are_adjacent[TC_CONTEXT_SPAN == sizeof(tc_context) * TC_CONTEXT_COUNT ? 1 : -1];
+
 tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
 {
     uint32_t i;
@@ -755,6 +791,7 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     d->element_size = info->element_size;
     d->offset = info->offset;
     d->activity = info->initial_activity;
+    d->history_length = info->history;
     d->range = 0xFFFFFFFFu;
     if (mode_is_quantized(info->mode)) {
         d->steps = info->steps;
@@ -767,9 +804,20 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
         }
         d->inner_left = d->inner_size;
     }
-    tc_contexts_reset(&d->prefix[0][0], TC_PREFIX_SETS * TC_PREFIX_BINS);
-    tc_contexts_reset(&d->suffix[0][0][0], TC_SUFFIX_SETS * 2 * 3);
-    tc_contexts_reset(d->sign, TC_SIGN_CONTEXTS);
+    tc_contexts_reset((tc_context *)(void *)((uint8_t *)d + offsetof(tc_decoder, prefix)), TC_CONTEXT_COUNT);
+    return TC_OK;
+}
+
+tc_status tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size)
+{
+    if (d == NULL || d->started)
+        return TC_ERR_ARGUMENT;
+    if (d->history_length == 0)
+        return TC_OK;
+    if (buffer == NULL || size < d->history_length)
+        return TC_ERR_HISTORY;
+    zero_bytes(buffer, d->history_length);
+    d->history = buffer;
     return TC_OK;
 }
 
@@ -823,6 +871,8 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
         return TC_ERR_ARGUMENT;
     if (d->values_left == 0)
         return finish_tensor(d);
+    if (d->history_length != 0 && d->history == NULL)
+        return TC_ERR_HISTORY;
     if (in == NULL)
         in = no_bytes; /* empty buffers may be NULL; pointer arithmetic on NULL is not */
     if (out == NULL)
@@ -856,7 +906,11 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
         }
         if (delta)
             d->base_crc = crc32_update(d->base_crc, cursor_out, size);
-        if (!decode_level(d, &r, &m, &negative) || r.overrun) {
+        /* history is set exactly when the tensor uses prediction (H > 0):
+         * tc_decoder_set_history leaves it NULL for H = 0, and a tensor
+         * with H > 0 cannot start without it */
+        if (!decode_level(d, &r, &m, &negative) || r.overrun ||
+            (d->history != NULL && !add_prediction(d, &m, &negative))) {
             st = TC_ERR_PAYLOAD;
             break;
         }
@@ -888,7 +942,8 @@ tc_status tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t 
     return tc_crc32(0, base, size) == info->base_crc32 ? TC_OK : TC_ERR_BASE;
 }
 
-tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, uint8_t *out, size_t out_size)
+tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, uint8_t *out, size_t out_size,
+                           int8_t *history, size_t history_size)
 {
     tc_decoder d;
     size_t in_pos = 0, out_pos = 0;
@@ -899,7 +954,7 @@ tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, uint8
         return TC_ERR_TRUNCATED;
     if ((uint64_t)info->element_count * info->element_size > out_size)
         return TC_ERR_OUTPUT_SIZE;
-    if ((st = tc_decoder_init(&d, info)) != TC_OK)
+    if ((st = tc_decoder_init(&d, info)) != TC_OK || (st = tc_decoder_set_history(&d, history, history_size)) != TC_OK)
         return st;
     st = tc_decoder_run(&d, s->data + info->payload_offset, &in_pos, info->payload_size, out, &out_pos, out_size);
     return st == TC_NEED_INPUT ? TC_ERR_PAYLOAD : st;

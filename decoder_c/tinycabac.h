@@ -1,5 +1,5 @@
 /*
- * tinycabac.h - portable C99 decoder for tinycabac streams (format version 2).
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 3).
  *
  * The decoder of record: no heap, no floating point, caller-owned buffers,
  * every read bounds-checked.  docs/FORMAT.md is the specification; the
@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 2u
+#define TC_FORMAT_VERSION 3u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
@@ -41,6 +41,7 @@ extern "C" {
 #define TC_MAX_ELEMENTS 0x7FFFFFFFu
 #define TC_MAX_DIRECTORY_SIZE 0x01000000u /* 16 MiB */
 #define TC_MAX_STEP_COUNT 65536u
+#define TC_MAX_HISTORY 65535u /* bytes of prediction history (FORMAT 5.7) */
 
 /* A value never needs more than this many payload bytes (FORMAT 5.6); the
  * streaming decoder asks for more input while fewer are buffered. */
@@ -79,7 +80,8 @@ typedef enum {
     TC_ERR_CRC = -9,        /* decoded tensor does not match its CRC-32 */
     TC_ERR_NOT_FOUND = -10, /* no tensor with that index or name */
     TC_ERR_OUTPUT_SIZE = -11, /* output buffer cannot hold the tensor */
-    TC_ERR_BASE = -12       /* update applied to the wrong base tensor */
+    TC_ERR_BASE = -12,      /* update applied to the wrong base tensor */
+    TC_ERR_HISTORY = -13    /* tensor needs a history buffer the caller did not give */
 } tc_status;
 
 /* One parsed directory entry (FORMAT 3.2).  Pointers point into the
@@ -92,6 +94,8 @@ typedef struct {
     uint8_t ndim;
     uint8_t element_size; /* bytes per decoded element: 1, 2 or 4 */
     uint8_t initial_activity; /* activity at the first level (FORMAT 5.4) */
+    uint32_t history;     /* prediction distance H, 0 for none; the decoder
+                             then needs H bytes of history (FORMAT 5.7) */
     uint32_t dims[TC_MAX_NDIM];
     uint32_t element_count;
     int32_t offset;        /* lossless only */
@@ -125,7 +129,7 @@ typedef struct {
 #define TC_SUFFIX_SETS 15
 #define TC_SIGN_CONTEXTS 12
 
-/* Streaming decoder state for one tensor: about 730 bytes, caller-owned. */
+/* Streaming decoder state for one tensor: about 850 bytes, caller-owned. */
 typedef struct {
     uint32_t range;
     uint32_t code;
@@ -141,6 +145,9 @@ typedef struct {
     uint32_t inner_size;    /* elements per channel run (quantized, per-channel) */
     uint32_t inner_left;
     uint32_t channel;
+    int8_t *history;        /* caller's ring of the last history_length levels */
+    uint32_t history_length; /* H of FORMAT 5.7; 0: no prediction */
+    uint32_t history_pos;
     uint16_t activity;      /* running magnitude-class average (FORMAT 5.4) */
     uint8_t dtype;
     uint8_t mode;
@@ -166,6 +173,12 @@ tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
 /* Start decoding one tensor. */
 tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
 
+/* A tensor coded with prediction (info->history = H > 0) needs H bytes of
+ * working memory: give them after tc_decoder_init and before the first
+ * tc_decoder_run.  Returns TC_ERR_HISTORY when `size` < H (the stream needs
+ * more RAM than the caller set aside).  Tensors with H = 0 need no call. */
+tc_status tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size);
+
 /* Decode from in[*in_pos..in_size) into out[*out_pos..out_size), advancing
  * both positions.  `in` holds the tensor's payload bytes in order, in any
  * chunking.  Returns TC_OK once the whole tensor is decoded and its CRC-32
@@ -183,9 +196,11 @@ tc_status tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t 
 
 /* Decode a whole tensor whose payload lies inside the stream buffer.  For
  * the delta modes `out` must hold the base tensor, which is replaced by the
- * updated one (call tc_check_base first to refuse a wrong base untouched). */
+ * updated one (call tc_check_base first to refuse a wrong base untouched).
+ * `history` is working memory for tensors coded with prediction (NULL, 0
+ * is fine for the others; see tc_decoder_set_history). */
 tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info,
-                           uint8_t *out, size_t out_size);
+                           uint8_t *out, size_t out_size, int8_t *history, size_t history_size);
 
 /* CRC-32 (the zlib polynomial), continuing from `crc` (start with 0). */
 uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);

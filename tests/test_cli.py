@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tinycabac
-from tinycabac import modelfile
+from tinycabac import codec, modelfile
 from tinycabac.models import default_model_path
 
 INT8_MODEL = default_model_path("int8")
@@ -40,7 +40,7 @@ def test_float_model_quantized_with_snr_target_and_info_table(tmp_path):
     run("encode", FLOAT_MODEL, "-o", "f.tcb", "--snr-db", "35", "--per-channel", cwd=tmp_path)
     info = run("info", "f.tcb", "--source", FLOAT_MODEL, cwd=tmp_path).stdout
     header = info.splitlines()[0].split()
-    assert header == ["tensor", "elements", "dtype", "mode", "bytes", "bits/w", "ratio", "SNR", "dB"]
+    assert header == ["tensor", "elements", "dtype", "mode", "pred", "bytes", "bits/w", "ratio", "SNR", "dB"]
     rows = [line.split() for line in info.splitlines() if line.startswith("dense1/weights")]
     assert rows and rows[0][3] == "quantized" and float(rows[0][-1]) >= 35.0
     verify = run("verify", "f.tcb", FLOAT_MODEL, "--min-snr", "35", cwd=tmp_path)
@@ -49,6 +49,20 @@ def test_float_model_quantized_with_snr_target_and_info_table(tmp_path):
     assert failing.returncode == 1 and "MISMATCH" in failing.stdout
     run("decode", "f.tcb", "-o", "f.tflite", cwd=tmp_path)
     assert modelfile.read_model(tmp_path / "f.tflite").kind == "tflite"
+
+
+def test_max_history_option_bounds_prediction(tmp_path):
+    rows = np.tile(np.arange(-60, 60, dtype=np.int8), (40, 1))  # every row repeats: prediction pays
+    np.savez(tmp_path / "rows.npz", w=rows)
+    run("encode", "rows.npz", "-o", "auto.tcb", cwd=tmp_path)
+    run("encode", "rows.npz", "-o", "off.tcb", "--max-history", "0", cwd=tmp_path)
+    assert codec.info((tmp_path / "auto.tcb").read_bytes())[0].history == 120
+    assert codec.info((tmp_path / "off.tcb").read_bytes())[0].history == 0
+    assert (tmp_path / "auto.tcb").stat().st_size < (tmp_path / "off.tcb").stat().st_size
+    table = run("info", "auto.tcb", cwd=tmp_path).stdout
+    assert [line.split()[4] for line in table.splitlines() if line.startswith("w ")] == ["120"]
+    bad = run("encode", "rows.npz", "-o", "bad.tcb", "--max-history", "70000", cwd=tmp_path, check=False)
+    assert bad.returncode != 0 and "history" in bad.stderr and not (tmp_path / "bad.tcb").exists()
 
 
 def test_verify_reports_a_different_model(tmp_path):

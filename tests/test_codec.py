@@ -50,6 +50,65 @@ def test_extreme_and_constant_integer_tensors(dtype, pattern, shape):
     assert np.array_equal(round_trip({"t": array})["t"], array)
 
 
+@SETTINGS
+@given(
+    st.sampled_from([np.int8, np.uint8, np.int16]).flatmap(lambda dt: hnp.arrays(dt, shapes)),
+    st.integers(0, 40),
+)
+def test_any_prediction_distance_round_trips_bit_exact(array, history):
+    stream = tinycabac.encode({"t": array}, history=history)
+    assert tinycabac.info(stream)[0].history == history
+    out = tinycabac.decode(stream)["t"]
+    assert out.dtype == array.dtype and np.array_equal(out, array)
+
+
+def _repeating_rows(dtype=np.int8, rows=24, lag=3, seed=0):
+    """Rows that repeat every `lag` rows up to small noise, like the x/y/z
+    rows of a landmark layer: prediction at lag x row length pays."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.integers(-90, 90, size=(lag, 64))
+    noise = rng.integers(-3, 4, size=(rows, 64))
+    return (np.tile(pattern, (rows // lag, 1)) + noise).astype(dtype)
+
+
+def test_encoder_chooses_prediction_when_it_pays():
+    array = _repeating_rows()
+    stream = tinycabac.encode({"w": array, "noise": np.random.default_rng(1).integers(-99, 99, (24, 64), dtype=np.int8)})
+    by_name = {t.name: t for t in tinycabac.info(stream)}
+    assert by_name["w"].history == 3 * 64  # the lag the data has
+    assert by_name["noise"].history == 0   # nothing to predict
+    plain = tinycabac.encode({"w": array}, history=0)
+    assert tinycabac.info(stream)[0].payload_bytes < 0.6 * tinycabac.info(plain)[0].payload_bytes
+    assert np.array_equal(tinycabac.decode(stream)["w"], array)
+    assert tinycabac.info(tinycabac.encode({"w": array}, max_history=100))[0].history in (0, 64)  # 3 rows > 100
+
+
+def test_prediction_for_quantized_tensors_and_updates():
+    rows = _repeating_rows(np.float32) / 100.0
+    stream = tinycabac.encode({"f": rows}, step=0.01)
+    assert tinycabac.info(stream)[0].history == 3 * 64
+    assert np.array_equal(tinycabac.decode(stream)["f"], round_trip({"f": rows}, step=0.01, history=0)["f"])
+    base = {"f": rows, "i": _repeating_rows(np.int16)}
+    new = {"f": rows + 0.05 * _repeating_rows(np.float32, seed=2) / 100.0, "i": base["i"] + _repeating_rows(np.int16, seed=3) // 8}
+    update = tinycabac.encode(new, base=base, step=0.001)
+    assert all(t.history > 0 for t in tinycabac.info(update) if not t.name.startswith("__"))
+    applied = tinycabac.apply(base, update)
+    assert np.array_equal(applied["i"], new["i"])
+    assert np.abs(applied["f"] - new["f"]).max() <= 0.0005 + 1e-6
+
+
+def test_bad_history_options_are_refused():
+    for bad in (-1, 65536, 2.5, True):
+        with pytest.raises(ValueError, match="history"):
+            tinycabac.encode({"t": np.zeros(4, np.int8)}, history=bad)
+    with pytest.raises(ValueError, match="history"):
+        tinycabac.encode({"t": np.zeros(4, np.int8)}, max_history=-5)
+    extremes = np.array([-(2**31), 2**31 - 1] * 4, dtype=np.int32)
+    with pytest.raises(tinycabac.FormatError, match="history=0"):
+        tinycabac.encode({"t": extremes}, history=1)
+    assert np.array_equal(round_trip({"t": extremes})["t"], extremes)  # automatic choice stays safe
+
+
 def test_huge_first_dimension_and_many_tensors_keep_order():
     tensors = {
         "tall": np.arange(200_000, dtype=np.int32).reshape(200_000, 1) % 251 - 125,
@@ -180,7 +239,13 @@ def test_bad_names_and_options_are_refused():
 
 
 def _sample_stream():
-    return tinycabac.encode({"a": np.arange(-50, 50, dtype=np.int8), "b": np.linspace(-1, 1, 64, dtype=np.float32)}, step=0.01)
+    # "c" is coded with prediction, so damage tests cover that path too
+    return tinycabac.encode(
+        {"a": np.arange(-50, 50, dtype=np.int8), "b": np.linspace(-1, 1, 64, dtype=np.float32),
+         "c": np.tile(np.arange(-8, 8, dtype=np.int16), (4, 1))},
+        step=0.01,
+        history={"c": 16},
+    )
 
 
 def test_wrong_magic_version_and_flags():

@@ -244,6 +244,52 @@ def test_firmware_reports_corrupted_streams(env_name, corrupted_streams, build_r
         assert reason in str(host_error.value), f"{env_name} {path.name}: {verdict!r} vs {host_error.value}"
 
 
+# firmware/platformio.ini: TINYCABAC_HISTORY_SIZE, the RAM set aside for
+# prediction history (FORMAT 5.7), which a tensor with distance H needs H of.
+FIRMWARE_HISTORY_SIZE = 4096
+
+
+def predicted_rows(rows: int, columns: int) -> np.ndarray:
+    """int8 rows that repeat each other up to a small drift."""
+    rng = np.random.default_rng(columns)
+    row = rng.integers(-60, 60, size=columns)
+    return np.clip(row + np.arange(rows)[:, None] % 3 - 1, -128, 127).astype(np.int8)
+
+
+def history_limit_streams(directory: Path) -> dict[str, Path]:
+    """A stream whose prediction needs exactly the firmware's history buffer
+    and one that needs a byte more."""
+    weights = predicted_rows(3, FIRMWARE_HISTORY_SIZE)
+    streams = {
+        "history_at_limit.tcb": tinycabac.encode(
+            {"plain": weights[0], "rows": weights}, history={"plain": 0, "rows": FIRMWARE_HISTORY_SIZE}
+        ),
+        "history_over_limit.tcb": tinycabac.encode({"rows": weights}, history=FIRMWARE_HISTORY_SIZE + 1),
+    }
+    paths = {}
+    for name, data in streams.items():
+        paths[name] = directory / name
+        paths[name].write_bytes(data)
+    return paths
+
+
+@pytest.mark.parametrize("env_name", ["mps2_an386", "microbit"])
+def test_firmware_history_buffer_limit(env_name, tmp_path):
+    """H up to TINYCABAC_HISTORY_SIZE decodes (on the 16 KB microbit too);
+    a larger H is refused with both sizes named, and a non-zero exit."""
+    require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
+    paths = history_limit_streams(tmp_path)
+    elf = pio_build(env_name, tmp_path / "build", list(paths.values()))
+    status, reports = run_firmware(env_name, elf)
+    at_limit = reports["history_at_limit.tcb"]
+    assert at_limit.verdict == "OK"
+    assert at_limit.tensors == host_digests(paths["history_at_limit.tcb"].read_bytes())
+    assert reports["history_over_limit.tcb"].verdict == (
+        f"FAIL history buffer too small ({FIRMWARE_HISTORY_SIZE + 1} > {FIRMWARE_HISTORY_SIZE}) (tensor 0)"
+    )
+    assert status == 1
+
+
 def test_firmware_embeds_the_default_stream_when_unset(build_root):
     """No TINYCABAC_STREAM: the bundled model at DEFAULT_STREAM is embedded."""
     require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")

@@ -10,7 +10,7 @@ import pytest
 
 import tinycabac
 from conftest import GOLDEN_DIR, golden_manifest
-from test_firmware import pio_build, require_tools, run_firmware
+from test_firmware import FIRMWARE_HISTORY_SIZE, pio_build, predicted_rows, require_tools, run_firmware
 
 UPDATE_ENVS = ["mps2_an386", "microbit"]
 
@@ -61,3 +61,30 @@ def test_firmware_refuses_an_update_on_the_wrong_base(tmp_path):
     status, reports = run_firmware("mps2_an386", elf)
     assert status == 1
     assert reports[update].verdict.startswith("FAIL update does not apply to this base tensor")
+
+
+def test_firmware_update_paths_name_the_history_they_lack(tmp_path):
+    """Prediction on the update path: an update tensor with H beyond the
+    firmware's history buffer is refused with both sizes named; one within
+    it applies, on a base that itself needs the whole buffer."""
+    require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
+    old = predicted_rows(2, 1024)
+    new = old.copy()
+    new[:, ::7] += 1
+    streams = {
+        "base.tcb": tinycabac.encode({"w": old}, history=FIRMWARE_HISTORY_SIZE),
+        "fits.tcb": tinycabac.encode({"w": new}, base={"w": old}, history=1024),
+        "base_again.tcb": tinycabac.encode({"w": old}, history=0),
+        "too_long.tcb": tinycabac.encode({"w": new}, base={"w": old}, history=FIRMWARE_HISTORY_SIZE + 1),
+    }
+    for name, data in streams.items():
+        (tmp_path / name).write_bytes(data)
+    elf = pio_build("mps2_an386", tmp_path / "build", [tmp_path / name for name in streams])
+    status, reports = run_firmware("mps2_an386", elf)
+    assert status == 1
+    assert reports["fits.tcb"].verdict == "OK"
+    expected = host_update_digests(streams["base.tcb"], streams["fits.tcb"])
+    assert [row for row in reports["fits.tcb"].tensors if row[0] != "__base_sha256__"] == expected
+    assert reports["too_long.tcb"].verdict == (
+        f"FAIL history buffer too small ({FIRMWARE_HISTORY_SIZE + 1} > {FIRMWARE_HISTORY_SIZE}) (tensor 0)"
+    )

@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -157,10 +158,11 @@ def random_corpus(seed: int, large: bool) -> list[bytes]:
 
 
 def update_corpus(seed: int) -> list[tuple[bytes, bytes]]:
-    """(base stream, update stream) pairs in both delta modes."""
+    """(base stream, update stream) pairs in both delta modes; the last
+    update codes its changes with prediction (FORMAT 5.7)."""
     rng = np.random.default_rng(seed)
     pairs = []
-    for _ in range(3):
+    for history in (None, None, {"w8": 20, "f": 40}):
         base = {
             "w8": _laplace_int(rng, (16, 20), 20, -128, 127, np.int8),
             "w32": rng.integers(-(2**31), 2**31, size=30, dtype=np.int64).astype(np.int32),
@@ -173,8 +175,69 @@ def update_corpus(seed: int) -> list[tuple[bytes, bytes]]:
             "w32": decoded_base["w32"] ^ rng.integers(0, 8, size=30).astype(np.int32),
             "f": decoded_base["f"] + (rng.standard_normal((5, 40)) * 1e-3).astype(np.float32),
         }
-        pairs.append((base_stream, tinycabac.encode(new, base=decoded_base, step=1e-4, axis={"f": 0})))
+        update = tinycabac.encode(new, base=decoded_base, step=1e-4, axis={"f": 0}, history=history)
+        pairs.append((base_stream, update))
     return pairs
+
+
+def _repeated_rows(rng, rows, row, low, high, spread, dtype):
+    """Rows that repeat one random row up to +-spread: what prediction is for."""
+    first = rng.integers(low, high + 1, size=(1, row), dtype=np.int64)
+    noise = rng.integers(-spread, spread + 1, size=(rows, row), dtype=np.int64)
+    return np.clip(first + noise, low, high).astype(dtype)
+
+
+def predicted_corpus(seed: int) -> list[bytes]:
+    """Streams whose tensors use prediction (history H > 0, forced), over
+    every dtype and mode, with levels beyond the int8 ring (clamped
+    predictions), H of one element, several rows, and more than the tensor."""
+    rng = np.random.default_rng(seed)
+    streams = []
+    for _ in range(2):
+        tensors = {
+            "i8_rows": _repeated_rows(rng, 12, 64, -128, 127, 3, np.int8),
+            "i8_lag2": _repeated_rows(rng, 10, 24, -40, 40, 1, np.int8),
+            "u8": _repeated_rows(rng, 9, 13, 0, 255, 2, np.uint8),
+            "i16_wide": _repeated_rows(rng, 8, 7, -32768, 32767, 500, np.int16),
+            "i32_rows": _repeated_rows(rng, 6, 5, -(2**31), 2**31 - 1, 1, np.int32),
+            "i32_edge": np.array([1, 1, 1, -99, -(2**31) + 1], dtype=np.int32),  # level -2**31 predicted by -100
+            "scalar": np.array(-7, dtype=np.int8),
+            "previous": np.repeat(rng.integers(-100, 100, size=40), 3).astype(np.int8),
+            "long_ring": rng.integers(-20, 20, size=50).astype(np.int8),
+        }
+        history = {"i8_rows": 64, "i8_lag2": 48, "u8": 13, "i16_wide": 7, "i32_rows": 5, "i32_edge": 1,
+                   "scalar": 3, "previous": 1, "long_ring": 65535}
+        streams.append(tinycabac.encode(tensors, history=history))
+        weights = np.tile(rng.standard_normal((1, 6, 5)), (8, 1, 1)) + rng.standard_normal((8, 6, 5)) * 0.05
+        floats = {"f32": weights.astype(np.float32), "f16": (weights * 3).astype(np.float16)}
+        streams.append(tinycabac.encode(floats, snr_db=35.0, axis=0, history=30))
+        streams.append(tinycabac.encode(floats, step=0.01, history={"f32": 5, "f16": 60}))
+    return streams
+
+
+def prediction_overflow_streams() -> list[bytes]:
+    """Valid streams except that a level exceeds 2**31 once predicted: coded
+    without prediction (levels 0, 0, 0, -+100, -+2**31), then the history
+    field is set to 1 and the directory CRC redone, so the last level
+    becomes -+2**31 -+ 100 (FORMAT 5.7: corrupt payload).  In the quantized
+    streams nothing else would catch it: the value fits a float32."""
+    tensors = [
+        (np.array([1, 1, 1, -99, -(2**31) + 1], dtype=np.int32), {}),  # offset 1
+        (np.array([-1, -1, -1, 99, 2**31 - 1], dtype=np.int32), {}),  # offset -1
+        (np.array([0, 0, 0, -100, -(2.0**31)], dtype=np.float32), {"step": 1.0}),
+        (np.array([0, 0, 0, 100, 2.0**31], dtype=np.float32), {"step": 1.0}),
+    ]
+    streams = []
+    for values, options in tensors:
+        data = bytearray(tinycabac.encode({"x": values}, history=0, **options))
+        history_at = 20 + 1 + len("x") + 3  # header, name_len, name, dtype, mode, initial_activity
+        assert data[history_at : history_at + 2] == b"\0\0"
+        data[history_at] = 1
+        directory_size = struct.unpack_from("<I", data, 8)[0]
+        crc = zlib.crc32(bytes(data[20 : 20 + directory_size]), zlib.crc32(bytes(data[:16])))
+        struct.pack_into("<I", data, 16, crc)
+        streams.append(bytes(data))
+    return streams
 
 
 def truncations(data: bytes, every: int = 1) -> list[bytes]:
@@ -324,6 +387,43 @@ for plain in (False, True):
     process = subprocess.run([micropython(), str(script)], capture_output=True, text=True, timeout=TIMEOUT)
     assert process.returncode == 0, process.stderr
     assert process.stdout.splitlines() == expected * 2
+
+
+def assert_uses_prediction(streams: list[bytes]):
+    for data in streams:
+        stream = native.Stream(data)
+        assert any(stream.info(i).history > 0 for i in range(stream.tensor_count))
+
+
+def test_predicted_streams_on_micropython(tmp_path):
+    """Prediction (FORMAT 5.7) on the viper and the plain path, whole and in
+    pieces: 7-element output chunks and a 64-byte input window carry the
+    ring position from one call to the next."""
+    streams = predicted_corpus(seed=13)
+    assert_uses_prediction(streams)
+    results, footer = run_batch([micropython()], MODULE_DIR, streams, MICROPYTHON_MODES + ",plain", tmp_path)
+    assert footer["accelerated"] is True
+    assert_matches_c(streams, results)
+    assert all(isinstance(got, list) for by_mode in results for got in by_mode.values())
+
+
+def test_prediction_overflow_is_a_corrupt_payload(tmp_path):
+    streams = prediction_overflow_streams()
+    assert all(c_decode(data) == tcdec.CorruptPayloadError.status for data in streams)
+    for interpreter, modes in (([micropython()], "bytes,chunks,plain"), ([sys.executable], "bytes,chunks")):
+        results, _ = run_batch(interpreter, MODULE_DIR, streams, modes, tmp_path)
+        assert_matches_c(streams, results, exact_errors=tuple(modes.split(",")))
+    with pytest.raises(tcdec.CorruptPayloadError, match="predicted level"):
+        tcdec.decode(streams[0])
+
+
+def test_damaged_predicted_streams_on_micropython(tmp_path):
+    data = predicted_corpus(seed=14)[0]
+    cut = truncations(data, every=7)
+    streams = cut + sampled_single_flips(data, 300, 15)
+    results, _ = run_batch([micropython()], MODULE_DIR, streams, "bytes,chunks,plain", tmp_path)
+    assert_matches_c(streams, results, exact_errors=("bytes", "chunks", "plain"))
+    assert all(isinstance(got, int) for by_mode in results[: len(cut)] for got in by_mode.values())
 
 
 def test_truncated_streams_raise_on_micropython(tmp_path):
@@ -495,7 +595,7 @@ for accelerated, repeat in ((True, 20), (False, 1)):
 
 
 def test_golden_and_random_streams_on_cpython(tmp_path):
-    streams = golden_streams() + random_corpus(seed=6, large=False)
+    streams = golden_streams() + random_corpus(seed=6, large=False) + predicted_corpus(seed=16)
     results, footer = run_batch([sys.executable], MODULE_DIR, streams, "bytes,file,stream,chunks", tmp_path)
     assert footer["accelerated"] is False
     assert_matches_c(streams, results)
@@ -623,6 +723,35 @@ def test_interleaved_readers_on_one_file(stream_bytes):
         next(chunks)
 
 
+def test_predicted_tensor_in_pieces():
+    """A tensor with prediction read whole, into a buffer and in pieces of
+    every size from 1 to 9 elements through a 64-byte window: each piece
+    resumes the ring where the last one stopped.  The ring is H bytes."""
+    import array
+    import io
+
+    rng = np.random.default_rng(21)
+    rows = _repeated_rows(rng, 16, 48, -128, 127, 2, np.int8)
+    data = tinycabac.encode({"rows": rows}, history=96)
+    expected = tinycabac.decode(data)["rows"].tobytes()
+    decoder = tcdec.Decoder(io.BytesIO(data), chunk_size=64)
+    info = decoder.info("rows")
+    assert info.history == 96
+    assert decoder.read("rows").tobytes() == expected
+    target = array.array("b", bytes(info.size))
+    assert decoder.read_into("rows", target) == info.size and target.tobytes() == expected
+    for elements in range(1, 10):
+        pieces = bytearray()
+        chunk = bytearray(elements)
+        for count in decoder.chunks("rows", chunk):
+            pieces += chunk[:count]
+        assert bytes(pieces) == expected, f"{elements}-element pieces"
+    reader = decoder.open("rows")
+    assert len(reader._ring) == 96
+    unpredicted = tinycabac.encode({"rows": rows}, history=0)
+    assert tcdec.Decoder(unpredicted).open("rows")._ring == bytearray()  # no prediction, no ring
+
+
 def test_forward_only_stream_refuses_to_go_back(stream_bytes):
     class ForwardOnly:
         def __init__(self, data):
@@ -644,6 +773,7 @@ def test_forward_only_stream_refuses_to_go_back(stream_bytes):
     [
         (lambda d: b"XCAB" + d[4:], tcdec.NotAStreamError),
         (lambda d: d[:4] + bytes([9]) + d[5:], tcdec.VersionError),
+        (lambda d: d[:4] + bytes([2]) + d[5:], tcdec.VersionError),  # format 2 has no history fields
         (lambda d: d[:30], tcdec.TruncatedError),
         (lambda d: d + b"\0", tcdec.InvalidFieldError),
         (lambda d: d[:20] + bytes([d[20] ^ 1]) + d[21:], tcdec.HeaderCRCError),

@@ -5,18 +5,23 @@
  * It decodes every tensor of a stream the way a device would: decoder state
  * in static memory, output through a 256-byte buffer that is thrown away
  * (the decoder itself checks each tensor's CRC-32, so TC_OK means the
- * output was bit-exact).  Nothing else runs, so the counts are the
- * decoder's own plus this loop.
+ * output was bit-exact), and a history buffer of BENCH_HISTORY_SIZE bytes
+ * for tensors coded with prediction.  Nothing else runs, so the counts are
+ * the decoder's own plus this loop.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "tinycabac.h"
 
+/* The encoder's default limit on the prediction distance H. */
+#define BENCH_HISTORY_SIZE 4096u
+
 static tc_stream stream;
 static tc_tensor_info tensor;
 static tc_decoder decoder;
 static uint8_t output_chunk[256];
+static int8_t history[BENCH_HISTORY_SIZE];
 
 /* Returns TC_OK (0) when every tensor decoded and matched its CRC. */
 int32_t bench_decode(const uint8_t *data, uint32_t size)
@@ -30,6 +35,9 @@ int32_t bench_decode(const uint8_t *data, uint32_t size)
         const uint8_t *payload = data + tensor.payload_offset;
         size_t in_pos = 0;
         status = tc_decoder_init(&decoder, &tensor);
+        if (status == TC_OK) {
+            status = tc_decoder_set_history(&decoder, history, sizeof history);
+        }
         while (status == TC_OK || status == TC_NEED_OUTPUT) {
             size_t out_pos = 0;
             status = tc_decoder_run(&decoder, payload, &in_pos, tensor.payload_size,
@@ -45,9 +53,10 @@ int32_t bench_decode(const uint8_t *data, uint32_t size)
 /* Keeps every public function in a --gc-sections link, so the linked size
  * is that of the whole library, as a user calling all of it would get. */
 const void *const tc_public_api[] = {
-    (const void *)tc_stream_open,  (const void *)tc_stream_tensor, (const void *)tc_stream_find,
-    (const void *)tc_decoder_init, (const void *)tc_decoder_run,   (const void *)tc_decode_tensor,
-    (const void *)tc_crc32,        (const void *)tc_status_string, (const void *)bench_decode,
+    (const void *)tc_stream_open,   (const void *)tc_stream_tensor,       (const void *)tc_stream_find,
+    (const void *)tc_decoder_init,  (const void *)tc_decoder_set_history, (const void *)tc_decoder_run,
+    (const void *)tc_decode_tensor, (const void *)tc_check_base,          (const void *)tc_crc32,
+    (const void *)tc_status_string, (const void *)bench_decode,
 };
 
 /* Sizes of the caller-owned structures, read back from the symbol table. */

@@ -1,22 +1,28 @@
 /*
  * fuzz_roundtrip.c - encoder core (host/tinycabac/csrc/encoder.c) to C
- * decoder: fuzzer bytes become levels (|level| <= 2^31), tce_encode_levels
- * codes them, the target wraps the payload in a one-tensor stream, and both
+ * decoder: fuzzer bytes become levels (|level| <= 2^31), the target turns
+ * them into residuals for a fuzzer-chosen prediction distance H (FORMAT 5.7,
+ * computed here independently of the decoder), tce_encode_levels codes
+ * those, the target wraps the payload in a one-tensor stream, and both
  * tc_decode_tensor and the streaming API must give back exactly the values
  * the levels stand for.  Float reconstructions are checked against the
  * hardware: float32(level * mantissa * 2^exponent) computed in double (exact)
- * and rounded once, and for updates a binary32 addition; a result that
- * overflows float32 must be rejected as TC_ERR_PAYLOAD.
+ * and rounded once, and for updates a binary32 addition.  A level the
+ * tensor cannot hold must be rejected as TC_ERR_PAYLOAD: a float32
+ * overflow, an integer outside the dtype, or |level| > 2^31 reached
+ * through prediction.
  *
  * Layout:
  *   byte 0  bits 0-1 mode (0 lossless, 1 quantized, 2 delta-lossless,
  *           3 delta-quantized); bits 2-3 integer dtype (int8, uint8, int16,
  *           int32), bit 2 float16 instead of float32 for the float modes
  *   byte 1-2 step mantissa (0 means 1), byte 3 step exponent (int8)
- *   byte 4  bit 0 per-channel steps, bits 1-4 channels - 1
- *   byte 5  initial_activity, byte 6-7 seed (offset, base, chunk sizes)
+ *   byte 4  bit 0 per-channel steps, bits 1-4 channels - 1,
+ *           bits 5-7 prediction distance H (choose_history)
+ *   byte 5  initial_activity, byte 6-7 seed (offset, base, chunk sizes, H)
  *   then levels: b < 0x80 -> b - 64; b < 0xC0 -> ((b & 0x3F) << 8 | next) - 8192;
- *   else 4 bytes u32 x -> x - 2^31 + (b & 1)
+ *   else 4 bytes u32 x -> x - 2^31 + (b & 1), taken as the residual itself
+ *   (not fitted to the dtype, level = residual + prediction) when b & 2.
  */
 #include <math.h>
 
@@ -29,15 +35,18 @@
 typedef struct {
     unsigned mode, dtype, initial_activity, channels;
     uint32_t seed;
+    uint32_t history; /* prediction distance H, 0: none */
     uint8_t steps[3u * 16u];
     uint32_t step_count;
 } roundtrip;
 
-static size_t parse_levels(const uint8_t *p, size_t n, int64_t *levels)
+/* raw[i] = 1 for a record that gives the residual rather than the level. */
+static size_t parse_levels(const uint8_t *p, size_t n, int64_t *levels, uint8_t *raw)
 {
     size_t i = 0, count = 0;
     while (i < n && count < MAX_LEVELS) {
         uint8_t b = p[i++];
+        raw[count] = b >= 0xC0u && (b & 2u);
         if (b < 0x80u) {
             levels[count++] = (int64_t)b - 64;
         } else if (b < 0xC0u) {
@@ -114,13 +123,58 @@ static float random_base_float(uint32_t *state)
     return f;
 }
 
-/* Expected bytes for the levels; returns 0 if some value overflows float32. */
+/* Prediction distance for selector 0..7 (byte 4 bits 5-7): none, the
+ * shortest ones, a channel's run of elements (a "row"), seed-chosen short
+ * and long ones, and the longest the format allows (longer than any tensor
+ * here, so nothing is predicted but H bytes are still needed). */
+static uint32_t choose_history(unsigned selector, size_t per_channel, uint32_t seed)
+{
+    switch (selector) {
+    case 0: return 0;
+    case 1:
+    case 2:
+    case 3: return selector;
+    case 4: return per_channel > 0 && per_channel <= TC_MAX_HISTORY ? (uint32_t)per_channel : 1u;
+    case 5: return 1u + seed % 64u;
+    case 6: return 1u + seed % MAX_LEVELS;
+    default: return TC_MAX_HISTORY;
+    }
+}
+
+/* Turns levels into the residuals a stream with prediction distance H
+ * codes (FORMAT 5.7).  A level whose residual would leave the codable
+ * +-2^31 becomes the nearest level whose residual does not; a raw record
+ * is the residual, and its level is whatever prediction makes of it, which
+ * may pass 2^31. */
+static void make_residuals(int64_t *levels, const uint8_t *raw, size_t n, uint32_t history, int64_t *residuals)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int64_t prediction = history != 0 && i >= history ? tcu_clamp_int8(levels[i - history]) : 0;
+        int64_t residual = raw[i] ? levels[i] : levels[i] - prediction;
+        residual = residual > TWO_31 ? TWO_31 : residual < -TWO_31 ? -TWO_31 : residual;
+        residuals[i] = residual;
+        levels[i] = residual + prediction;
+    }
+}
+
+static int integer_fits(unsigned dtype, int64_t value)
+{
+    int64_t lo, hi;
+    integer_range(dtype, &lo, &hi);
+    return value >= lo && value <= hi;
+}
+
+/* Expected bytes for the levels; returns 0 if some level cannot be
+ * decoded: |level| > 2^31, an integer outside the dtype, a float32 overflow. */
 static int expected_output(const roundtrip *rt, const int64_t *levels, size_t n, size_t per_channel, int32_t offset,
                            const uint8_t *base, uint8_t *out)
 {
     size_t i, size = rt->dtype >= TC_DTYPE_FLOAT32 ? 4u : rt->dtype == TC_DTYPE_INT16 ? 2u : rt->dtype == TC_DTYPE_INT32 ? 4u : 1u;
     int ok = 1;
     for (i = 0; i < n; i++) {
+        if (levels[i] > TWO_31 || levels[i] < -TWO_31)
+            return 0; /* the decoder stops here */
         if (rt->mode == TC_MODE_LOSSLESS || rt->mode == TC_MODE_DELTA_LOSSLESS) {
             int64_t b = offset;
             if (rt->mode == TC_MODE_DELTA_LOSSLESS) {
@@ -129,6 +183,8 @@ static int expected_output(const roundtrip *rt, const int64_t *levels, size_t n,
                 b = size == 1 ? (rt->dtype == TC_DTYPE_INT8 ? (int64_t)(int8_t)raw : (int64_t)raw)
                     : size == 2 ? (int64_t)(int16_t)raw : (int64_t)(int32_t)raw;
             }
+            if (!integer_fits(rt->dtype, levels[i] + b))
+                ok = 0;
             store(out + i * size, (uint32_t)(uint64_t)(levels[i] + b), (unsigned)size);
         } else {
             const uint8_t *step = rt->steps + 3u * (rt->step_count > 1 ? i / per_channel : 0u);
@@ -161,6 +217,25 @@ static void setup_steps(roundtrip *rt, const uint8_t *data)
     }
 }
 
+#define HISTORY_SLACK 16u
+
+/* tc_decode_tensor with HISTORY_SLACK bytes more history than H: the
+ * decoder must use the first H only. */
+static tc_status decode_whole(const tc_stream *s, const tc_tensor_info *t, uint8_t *out, size_t bytes)
+{
+    size_t size = (size_t)t->history + HISTORY_SLACK, i;
+    int8_t *history = malloc(size);
+    tc_status st;
+    if (history == NULL)
+        abort();
+    memset(history, 0x5A, size);
+    st = tc_decode_tensor(s, t, out, bytes, history, size);
+    for (i = t->history; i < size; i++)
+        TCU_CHECK(history[i] == 0x5A, "used history beyond H");
+    free(history);
+    return st;
+}
+
 /* Decode the stream both ways and compare with the expectation. */
 static void check_decoders(const uint8_t *stream, size_t stream_size, const uint8_t *base, const uint8_t *expected,
                            size_t bytes, int representable, uint32_t seed)
@@ -179,11 +254,11 @@ static void check_decoders(const uint8_t *stream, size_t stream_size, const uint
         tcu_fail(__FILE__, __LINE__, problem);
     if (base != NULL)
         memcpy(out, base, bytes);
-    st = tc_decode_tensor(&s, &t, out, bytes);
+    st = decode_whole(&s, &t, out, bytes);
     if (representable)
         TCU_CHECK(st == TC_OK && memcmp(out, expected, bytes) == 0, "round trip changed the values");
     else
-        TCU_CHECK(st == TC_ERR_PAYLOAD, "a float32 overflow was not rejected");
+        TCU_CHECK(st == TC_ERR_PAYLOAD, "a level the tensor cannot hold was not rejected");
     chunks.state = seed;
     chunks.in_max = 1u + seed % 97u;
     chunks.out_max = 1u + (seed >> 8) % 29u;
@@ -193,13 +268,14 @@ static void check_decoders(const uint8_t *stream, size_t stream_size, const uint
         TCU_CHECK(st == TC_OK && out_len == bytes && memcmp(out, expected, bytes) == 0,
                   "streaming round trip changed the values");
     else
-        TCU_CHECK(st == TC_ERR_PAYLOAD, "streaming: a float32 overflow was not rejected");
+        TCU_CHECK(st == TC_ERR_PAYLOAD, "streaming: a level the tensor cannot hold was not rejected");
     free(out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int64_t levels[MAX_LEVELS];
+    static int64_t levels[MAX_LEVELS], residuals[MAX_LEVELS];
+    static uint8_t raw[MAX_LEVELS];
     roundtrip rt;
     tcu_tensor_spec spec;
     size_t n, i, bytes, per_channel, capacity, stream_size;
@@ -216,13 +292,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rt.dtype = rt.mode & 1u ? (data[0] & 4u ? TC_DTYPE_FLOAT16 : TC_DTYPE_FLOAT32) : 1u + ((data[0] >> 2) & 3u);
     rt.initial_activity = data[5];
     rt.seed = (uint32_t)data[6] | ((uint32_t)data[7] << 8);
-    n = parse_levels(data + FUZZ_PREFIX, size - FUZZ_PREFIX, levels);
+    n = parse_levels(data + FUZZ_PREFIX, size - FUZZ_PREFIX, levels, raw);
     rt.channels = (data[4] & 1u) && (rt.mode & 1u) && n >= 1u + ((data[4] >> 1) & 15u) ? 1u + ((data[4] >> 1) & 15u) : 0u;
     if (rt.channels)
         n -= n % rt.channels;
     setup_steps(&rt, data);
     bytes = n * (rt.dtype >= TC_DTYPE_FLOAT32 ? 4u : rt.dtype == TC_DTYPE_INT16 ? 2u : rt.dtype == TC_DTYPE_INT32 ? 4u : 1u);
     per_channel = rt.channels ? n / rt.channels : n;
+    rt.history = choose_history(data[4] >> 5, per_channel, rt.seed);
     state = rt.seed * 2654435761u + 1u;
     offset = (int32_t)((int64_t)next_random(&state) - TWO_31);
     if (delta) {
@@ -243,19 +320,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 b = element == 1 ? (rt.dtype == TC_DTYPE_INT8 ? (int64_t)(int8_t)raw : (int64_t)raw)
                     : element == 2 ? (int64_t)(int16_t)raw : (int64_t)(int32_t)raw;
             }
-            levels[i] = fit_level(levels[i], b, rt.dtype);
+            if (!raw[i])
+                levels[i] = fit_level(levels[i], b, rt.dtype);
         }
     }
+    make_residuals(levels, raw, n, rt.history, residuals);
     expected = malloc(bytes ? bytes : 1u);
     representable = expected_output(&rt, levels, n, per_channel ? per_channel : 1u, offset, base, expected);
     capacity = tce_max_payload_size(n);
     payload = malloc(capacity ? capacity : 1u);
-    payload_size = tce_encode_levels(levels, n, rt.initial_activity, payload, capacity, NULL);
-    TCU_CHECK(payload_size >= 0 && (n == 0) == (payload_size == 0), "encoder failed on valid levels");
+    payload_size = tce_encode_levels(residuals, n, rt.initial_activity, payload, capacity, NULL);
+    TCU_CHECK(payload_size >= 0 && (n == 0) == (payload_size == 0), "encoder failed on valid residuals");
     spec.name = "t";
     spec.dtype = (uint8_t)rt.dtype;
     spec.mode = (uint8_t)rt.mode;
     spec.initial_activity = (uint8_t)rt.initial_activity;
+    spec.history = (uint16_t)rt.history;
     spec.ndim = rt.channels ? 2u : 1u;
     spec.dims[0] = rt.channels ? rt.channels : (uint32_t)n;
     spec.dims[1] = (uint32_t)per_channel;

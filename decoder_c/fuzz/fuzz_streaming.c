@@ -7,6 +7,8 @@
  * byte 3 largest output chunk - 1 (bytes), bytes 4..7 chunk-size seed.
  * tcu_decode_streaming checks the API contract on every call; here both
  * paths must agree on the status and, when it is TC_OK, on every byte.
+ * Both give a tensor coded with prediction exactly the H bytes of history
+ * it declares (tc_decoder_set_history after tc_decoder_init).
  */
 #include "fuzz_common.h"
 
@@ -16,14 +18,16 @@ static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uin
     tcu_stream_stats stats;
     size_t bytes, out_len, start;
     uint8_t *whole, *streamed;
+    int8_t *history;
     tc_status whole_st, stream_st;
     if (!fuzz_output_fits(t, &bytes))
         return;
     whole = calloc(bytes ? bytes : 1u, 1); /* delta modes: a zero base in both paths */
     streamed = malloc(bytes ? bytes : 1u);
+    history = tcu_history_buffer(t);
     if (whole == NULL || streamed == NULL)
         abort();
-    whole_st = tc_decode_tensor(s, t, whole, bytes);
+    whole_st = tc_decode_tensor(s, t, whole, bytes, history, t->history);
     chunks.in_max = (size_t)params[1] + 1u;
     chunks.out_max = (size_t)params[2] + 1u;
     chunks.state = (uint32_t)params[3] | ((uint32_t)params[4] << 8) | ((uint32_t)params[5] << 16) |
@@ -41,6 +45,7 @@ static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uin
                   "streaming and whole-buffer decoding disagree on the bytes");
     free(whole);
     free(streamed);
+    free(history);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

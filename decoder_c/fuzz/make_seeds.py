@@ -39,7 +39,7 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
             prefix(5, 1, 63, 6, 7, 7) + stream,       # odd chunk sizes
             prefix(1, 2, 255, 255, 3) + stream,
         ],
-        "fuzz_small_output": [prefix(1, i, 7, 0, case) + stream for i in range(3) for case in range(3)],
+        "fuzz_small_output": [prefix(1, i, 7, 0, case) + stream for i in range(3) for case in range(4)],
         "fuzz_directory": [
             prefix(1, len(name), 17, 0) + name + stream,
             prefix(1, 3, 5, 0) + b"zzz" + stream,
@@ -47,10 +47,15 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
     }
 
 
-def level_records(levels: list[int]) -> bytes:
+def level_records(levels: list[int], raw: bool = False) -> bytes:
+    """Records of fuzz_roundtrip.c; raw: 4-byte records that give the residual."""
     out = bytearray()
     for level in levels:
-        if -64 <= level < 64:
+        if raw:
+            x = level + 2**31
+            extra = 1 if x > 0xFFFFFFFF else 0
+            out += bytes([0xC2 | extra]) + struct.pack("<I", x - extra)
+        elif -64 <= level < 64:
             out.append(level + 64)
         elif -8192 <= level < 8192:
             value = level + 8192
@@ -66,12 +71,18 @@ def roundtrip_seeds() -> list[bytes]:
     small = level_records([0, 1, -1, 3, 0, 0, 7, -20, 63, -64] * 8)
     wide = level_records([5000, -8000, 2**31, -(2**31), 123456789, 0, -1, 2**20])
     zeros = level_records([0] * 300)
+    rows = level_records([(c * 7 % 23) - 11 + (r % 2) for r in range(8) for c in range(24)])  # 8 similar rows
     seeds = []
     for mode in range(4):
         for dtype_bits in range(4):
             seeds.append(bytes([mode | dtype_bits << 2, 0x10, 0x27, 0xF0, 0, 24, 1, 2]) + small)
         seeds.append(bytes([mode, 0xFF, 0xFF, 0x70, 7, 200, 3, 4]) + wide)   # overflow-prone steps
         seeds.append(bytes([mode, 1, 0, 0x80, 9, 0, 5, 6]) + small + zeros)  # subnormal steps, 5 channels
+        for selector in range(1, 8):  # prediction distances (byte 4 bits 5-7)
+            seeds.append(bytes([mode, 3, 0, 0xFE, selector << 5 | 7, 16, 9, selector]) + rows)
+        # prediction pushing |level| past 2^31 (rejected) and up to it (decoded)
+        seeds.append(bytes([mode, 1, 0, 0, 1 << 5, 0, 0, 0]) + level_records([127, 2**31], raw=True))
+        seeds.append(bytes([mode, 1, 0, 0, 1 << 5, 0, 0, 0]) + level_records([-128, -(2**31) + 128], raw=True))
     return seeds
 
 

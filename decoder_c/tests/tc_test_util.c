@@ -86,9 +86,16 @@ static size_t mode_fields_size(unsigned mode, uint32_t step_count)
     return size;
 }
 
+/* Bytes of an entry before its dims: name_len, name, dtype, mode,
+ * initial_activity, history (u16), ndim. */
+static size_t entry_head_size(size_t name_len)
+{
+    return 1u + name_len + 3u + 2u + 1u;
+}
+
 size_t tcu_entry_size(const tc_tensor_info *t)
 {
-    return 1u + t->name_len + 3u + 1u + 4u * (size_t)t->ndim + mode_fields_size(t->mode, t->step_count) + 12u;
+    return entry_head_size(t->name_len) + 4u * (size_t)t->ndim + mode_fields_size(t->mode, t->step_count) + 12u;
 }
 
 size_t tcu_entry_crc_offset(const tc_stream *s, const tc_tensor_info *t)
@@ -156,6 +163,8 @@ const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t)
         return "entry extends past the directory";
     if (expected_element_size(t->dtype) == 0 || t->element_size != expected_element_size(t->dtype))
         return "bad dtype or element_size";
+    if (t->history > TC_MAX_HISTORY)
+        return "history above the limit";
     if ((problem = check_shape(t)) != NULL || (problem = check_quantization(dir_end, t)) != NULL)
         return problem;
     if (t->payload_offset < payload_start)
@@ -171,7 +180,7 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
                         uint32_t payload_size, uint32_t crc)
 {
     size_t name_len = strlen(spec->name), pos = TC_HEADER_SIZE, directory_size, i;
-    directory_size = 1u + name_len + 4u + 4u * spec->ndim + mode_fields_size(spec->mode, spec->step_count) + 12u;
+    directory_size = entry_head_size(name_len) + 4u * spec->ndim + mode_fields_size(spec->mode, spec->step_count) + 12u;
     if (name_len < 1 || name_len > TC_MAX_NAME_LEN || cap < TC_HEADER_SIZE + directory_size + payload_size)
         return 0;
     memcpy(out, "TCAB", 4);
@@ -186,6 +195,8 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
     out[pos++] = spec->dtype;
     out[pos++] = spec->mode;
     out[pos++] = spec->initial_activity;
+    tcu_put_u16(out + pos, spec->history);
+    pos += 2;
     out[pos++] = spec->ndim;
     for (i = 0; i < spec->ndim; i++, pos += 4)
         tcu_put_u32(out + pos, spec->dims[i]);
@@ -210,6 +221,27 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
         memcpy(out + pos, payload, payload_size);
     tcu_fix_header_crc(out, pos + payload_size);
     return pos + payload_size;
+}
+
+int64_t tcu_clamp_int8(int64_t level)
+{
+    return level < -128 ? -128 : level > 127 ? 127 : level;
+}
+
+void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *residuals)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        residuals[i] = levels[i] - (history != 0 && i >= history ? tcu_clamp_int8(levels[i - history]) : 0);
+}
+
+int8_t *tcu_history_buffer(const tc_tensor_info *info)
+{
+    size_t size = info->history ? info->history : 1u;
+    int8_t *buffer = malloc(size);
+    TCU_CHECK(buffer != NULL, "out of memory");
+    memset(buffer, 0x5A, size); /* the ring must start at zero whatever the caller's memory held */
+    return buffer;
 }
 
 /* ------------------------------------------------------------------ */
@@ -252,6 +284,15 @@ static tc_status load_base(const tcu_decoded *base, const tc_tensor_info *t, uin
     return checked;
 }
 
+/* tc_decode_tensor with exactly the history the tensor asks for. */
+static tc_status decode_with_history(const tc_stream *s, const tc_tensor_info *t, uint8_t *out, size_t size)
+{
+    int8_t *history = tcu_history_buffer(t);
+    tc_status st = tc_decode_tensor(s, t, out, size, history, t->history);
+    free(history);
+    return st;
+}
+
 static tc_status decode_one(tcu_decoded *r, uint32_t i, size_t max_output, const tcu_decoded *base,
                             int check_base_first, size_t lo, size_t hi)
 {
@@ -275,12 +316,12 @@ static tc_status decode_one(tcu_decoded *r, uint32_t i, size_t max_output, const
         tc_status checked = load_base(base, t, r->data[i], (size_t)bytes);
         if (checked != TC_OK && check_base_first)
             return checked;
-        st = tc_decode_tensor(&r->stream, t, r->data[i], (size_t)bytes);
+        st = decode_with_history(&r->stream, t, r->data[i], (size_t)bytes);
         TCU_CHECK(checked == TC_OK || st != TC_OK, "update applied to a base whose CRC-32 does not match");
         return st;
     }
     /* An empty tensor gets a zero-size view: the decoder must not touch it. */
-    return tc_decode_tensor(&r->stream, t, r->data[i], (size_t)bytes);
+    return decode_with_history(&r->stream, t, r->data[i], (size_t)bytes);
 }
 
 tc_status tcu_decode_all(const uint8_t *data, size_t size, int strict, size_t max_output,
@@ -407,9 +448,12 @@ tc_status tcu_decode_streaming(const tc_tensor_info *info, const uint8_t *src, s
     size_t out_max = chunks->out_max < info->element_size ? info->element_size : chunks->out_max;
     size_t total = 0, idle = 0;
     uint8_t *out_buf = malloc(out_max), *snapshot = malloc(out_max), *zeros = NULL;
+    int8_t *history = tcu_history_buffer(info);
     int want_input = 1;
     tc_status st = tc_decoder_init(&d, info);
     TCU_CHECK(st == TC_OK, "tc_decoder_init rejected a parsed entry");
+    st = tc_decoder_set_history(&d, history, info->history);
+    TCU_CHECK(st == TC_OK, "tc_decoder_set_history refused a buffer of H bytes");
     memset(stats, 0, sizeof *stats);
     w.cap = TC_MAX_VALUE_INPUT + chunks->in_max;
     w.buf = malloc(w.cap);
@@ -460,6 +504,7 @@ tc_status tcu_decode_streaming(const tc_tensor_info *info, const uint8_t *src, s
     free(out_buf);
     free(snapshot);
     free(zeros);
+    free(history);
     free(w.buf);
     *out_len = total;
     return st;

@@ -52,6 +52,7 @@ const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t);
 typedef struct {
     const char *name;
     uint8_t dtype, mode, ndim, axis, initial_activity;
+    uint16_t history;       /* prediction distance H (FORMAT 5.7), 0: none */
     uint32_t dims[TC_MAX_NDIM];
     int32_t offset;         /* lossless */
     uint32_t base_crc32;    /* delta modes */
@@ -60,9 +61,26 @@ typedef struct {
 } tcu_tensor_spec;
 
 /* Writes header + one directory entry + payload into out (capacity cap).
- * Returns the stream size, 0 if it does not fit. */
+ * Returns the stream size, 0 if it does not fit.  With spec->history > 0 the
+ * payload must code the residuals (tcu_residuals), not the levels. */
 size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, const uint8_t *payload,
                         uint32_t payload_size, uint32_t crc);
+
+/* The residuals a stream with prediction distance `history` codes for
+ * levels[0..n) (FORMAT 5.7): each level minus the level `history` elements
+ * back clamped to int8 (minus 0 for the first `history` elements, and for
+ * all of them when history = 0).  An independent statement of the rule the
+ * decoder inverts; a residual may exceed the codable 2^31 when a level is
+ * near it. */
+void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *residuals);
+
+/* The prediction FORMAT 5.7 makes from an earlier level: clamped to int8. */
+int64_t tcu_clamp_int8(int64_t level);
+
+/* Working memory for a tensor's prediction history, as a caller gives it:
+ * malloc'd at exactly info->history bytes (at least one) so that ASan sees
+ * any access past H, and filled with junk the decoder must clear. */
+int8_t *tcu_history_buffer(const tc_tensor_info *info);
 
 /* Every tensor of a stream, decoded with tc_decode_tensor. */
 typedef struct {
@@ -125,7 +143,8 @@ typedef struct {
     size_t consumed; /* payload bytes the decoder took */
 } tcu_stream_stats;
 
-/* Decode one tensor with tc_decoder_init/tc_decoder_run, feeding src (the
+/* Decode one tensor with tc_decoder_init, tc_decoder_set_history (an
+ * exact-size tcu_history_buffer) and tc_decoder_run, feeding src (the
  * payload, possibly followed by unrelated bytes, possibly cut short) in
  * chunks and draining output in chunks, xz-style: unconsumed input is kept
  * and passed again.  Checks the API contract after every call (see .c).

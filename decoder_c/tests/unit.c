@@ -2,7 +2,9 @@
  * unit.c - edge cases of the decoder's API, above all the streaming
  * contract of tc_decoder_run: 1-byte input chunks, 1-element and
  * sub-element output chunks, empty and scalar tensors, TC_NEED_INPUT /
- * TC_NEED_OUTPUT semantics, argument errors, in-place updates.
+ * TC_NEED_OUTPUT semantics, argument errors, in-place updates, and
+ * prediction from an earlier row (FORMAT 5.7): the history buffer the
+ * caller gives, its errors, and levels that prediction pushes past 2^31.
  * Streams are made with the host encoder core, so the file also checks
  * that encoder and decoder agree.  Exit status 1 on any failure.
  */
@@ -32,19 +34,24 @@ typedef struct {
     uint8_t expected[1 << 14];
 } fixture;
 
-/* One lossless tensor of `dtype` holding levels + offset. */
-static void make_lossless(fixture *f, uint8_t dtype, const int64_t *levels, uint32_t n, uint32_t ndim,
-                          const uint32_t *dims, int32_t offset)
+/* A lossless tensor of `dtype` holding levels + offset, coded with
+ * prediction distance `history` (0: none). */
+static void make_predicted(fixture *f, uint8_t dtype, const int64_t *levels, uint32_t n, uint32_t ndim,
+                           const uint32_t *dims, int32_t offset, uint16_t history)
 {
+    static int64_t residuals[4096];
     tcu_tensor_spec spec;
     uint8_t payload[1 << 15];
     unsigned size = dtype == TC_DTYPE_INT16 ? 2u : dtype == TC_DTYPE_INT32 ? 4u : 1u;
     uint32_t i, b;
-    int64_t payload_size = tce_encode_levels(levels, n, 0, payload, sizeof payload, NULL);
+    int64_t payload_size;
+    tcu_residuals(levels, n, history, residuals);
+    payload_size = tce_encode_levels(residuals, n, 0, payload, sizeof payload, NULL);
     memset(&spec, 0, sizeof spec);
     spec.name = "t";
     spec.dtype = dtype;
     spec.mode = TC_MODE_LOSSLESS;
+    spec.history = history;
     spec.ndim = (uint8_t)ndim;
     if (ndim > 0)
         memcpy(spec.dims, dims, ndim * sizeof *dims);
@@ -55,7 +62,13 @@ static void make_lossless(fixture *f, uint8_t dtype, const int64_t *levels, uint
     f->size = tcu_build_stream(f->bytes, sizeof f->bytes, &spec, payload, (uint32_t)payload_size,
                                tc_crc32(0, f->expected, (size_t)n * size));
     EXPECT(f->size > 0 && tc_stream_open(&f->stream, f->bytes, f->size) == TC_OK);
-    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK);
+    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK && f->info.history == history);
+}
+
+static void make_lossless(fixture *f, uint8_t dtype, const int64_t *levels, uint32_t n, uint32_t ndim,
+                          const uint32_t *dims, int32_t offset)
+{
+    make_predicted(f, dtype, levels, n, ndim, dims, offset, 0);
 }
 
 static void make_ramp(fixture *f, uint8_t dtype, uint32_t n)
@@ -106,7 +119,7 @@ static void test_empty_tensor(void)
     EXPECT(tc_decoder_run(&d, NULL, &in_pos, 0, NULL, &out_pos, 0) == TC_OK);
     EXPECT(tc_decoder_run(&d, garbage, &in_pos, sizeof garbage, out, &out_pos, sizeof out) == TC_OK);
     EXPECT(in_pos == 0 && out_pos == 0 && out[0] == 9);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, NULL, 0) == TC_OK);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, NULL, 0, NULL, 0) == TC_OK);
 }
 
 static void test_scalar(void)
@@ -116,8 +129,8 @@ static void test_scalar(void)
     uint8_t out[1];
     make_lossless(&f, TC_DTYPE_INT8, &level, 1, 0, NULL, 0);
     EXPECT(f.info.ndim == 0 && f.info.element_count == 1);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 1) == TC_OK && out[0] == 0x80);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 0) == TC_ERR_OUTPUT_SIZE);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 1, NULL, 0) == TC_OK && out[0] == 0x80);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 0, NULL, 0) == TC_ERR_OUTPUT_SIZE);
 }
 
 /* Fewer than 4 bytes: nothing consumed; fewer than TC_MAX_VALUE_INPUT and
@@ -189,7 +202,7 @@ static void test_crc_mismatch(void)
     f.bytes[tcu_entry_crc_offset(&f.stream, &f.info)] ^= 1u;
     tcu_fix_header_crc(f.bytes, f.size);
     EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_OK && tc_stream_tensor(&f.stream, 0, &f.info) == TC_OK);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out) == TC_ERR_CRC);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == TC_ERR_CRC);
 }
 
 static void test_argument_errors(void)
@@ -218,7 +231,8 @@ static void test_argument_errors(void)
     EXPECT(tc_stream_find(&f.stream, NULL, 1, &t, &index) == TC_ERR_ARGUMENT);
     EXPECT(tc_stream_find(&f.stream, "u", 1, &t, &index) == TC_ERR_NOT_FOUND);
     EXPECT(tc_stream_find(&f.stream, "t", 1, &t, NULL) == TC_OK);
-    EXPECT(tc_decode_tensor(NULL, &f.info, out, 4) == TC_ERR_ARGUMENT && tc_decode_tensor(&f.stream, NULL, out, 4) == TC_ERR_ARGUMENT);
+    EXPECT(tc_decode_tensor(NULL, &f.info, out, 4, NULL, 0) == TC_ERR_ARGUMENT &&
+           tc_decode_tensor(&f.stream, NULL, out, 4, NULL, 0) == TC_ERR_ARGUMENT);
     EXPECT(tc_check_base(NULL, out, 4) == TC_ERR_ARGUMENT && tc_check_base(&f.info, out, 10) == TC_ERR_ARGUMENT);
     EXPECT(tc_crc32(5, NULL, 10) == 5 && tc_crc32(0, (const uint8_t *)"123456789", 9) == 0xCBF43926u);
 }
@@ -226,10 +240,10 @@ static void test_argument_errors(void)
 static void test_status_strings(void)
 {
     int a, b;
-    for (a = TC_ERR_BASE; a <= TC_NEED_OUTPUT; a++) {
+    for (a = TC_ERR_HISTORY; a <= TC_NEED_OUTPUT; a++) {
         const char *text = tc_status_string((tc_status)a);
         EXPECT(text != NULL && strcmp(text, "unknown status") != 0);
-        for (b = TC_ERR_BASE; b < a; b++)
+        for (b = TC_ERR_HISTORY; b < a; b++)
             EXPECT(strcmp(text, tc_status_string((tc_status)b)) != 0);
     }
     EXPECT(strcmp(tc_status_string((tc_status)77), "unknown status") == 0);
@@ -264,9 +278,245 @@ static void test_delta(void)
     EXPECT(tc_stream_open(&s, stream, size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK);
     EXPECT(tc_check_base(&t, base, 16) == TC_OK && tc_check_base(&t, base, 15) == TC_ERR_OUTPUT_SIZE);
     memcpy(out, base, 16);
-    EXPECT(tc_decode_tensor(&s, &t, out, 16) == TC_OK && memcmp(out, expected, 16) == 0);
+    EXPECT(tc_decode_tensor(&s, &t, out, 16, NULL, 0) == TC_OK && memcmp(out, expected, 16) == 0);
     EXPECT(tc_check_base(&t, out, 16) == TC_ERR_BASE); /* applying it twice is refused */
-    EXPECT(tc_decode_tensor(&s, &t, out, 16) == TC_ERR_BASE);
+    EXPECT(tc_decode_tensor(&s, &t, out, 16, NULL, 0) == TC_ERR_BASE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Prediction from an earlier row (FORMAT 5.7).                        */
+
+#define TWO_31 ((int64_t)1 << 31)
+
+/* Rows of an int16 tensor that repeat each other up to +-1, every ninth
+ * column far outside int8 (the ring keeps those clamped): with H = one row
+ * the tensor takes fewer bytes and decodes exactly, whole and in 1-byte /
+ * 1-element chunks, using only the first H bytes of a larger buffer, which
+ * ends up holding the last row clamped to int8. */
+static void test_predicted_rows(void)
+{
+    enum { ROWS = 8, COLUMNS = 37, N = ROWS * COLUMNS };
+    static fixture plain, predicted;
+    static int64_t levels[N];
+    static uint8_t out[2 * N];
+    uint32_t dims[2] = {ROWS, COLUMNS}, i;
+    int8_t history[COLUMNS + 8];
+    tcu_chunks chunks;
+    tcu_stream_stats stats;
+    size_t len;
+    for (i = 0; i < N; i++) {
+        uint32_t column = i % COLUMNS;
+        int64_t shape = (int64_t)(column * 29u % 61u) - 30;
+        levels[i] = shape * (column % 9u == 5u ? 40 : 1) + (int64_t)(i / COLUMNS % 3u) - 1;
+    }
+    make_predicted(&plain, TC_DTYPE_INT16, levels, N, 2, dims, 0, 0);
+    make_predicted(&predicted, TC_DTYPE_INT16, levels, N, 2, dims, 0, COLUMNS);
+    EXPECT(predicted.info.payload_size < plain.info.payload_size);
+    memset(history, 0x77, sizeof history);
+    EXPECT(tc_decode_tensor(&predicted.stream, &predicted.info, out, sizeof out, history, sizeof history) == TC_OK);
+    EXPECT(memcmp(out, predicted.expected, sizeof out) == 0);
+    for (i = 0; i < COLUMNS; i++)
+        EXPECT(history[i] == tcu_clamp_int8(levels[N - COLUMNS + i]));
+    for (i = COLUMNS; i < sizeof history; i++)
+        EXPECT(history[i] == 0x77);
+    chunks.state = 3;
+    chunks.in_max = 1;
+    chunks.out_max = 2;
+    memset(out, 0, sizeof out);
+    EXPECT(tcu_decode_streaming(&predicted.info, payload(&predicted), predicted.info.payload_size, &chunks, NULL, out,
+                                sizeof out, &len, &stats) == TC_OK);
+    EXPECT(len == sizeof out && memcmp(out, predicted.expected, sizeof out) == 0);
+}
+
+/* H = 1 (every element predicted from the one before) and H = 65535, longer
+ * than the tensor, where every prediction is the initial 0: the payload is
+ * then the one without prediction, and still needs all H bytes. */
+static void test_history_extremes(void)
+{
+    static fixture plain, longest, shortest;
+    static int8_t history[TC_MAX_HISTORY];
+    static int64_t levels[500];
+    static uint8_t out[500];
+    uint32_t n = 500, i;
+    for (i = 0; i < n; i++)
+        levels[i] = (int64_t)(i / 7u % 50u) - 25; /* runs of equal levels */
+    make_predicted(&plain, TC_DTYPE_INT8, levels, n, 1, &n, 0, 0);
+    make_predicted(&longest, TC_DTYPE_INT8, levels, n, 1, &n, 0, TC_MAX_HISTORY);
+    make_predicted(&shortest, TC_DTYPE_INT8, levels, n, 1, &n, 0, 1);
+    EXPECT(longest.info.payload_size == plain.info.payload_size &&
+           memcmp(payload(&longest), payload(&plain), plain.info.payload_size) == 0);
+    EXPECT(tc_decode_tensor(&longest.stream, &longest.info, out, n, history, TC_MAX_HISTORY - 1) == TC_ERR_HISTORY);
+    EXPECT(tc_decode_tensor(&longest.stream, &longest.info, out, n, history, TC_MAX_HISTORY) == TC_OK &&
+           memcmp(out, plain.expected, n) == 0);
+    EXPECT(shortest.info.payload_size < plain.info.payload_size);
+    EXPECT(tc_decode_tensor(&shortest.stream, &shortest.info, out, n, history, 1) == TC_OK &&
+           memcmp(out, plain.expected, n) == 0);
+}
+
+/* tc_decoder_set_history: argument errors, too little memory, too late; a
+ * run without history is refused before it consumes or writes anything,
+ * and so is tc_decode_tensor with too little.  H = 0 needs nothing. */
+static void test_history_errors(void)
+{
+    enum { H = 10, N = 100 };
+    static fixture f, plain;
+    static int8_t history[2 * H];
+    static int64_t levels[N];
+    uint8_t out[N], untouched[N];
+    size_t in_pos = 0, out_pos = 0, i;
+    uint32_t n = N;
+    tc_decoder d;
+    for (i = 0; i < N; i++)
+        levels[i] = (int64_t)(i % H) * 3 - 14 + (int64_t)(i / 30u);
+    make_predicted(&f, TC_DTYPE_INT8, levels, N, 1, &n, 0, H);
+    EXPECT(f.info.payload_size > 4u + 1u);
+    memset(untouched, 0xEE, sizeof untouched);
+    memcpy(out, untouched, sizeof out);
+
+    EXPECT(tc_decoder_set_history(NULL, history, sizeof history) == TC_ERR_ARGUMENT);
+    EXPECT(tc_decoder_init(&d, &f.info) == TC_OK);
+    EXPECT(tc_decoder_set_history(&d, NULL, H) == TC_ERR_HISTORY);
+    EXPECT(tc_decoder_set_history(&d, history, H - 1) == TC_ERR_HISTORY);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, sizeof out) == TC_ERR_HISTORY);
+    EXPECT(in_pos == 0 && out_pos == 0 && memcmp(out, untouched, sizeof out) == 0);
+    EXPECT(tc_decoder_set_history(&d, history, H) == TC_OK); /* the refused run did not start decoding */
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, 5, out, &out_pos, sizeof out) == TC_NEED_INPUT);
+    EXPECT(in_pos == 4 && out_pos == 0);
+    EXPECT(tc_decoder_set_history(&d, history, H) == TC_ERR_ARGUMENT); /* started: too late */
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, sizeof out) == TC_OK);
+    EXPECT(out_pos == N && memcmp(out, f.expected, N) == 0);
+
+    memcpy(out, untouched, sizeof out);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, history, H - 1) == TC_ERR_HISTORY);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == TC_ERR_HISTORY);
+    EXPECT(memcmp(out, untouched, sizeof out) == 0);
+
+    make_ramp(&plain, TC_DTYPE_INT8, N);
+    memset(history, 0x33, sizeof history);
+    EXPECT(tc_decoder_init(&d, &plain.info) == TC_OK);
+    EXPECT(tc_decoder_set_history(&d, NULL, 0) == TC_OK);
+    EXPECT(tc_decoder_set_history(&d, history, 1) == TC_OK && history[0] == 0x33); /* a no-op for H = 0 */
+    in_pos = out_pos = 0;
+    EXPECT(tc_decoder_run(&d, payload(&plain), &in_pos, plain.info.payload_size, out, &out_pos, sizeof out) == TC_OK);
+    EXPECT(memcmp(out, plain.expected, N) == 0);
+}
+
+/* An update with prediction: a too-small history is refused with the base
+ * left in place; with enough it applies like any other update. */
+static void test_predicted_update(void)
+{
+    enum { H = 4, N = 24 };
+    static uint8_t stream[4096], payload_bytes[4096];
+    static int8_t history[H];
+    uint8_t base[N], expected[N], out[N];
+    int64_t levels[N], residuals[N];
+    tcu_tensor_spec spec;
+    tc_stream s;
+    tc_tensor_info t;
+    size_t size, i;
+    int64_t payload_size;
+    for (i = 0; i < N; i++) {
+        base[i] = (uint8_t)(100u + i * 5u);
+        levels[i] = (int64_t)(i % H) - 2 + (i >= 12u); /* the same step for every row, then one more */
+        expected[i] = (uint8_t)(base[i] + levels[i]);
+    }
+    tcu_residuals(levels, N, H, residuals);
+    payload_size = tce_encode_levels(residuals, N, 0, payload_bytes, sizeof payload_bytes, NULL);
+    memset(&spec, 0, sizeof spec);
+    spec.name = "u";
+    spec.dtype = TC_DTYPE_UINT8;
+    spec.mode = TC_MODE_DELTA_LOSSLESS;
+    spec.history = H;
+    spec.ndim = 1;
+    spec.dims[0] = N;
+    spec.base_crc32 = tc_crc32(0, base, N);
+    size = tcu_build_stream(stream, sizeof stream, &spec, payload_bytes, (uint32_t)payload_size, tc_crc32(0, expected, N));
+    EXPECT(tc_stream_open(&s, stream, size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK && t.history == H);
+    memcpy(out, base, N);
+    EXPECT(tc_decode_tensor(&s, &t, out, N, history, H - 1) == TC_ERR_HISTORY && memcmp(out, base, N) == 0);
+    EXPECT(tc_decode_tensor(&s, &t, out, N, history, H) == TC_OK && memcmp(out, expected, N) == 0);
+}
+
+static void store_float(uint8_t *p, float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    tcu_put_u32(p, bits);
+}
+
+/* A quantized float32 tensor with step 1 coding `residuals` with
+ * prediction distance `history`; expected[] receives the float32 of the
+ * levels when every |level| <= 2^31 (levels beyond float precision are
+ * not used here). */
+static void make_float_step1(fixture *f, const int64_t *residuals, uint32_t n, uint16_t history)
+{
+    static const uint8_t step_one[3] = {1, 0, 0}; /* mantissa 1, exponent 0 */
+    tcu_tensor_spec spec;
+    uint8_t payload_bytes[256];
+    int64_t payload_size = tce_encode_levels(residuals, n, 0, payload_bytes, sizeof payload_bytes, NULL);
+    int64_t levels[8];
+    uint32_t i;
+    for (i = 0; i < n && i < 8; i++) {
+        levels[i] = residuals[i] + (history != 0 && i >= history ? tcu_clamp_int8(levels[i - history]) : 0);
+        store_float(f->expected + 4u * i, (float)levels[i]);
+    }
+    memset(&spec, 0, sizeof spec);
+    spec.name = "q";
+    spec.dtype = TC_DTYPE_FLOAT32;
+    spec.mode = TC_MODE_QUANTIZED;
+    spec.history = history;
+    spec.ndim = 1;
+    spec.dims[0] = n;
+    spec.axis = TC_AXIS_NONE;
+    spec.steps = step_one;
+    spec.step_count = 1;
+    EXPECT(payload_size > 0);
+    f->size = tcu_build_stream(f->bytes, sizeof f->bytes, &spec, payload_bytes, (uint32_t)payload_size,
+                               tc_crc32(0, f->expected, 4u * n));
+    EXPECT(f->size > 0 && tc_stream_open(&f->stream, f->bytes, f->size) == TC_OK);
+    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK);
+}
+
+/* Decodes f whole and streamed; both must give `expected_status`, and on
+ * TC_OK the expected floats. */
+static void expect_float_decode(fixture *f, uint32_t n, tc_status expected_status)
+{
+    static int8_t history[16];
+    uint8_t out[32];
+    tcu_chunks chunks;
+    tcu_stream_stats stats;
+    size_t len;
+    tc_status st = tc_decode_tensor(&f->stream, &f->info, out, 4u * n, history, sizeof history);
+    EXPECT(st == expected_status);
+    if (st == TC_OK)
+        EXPECT(memcmp(out, f->expected, 4u * n) == 0);
+    chunks.state = 5;
+    chunks.in_max = 2;
+    chunks.out_max = 4;
+    st = tcu_decode_streaming(&f->info, payload(f), f->info.payload_size, &chunks, NULL, out, 4u * n, &len, &stats);
+    EXPECT(st == expected_status);
+}
+
+/* |level| may reach 2^31 through prediction but not pass it: residual
+ * 2^31 after a predicted 127 is a corrupt payload although the same
+ * residuals decode fine without prediction. */
+static void test_prediction_overflow(void)
+{
+    static fixture f;
+    const int64_t too_high[2] = {127, TWO_31}, highest[2] = {127, TWO_31 - 127};
+    const int64_t too_low[2] = {-128, -TWO_31}, lowest[2] = {-128, -TWO_31 + 128};
+    make_float_step1(&f, too_high, 2, 0);
+    expect_float_decode(&f, 2, TC_OK);
+    make_float_step1(&f, too_high, 2, 1);
+    expect_float_decode(&f, 2, TC_ERR_PAYLOAD);
+    make_float_step1(&f, highest, 2, 1);
+    expect_float_decode(&f, 2, TC_OK);
+    make_float_step1(&f, too_low, 2, 0);
+    expect_float_decode(&f, 2, TC_OK);
+    make_float_step1(&f, too_low, 2, 1);
+    expect_float_decode(&f, 2, TC_ERR_PAYLOAD);
+    make_float_step1(&f, lowest, 2, 1);
+    expect_float_decode(&f, 2, TC_OK);
 }
 
 /* The argument checks accept NULL for an empty buffer, so a caller with
@@ -302,6 +552,11 @@ int main(void)
     test_argument_errors();
     test_status_strings();
     test_delta();
+    test_predicted_rows();
+    test_history_extremes();
+    test_history_errors();
+    test_predicted_update();
+    test_prediction_overflow();
     fflush(stderr);
     test_null_empty_buffers();
     printf("unit: %d checks, %d failures\n", checks, failures);

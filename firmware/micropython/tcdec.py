@@ -1,4 +1,4 @@
-"""tcdec: decoder for tinycabac weight streams (format 2), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 3), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22
 (where the arithmetic decoder is compiled with @micropython.viper) and on
@@ -23,9 +23,12 @@ One tensor at a time, or a tensor in pieces, with bounded memory::
         consume(chunk, count)
 
 Only the header, the directory and about 3 KB of state stay in RAM; the
-payloads are read through a small window (`chunk_size`).  Every failure is
-a `DecodeError` (a ValueError) subclass with a clear message; decoded data
-is checked against the stream's CRC-32 before a tensor is reported complete.
+payloads are read through a small window (`chunk_size`).  A tensor coded
+with prediction (info.history = H > 0, FORMAT 5.7) needs H more bytes while
+it is decoded, for the ring of its last H levels (H <= 65535; tinycabac's
+encoder uses at most 4096 unless told otherwise).  Every failure is a
+`DecodeError` (a ValueError) subclass with a clear message; decoded data is
+checked against the stream's CRC-32 before a tensor is reported complete.
 """
 
 import array
@@ -54,7 +57,7 @@ ACCELERATED = sys.implementation.name == "micropython"
 __version__ = "0.1.0"
 _MICROPYTHON = ACCELERATED
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -172,6 +175,8 @@ _S_BASE_CRC = const(24)  # running CRC-32 register of the base bytes
 _S_BIAS = const(25)  # delta-lossless: value bits ^ BIAS = value - dtype minimum
 _S_UMAX = const(26)  # ... and dtype maximum - dtype minimum
 _S_PREVIOUS_SIGN = const(27)  # 0 none yet, 1 negative, 2 positive (FORMAT 5.5)
+_S_HISTORY = const(28)  # prediction distance H, 0: none (FORMAT 5.7)
+_S_HISTORY_POS = const(29)  # ring slot of the next element: element index mod H
 _S_PREFIX = const(32)  # 16 sets x 4 contexts x (fast, slow)
 _S_SUFFIX = const(160)  # 15 sets x 2 x 3 contexts x (fast, slow)
 _S_SIGN = const(340)  # 12 contexts x (fast, slow)
@@ -189,13 +194,17 @@ _ERR_OVERRUN = const(-3)
 _ERR_RANGE = const(-4)
 _ERR_FLOAT = const(-5)
 _ERR_BASE = const(-6)
+_ERR_PREDICTED = const(-7)
 _CORE_ERRORS = {
     -1: "escape code longer than 31 bits",
-    -2: "level magnitude above 2**31",
+    -2: "residual magnitude above 2**31",
     -3: "payload ends before the last value",
     -4: "value outside the range of the dtype",
     -5: "quantized value overflows float32",
+    -7: "predicted level magnitude above 2**31",
 }
+# The ring argument of the core for tensors without prediction (never read).
+_NO_HISTORY = bytearray(0)
 
 # FORMAT 5.6: one value never needs more input than this.
 _MAX_VALUE_INPUT = const(64)
@@ -207,7 +216,8 @@ _MAX_ELEMENTS_PER_BYTE = const(1300)
 
 
 # ---------------------------------------------------------------------------
-# The core: decode values from src[pos:limit] into dst[out_pos:out_end].
+# The core: decode values from src[pos:limit] into dst[out_pos:out_end],
+# with `ring` the H-byte prediction history of the tensor (FORMAT 5.7).
 # Everything per bin sits in one function with the range coder inlined,
 # because a call from viper code costs more than decoding a whole value.
 # Both versions stop with _NEED_INPUT while the payload continues and fewer
@@ -245,7 +255,7 @@ if ACCELERATED:
             i += 1
 
     @micropython.viper
-    def _run_viper(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8) -> int:
+    def _run_viper(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8, ring: ptr8) -> int:
         # Machine words are 32 or 64 bits: values stay below 2**32 and are
         # masked after left shifts; no unary minus (older viper emitters
         # clobber the operand); literals compared with uint are cast.
@@ -275,6 +285,8 @@ if ACCELERATED:
         bias = uint(st[_S_BIAS])
         umax = uint(st[_S_UMAX])
         previous = int(st[_S_PREVIOUS_SIGN])
+        history = int(st[_S_HISTORY])
+        slot = int(st[_S_HISTORY_POS])
         overrun = 0
         status = _DONE
         while left > 0:
@@ -463,6 +475,38 @@ if ACCELERATED:
                 status = _ERR_OVERRUN
                 break
             activity = activity - (activity >> 3) + uint(magnitude_class)
+            if history != 0:
+                # FORMAT 5.7: level = residual + the level H elements back.
+                # Kept as sign and magnitude like the residual (m, neg), so
+                # 32-bit words suffice: |level| <= 2**31 + 128 < 2**32.
+                predicted = uint(ring[slot])  # an int8 as a two's complement byte
+                if predicted != uint(0):
+                    predicted_neg = 0
+                    if predicted >= uint(128):
+                        predicted_neg = 1
+                        predicted = uint(256) - predicted
+                    if neg == predicted_neg:
+                        m = m + predicted
+                    elif m >= predicted:
+                        m = m - predicted
+                        if m == uint(0):
+                            neg = 0
+                    else:
+                        m = predicted - m
+                        neg = predicted_neg
+                    if m > top:
+                        status = _ERR_PREDICTED
+                        break
+                # the ring keeps the level clamped to -128..127 (neg: m >= 1)
+                clamped = m
+                if clamped > uint(127):
+                    clamped = uint(127 + neg)
+                if neg:
+                    clamped = uint(256) - clamped
+                ring[slot] = clamped
+                slot += 1
+                if slot == history:
+                    slot = 0
             # FORMAT 6: reconstruction into a little-endian 32-bit pattern
             if quantized:
                 mant = uint(aux[step_at]) | (uint(aux[step_at + 1]) << 8)
@@ -580,6 +624,7 @@ if ACCELERATED:
         st[_S_INNER_LEFT] = inner_left
         st[_S_BASE_CRC] = bcrc
         st[_S_PREVIOUS_SIGN] = previous
+        st[_S_HISTORY_POS] = slot
         return status
 
 
@@ -603,7 +648,7 @@ _PACK_FORMATS = (None, "<B", "<H", None, "<I")
 _UNPACK_FORMATS = (None, "<B", "<H", None, "<I")
 
 
-def _run_plain(st, aux, src, dst):
+def _run_plain(st, aux, src, dst, ring):
     """The same algorithm as _run_viper, in plain Python (see there), plus
     the delta-quantized mode (FORMAT 6.3), whose float32 addition needs
     64-bit intermediates that viper on 32-bit ports does not have."""
@@ -624,6 +669,8 @@ def _run_plain(st, aux, src, dst):
     previous = st[_S_PREVIOUS_SIGN]
     step_at = st[_S_STEP_AT]
     inner_left = st[_S_INNER_LEFT]
+    history = st[_S_HISTORY]
+    slot = st[_S_HISTORY_POS]
     pack_format = _PACK_FORMATS[esize]
     out_mask = (1 << (8 * esize)) - 1
     status = _DONE
@@ -721,6 +768,16 @@ def _run_plain(st, aux, src, dst):
             status = _ERR_OVERRUN
             break
         activity = activity - (activity >> 3) + magnitude_class
+        if history:  # FORMAT 5.7, see _run_viper
+            predicted = ring[slot]
+            level = (-m if neg else m) + (predicted - 256 if predicted >= 128 else predicted)
+            if not -0x80000000 <= level <= 0x80000000:
+                status = _ERR_PREDICTED
+                break
+            ring[slot] = min(max(level, -128), 127) & 0xFF
+            slot = slot + 1 if slot + 1 < history else 0
+            neg = 1 if level < 0 else 0
+            m = -level if neg else level
         if delta:
             base = _unpack_from(_UNPACK_FORMATS[esize], dst, opos)[0]
             for _ in range(esize):
@@ -783,6 +840,7 @@ def _run_plain(st, aux, src, dst):
     st[_S_PREVIOUS_SIGN] = previous
     st[_S_STEP_AT] = step_at
     st[_S_INNER_LEFT] = inner_left
+    st[_S_HISTORY_POS] = slot
     return status
 
 
@@ -1032,6 +1090,7 @@ TensorInfo = namedtuple(
         "nbytes",  # decoded bytes: size * itemsize
         "mode",  # MODES: 'lossless', 'quantized', 'delta-lossless', 'delta-quantized'
         "initial_activity",  # the entropy coder's starting scale estimate (FORMAT 5.4)
+        "history",  # prediction distance H (FORMAT 5.7), 0: none; decoding needs H bytes
         "offset",  # lossless: value = level + offset
         "axis",  # quantized: channel axis of per-channel steps, or None
         "step_count",  # quantized: number of steps (Decoder.steps() lists them)
@@ -1065,14 +1124,15 @@ def _parse_entry(head, at, stop, payload_base, index):
     name_len = head[at]
     if name_len == 0:
         raise _entry_error(index, "empty name")
-    _need(at, stop, 1 + name_len + 3, index)
+    _need(at, stop, 1 + name_len + 5, index)
     try:
         name = bytes(head[at + 1 : at + 1 + name_len]).decode("utf-8")
     except UnicodeError:
         raise _entry_error(index, "name is not UTF-8")
     at += 1 + name_len
     code, mode, initial_activity = head[at], head[at + 1], head[at + 2]
-    at += 3
+    history = _u16(head, at + 3)
+    at += 5
     if code not in DTYPES or mode > 3:
         raise _entry_error(index, "reserved dtype %d or mode %d" % (code, mode))
     quantized = mode & 1
@@ -1137,7 +1197,7 @@ def _parse_entry(head, at, stop, payload_base, index):
         raise _entry_error(index, "payload size %d for %d elements" % (payload_size, size))
     info = TensorInfo(
         index, name, dtype, typecode, itemsize, tuple(shape), size, size * itemsize,
-        MODES[mode], initial_activity, offset, axis, step_count, steps_at,
+        MODES[mode], initial_activity, history, offset, axis, step_count, steps_at,
         payload_base + payload_offset, payload_size, crc, base_crc,
     )
     return info, at
@@ -1209,6 +1269,8 @@ class TensorReader:
         self._error = None
         self._buffer = None
         self._buffer_bytes = 0
+        # FORMAT 5.7: the last H levels as int8, zero before the first row
+        self._ring = bytearray(info.history) if info.history else _NO_HISTORY
         # read(), read_into() and chunks() reuse the decoder's state array
         # (2.4 KB); readers from open() own theirs and may interleave.
         self._decoder = decoder if shared else None
@@ -1221,6 +1283,8 @@ class TensorReader:
         st[_S_CRC] = 0xFFFFFFFF
         st[_S_BASE_CRC] = 0xFFFFFFFF
         st[_S_PREVIOUS_SIGN] = 0
+        st[_S_HISTORY] = info.history
+        st[_S_HISTORY_POS] = 0
         st[_S_RANGE] = 0xFFFFFFFF
         st[_S_CODE] = 0
         st[_S_QUANTIZED] = 1 if info.mode.endswith("quantized") else 0
@@ -1273,7 +1337,7 @@ class TensorReader:
         source = self._source
         self._attach(source.locate(self._position))
         while True:
-            status = self._run(st, self._head, source.buf, buffer)
+            status = self._run(st, self._head, source.buf, buffer, self._ring)
             if status != _NEED_INPUT:
                 break
             index = source.refill(st[_S_POS])

@@ -18,6 +18,12 @@
  * before them: each update tensor's base is decoded from that stream into a
  * RAM buffer (UPDATE_BUFFER_SIZE bytes), checked with tc_check_base, and
  * updated in place, as a device holding its model in RAM would do it.
+ *
+ * A tensor coded with prediction needs H bytes of history (FORMAT 5.7); the
+ * firmware sets aside TINYCABAC_HISTORY_SIZE bytes, 4096 by default (the
+ * encoder's default limit), set with -D in platformio.ini's build_flags.  A
+ * tensor with a larger H fails with "FAIL history buffer too small
+ * (<H> > <TINYCABAC_HISTORY_SIZE>)".
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +36,9 @@
 #ifndef UPDATE_BUFFER_SIZE
 #define UPDATE_BUFFER_SIZE 4096u
 #endif
+#ifndef TINYCABAC_HISTORY_SIZE
+#define TINYCABAC_HISTORY_SIZE 4096u
+#endif
 
 /* Static rather than on the stack: the size report then shows the demo's
  * whole RAM footprint, and the stack stays small. */
@@ -40,6 +49,9 @@ static uint8_t output_chunk[OUTPUT_CHUNK_SIZE];
 static tc_stream base_stream;
 static tc_tensor_info base_tensor;
 static uint8_t update_buffer[UPDATE_BUFFER_SIZE];
+static int8_t history[TINYCABAC_HISTORY_SIZE];
+/* H of the last tensor refused for want of history, for the report. */
+static uint32_t history_needed;
 static char line[TC_MAX_NAME_LEN + 64u];
 
 typedef struct {
@@ -125,10 +137,36 @@ static tc_status report_failure(tc_status status, uint32_t index)
     line_writer w = line_start();
     put_text(&w, "FAIL ");
     put_text(&w, tc_status_string(status));
+    if (status == TC_ERR_HISTORY) { /* how much RAM the stream wants, and what there is */
+        put_text(&w, " (");
+        put_decimal(&w, history_needed);
+        put_text(&w, " > ");
+        put_decimal(&w, (uint32_t)sizeof history);
+        put_text(&w, ")");
+    }
     put_text(&w, " (tensor ");
     put_decimal(&w, index);
     put_text(&w, ")");
     line_send(&w);
+    return status;
+}
+
+/* Remember H when `status` says the history buffer was too small for t. */
+static tc_status note_history(tc_status status, const tc_tensor_info *t)
+{
+    if (status == TC_ERR_HISTORY) {
+        history_needed = t->history;
+    }
+    return status;
+}
+
+/* Start decoding `tensor`, with the history buffer if it uses prediction. */
+static tc_status start_decoder(void)
+{
+    tc_status status = tc_decoder_init(&decoder, &tensor);
+    if (status == TC_OK) {
+        status = note_history(tc_decoder_set_history(&decoder, history, sizeof history), &tensor);
+    }
     return status;
 }
 
@@ -142,7 +180,7 @@ static tc_status decode_tensor(uint32_t *crc)
     const uint8_t *payload = stream.data + tensor.payload_offset;
     size_t in_pos = 0;
     uint64_t decoded_bytes = 0;
-    tc_status status = tc_decoder_init(&decoder, &tensor);
+    tc_status status = start_decoder();
     *crc = 0;
     while (status == TC_OK || status == TC_NEED_OUTPUT) {
         size_t out_pos = 0;
@@ -185,7 +223,11 @@ static tc_status load_base(const tc_embedded_stream *base, size_t size)
     if (status == TC_OK && (uint64_t)base_tensor.element_count * base_tensor.element_size != size) {
         return TC_ERR_BASE;
     }
-    return status == TC_OK ? tc_decode_tensor(&base_stream, &base_tensor, update_buffer, size) : status;
+    if (status != TC_OK) {
+        return status;
+    }
+    return note_history(tc_decode_tensor(&base_stream, &base_tensor, update_buffer, size, history, sizeof history),
+                        &base_tensor);
 }
 
 /* Apply update `tensor` in place to its base; *crc receives the new bytes' CRC-32. */
@@ -199,7 +241,7 @@ static tc_status apply_update_tensor(const tc_embedded_stream *base, uint32_t *c
     }
     if ((status = load_base(base, (size_t)size)) != TC_OK ||
         (status = tc_check_base(&tensor, update_buffer, (size_t)size)) != TC_OK ||
-        (status = tc_decoder_init(&decoder, &tensor)) != TC_OK) {
+        (status = start_decoder()) != TC_OK) {
         return status;
     }
     if (tensor.payload_offset > stream.size || tensor.payload_size > stream.size - tensor.payload_offset) {

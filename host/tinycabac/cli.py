@@ -82,17 +82,22 @@ def _encode_options(args) -> dict:
         options["bits_per_weight"] = args.bits_per_weight
     if args.per_channel:
         options["axis"] = 0
+    if args.max_history is not None:
+        options["max_history"] = args.max_history
     return options
 
 
 def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
-    rows = [("tensor", "elements", "dtype", "mode", "bytes", "bits/w", "ratio", "SNR dB")]
+    rows = [("tensor", "elements", "dtype", "mode", "pred", "bytes", "bits/w", "ratio", "SNR dB")]
     total_in = total_out = 0
     for t in codec.info(stream):
         snr = snrs.get(t.name)
         snr_text = "" if "lossless" in t.mode else ("inf" if snr == float("inf") else f"{snr:.2f}" if snr is not None else "?")
         rows.append(
-            (t.name, str(t.elements), t.dtype, t.mode, str(t.payload_bytes), f"{t.bits_per_weight:.3f}", f"{t.ratio:.2f}", snr_text)
+            (
+                t.name, str(t.elements), t.dtype, t.mode, str(t.history) if t.history else "-",
+                str(t.payload_bytes), f"{t.bits_per_weight:.3f}", f"{t.ratio:.2f}", snr_text,
+            )
         )
         total_in += t.original_bytes
         total_out += t.payload_bytes
@@ -280,7 +285,7 @@ def _accuracy_line(original: bytes, rebuilt: bytes) -> str:
 # ---------------------------------------------------------------- parser
 
 
-def _add_quantization_options(p: argparse.ArgumentParser) -> None:
+def _add_coding_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--step", type=float, help="quantization step for float tensors")
     group.add_argument("--qp", type=int, help="NNR-style QP: step = (1 + (qp%%4)/4) * 2^(qp//4)")
@@ -288,6 +293,11 @@ def _add_quantization_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--bits-per-weight", type=float, help="size target: finest step whose payload fits this many bits per weight")
     p.add_argument("--per-channel", action="store_true", help="one step per output channel (axis 0)")
     p.add_argument("--quantizer", choices=("nearest", "rdoq"), default="nearest", help="level choice (default nearest)")
+    p.add_argument(
+        "--max-history", type=int, metavar="N",
+        help="longest prediction distance in elements; the decoder needs that many bytes of RAM "
+        "(default 4096, 0 turns prediction off)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", help="model file (default: the bundled int8 digits model)")
     p.add_argument("-o", "--output", help="output .tcb (default: input name with .tcb, in the current directory)")
     p.add_argument("--base", help="code an update against this model (.tflite/.npz) the receiver already holds")
-    _add_quantization_options(p)
+    _add_coding_options(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_encode)

@@ -26,6 +26,7 @@ from .container import (
     check_shape,
     write_stream,
 )
+from .predict import DEFAULT_MAX_HISTORY, check_history, propose_history, residuals
 from .quantize import QUANTIZERS, quantize_for_rate, quantize_for_snr, quantize_with_steps, snr_db
 
 DEFAULT_SNR_DB = 40.0
@@ -65,27 +66,61 @@ def _le_bytes(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
 
 
-def _levels_entry(name, array, mode, levels, decoded, **fields) -> TensorEntry:
-    activity = native.initial_activity(levels)
+@dataclass(frozen=True)
+class Prediction:
+    """How one tensor uses prediction (FORMAT 5.7): a fixed distance, or
+    None to let the encoder choose one up to `max_history`."""
+
+    history: int | None = None
+    max_history: int = DEFAULT_MAX_HISTORY
+
+
+def _code_levels(name: str, shape, levels: np.ndarray, prediction: Prediction) -> tuple[int, int, bytes]:
+    """(history, initial_activity, payload): coded without prediction and,
+    if the proxy proposes a distance, with it; the smaller payload wins."""
+    if prediction.history is not None:
+        distances = [prediction.history]
+    else:
+        proposed = propose_history(levels, shape, prediction.max_history)
+        distances = [0, proposed] if proposed else [0]
+    best = None
+    for history in distances:
+        coded = residuals(levels, history)
+        if history and coded.size and int(np.abs(coded).max()) > 2**31:
+            raise FormatError(
+                f"tensor {name!r}: prediction at distance {history} needs residuals beyond 2**31; use history=0"
+            )
+        activity = native.initial_activity(coded)
+        payload = native.encode_levels(coded, name, activity)
+        if best is None or len(payload) < len(best[2]):
+            best = (history, activity, payload)
+    return best
+
+
+def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), **fields) -> TensorEntry:
+    history, activity, payload = _code_levels(name, array.shape, levels, prediction)
     return TensorEntry(
         name=name,
         dtype=array.dtype,
         shape=array.shape,
         mode=mode,
-        payload=native.encode_levels(levels, name, activity),
+        payload=payload,
         crc32=zlib.crc32(_le_bytes(decoded)),
         initial_activity=activity,
+        history=history,
         **fields,
     )
 
 
-def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None) -> TensorEntry:
+def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None, prediction: Prediction) -> TensorEntry:
     if base is not None:
         levels = array.astype(np.int64).ravel() - base.astype(np.int64).ravel()
-        return _levels_entry(name, array, MODE_DELTA_LOSSLESS, levels, array, base_crc32=zlib.crc32(_le_bytes(base)))
+        return _levels_entry(
+            name, array, MODE_DELTA_LOSSLESS, levels, array, prediction, base_crc32=zlib.crc32(_le_bytes(base))
+        )
     offset = _lossless_offset(array)
     levels = array.astype(np.int64).ravel() - offset
-    return _levels_entry(name, array, MODE_LOSSLESS, levels, array, offset=offset)
+    return _levels_entry(name, array, MODE_LOSSLESS, levels, array, prediction, offset=offset)
 
 
 def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantizer, lam, target_bpw=None):
@@ -116,10 +151,14 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
     return quantize_for_snr(array, target, axis, quantizer, name)
 
 
-def _encode_float(name, array, base, step, qp, target_snr, axis, quantizer, lam, target_bpw) -> tuple[TensorEntry, float]:
+def _encode_float(
+    name, array, base, step, qp, target_snr, axis, quantizer, lam, target_bpw, prediction: Prediction
+) -> tuple[TensorEntry, float]:
     if base is None:
         q = _quantize(name, array, step, qp, target_snr, axis, quantizer, lam, target_bpw)
-        entry = _levels_entry(name, array, MODE_QUANTIZED, q.levels, q.reconstruction, axis=q.axis, steps=q.steps)
+        entry = _levels_entry(
+            name, array, MODE_QUANTIZED, q.levels, q.reconstruction, prediction, axis=q.axis, steps=q.steps
+        )
         return entry, snr_db(array, q.reconstruction)
     # An update codes the quantized difference; every decoder adds it to the
     # base in float32 arithmetic (FORMAT 6.3), exactly as done here.
@@ -131,7 +170,7 @@ def _encode_float(name, array, base, step, qp, target_snr, axis, quantizer, lam,
     if not np.all(np.isfinite(updated)):
         raise FormatError(f"tensor {name!r}: the updated tensor overflows float32")
     entry = _levels_entry(
-        name, array, MODE_DELTA_QUANTIZED, q.levels, updated,
+        name, array, MODE_DELTA_QUANTIZED, q.levels, updated, prediction,
         axis=q.axis, steps=q.steps, base_crc32=zlib.crc32(_le_bytes(base32)),
     )
     return entry, snr_db(array, updated)
@@ -177,6 +216,8 @@ def encode(
     progress: Callable[[str, int], None] | None = None,
     report: list[EncodeReport] | None = None,
     base: Mapping[str, np.ndarray] | None = None,
+    history=None,
+    max_history: int = DEFAULT_MAX_HISTORY,
 ) -> bytes:
     """Encode named tensors (order kept) into a tinycabac stream.
 
@@ -189,6 +230,12 @@ def encode(
     from tensor name to value.  `progress(name, elements)` is called after
     each tensor; `report`, if given, receives an EncodeReport per tensor.
 
+    Prediction (FORMAT 5.7): by default each tensor is also tried with its
+    levels coded as differences from the level one row (times a small lag)
+    back, up to `max_history` elements, and keeps whichever is smaller; a
+    decoder then needs that many bytes of RAM for the tensor.  `history`
+    (one value or a mapping) forces a distance, 0 turning prediction off.
+
     With `base` (the tensors the receiver already holds) the stream is an
     update: every tensor with a same-shaped, same-kind base tensor is coded
     as its difference from it, and the stream records the base's SHA-256
@@ -198,16 +245,19 @@ def encode(
         raise TypeError("tensors must be a mapping from names to arrays")
     if base is not None and not isinstance(base, Mapping):
         raise TypeError("base must be a mapping from names to arrays")
+    max_history = check_history("*", max_history)
     entries = []
     for name, value in tensors.items():
         check_name(name)
         array = _as_array(name, value)
+        forced = _per_tensor(history, name)
+        prediction = Prediction(None if forced is None else check_history(name, forced), max_history)
         tensor_quantizer = _per_tensor(quantizer, name) or "nearest"
         if tensor_quantizer not in QUANTIZERS:
             raise ValueError(f"unknown quantizer {tensor_quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
         base_array = _matching_base(name, array, base)
         if array.dtype in INTEGER_DTYPES:
-            entries.append(_encode_integer(name, array, base_array))
+            entries.append(_encode_integer(name, array, base_array, prediction))
             measured = None
         else:
             entry, measured = _encode_float(
@@ -221,6 +271,7 @@ def encode(
                 tensor_quantizer,
                 _per_tensor(lam, name),
                 _per_tensor(bits_per_weight, name),
+                prediction,
             )
             entries.append(entry)
         if report is not None:
@@ -299,6 +350,7 @@ class TensorSummary:
     ratio: float
     steps: list[float]
     offset: int
+    history: int = 0  # prediction distance H (FORMAT 5.7); the decoder needs H bytes
 
 
 def info(data) -> list[TensorSummary]:
@@ -321,6 +373,7 @@ def info(data) -> list[TensorSummary]:
                 ratio=original / t.payload_size if t.payload_size else float("inf") if original else 1.0,
                 steps=[m * 2.0**e for m, e in t.steps],
                 offset=t.offset,
+                history=t.history,
             )
         )
     return summaries

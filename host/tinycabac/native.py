@@ -51,6 +51,7 @@ class TensorInfo:
     crc32: int
     initial_activity: int
     base_crc32: int
+    history: int = 0  # prediction distance H (FORMAT 5.7), 0: none
 
 
 class Stream:
@@ -111,6 +112,7 @@ class Stream:
             crc32=raw.crc32,
             initial_activity=raw.initial_activity,
             base_crc32=raw.base_crc32,
+            history=raw.history,
         )
 
     def decode(self, index: int, base: np.ndarray | None = None) -> np.ndarray:
@@ -135,7 +137,8 @@ class Stream:
             status = lib.tc_check_base(raw, ffi.from_buffer(out), out.nbytes)
             if status != 0:
                 raise BaseMismatchError(f"tensor {name!r}: this update was made for another base (CRC-32 differs)")
-        status = lib.tc_decode_tensor(self._stream, raw, ffi.from_buffer(out), out.nbytes)
+        history = ffi.new("int8_t[]", max(raw.history, 1))
+        status = lib.tc_decode_tensor(self._stream, raw, ffi.from_buffer(out), out.nbytes, history, raw.history)
         if status != 0:
             raise DecodeError(status, f"tensor {name!r}")
         return out.astype(out_dtype, copy=False).reshape(shape)
@@ -164,6 +167,12 @@ def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0) -> byte
     if size < 0:
         raise AssertionError("payload bound violated")  # tce_max_payload_size is a proven bound
     return bytes(out[:size])
+
+
+def history_cost(levels: np.ndarray, distance: int) -> int:
+    """Sum of the residuals' magnitude classes with prediction at `distance`."""
+    levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
+    return int(lib.tce_history_cost(ffi.from_buffer("int64_t[]", levels), levels.size, distance))
 
 
 def estimate_bits(levels: np.ndarray, activity: int = 0) -> float:

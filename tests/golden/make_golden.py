@@ -89,7 +89,30 @@ def vector_inputs() -> dict[str, tuple[dict, dict]]:
         "h": (rng.standard_normal(30) * 2).astype(np.float16),
     }
     vectors["update_base"] = (base, {"step": 1e-3})
+    vectors["predicted_rows"] = _predicted_rows(rng)
     return vectors
+
+
+def _predicted_rows(rng) -> tuple[dict, dict]:
+    """Tensors coded with prediction (FORMAT 5.7), one per case a decoder
+    must get right: the encoder's own choice, the int8 clamp of wide levels,
+    an offset, quantized levels and a ring shorter than a row."""
+    xyz = rng.integers(-100, 100, size=(3, 2, 2, 16))
+    landmark_rows = np.clip(np.tile(xyz, (10, 1, 1, 1)) + rng.integers(-4, 5, size=(30, 2, 2, 16)), -127, 127)
+    taps = rng.standard_normal((1, 1, 5, 24)) * 0.3
+    tensors = {
+        "landmark_rows": landmark_rows.astype(np.int8),
+        "depthwise_taps": (taps + rng.standard_normal((1, 5, 5, 24)) * 0.05).astype(np.float32),
+        "wide_int16": (np.tile(rng.integers(-3000, 3000, size=12), 6) + rng.integers(-200, 200, size=72)).astype(np.int16),
+        "wide_int32": np.array([2**31 - 200, -(2**31) + 200, 1_000_000, 5, -7, 130, -129, 0] * 3, dtype=np.int32),
+        "uint8_offset": np.tile(rng.integers(120, 140, size=8), 5).astype(np.uint8),
+        "short_ring": rng.integers(-5, 6, size=50).astype(np.int8),
+    }
+    options = {
+        "step": {"depthwise_taps": 0.01},
+        "history": {"depthwise_taps": 120, "wide_int16": 12, "wide_int32": 8, "uint8_offset": 8, "short_ring": 1},
+    }
+    return tensors, options
 
 
 # Update vectors apply to the decoded tensors of another vector, as a device
@@ -104,7 +127,8 @@ def update_inputs() -> dict[str, tuple[str, dict, dict]]:
         "h": base["h"] - np.float32(0.25),
         "added": np.arange(-20, 20, dtype=np.int16),
     }
-    return {"update_delta": ("update_base", new, {"step": {"f": 1e-4, "h": 1e-3}, "axis": {"f": 0}})}
+    options = {"step": {"f": 1e-4, "h": 1e-3}, "axis": {"f": 0}, "history": {"w8": 64, "f": 50}}
+    return {"update_delta": ("update_base", new, options)}
 
 
 def _decoded_vector(name: str) -> dict:

@@ -257,6 +257,22 @@ int64_t tce_encode_levels(const int64_t *levels, size_t n, unsigned initial_acti
     return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
 }
 
+uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance)
+{
+    uint64_t total = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int64_t r = levels[i];
+        if (distance != 0 && i >= distance) {
+            int64_t p = levels[i - distance];
+            r -= p < -128 ? -128 : p > 127 ? 127 : p;
+        }
+        r = r < 0 ? -r : r;
+        total += r > 0xFFFFFFFF ? 33u : tc_bit_length((uint32_t)r);
+    }
+    return total;
+}
+
 /* A fresh model and a rate-estimating sink (no bitstream). */
 static void start_estimate(model_state *st, bin_sink *sink, unsigned initial_activity)
 {

@@ -29,6 +29,11 @@ int64_t tce_encode_levels(const int64_t *levels, size_t n, unsigned initial_acti
  * probabilities (-log2 p per bin), without producing a bitstream. */
 double tce_estimate_bits(const int64_t *levels, size_t n, unsigned initial_activity);
 
+/* Cheap size proxy for prediction at `distance` (FORMAT 5.7; 0: none):
+ * the sum of the residuals' magnitude classes.  The encoder ranks candidate
+ * distances with it before paying for a real encode. */
+uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
+
 /* Rate-distortion-optimised quantization of n float weights with step
  * scale[c] for channel c = (i / inner) % channels.  For each weight it
  * compares the candidate levels floor(w/step), ceil(w/step) and 0 by
