@@ -79,6 +79,14 @@ def alike_rows(rng, rows, columns):
     return np.clip(first + rng.integers(-2, 3, size=(rows, columns)), -128, 127).astype(np.int8)
 
 
+def pruned_inputs(rng, rows, columns):
+    """A 1x1 convolution's int8 weights whose pruned input channels (half the
+    columns) are zero in every output row: scale prediction (FORMAT 5.7)
+    lets the size of the level one row back steer the coder."""
+    kept = rng.random(columns) < 0.5
+    return np.clip(np.rint(rng.laplace(size=(rows, columns)) * 40 * kept), -127, 127).astype(np.int8)
+
+
 def bench_tensors() -> dict[str, tuple[np.ndarray, dict]]:
     rng = np.random.default_rng(20261128)
     digits = tinycabac.decode((REPO / "tests" / "golden" / "digits_int8.tcb").read_bytes())
@@ -91,6 +99,7 @@ def bench_tensors() -> dict[str, tuple[np.ndarray, dict]]:
             {"snr_db": 40.0, "axis": 0},
         ),
         "int8 128x512, alike rows (prediction)": (alike_rows(rng, 128, 512), {}),
+        "int8 256x256 1x1 conv, pruned inputs (prediction)": (pruned_inputs(rng, 256, 256), {}),
     }
 
 
@@ -110,9 +119,9 @@ def measure_speed(work: Path) -> list[dict]:
     jobs = []
     for index, (name, (array, options)) in enumerate(bench_tensors().items()):
         stream = tinycabac.encode({"t": array}, **options)
-        history = tinycabac.info(stream)[0].history
-        if history:
-            name = name.replace("prediction", f"prediction, H={history}")
+        summary = tinycabac.info(stream)[0]
+        if summary.history:
+            name = name.replace("prediction", f"{summary.prediction} prediction, H={summary.history}")
         decoded = tinycabac.decode(stream)["t"]
         levels = array
         if array.dtype != np.int8:  # the quantized levels, int8 where they fit
@@ -210,7 +219,8 @@ def render(speed: list[dict], cpython_rate: float, heap: dict) -> str:
         "",
         "Decoding one tensor from a bytes object into a preallocated buffer (`Decoder.read_into`), CRC-32 checked."
         " `deflate` is MicroPython's built-in module inflating the same levels (int8) compressed with zlib level 9."
-        " A tensor coded with prediction (FORMAT 5.7, `H` elements back) also updates an H-byte ring per weight.",
+        " A tensor coded with prediction (FORMAT 5.7, from the level `H` elements back) also updates an H-byte ring"
+        " per weight.",
         "",
         "| tensor | elements | tcb bytes | zlib bytes | viper Mweights/s | plain kweights/s | viper / plain | deflate Mweights/s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -7,9 +7,9 @@ Measures the decoder alone (decoder_c/*.c, no demo code):
   * the size of the caller-owned state (tc_decoder, tc_stream, tc_tensor_info);
   * exact instructions per decoded weight on Cortex-M0 and M4, running the
     decoder in unicorn (bench/firmware/harness.c), for a lossless int8 stream,
-    the same weights with prediction (FORMAT 5.7) forced on, and a quantized
-    float32 stream, with a cycle estimate from the cores' published
-    instruction timings;
+    the same weights with each kind of prediction (FORMAT 5.7, difference and
+    scale) forced on, and a quantized float32 stream, with a cycle estimate
+    from the cores' published instruction timings;
   * the maximum stack depth of a whole decode, by stack painting.
 
 Usage: python bench/firmware_report.py [--output docs/FIRMWARE_REPORT.md]
@@ -367,18 +367,26 @@ def measure_speed(elf: Path, cpu: str, optimization: str, label: str, data: byte
 
 def benchmark_streams() -> dict[str, bytes]:
     """The bundled digits classifier: its int8 weight matrices coded losslessly
-    (as the encoder chooses, and again with prediction from the previous row
-    forced on, so that the decoder's prediction path is measured too), and its
-    float32 weights quantized (default 40 dB SNR per tensor)."""
+    (as the encoder chooses, and again with each kind of prediction from the
+    previous row forced on, so that the decoder's difference and scale paths
+    are measured too), and its float32 weights quantized (default 40 dB SNR
+    per tensor)."""
     int8_weights, _, _ = split_tflite(default_model_path("int8").read_bytes())
     float_weights, _, _ = split_tflite(default_model_path("float32").read_bytes())
     lossless = {name: w for name, w in int8_weights.items() if w.dtype.name == "int8"}
     one_row_back = {name: min(w.size // w.shape[0], HISTORY_BUFFER_SIZE) for name, w in lossless.items()}
     return {
         "lossless int8": tinycabac.encode(lossless),
-        "lossless int8, prediction forced": tinycabac.encode(lossless, history=one_row_back),
+        "lossless int8, difference forced": tinycabac.encode(lossless, prediction="difference", history=one_row_back),
+        "lossless int8, scale forced": tinycabac.encode(lossless, prediction="scale", history=one_row_back),
         "quantized float32": tinycabac.encode(float_weights),
     }
+
+
+def prediction_kinds(data: bytes) -> str:
+    """The prediction kinds the stream's tensors use (FORMAT 5.7)."""
+    kinds = sorted({t.prediction for t in tinycabac.info(data)} - {"none"})
+    return " and ".join(kinds) if kinds else "none"
 
 
 def largest_history(data: bytes) -> int:
@@ -406,10 +414,31 @@ def collect(work: Path) -> dict:
             for label, data in streams.items():
                 speed.append(measure_speed(elf, cpu, optimization, label, data))
     stream_info = {
-        label: (len(data), sum(t.elements for t in tinycabac.info(data)), largest_history(data))
+        label: (len(data), sum(t.elements for t in tinycabac.info(data)), largest_history(data),
+                prediction_kinds(data))
         for label, data in streams.items()
-    }
+    }  # fmt: skip
     return {"sizes": sizes, "linked": linked, "structs": structs, "heap": sorted(heap), "speed": speed, "streams": stream_info}
+
+
+def forced_prediction_note(streams: dict) -> list[str]:
+    """What the forced-prediction streams are, and what their counts mean."""
+    note = [
+        "Difference forced: the same int8 weights, each coded as its difference from the",
+        "weight one row before (FORMAT 5.7). Scale forced: the same weights coded as they",
+        "are, with the size of the weight one row before steering the Rice parameter.",
+    ]
+    if streams["lossless int8"][3] == "none":
+        note += [
+            "The encoder itself chooses neither for these tensors (it keeps the smallest",
+            "payload, here the one without prediction): their rows do not repeat, so the",
+            "differences are larger than the weights and part of difference prediction's",
+            "extra instructions are extra bins rather than the prediction step itself, while",
+            "scale prediction codes about as many bytes as no prediction, so its extra",
+            "instructions are the per-weight steering (a ring read, the reference's bit",
+            "length, the adjusted activity) and the ring update.",
+        ]
+    return note
 
 
 def verdict(ok: bool) -> str:
@@ -477,16 +506,10 @@ def render(results: dict) -> str:
         "initial stack pointer (includes the harness's own frame).",
         "",
     ]
-    for label, (size, weights, history) in results["streams"].items():
-        prediction = f", history {history} bytes (largest H)" if history else ", no prediction"
+    for label, (size, weights, history, kinds) in results["streams"].items():
+        prediction = f", {kinds} prediction, history {history} bytes (largest H)" if history else ", no prediction"
         lines.append(f"- {label}: {weights} weights in {size} bytes ({8 * size / weights:.2f} bits per weight){prediction}")
-    lines += [
-        "",
-        "Prediction forced: the same int8 weights coded as differences from the row before",
-        "(FORMAT 5.7). The encoder itself does not choose it for them: their rows do not repeat,",
-        "so the residuals are larger than the weights and part of the extra instructions are",
-        "extra bins rather than the prediction step itself.",
-    ]
+    lines += ["", *forced_prediction_note(results["streams"])]
     lines += [
         "",
         "| Stream | Core | Opt | Instructions | Instr/weight | Est. cycles/weight | Stack (B) |",

@@ -90,6 +90,15 @@ TC_INLINE unsigned tc_activity_next(unsigned activity, unsigned magnitude_class)
     return activity - (activity >> 3) + magnitude_class;
 }
 
+/* Scale-context prediction (FORMAT 5.7): a tensor whose rows share their
+ * zero and large positions (pruned input channels) picks its Rice parameter
+ * and prefix set from the mean of the running activity and eight times the
+ * magnitude class of the level one row back (reference_class 0..8). */
+TC_INLINE unsigned tc_reference_activity(unsigned activity, unsigned reference_class)
+{
+    return (activity + 8u * reference_class + 1u) >> 1;
+}
+
 /* Rice parameter: the number of low magnitude bits sent as a suffix, about
  * the mean magnitude class, so the unary prefix stays short (0..31). */
 TC_INLINE unsigned tc_rice_k(unsigned activity)

@@ -1,5 +1,5 @@
 /*
- * tinycabac.c - the decoder of record for tinycabac streams, format 3.
+ * tinycabac.c - the decoder of record for tinycabac streams, format 4.
  *
  * Sections follow docs/FORMAT.md: container parsing (3), the range decoder
  * (5.1), binarization (5.5) and reconstruction (6).  No heap, no floating
@@ -121,27 +121,38 @@ uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size)
     return ~crc32_update(~crc, data, size);
 }
 
+/* Every message in one string, in status order from TC_ERR_HISTORY up to
+ * TC_NEED_OUTPUT, then the one for unknown values: walking it costs less
+ * flash than a table of pointers. */
+static const char status_messages[] =
+    "history buffer too small\0"                  /* TC_ERR_HISTORY */
+    "update does not apply to this base tensor\0" /* TC_ERR_BASE */
+    "output buffer too small\0"                   /* TC_ERR_OUTPUT_SIZE */
+    "tensor not found\0"                          /* TC_ERR_NOT_FOUND */
+    "tensor CRC mismatch\0"                       /* TC_ERR_CRC */
+    "corrupt tensor payload\0"                    /* TC_ERR_PAYLOAD */
+    "exceeds a format limit\0"                    /* TC_ERR_LIMIT */
+    "reserved or invalid field value\0"           /* TC_ERR_RESERVED */
+    "header/directory CRC mismatch\0"             /* TC_ERR_HEADER_CRC */
+    "stream is truncated\0"                       /* TC_ERR_TRUNCATED */
+    "unsupported format version\0"                /* TC_ERR_VERSION */
+    "not a tinycabac stream (bad magic)\0"        /* TC_ERR_MAGIC */
+    "invalid argument\0"                          /* TC_ERR_ARGUMENT */
+    "ok\0"                                        /* TC_OK */
+    "need more input\0"                           /* TC_NEED_INPUT */
+    "output buffer full\0"                        /* TC_NEED_OUTPUT */
+    "unknown status";
+
 const char *tc_status_string(tc_status status)
 {
-    switch (status) {
-    case TC_OK: return "ok";
-    case TC_NEED_INPUT: return "need more input";
-    case TC_NEED_OUTPUT: return "output buffer full";
-    case TC_ERR_ARGUMENT: return "invalid argument";
-    case TC_ERR_MAGIC: return "not a tinycabac stream (bad magic)";
-    case TC_ERR_VERSION: return "unsupported format version";
-    case TC_ERR_TRUNCATED: return "stream is truncated";
-    case TC_ERR_HEADER_CRC: return "header or directory CRC mismatch";
-    case TC_ERR_RESERVED: return "reserved or invalid field value";
-    case TC_ERR_LIMIT: return "stream exceeds a format limit";
-    case TC_ERR_PAYLOAD: return "corrupt tensor payload";
-    case TC_ERR_CRC: return "decoded tensor CRC mismatch";
-    case TC_ERR_NOT_FOUND: return "tensor not found";
-    case TC_ERR_OUTPUT_SIZE: return "output buffer too small";
-    case TC_ERR_BASE: return "update does not apply to this base tensor";
-    case TC_ERR_HISTORY: return "history buffer too small";
-    }
-    return "unknown status";
+    const char *message = status_messages;
+    int index = (int)status - (int)TC_ERR_HISTORY;
+    if (index < 0 || index > (int)TC_NEED_OUTPUT - (int)TC_ERR_HISTORY)
+        index = (int)TC_NEED_OUTPUT - (int)TC_ERR_HISTORY + 1;
+    for (; index > 0; index--)
+        while (*message++ != '\0')
+            continue;
+    return message;
 }
 
 /* ------------------------------------------------------------------ */
@@ -280,6 +291,27 @@ static tc_status parse_base_digest(cursor *c, tc_tensor_info *t)
     return TC_OK;
 }
 
+/* The history distance, present when the tensor uses prediction. */
+static tc_status parse_prediction(cursor *c, tc_tensor_info *t)
+{
+    const uint8_t *p;
+    if (t->prediction == TC_PREDICT_NONE)
+        return TC_OK;
+    if ((p = take(c, 2)) == NULL)
+        return TC_ERR_TRUNCATED;
+    t->history = read_u16(p);
+    return TC_OK;
+}
+
+/* dtype, mode and prediction fit together: checked on every parsed entry
+ * and on a hand-made one given to tc_decoder_init. */
+static int entry_kind_is_valid(const tc_tensor_info *t)
+{
+    return t->element_size != 0 && t->element_size == dtype_element_size(t->dtype) &&
+           t->mode <= TC_MODE_DELTA_QUANTIZED && mode_is_quantized(t->mode) == dtype_is_float(t->dtype) &&
+           t->prediction <= TC_PREDICT_SCALE && (t->prediction == TC_PREDICT_NONE) == (t->history == 0);
+}
+
 /* Parse one directory entry at the cursor (FORMAT 3.2). */
 static tc_status parse_entry(cursor *c, const tc_stream *s, tc_tensor_info *t)
 {
@@ -292,16 +324,16 @@ static tc_status parse_entry(cursor *c, const tc_stream *s, tc_tensor_info *t)
     t->name_len = p[0];
     if (t->name_len == 0)
         return TC_ERR_RESERVED;
-    if ((t->name = take(c, t->name_len)) == NULL || (p = take(c, 5)) == NULL)
+    if ((t->name = take(c, t->name_len)) == NULL || (p = take(c, 4)) == NULL)
         return TC_ERR_TRUNCATED;
     t->dtype = p[0];
     t->mode = p[1];
     t->initial_activity = p[2];
-    t->history = read_u16(p + 3);
+    t->prediction = p[3];
+    if ((st = parse_prediction(c, t)) != TC_OK)
+        return st;
     t->element_size = (uint8_t)dtype_element_size(t->dtype);
-    if (t->element_size == 0 || t->mode > TC_MODE_DELTA_QUANTIZED)
-        return TC_ERR_RESERVED;
-    if (mode_is_quantized(t->mode) != dtype_is_float(t->dtype))
+    if (!entry_kind_is_valid(t))
         return TC_ERR_RESERVED;
     if ((st = parse_dims(c, t)) != TC_OK || (st = parse_mode_fields(c, t)) != TC_OK ||
         (st = parse_base_digest(c, t)) != TC_OK)
@@ -419,7 +451,12 @@ typedef struct {
     int overrun;
 } range_decoder;
 
+/* Out of line at -Os: one copy instead of one in each bin decoder. */
+#if defined(__OPTIMIZE_SIZE__)
+TC_OUT_OF_LINE_FOR_SIZE static void rd_normalize(range_decoder *r)
+#else
 TC_ALWAYS_INLINE void rd_normalize(range_decoder *r)
+#endif
 {
     while (r->range < TC_RANGE_TOP) {
         uint32_t byte = 0;
@@ -517,12 +554,13 @@ static int decode_escape(range_decoder *r, uint32_t *value)
 }
 
 /* Decodes |residual| and its sign; returns 0 on a corrupt code. */
-TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, uint32_t *magnitude, unsigned *negative)
+/* `activity` is the one the value is coded with (FORMAT 5.4): the running
+ * activity, or for scale prediction its mix with the ring's level. */
+TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, uint32_t *magnitude, unsigned *negative)
 {
-    unsigned k = tc_rice_k(d->activity);
-    tc_context *prefix = d->prefix[tc_prefix_set(d->activity, k)];
+    unsigned k = tc_rice_k(activity), magnitude_class;
+    tc_context *prefix = d->prefix[tc_prefix_set(activity, k)];
     uint32_t p = 0, m;
-    unsigned magnitude_class;
     while (p < TC_UNARY_MAX && rd_bin(r, &prefix[tc_prefix_bin_index(p)]))
         p++;
     if (p == TC_UNARY_MAX) {
@@ -558,15 +596,25 @@ TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, uint32_t *magnitude,
     return 1;
 }
 
-/* Prediction (FORMAT 5.7): the level is the residual plus the level
- * history_length elements back, kept clamped to int8 in the caller's ring
- * (zeros before the first row).  Returns 0 if |level| exceeds 2^31. */
-TC_INLINE int add_prediction(tc_decoder *d, uint32_t *magnitude, unsigned *negative)
+/* Scale prediction (FORMAT 5.4, 5.7): the activity mixed with the size of
+ * the level one row back. */
+static unsigned scaled_activity(const tc_decoder *d)
+{
+    int reference = d->history[d->history_pos];
+    return tc_reference_activity(d->activity, tc_bit_length((uint32_t)(reference < 0 ? -reference : reference)));
+}
+
+/* Prediction (FORMAT 5.7): with TC_PREDICT_DIFFERENCE the level is the
+ * coded value plus the level history_length elements back; either kind
+ * keeps the levels clamped to int8 in the caller's ring (zeros before the
+ * first row).  Returns 0 if |level| exceeds 2^31. */
+TC_INLINE int apply_prediction(tc_decoder *d, uint32_t *magnitude, unsigned *negative)
 {
     int8_t *slot = d->history + d->history_pos;
-    /* The level modulo 2^32.  |prediction| <= 128 only moves a level near
-     * zero across it, so the residual's sign and x tell the level's sign. */
-    uint32_t x = (*negative ? 0u - *magnitude : *magnitude) + (uint32_t)(int32_t)*slot;
+    uint32_t reference = d->prediction == TC_PREDICT_DIFFERENCE ? (uint32_t)(int32_t)*slot : 0u;
+    /* The level modulo 2^32.  |reference| <= 128 only moves a level near
+     * zero across it, so the coded sign and x tell the level's sign. */
+    uint32_t x = (*negative ? 0u - *magnitude : *magnitude) + reference;
     unsigned below_zero = *negative ? x > 127u : x >= 0xFFFFFF80u;
     uint32_t m = below_zero ? 0u - x : x;
     if (m > TC_MAX_MAGNITUDE)
@@ -774,8 +822,7 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     if (d == NULL || info == NULL)
         return TC_ERR_ARGUMENT;
     /* a hand-made info must be as consistent as a parsed one */
-    if (info->element_size == 0 || info->element_size != dtype_element_size(info->dtype) ||
-        info->mode > TC_MODE_DELTA_QUANTIZED || mode_is_quantized(info->mode) != dtype_is_float(info->dtype) ||
+    if (!entry_kind_is_valid(info) ||
         (mode_is_quantized(info->mode) && info->element_count != 0 && (info->steps == NULL || info->step_count == 0 ||
                                            (info->axis != TC_AXIS_NONE && info->axis >= info->ndim))))
         return TC_ERR_ARGUMENT;
@@ -792,6 +839,7 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     d->offset = info->offset;
     d->activity = info->initial_activity;
     d->history_length = info->history;
+    d->prediction = info->prediction;
     d->range = 0xFFFFFFFFu;
     if (mode_is_quantized(info->mode)) {
         d->steps = info->steps;
@@ -856,14 +904,13 @@ static tc_status finish_tensor(const tc_decoder *d)
 tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
                          uint8_t *out, size_t *out_pos, size_t out_size)
 {
-    static const uint8_t no_bytes[1] = {0};
-    uint8_t no_output[1];
+    uint8_t no_bytes[1]; /* stands in for an empty NULL buffer: never read or written */
     range_decoder r;
     const uint8_t *payload_end;
     uint8_t *chunk_start, *cursor_out, *out_end;
     size_t available;
     int payload_ends_here, delta;
-    unsigned size;
+    unsigned size, prediction;
     tc_status st = TC_OK;
 
     if (d == NULL || in_pos == NULL || out_pos == NULL || *in_pos > in_size || *out_pos > out_size ||
@@ -876,7 +923,7 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     if (in == NULL)
         in = no_bytes; /* empty buffers may be NULL; pointer arithmetic on NULL is not */
     if (out == NULL)
-        out = no_output;
+        out = no_bytes;
     if (!d->started && (st = start_range_decoder(d, in, in_pos, in_size)) != TC_OK)
         return st;
 
@@ -890,6 +937,11 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     r.overrun = 0;
     size = d->element_size;
     delta = mode_is_delta(d->mode);
+    /* In locals: stores to `out` may alias *d, so fields would be reloaded
+     * for every value.  history is set exactly when the tensor uses
+     * prediction (H > 0): tc_decoder_set_history leaves it NULL for H = 0,
+     * and a tensor with H > 0 cannot start without it. */
+    prediction = d->history != NULL ? d->prediction : (unsigned)TC_PREDICT_NONE;
     chunk_start = cursor_out = out + *out_pos;
     out_end = out + out_size;
 
@@ -906,11 +958,8 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
         }
         if (delta)
             d->base_crc = crc32_update(d->base_crc, cursor_out, size);
-        /* history is set exactly when the tensor uses prediction (H > 0):
-         * tc_decoder_set_history leaves it NULL for H = 0, and a tensor
-         * with H > 0 cannot start without it */
-        if (!decode_level(d, &r, &m, &negative) || r.overrun ||
-            (d->history != NULL && !add_prediction(d, &m, &negative))) {
+        if (!decode_level(d, &r, prediction == TC_PREDICT_SCALE ? scaled_activity(d) : d->activity, &m, &negative) ||
+            r.overrun || (prediction != TC_PREDICT_NONE && !apply_prediction(d, &m, &negative))) {
             st = TC_ERR_PAYLOAD;
             break;
         }

@@ -1,5 +1,5 @@
 /*
- * tinycabac.h - portable C99 decoder for tinycabac streams (format version 3).
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 4).
  *
  * The decoder of record: no heap, no floating point, caller-owned buffers,
  * every read bounds-checked.  docs/FORMAT.md is the specification; the
@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 3u
+#define TC_FORMAT_VERSION 4u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
@@ -63,6 +63,13 @@ typedef enum {
     TC_MODE_DELTA_QUANTIZED = 3 /* float update: value = base + level * step (float32 add) */
 } tc_mode;
 
+/* How a tensor uses the level one row back (FORMAT 5.7). */
+typedef enum {
+    TC_PREDICT_NONE = 0,
+    TC_PREDICT_DIFFERENCE = 1, /* the coded value is level - reference */
+    TC_PREDICT_SCALE = 2       /* the reference's size steers the Rice parameter */
+} tc_prediction;
+
 #define TC_AXIS_NONE 0xFFu /* quantized tensor with one step for all elements */
 
 typedef enum {
@@ -94,6 +101,7 @@ typedef struct {
     uint8_t ndim;
     uint8_t element_size; /* bytes per decoded element: 1, 2 or 4 */
     uint8_t initial_activity; /* activity at the first level (FORMAT 5.4) */
+    uint8_t prediction;   /* tc_prediction */
     uint32_t history;     /* prediction distance H, 0 for none; the decoder
                              then needs H bytes of history (FORMAT 5.7) */
     uint32_t dims[TC_MAX_NDIM];
@@ -154,6 +162,7 @@ typedef struct {
     uint8_t element_size;
     uint8_t started;        /* range decoder initialised */
     uint8_t previous_sign;  /* 0 none yet, 1 negative, 2 positive */
+    uint8_t prediction;     /* tc_prediction */
     tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
     tc_context suffix[TC_SUFFIX_SETS][2][3];
     tc_context sign[TC_SIGN_CONTEXTS];

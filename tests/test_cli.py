@@ -60,7 +60,9 @@ def test_max_history_option_bounds_prediction(tmp_path):
     assert codec.info((tmp_path / "off.tcb").read_bytes())[0].history == 0
     assert (tmp_path / "auto.tcb").stat().st_size < (tmp_path / "off.tcb").stat().st_size
     table = run("info", "auto.tcb", cwd=tmp_path).stdout
-    assert [line.split()[4] for line in table.splitlines() if line.startswith("w ")] == ["120"]
+    assert [line.split()[4] for line in table.splitlines() if line.startswith("w ")] == ["diff:120"]
+    run("encode", "rows.npz", "-o", "scale.tcb", "--prediction", "scale", cwd=tmp_path)
+    assert codec.info((tmp_path / "scale.tcb").read_bytes())[0].prediction == "scale"
     bad = run("encode", "rows.npz", "-o", "bad.tcb", "--max-history", "70000", cwd=tmp_path, check=False)
     assert bad.returncode != 0 and "history" in bad.stderr and not (tmp_path / "bad.tcb").exists()
 

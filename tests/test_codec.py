@@ -54,10 +54,13 @@ def test_extreme_and_constant_integer_tensors(dtype, pattern, shape):
 @given(
     st.sampled_from([np.int8, np.uint8, np.int16]).flatmap(lambda dt: hnp.arrays(dt, shapes)),
     st.integers(0, 40),
+    st.sampled_from(["auto", "difference", "scale"]),
 )
-def test_any_prediction_distance_round_trips_bit_exact(array, history):
-    stream = tinycabac.encode({"t": array}, history=history)
-    assert tinycabac.info(stream)[0].history == history
+def test_any_prediction_distance_round_trips_bit_exact(array, history, kind):
+    stream = tinycabac.encode({"t": array}, history=history, prediction=kind)
+    info = tinycabac.info(stream)[0]
+    assert info.history == history and (info.prediction == "none") == (history == 0)
+    assert kind == "auto" or history == 0 or info.prediction == kind
     out = tinycabac.decode(stream)["t"]
     assert out.dtype == array.dtype and np.array_equal(out, array)
 
@@ -83,6 +86,17 @@ def test_encoder_chooses_prediction_when_it_pays():
     assert tinycabac.info(tinycabac.encode({"w": array}, max_history=100))[0].history in (0, 64)  # 3 rows > 100
 
 
+def test_encoder_chooses_scale_prediction_for_pruned_input_channels():
+    rng = np.random.default_rng(4)
+    kept = rng.random(96) < 0.5  # pruned input channels: zero in every output row
+    weights = (rng.laplace(size=(64, 96)) * 40 * kept).clip(-127, 127).astype(np.int8)
+    stream = tinycabac.encode({"conv": weights})
+    info = tinycabac.info(stream)[0]
+    assert (info.prediction, info.history) == ("scale", 96)
+    assert info.payload_bytes < 0.9 * tinycabac.info(tinycabac.encode({"conv": weights}, prediction="none"))[0].payload_bytes
+    assert np.array_equal(tinycabac.decode(stream)["conv"], weights)
+
+
 def test_prediction_for_quantized_tensors_and_updates():
     rows = _repeating_rows(np.float32) / 100.0
     stream = tinycabac.encode({"f": rows}, step=0.01)
@@ -103,9 +117,17 @@ def test_bad_history_options_are_refused():
             tinycabac.encode({"t": np.zeros(4, np.int8)}, history=bad)
     with pytest.raises(ValueError, match="history"):
         tinycabac.encode({"t": np.zeros(4, np.int8)}, max_history=-5)
+    for bad_kind in ("diff", 1, None):
+        with pytest.raises(ValueError, match="prediction"):
+            tinycabac.encode({"t": np.zeros(4, np.int8)}, prediction=bad_kind or "x")
+    with pytest.raises(ValueError, match="history"):
+        tinycabac.encode({"t": np.zeros(4, np.int8)}, prediction="none", history=3)
     extremes = np.array([-(2**31), 2**31 - 1] * 4, dtype=np.int32)
-    with pytest.raises(tinycabac.FormatError, match="history=0"):
-        tinycabac.encode({"t": extremes}, history=1)
+    with pytest.raises(tinycabac.FormatError, match="prediction='none'"):
+        tinycabac.encode({"t": extremes}, prediction="difference", history=1)
+    scaled = tinycabac.encode({"t": extremes}, history=1)  # scale prediction has no range limit
+    assert tinycabac.info(scaled)[0].prediction == "scale"
+    assert np.array_equal(tinycabac.decode(scaled)["t"], extremes)
     assert np.array_equal(round_trip({"t": extremes})["t"], extremes)  # automatic choice stays safe
 
 

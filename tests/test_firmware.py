@@ -256,15 +256,27 @@ def predicted_rows(rows: int, columns: int) -> np.ndarray:
     return np.clip(row + np.arange(rows)[:, None] % 3 - 1, -128, 127).astype(np.int8)
 
 
+def pruned_rows(rows: int, columns: int) -> np.ndarray:
+    """int8 rows sharing their zero and large columns, not their signs."""
+    rng = np.random.default_rng(columns + 1)
+    sizes = np.where(np.arange(columns) % 4 == 0, 0, rng.integers(1, 100, size=columns))
+    return (sizes * rng.choice([-1, 1], size=(rows, columns))).astype(np.int8)
+
+
 def history_limit_streams(directory: Path) -> dict[str, Path]:
-    """A stream whose prediction needs exactly the firmware's history buffer
-    and one that needs a byte more."""
-    weights = predicted_rows(3, FIRMWARE_HISTORY_SIZE)
+    """A stream whose difference and scale prediction need exactly the
+    firmware's history buffer, and one that needs a byte more."""
+    h = FIRMWARE_HISTORY_SIZE
+    at_limit = tinycabac.encode(
+        {"plain": predicted_rows(1, h)[0], "rows": predicted_rows(3, h), "pruned": pruned_rows(3, h)},
+        prediction={"plain": "none", "rows": "difference", "pruned": "scale"},
+        history={"plain": 0, "rows": h, "pruned": h},
+    )
+    kinds = [(t.prediction, t.history) for t in tinycabac.info(at_limit)]
+    assert kinds == [("none", 0), ("difference", h), ("scale", h)]
     streams = {
-        "history_at_limit.tcb": tinycabac.encode(
-            {"plain": weights[0], "rows": weights}, history={"plain": 0, "rows": FIRMWARE_HISTORY_SIZE}
-        ),
-        "history_over_limit.tcb": tinycabac.encode({"rows": weights}, history=FIRMWARE_HISTORY_SIZE + 1),
+        "history_at_limit.tcb": at_limit,
+        "history_over_limit.tcb": tinycabac.encode({"rows": pruned_rows(3, h)}, prediction="scale", history=h + 1),
     }
     paths = {}
     for name, data in streams.items():
@@ -275,8 +287,9 @@ def history_limit_streams(directory: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("env_name", ["mps2_an386", "microbit"])
 def test_firmware_history_buffer_limit(env_name, tmp_path):
-    """H up to TINYCABAC_HISTORY_SIZE decodes (on the 16 KB microbit too);
-    a larger H is refused with both sizes named, and a non-zero exit."""
+    """H up to TINYCABAC_HISTORY_SIZE decodes with either kind of prediction
+    (on the 16 KB microbit too); a larger H is refused with both sizes named,
+    and a non-zero exit."""
     require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
     paths = history_limit_streams(tmp_path)
     elf = pio_build(env_name, tmp_path / "build", list(paths.values()))

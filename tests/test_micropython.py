@@ -158,11 +158,18 @@ def random_corpus(seed: int, large: bool) -> list[bytes]:
 
 
 def update_corpus(seed: int) -> list[tuple[bytes, bytes]]:
-    """(base stream, update stream) pairs in both delta modes; the last
-    update codes its changes with prediction (FORMAT 5.7)."""
+    """(base stream, update stream) pairs in both delta modes; the last two
+    updates code their changes with prediction (FORMAT 5.7), the very last
+    with scale prediction in every tensor."""
     rng = np.random.default_rng(seed)
     pairs = []
-    for history in (None, None, {"w8": 20, "f": 40}):
+    choices = [
+        ("auto", None),
+        ("auto", None),
+        ("auto", {"w8": 20, "f": 40}),
+        ("scale", {"w8": 20, "w32": 10, "f": 40}),
+    ]
+    for prediction, history in choices:
         base = {
             "w8": _laplace_int(rng, (16, 20), 20, -128, 127, np.int8),
             "w32": rng.integers(-(2**31), 2**31, size=30, dtype=np.int64).astype(np.int32),
@@ -175,7 +182,9 @@ def update_corpus(seed: int) -> list[tuple[bytes, bytes]]:
             "w32": decoded_base["w32"] ^ rng.integers(0, 8, size=30).astype(np.int32),
             "f": decoded_base["f"] + (rng.standard_normal((5, 40)) * 1e-3).astype(np.float32),
         }
-        update = tinycabac.encode(new, base=decoded_base, step=1e-4, axis={"f": 0}, history=history)
+        update = tinycabac.encode(
+            new, base=decoded_base, step=1e-4, axis={"f": 0}, prediction=prediction, history=history
+        )
         pairs.append((base_stream, update))
     return pairs
 
@@ -187,10 +196,12 @@ def _repeated_rows(rng, rows, row, low, high, spread, dtype):
     return np.clip(first + noise, low, high).astype(dtype)
 
 
-def predicted_corpus(seed: int) -> list[bytes]:
-    """Streams whose tensors use prediction (history H > 0, forced), over
-    every dtype and mode, with levels beyond the int8 ring (clamped
-    predictions), H of one element, several rows, and more than the tensor."""
+def predicted_corpus(seed: int, prediction: str = "auto") -> list[bytes]:
+    """Streams whose tensors use prediction (history H > 0 forced, and the
+    kind unless `prediction` is "auto"), over every dtype and the lossless
+    and quantized modes, with levels beyond the int8 ring (clamped ring
+    values, magnitude class 8), H of one element, several rows, and more
+    than the tensor."""
     rng = np.random.default_rng(seed)
     streams = []
     for _ in range(2):
@@ -207,20 +218,39 @@ def predicted_corpus(seed: int) -> list[bytes]:
         }
         history = {"i8_rows": 64, "i8_lag2": 48, "u8": 13, "i16_wide": 7, "i32_rows": 5, "i32_edge": 1,
                    "scalar": 3, "previous": 1, "long_ring": 65535}
-        streams.append(tinycabac.encode(tensors, history=history))
+        streams.append(tinycabac.encode(tensors, prediction=prediction, history=history))
         weights = np.tile(rng.standard_normal((1, 6, 5)), (8, 1, 1)) + rng.standard_normal((8, 6, 5)) * 0.05
         floats = {"f32": weights.astype(np.float32), "f16": (weights * 3).astype(np.float16)}
-        streams.append(tinycabac.encode(floats, snr_db=35.0, axis=0, history=30))
-        streams.append(tinycabac.encode(floats, step=0.01, history={"f32": 5, "f16": 60}))
+        streams.append(tinycabac.encode(floats, snr_db=35.0, axis=0, prediction=prediction, history=30))
+        streams.append(tinycabac.encode(floats, step=0.01, prediction=prediction, history={"f32": 5, "f16": 60}))
     return streams
+
+
+def with_prediction(data: bytes, prediction: int, history: int | None) -> bytes:
+    """A one-tensor stream coded without prediction, its directory entry
+    rewritten by hand: the prediction byte set and, unless `history` is
+    None, a u16 history inserted after it (FORMAT 3.2), with the directory
+    size and the header CRC redone so that only the entry itself is wrong.
+    Payload offsets count from the directory's end: they stay valid."""
+    patched = bytearray(data)
+    at = 20 + 1 + patched[20] + 3  # header, name_len, name, dtype, mode, initial_activity
+    assert patched[at] == 0, "expected a tensor without prediction"
+    patched[at] = prediction
+    if history is not None:
+        patched[at + 1 : at + 1] = struct.pack("<H", history)
+        struct.pack_into("<I", patched, 8, struct.unpack_from("<I", patched, 8)[0] + 2)
+    directory_size = struct.unpack_from("<I", patched, 8)[0]
+    crc = zlib.crc32(bytes(patched[20 : 20 + directory_size]), zlib.crc32(bytes(patched[:16])))
+    struct.pack_into("<I", patched, 16, crc)
+    return bytes(patched)
 
 
 def prediction_overflow_streams() -> list[bytes]:
     """Valid streams except that a level exceeds 2**31 once predicted: coded
-    without prediction (levels 0, 0, 0, -+100, -+2**31), then the history
-    field is set to 1 and the directory CRC redone, so the last level
-    becomes -+2**31 -+ 100 (FORMAT 5.7: corrupt payload).  In the quantized
-    streams nothing else would catch it: the value fits a float32."""
+    without prediction (levels 0, 0, 0, -+100, -+2**31), then turned into
+    difference prediction at H = 1 by hand, so the last level becomes
+    -+2**31 -+ 100 (FORMAT 5.7: corrupt payload).  In the quantized streams
+    nothing else would catch it: the value fits a float32."""
     tensors = [
         (np.array([1, 1, 1, -99, -(2**31) + 1], dtype=np.int32), {}),  # offset 1
         (np.array([-1, -1, -1, 99, 2**31 - 1], dtype=np.int32), {}),  # offset -1
@@ -229,15 +259,24 @@ def prediction_overflow_streams() -> list[bytes]:
     ]
     streams = []
     for values, options in tensors:
-        data = bytearray(tinycabac.encode({"x": values}, history=0, **options))
-        history_at = 20 + 1 + len("x") + 3  # header, name_len, name, dtype, mode, initial_activity
-        assert data[history_at : history_at + 2] == b"\0\0"
-        data[history_at] = 1
-        directory_size = struct.unpack_from("<I", data, 8)[0]
-        crc = zlib.crc32(bytes(data[20 : 20 + directory_size]), zlib.crc32(bytes(data[:16])))
-        struct.pack_into("<I", data, 16, crc)
-        streams.append(bytes(data))
+        unpredicted = tinycabac.encode({"x": values}, prediction="none", **options)
+        streams.append(with_prediction(unpredicted, 1, 1))
     return streams
+
+
+def reserved_prediction_streams() -> list[tuple[bytes, str]]:
+    """(stream, tcdec's message) for directory entries whose prediction
+    fields are reserved (FORMAT 3.2): a kind above 2, with or without the
+    history field every non-zero kind has, and either real kind with
+    history 0."""
+    data = tinycabac.encode({"x": np.arange(-20, 20, dtype=np.int8).reshape(4, 10)}, prediction="none")
+    return [
+        (with_prediction(data, 3, 10), "reserved prediction 3"),
+        (with_prediction(data, 255, 10), "reserved prediction 255"),
+        (with_prediction(data, 3, None), "reserved prediction 3"),  # ndim and a dims byte read as the history
+        (with_prediction(data, 1, 0), "difference prediction with history 0"),
+        (with_prediction(data, 2, 0), "scale prediction with history 0"),
+    ]
 
 
 def truncations(data: bytes, every: int = 1) -> list[bytes]:
@@ -354,16 +393,22 @@ def test_random_corpus_on_micropython(tmp_path):
 
 
 def test_updates_on_micropython(tmp_path):
+    """Both delta modes, with and without prediction of either kind, on the
+    viper and the plain path, from bytes and through a 64-byte window."""
     script = tmp_path / "apply.py"
     script.write_text(
         f"""
 import sys, hashlib, binascii
 sys.path.insert(0, {str(MODULE_DIR)!r})
 import tcdec
-for plain in (False, True):
+for plain, window in ((False, 0), (True, 0), (False, 64), (True, 64)):
     for index in range({len(update_corpus(7))}):
         base = tcdec.decode(open({str(tmp_path)!r} + '/base%d.tcb' % index, 'rb').read())
-        out = tcdec.decode(open({str(tmp_path)!r} + '/update%d.tcb' % index, 'rb').read(), 1024, not plain, base)
+        update = open({str(tmp_path)!r} + '/update%d.tcb' % index, 'rb')
+        if window:
+            out = tcdec.decode(update, window, not plain, base)
+        else:
+            out = tcdec.decode(update.read(), 1024, not plain, base)
         for name in sorted(out):
             print(index, name, binascii.hexlify(hashlib.sha256(bytes(out[name][1])).digest()).decode())
         try:
@@ -374,7 +419,9 @@ for plain in (False, True):
 """
     )
     expected = []
-    for index, (base_stream, update_stream) in enumerate(update_corpus(7)):
+    pairs = update_corpus(7)
+    assert {info.prediction for info in tinycabac.info(pairs[-1][1]) if not info.name.startswith("__")} == {"scale"}
+    for index, (base_stream, update_stream) in enumerate(pairs):
         (tmp_path / f"base{index}.tcb").write_bytes(base_stream)
         (tmp_path / f"update{index}.tcb").write_bytes(update_stream)
         applied = tinycabac.apply(tinycabac.decode(base_stream), update_stream, include_reserved=True)
@@ -386,21 +433,29 @@ for plain in (False, True):
         expected.append("wrong base refused")
     process = subprocess.run([micropython(), str(script)], capture_output=True, text=True, timeout=TIMEOUT)
     assert process.returncode == 0, process.stderr
-    assert process.stdout.splitlines() == expected * 2
+    assert process.stdout.splitlines() == expected * 4
 
 
-def assert_uses_prediction(streams: list[bytes]):
+def assert_uses_prediction(streams: list[bytes], kind: str = "auto"):
+    """Every stream has a predicted tensor; with a forced kind, every
+    predicted tensor uses it."""
     for data in streams:
         stream = native.Stream(data)
-        assert any(stream.info(i).history > 0 for i in range(stream.tensor_count))
+        infos = [stream.info(i) for i in range(stream.tensor_count)]
+        assert any(info.history > 0 for info in infos)
+        for info in infos:
+            assert (info.prediction == 0) == (info.history == 0)
+            if kind != "auto" and info.history:
+                assert tcdec.PREDICTIONS[info.prediction] == kind, info.name
 
 
-def test_predicted_streams_on_micropython(tmp_path):
+@pytest.mark.parametrize("kind", ["difference", "scale"])
+def test_predicted_streams_on_micropython(tmp_path, kind):
     """Prediction (FORMAT 5.7) on the viper and the plain path, whole and in
     pieces: 7-element output chunks and a 64-byte input window carry the
     ring position from one call to the next."""
-    streams = predicted_corpus(seed=13)
-    assert_uses_prediction(streams)
+    streams = predicted_corpus(seed=13, prediction=kind)
+    assert_uses_prediction(streams, kind)
     results, footer = run_batch([micropython()], MODULE_DIR, streams, MICROPYTHON_MODES + ",plain", tmp_path)
     assert footer["accelerated"] is True
     assert_matches_c(streams, results)
@@ -417,8 +472,38 @@ def test_prediction_overflow_is_a_corrupt_payload(tmp_path):
         tcdec.decode(streams[0])
 
 
-def test_damaged_predicted_streams_on_micropython(tmp_path):
-    data = predicted_corpus(seed=14)[0]
+def test_reserved_prediction_fields_are_rejected(tmp_path):
+    """A prediction kind above 2, or a kind with history 0, is a reserved
+    field value in both decoders (TC_ERR_RESERVED), on every path."""
+    cases = reserved_prediction_streams()
+    streams = [data for data, _ in cases]
+    assert all(c_decode(data) == tcdec.InvalidFieldError.status == -6 for data in streams)
+    for interpreter, modes in (([micropython()], "bytes,file,chunks,plain"), ([sys.executable], "bytes,file")):
+        results, _ = run_batch(interpreter, MODULE_DIR, streams, modes, tmp_path)
+        assert_matches_c(streams, results, exact_errors=tuple(modes.split(",")))
+    for data, message in cases:
+        with pytest.raises(tcdec.InvalidFieldError, match=message):
+            tcdec.Decoder(data)
+
+
+def test_directory_matches_host_info():
+    """tcdec reads every golden entry's prediction kind and distance as the
+    host tools do (the predicted_rows and update_delta vectors use both)."""
+    kinds = set()
+    for vector in MANIFEST["vectors"].values():
+        data = (GOLDEN / vector["file"]).read_bytes()
+        decoder = tcdec.Decoder(data)
+        for index, summary in enumerate(tinycabac.info(data)):
+            info = decoder.info(index)
+            assert (info.name, info.prediction, info.history) == (summary.name, summary.prediction, summary.history)
+            kinds.add(info.prediction)
+    assert kinds == set(tcdec.PREDICTIONS)
+
+
+@pytest.mark.parametrize("kind", ["difference", "scale"])
+def test_damaged_predicted_streams_on_micropython(tmp_path, kind):
+    data = predicted_corpus(seed=14, prediction=kind)[0]
+    assert_uses_prediction([data], kind)
     cut = truncations(data, every=7)
     streams = cut + sampled_single_flips(data, 300, 15)
     results, _ = run_batch([micropython()], MODULE_DIR, streams, "bytes,chunks,plain", tmp_path)
@@ -595,7 +680,8 @@ for accelerated, repeat in ((True, 20), (False, 1)):
 
 
 def test_golden_and_random_streams_on_cpython(tmp_path):
-    streams = golden_streams() + random_corpus(seed=6, large=False) + predicted_corpus(seed=16)
+    streams = golden_streams() + random_corpus(seed=6, large=False)
+    streams += predicted_corpus(seed=16) + predicted_corpus(seed=17, prediction="scale")
     results, footer = run_batch([sys.executable], MODULE_DIR, streams, "bytes,file,stream,chunks", tmp_path)
     assert footer["accelerated"] is False
     assert_matches_c(streams, results)
@@ -723,7 +809,8 @@ def test_interleaved_readers_on_one_file(stream_bytes):
         next(chunks)
 
 
-def test_predicted_tensor_in_pieces():
+@pytest.mark.parametrize("kind", ["difference", "scale"])
+def test_predicted_tensor_in_pieces(kind):
     """A tensor with prediction read whole, into a buffer and in pieces of
     every size from 1 to 9 elements through a 64-byte window: each piece
     resumes the ring where the last one stopped.  The ring is H bytes."""
@@ -732,11 +819,11 @@ def test_predicted_tensor_in_pieces():
 
     rng = np.random.default_rng(21)
     rows = _repeated_rows(rng, 16, 48, -128, 127, 2, np.int8)
-    data = tinycabac.encode({"rows": rows}, history=96)
+    data = tinycabac.encode({"rows": rows}, prediction=kind, history=96)
     expected = tinycabac.decode(data)["rows"].tobytes()
     decoder = tcdec.Decoder(io.BytesIO(data), chunk_size=64)
     info = decoder.info("rows")
-    assert info.history == 96
+    assert (info.prediction, info.history) == (kind, 96)
     assert decoder.read("rows").tobytes() == expected
     target = array.array("b", bytes(info.size))
     assert decoder.read_into("rows", target) == info.size and target.tobytes() == expected
@@ -748,8 +835,9 @@ def test_predicted_tensor_in_pieces():
         assert bytes(pieces) == expected, f"{elements}-element pieces"
     reader = decoder.open("rows")
     assert len(reader._ring) == 96
-    unpredicted = tinycabac.encode({"rows": rows}, history=0)
-    assert tcdec.Decoder(unpredicted).open("rows")._ring == bytearray()  # no prediction, no ring
+    unpredicted = tcdec.Decoder(tinycabac.encode({"rows": rows}, history=0))
+    assert (unpredicted.info("rows").prediction, unpredicted.info("rows").history) == ("none", 0)
+    assert unpredicted.open("rows")._ring == bytearray()  # no prediction, no ring
 
 
 def test_forward_only_stream_refuses_to_go_back(stream_bytes):
@@ -774,6 +862,7 @@ def test_forward_only_stream_refuses_to_go_back(stream_bytes):
         (lambda d: b"XCAB" + d[4:], tcdec.NotAStreamError),
         (lambda d: d[:4] + bytes([9]) + d[5:], tcdec.VersionError),
         (lambda d: d[:4] + bytes([2]) + d[5:], tcdec.VersionError),  # format 2 has no history fields
+        (lambda d: d[:4] + bytes([3]) + d[5:], tcdec.VersionError),  # format 3: history without a kind
         (lambda d: d[:30], tcdec.TruncatedError),
         (lambda d: d + b"\0", tcdec.InvalidFieldError),
         (lambda d: d[:20] + bytes([d[20] ^ 1]) + d[21:], tcdec.HeaderCRCError),

@@ -1,28 +1,32 @@
 /*
  * fuzz_roundtrip.c - encoder core (host/tinycabac/csrc/encoder.c) to C
  * decoder: fuzzer bytes become levels (|level| <= 2^31), the target turns
- * them into residuals for a fuzzer-chosen prediction distance H (FORMAT 5.7,
- * computed here independently of the decoder), tce_encode_levels codes
- * those, the target wraps the payload in a one-tensor stream, and both
- * tc_decode_tensor and the streaming API must give back exactly the values
- * the levels stand for.  Float reconstructions are checked against the
- * hardware: float32(level * mantissa * 2^exponent) computed in double (exact)
- * and rounded once, and for updates a binary32 addition.  A level the
- * tensor cannot hold must be rejected as TC_ERR_PAYLOAD: a float32
- * overflow, an integer outside the dtype, or |level| > 2^31 reached
- * through prediction.
+ * them into the values a fuzzer-chosen prediction kind and distance H code
+ * (FORMAT 5.7: residuals for difference, the levels and the ring value each
+ * is coded against for scale, computed here independently of the decoder),
+ * tce_encode_levels codes those, the target wraps the payload in a
+ * one-tensor stream, and both tc_decode_tensor and the streaming API must
+ * give back exactly the values the levels stand for.  Float reconstructions
+ * are checked against the hardware: float32(level * mantissa * 2^exponent)
+ * computed in double (exact) and rounded once, and for updates a binary32
+ * addition.  A level the tensor cannot hold must be rejected as
+ * TC_ERR_PAYLOAD: a float32 overflow, an integer outside the dtype, or
+ * |level| > 2^31 reached through difference prediction.
  *
  * Layout:
  *   byte 0  bits 0-1 mode (0 lossless, 1 quantized, 2 delta-lossless,
  *           3 delta-quantized); bits 2-3 integer dtype (int8, uint8, int16,
- *           int32), bit 2 float16 instead of float32 for the float modes
+ *           int32), bit 2 float16 instead of float32 for the float modes;
+ *           bit 4 scale instead of difference prediction when H > 0 (0 keeps
+ *           the format 3 seeds' meaning)
  *   byte 1-2 step mantissa (0 means 1), byte 3 step exponent (int8)
  *   byte 4  bit 0 per-channel steps, bits 1-4 channels - 1,
  *           bits 5-7 prediction distance H (choose_history)
  *   byte 5  initial_activity, byte 6-7 seed (offset, base, chunk sizes, H)
  *   then levels: b < 0x80 -> b - 64; b < 0xC0 -> ((b & 0x3F) << 8 | next) - 8192;
- *   else 4 bytes u32 x -> x - 2^31 + (b & 1), taken as the residual itself
- *   (not fitted to the dtype, level = residual + prediction) when b & 2.
+ *   else 4 bytes u32 x -> x - 2^31 + (b & 1), taken as the coded value
+ *   itself (not fitted to the dtype; with difference prediction
+ *   level = coded + prediction) when b & 2.
  */
 #include <math.h>
 
@@ -35,12 +39,13 @@
 typedef struct {
     unsigned mode, dtype, initial_activity, channels;
     uint32_t seed;
-    uint32_t history; /* prediction distance H, 0: none */
+    unsigned prediction; /* tc_prediction */
+    uint32_t history; /* prediction distance H, 0 exactly with TC_PREDICT_NONE */
     uint8_t steps[3u * 16u];
     uint32_t step_count;
 } roundtrip;
 
-/* raw[i] = 1 for a record that gives the residual rather than the level. */
+/* raw[i] = 1 for a record that gives the coded value rather than the level. */
 static size_t parse_levels(const uint8_t *p, size_t n, int64_t *levels, uint8_t *raw)
 {
     size_t i = 0, count = 0;
@@ -141,20 +146,26 @@ static uint32_t choose_history(unsigned selector, size_t per_channel, uint32_t s
     }
 }
 
-/* Turns levels into the residuals a stream with prediction distance H
- * codes (FORMAT 5.7).  A level whose residual would leave the codable
- * +-2^31 becomes the nearest level whose residual does not; a raw record
- * is the residual, and its level is whatever prediction makes of it, which
- * may pass 2^31. */
-static void make_residuals(int64_t *levels, const uint8_t *raw, size_t n, uint32_t history, int64_t *residuals)
+/* Turns levels into the values a stream with `prediction` at distance H
+ * codes (FORMAT 5.7), and the ring value each is coded against: the level
+ * H elements back clamped to int8, 0 for the first H.  Difference codes
+ * level - reference, scale and none the level itself (scale hands the
+ * references to the encoder).  A level whose coded value would leave the
+ * codable +-2^31 becomes the nearest level whose value does not; a raw
+ * record is the coded value, and its level is whatever prediction makes of
+ * it, which may pass 2^31 with difference prediction. */
+static void make_coded_values(int64_t *levels, const uint8_t *raw, size_t n, unsigned prediction, uint32_t history,
+                              int64_t *coded, int8_t *references)
 {
     size_t i;
     for (i = 0; i < n; i++) {
-        int64_t prediction = history != 0 && i >= history ? tcu_clamp_int8(levels[i - history]) : 0;
-        int64_t residual = raw[i] ? levels[i] : levels[i] - prediction;
-        residual = residual > TWO_31 ? TWO_31 : residual < -TWO_31 ? -TWO_31 : residual;
-        residuals[i] = residual;
-        levels[i] = residual + prediction;
+        int64_t reference = prediction != TC_PREDICT_NONE && i >= history ? tcu_clamp_int8(levels[i - history]) : 0;
+        int64_t added = prediction == TC_PREDICT_DIFFERENCE ? reference : 0;
+        int64_t value = raw[i] ? levels[i] : levels[i] - added;
+        value = value > TWO_31 ? TWO_31 : value < -TWO_31 ? -TWO_31 : value;
+        coded[i] = value;
+        references[i] = (int8_t)reference;
+        levels[i] = value + added;
     }
 }
 
@@ -274,7 +285,8 @@ static void check_decoders(const uint8_t *stream, size_t stream_size, const uint
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int64_t levels[MAX_LEVELS], residuals[MAX_LEVELS];
+    static int64_t levels[MAX_LEVELS], coded[MAX_LEVELS];
+    static int8_t references[MAX_LEVELS];
     static uint8_t raw[MAX_LEVELS];
     roundtrip rt;
     tcu_tensor_spec spec;
@@ -300,6 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bytes = n * (rt.dtype >= TC_DTYPE_FLOAT32 ? 4u : rt.dtype == TC_DTYPE_INT16 ? 2u : rt.dtype == TC_DTYPE_INT32 ? 4u : 1u);
     per_channel = rt.channels ? n / rt.channels : n;
     rt.history = choose_history(data[4] >> 5, per_channel, rt.seed);
+    rt.prediction = rt.history == 0 ? TC_PREDICT_NONE : data[0] & 16u ? TC_PREDICT_SCALE : TC_PREDICT_DIFFERENCE;
     state = rt.seed * 2654435761u + 1u;
     offset = (int32_t)((int64_t)next_random(&state) - TWO_31);
     if (delta) {
@@ -324,17 +337,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 levels[i] = fit_level(levels[i], b, rt.dtype);
         }
     }
-    make_residuals(levels, raw, n, rt.history, residuals);
+    make_coded_values(levels, raw, n, rt.prediction, rt.history, coded, references);
     expected = malloc(bytes ? bytes : 1u);
     representable = expected_output(&rt, levels, n, per_channel ? per_channel : 1u, offset, base, expected);
     capacity = tce_max_payload_size(n);
     payload = malloc(capacity ? capacity : 1u);
-    payload_size = tce_encode_levels(residuals, n, rt.initial_activity, payload, capacity, NULL);
-    TCU_CHECK(payload_size >= 0 && (n == 0) == (payload_size == 0), "encoder failed on valid residuals");
+    payload_size = tce_encode_levels(coded, rt.prediction == TC_PREDICT_SCALE ? references : NULL, n,
+                                     rt.initial_activity, payload, capacity, NULL);
+    TCU_CHECK(payload_size >= 0 && (n == 0) == (payload_size == 0), "encoder failed on valid coded values");
     spec.name = "t";
     spec.dtype = (uint8_t)rt.dtype;
     spec.mode = (uint8_t)rt.mode;
     spec.initial_activity = (uint8_t)rt.initial_activity;
+    spec.prediction = (uint8_t)rt.prediction;
     spec.history = (uint16_t)rt.history;
     spec.ndim = rt.channels ? 2u : 1u;
     spec.dims[0] = rt.channels ? rt.channels : (uint32_t)n;

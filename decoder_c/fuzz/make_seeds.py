@@ -6,7 +6,8 @@ OUT_DIR/<target>/ receives, per golden stream, inputs in the layout of
 fuzz_common.h (8 control bytes, then the stream), with the control bytes
 varied so that every target starts from its interesting paths: header CRC
 repair on, tensor CRC repair, every tensor, small and odd chunk sizes.
-fuzz_roundtrip gets level records (see fuzz_roundtrip.c) for every mode.
+fuzz_roundtrip gets level records (see fuzz_roundtrip.c) for every mode,
+without prediction and with each prediction kind (FORMAT 5.7).
 Standard library only, so CI can run it before the package is installed.
 """
 from __future__ import annotations
@@ -32,6 +33,11 @@ def first_name(stream: bytes) -> bytes:
 
 def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
     name = first_name(stream)
+    tensor_count = struct.unpack_from("<H", stream, 6)[0]
+    # case 3 (a history buffer too short) reaches only tensors coded with
+    # prediction: try each of the first dozen, so predicted_rows' scale
+    # tensors are seeded too
+    short_history = [prefix(1, i, 7, 0, 3) + stream for i in range(3, min(tensor_count, 12))]
     return {
         "fuzz_decode_stream": [prefix(1) + stream, prefix(3) + stream],
         "fuzz_streaming": [
@@ -39,7 +45,8 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
             prefix(5, 1, 63, 6, 7, 7) + stream,       # odd chunk sizes
             prefix(1, 2, 255, 255, 3) + stream,
         ],
-        "fuzz_small_output": [prefix(1, i, 7, 0, case) + stream for i in range(3) for case in range(4)],
+        "fuzz_small_output": [prefix(1, i, 7, 0, case) + stream for i in range(3) for case in range(4)]
+        + short_history,
         "fuzz_directory": [
             prefix(1, len(name), 17, 0) + name + stream,
             prefix(1, 3, 5, 0) + b"zzz" + stream,
@@ -47,8 +54,12 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
     }
 
 
+# fuzz_roundtrip.c byte 0 bit 4: scale instead of difference prediction.
+SCALE = 0x10
+
+
 def level_records(levels: list[int], raw: bool = False) -> bytes:
-    """Records of fuzz_roundtrip.c; raw: 4-byte records that give the residual."""
+    """Records of fuzz_roundtrip.c; raw: 4-byte records that give the coded value."""
     out = bytearray()
     for level in levels:
         if raw:
@@ -72,17 +83,24 @@ def roundtrip_seeds() -> list[bytes]:
     wide = level_records([5000, -8000, 2**31, -(2**31), 123456789, 0, -1, 2**20])
     zeros = level_records([0] * 300)
     rows = level_records([(c * 7 % 23) - 11 + (r % 2) for r in range(8) for c in range(24)])  # 8 similar rows
+    # 8 rows of 24 sharing zero and large columns, signs alternating row to row
+    sizes = [0 if c % 4 == 0 else 300 + 37 * c if c % 7 == 3 else c % 3 for c in range(24)]
+    pruned = level_records([size * (-1) ** (r + c) for r in range(8) for c, size in enumerate(sizes)])
     seeds = []
     for mode in range(4):
         for dtype_bits in range(4):
             seeds.append(bytes([mode | dtype_bits << 2, 0x10, 0x27, 0xF0, 0, 24, 1, 2]) + small)
         seeds.append(bytes([mode, 0xFF, 0xFF, 0x70, 7, 200, 3, 4]) + wide)   # overflow-prone steps
         seeds.append(bytes([mode, 1, 0, 0x80, 9, 0, 5, 6]) + small + zeros)  # subnormal steps, 5 channels
-        for selector in range(1, 8):  # prediction distances (byte 4 bits 5-7)
+        for selector in range(1, 8):  # prediction distances (byte 4 bits 5-7), difference then scale
             seeds.append(bytes([mode, 3, 0, 0xFE, selector << 5 | 7, 16, 9, selector]) + rows)
-        # prediction pushing |level| past 2^31 (rejected) and up to it (decoded)
-        seeds.append(bytes([mode, 1, 0, 0, 1 << 5, 0, 0, 0]) + level_records([127, 2**31], raw=True))
-        seeds.append(bytes([mode, 1, 0, 0, 1 << 5, 0, 0, 0]) + level_records([-128, -(2**31) + 128], raw=True))
+            seeds.append(bytes([mode | SCALE, 3, 0, 0xFE, selector << 5 | 7, 16, 9, selector]) + pruned)
+        # difference prediction pushing |level| past 2^31 (rejected) and up to
+        # it (decoded); scale prediction codes the levels themselves (decoded)
+        for kind in (0, SCALE):
+            h1 = bytes([mode | kind, 1, 0, 0, 1 << 5, 0, 0, 0])  # H = 1
+            seeds.append(h1 + level_records([127, 2**31], raw=True))
+            seeds.append(h1 + level_records([-128, -(2**31) + 128], raw=True))
     return seeds
 
 

@@ -87,15 +87,16 @@ static size_t mode_fields_size(unsigned mode, uint32_t step_count)
 }
 
 /* Bytes of an entry before its dims: name_len, name, dtype, mode,
- * initial_activity, history (u16), ndim. */
-static size_t entry_head_size(size_t name_len)
+ * initial_activity, prediction, history (u16, only with prediction), ndim. */
+static size_t entry_head_size(size_t name_len, unsigned prediction)
 {
-    return 1u + name_len + 3u + 2u + 1u;
+    return 1u + name_len + 4u + (prediction != TC_PREDICT_NONE ? 2u : 0u) + 1u;
 }
 
 size_t tcu_entry_size(const tc_tensor_info *t)
 {
-    return entry_head_size(t->name_len) + 4u * (size_t)t->ndim + mode_fields_size(t->mode, t->step_count) + 12u;
+    return entry_head_size(t->name_len, t->prediction) + 4u * (size_t)t->ndim +
+           mode_fields_size(t->mode, t->step_count) + 12u;
 }
 
 size_t tcu_entry_crc_offset(const tc_stream *s, const tc_tensor_info *t)
@@ -163,6 +164,10 @@ const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t)
         return "entry extends past the directory";
     if (expected_element_size(t->dtype) == 0 || t->element_size != expected_element_size(t->dtype))
         return "bad dtype or element_size";
+    if (t->prediction > TC_PREDICT_SCALE)
+        return "reserved prediction kind accepted";
+    if ((t->prediction == TC_PREDICT_NONE) != (t->history == 0))
+        return "history present without prediction, or prediction without history";
     if (t->history > TC_MAX_HISTORY)
         return "history above the limit";
     if ((problem = check_shape(t)) != NULL || (problem = check_quantization(dir_end, t)) != NULL)
@@ -180,7 +185,8 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
                         uint32_t payload_size, uint32_t crc)
 {
     size_t name_len = strlen(spec->name), pos = TC_HEADER_SIZE, directory_size, i;
-    directory_size = entry_head_size(name_len) + 4u * spec->ndim + mode_fields_size(spec->mode, spec->step_count) + 12u;
+    directory_size = entry_head_size(name_len, spec->prediction) + 4u * spec->ndim +
+                     mode_fields_size(spec->mode, spec->step_count) + 12u;
     if (name_len < 1 || name_len > TC_MAX_NAME_LEN || cap < TC_HEADER_SIZE + directory_size + payload_size)
         return 0;
     memcpy(out, "TCAB", 4);
@@ -195,8 +201,11 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
     out[pos++] = spec->dtype;
     out[pos++] = spec->mode;
     out[pos++] = spec->initial_activity;
-    tcu_put_u16(out + pos, spec->history);
-    pos += 2;
+    out[pos++] = spec->prediction;
+    if (spec->prediction != TC_PREDICT_NONE) {
+        tcu_put_u16(out + pos, spec->history);
+        pos += 2;
+    }
     out[pos++] = spec->ndim;
     for (i = 0; i < spec->ndim; i++, pos += 4)
         tcu_put_u32(out + pos, spec->dims[i]);
@@ -233,6 +242,13 @@ void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *r
     size_t i;
     for (i = 0; i < n; i++)
         residuals[i] = levels[i] - (history != 0 && i >= history ? tcu_clamp_int8(levels[i - history]) : 0);
+}
+
+void tcu_references(const int64_t *levels, size_t n, uint32_t history, int8_t *references)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        references[i] = (int8_t)(i >= history ? tcu_clamp_int8(levels[i - history]) : 0);
 }
 
 int8_t *tcu_history_buffer(const tc_tensor_info *info)

@@ -52,7 +52,8 @@ const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t);
 typedef struct {
     const char *name;
     uint8_t dtype, mode, ndim, axis, initial_activity;
-    uint16_t history;       /* prediction distance H (FORMAT 5.7), 0: none */
+    uint8_t prediction;     /* tc_prediction (FORMAT 5.7) */
+    uint16_t history;       /* prediction distance H, 0 exactly when prediction is none */
     uint32_t dims[TC_MAX_NDIM];
     int32_t offset;         /* lossless */
     uint32_t base_crc32;    /* delta modes */
@@ -61,8 +62,11 @@ typedef struct {
 } tcu_tensor_spec;
 
 /* Writes header + one directory entry + payload into out (capacity cap).
- * Returns the stream size, 0 if it does not fit.  With spec->history > 0 the
- * payload must code the residuals (tcu_residuals), not the levels. */
+ * Returns the stream size, 0 if it does not fit.  The history field is
+ * written only when spec->prediction is not none, as FORMAT 3.2 lays it out.
+ * With difference prediction the payload must code the residuals
+ * (tcu_residuals), with scale prediction the levels coded against their
+ * references (tcu_references). */
 size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, const uint8_t *payload,
                         uint32_t payload_size, uint32_t crc);
 
@@ -73,6 +77,13 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
  * decoder inverts; a residual may exceed the codable 2^31 when a level is
  * near it. */
 void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *residuals);
+
+/* The ring value each of levels[0..n) is coded against with prediction
+ * distance `history` > 0 (FORMAT 5.7): the level `history` elements back
+ * clamped to int8, 0 for the first `history` elements.  For scale
+ * prediction these are tce_encode_levels' `references`; like
+ * tcu_residuals, written from the format text, not from the decoder. */
+void tcu_references(const int64_t *levels, size_t n, uint32_t history, int8_t *references);
 
 /* The prediction FORMAT 5.7 makes from an earlier level: clamped to int8. */
 int64_t tcu_clamp_int8(int64_t level);

@@ -3,8 +3,9 @@
  * contract of tc_decoder_run: 1-byte input chunks, 1-element and
  * sub-element output chunks, empty and scalar tensors, TC_NEED_INPUT /
  * TC_NEED_OUTPUT semantics, argument errors, in-place updates, and
- * prediction from an earlier row (FORMAT 5.7): the history buffer the
- * caller gives, its errors, and levels that prediction pushes past 2^31.
+ * prediction from an earlier row (FORMAT 5.7), difference and scale: the
+ * history buffer the caller gives, its errors, reserved prediction fields,
+ * and levels that prediction pushes past 2^31.
  * Streams are made with the host encoder core, so the file also checks
  * that encoder and decoder agree.  Exit status 1 on any failure.
  */
@@ -34,23 +35,41 @@ typedef struct {
     uint8_t expected[1 << 14];
 } fixture;
 
-/* A lossless tensor of `dtype` holding levels + offset, coded with
- * prediction distance `history` (0: none). */
-static void make_predicted(fixture *f, uint8_t dtype, const int64_t *levels, uint32_t n, uint32_t ndim,
-                           const uint32_t *dims, int32_t offset, uint16_t history)
+/* The payload of levels[0..n) coded with `prediction` at distance
+ * `history` (FORMAT 5.7): residuals for difference, the levels against
+ * their references for scale, the levels alone for none.  Returns its size. */
+static int64_t encode_predicted(const int64_t *levels, uint32_t n, uint8_t prediction, uint16_t history,
+                                uint8_t *payload, size_t capacity)
 {
     static int64_t residuals[4096];
+    static int8_t references[4096];
+    const int64_t *coded = levels;
+    const int8_t *steering = NULL;
+    if (prediction == TC_PREDICT_DIFFERENCE) {
+        tcu_residuals(levels, n, history, residuals);
+        coded = residuals;
+    } else if (prediction == TC_PREDICT_SCALE) {
+        tcu_references(levels, n, history, references);
+        steering = references;
+    }
+    return tce_encode_levels(coded, steering, n, 0, payload, capacity, NULL);
+}
+
+/* A lossless tensor of `dtype` holding levels + offset, coded with
+ * `prediction` at distance `history` (0 with TC_PREDICT_NONE). */
+static void make_predicted(fixture *f, uint8_t dtype, const int64_t *levels, uint32_t n, uint32_t ndim,
+                           const uint32_t *dims, int32_t offset, uint8_t prediction, uint16_t history)
+{
     tcu_tensor_spec spec;
     uint8_t payload[1 << 15];
     unsigned size = dtype == TC_DTYPE_INT16 ? 2u : dtype == TC_DTYPE_INT32 ? 4u : 1u;
     uint32_t i, b;
-    int64_t payload_size;
-    tcu_residuals(levels, n, history, residuals);
-    payload_size = tce_encode_levels(residuals, n, 0, payload, sizeof payload, NULL);
+    int64_t payload_size = encode_predicted(levels, n, prediction, history, payload, sizeof payload);
     memset(&spec, 0, sizeof spec);
     spec.name = "t";
     spec.dtype = dtype;
     spec.mode = TC_MODE_LOSSLESS;
+    spec.prediction = prediction;
     spec.history = history;
     spec.ndim = (uint8_t)ndim;
     if (ndim > 0)
@@ -62,13 +81,14 @@ static void make_predicted(fixture *f, uint8_t dtype, const int64_t *levels, uin
     f->size = tcu_build_stream(f->bytes, sizeof f->bytes, &spec, payload, (uint32_t)payload_size,
                                tc_crc32(0, f->expected, (size_t)n * size));
     EXPECT(f->size > 0 && tc_stream_open(&f->stream, f->bytes, f->size) == TC_OK);
-    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK && f->info.history == history);
+    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK && f->info.prediction == prediction &&
+           f->info.history == history);
 }
 
 static void make_lossless(fixture *f, uint8_t dtype, const int64_t *levels, uint32_t n, uint32_t ndim,
                           const uint32_t *dims, int32_t offset)
 {
-    make_predicted(f, dtype, levels, n, ndim, dims, offset, 0);
+    make_predicted(f, dtype, levels, n, ndim, dims, offset, TC_PREDICT_NONE, 0);
 }
 
 static void make_ramp(fixture *f, uint8_t dtype, uint32_t n)
@@ -237,16 +257,39 @@ static void test_argument_errors(void)
     EXPECT(tc_crc32(5, NULL, 10) == 5 && tc_crc32(0, (const uint8_t *)"123456789", 9) == 0xCBF43926u);
 }
 
+/* Each status has its own message (tc_status_string walks one string of
+ * them, so an off-by-one would shift every message), anything else the
+ * unknown one. */
 static void test_status_strings(void)
 {
-    int a, b;
-    for (a = TC_ERR_HISTORY; a <= TC_NEED_OUTPUT; a++) {
-        const char *text = tc_status_string((tc_status)a);
-        EXPECT(text != NULL && strcmp(text, "unknown status") != 0);
-        for (b = TC_ERR_HISTORY; b < a; b++)
-            EXPECT(strcmp(text, tc_status_string((tc_status)b)) != 0);
-    }
+    static const struct {
+        tc_status status;
+        const char *text;
+    } messages[] = {
+        {TC_OK, "ok"},
+        {TC_NEED_INPUT, "need more input"},
+        {TC_NEED_OUTPUT, "output buffer full"},
+        {TC_ERR_ARGUMENT, "invalid argument"},
+        {TC_ERR_MAGIC, "not a tinycabac stream (bad magic)"},
+        {TC_ERR_VERSION, "unsupported format version"},
+        {TC_ERR_TRUNCATED, "stream is truncated"},
+        {TC_ERR_HEADER_CRC, "header/directory CRC mismatch"},
+        {TC_ERR_RESERVED, "reserved or invalid field value"},
+        {TC_ERR_LIMIT, "exceeds a format limit"},
+        {TC_ERR_PAYLOAD, "corrupt tensor payload"},
+        {TC_ERR_CRC, "tensor CRC mismatch"},
+        {TC_ERR_NOT_FOUND, "tensor not found"},
+        {TC_ERR_OUTPUT_SIZE, "output buffer too small"},
+        {TC_ERR_BASE, "update does not apply to this base tensor"},
+        {TC_ERR_HISTORY, "history buffer too small"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof messages / sizeof messages[0]; i++)
+        EXPECT(strcmp(tc_status_string(messages[i].status), messages[i].text) == 0);
+    EXPECT(strcmp(tc_status_string((tc_status)3), "unknown status") == 0);
     EXPECT(strcmp(tc_status_string((tc_status)77), "unknown status") == 0);
+    EXPECT(strcmp(tc_status_string((tc_status)-14), "unknown status") == 0);
+    EXPECT(strcmp(tc_status_string((tc_status)-1000), "unknown status") == 0);
 }
 
 /* In-place update: tc_check_base refuses a wrong base, decoding over one
@@ -266,7 +309,7 @@ static void test_delta(void)
         levels[i] = (int64_t)(i % 5u) - 2;
         expected[i] = (uint8_t)(base[i] + levels[i]);
     }
-    payload_size = tce_encode_levels(levels, 16, 0, payload_bytes, sizeof payload_bytes, NULL);
+    payload_size = tce_encode_levels(levels, NULL, 16, 0, payload_bytes, sizeof payload_bytes, NULL);
     memset(&spec, 0, sizeof spec);
     spec.name = "d";
     spec.dtype = TC_DTYPE_UINT8;
@@ -288,6 +331,35 @@ static void test_delta(void)
 
 #define TWO_31 ((int64_t)1 << 31)
 
+/* A tensor predicted at H = one row of `columns` (2-byte elements): it
+ * takes fewer bytes than `plain`, decodes exactly whole and in 1-byte input
+ * chunks (output chunks of out_max bytes), and uses only the first H bytes
+ * of a larger buffer, which ends up holding the last row clamped to int8. */
+static void expect_predicted_round_trip(const fixture *predicted, const fixture *plain, const int64_t *levels,
+                                        uint32_t n, uint32_t columns, uint8_t *out, size_t out_max)
+{
+    int8_t history[64];
+    tcu_chunks chunks;
+    tcu_stream_stats stats;
+    size_t len, size = 2u * n;
+    uint32_t i;
+    EXPECT(predicted->info.payload_size < plain->info.payload_size && columns + 8u <= sizeof history);
+    memset(history, 0x77, sizeof history);
+    EXPECT(tc_decode_tensor(&predicted->stream, &predicted->info, out, size, history, columns + 8u) == TC_OK);
+    EXPECT(memcmp(out, predicted->expected, size) == 0);
+    for (i = 0; i < columns; i++)
+        EXPECT(history[i] == tcu_clamp_int8(levels[n - columns + i]));
+    for (i = columns; i < columns + 8u; i++)
+        EXPECT(history[i] == 0x77);
+    chunks.state = 3;
+    chunks.in_max = 1;
+    chunks.out_max = out_max;
+    memset(out, 0, size);
+    EXPECT(tcu_decode_streaming(&predicted->info, payload(predicted), predicted->info.payload_size, &chunks, NULL, out,
+                                size, &len, &stats) == TC_OK);
+    EXPECT(len == size && memcmp(out, predicted->expected, size) == 0 && stats.need_input > 0);
+}
+
 /* Rows of an int16 tensor that repeat each other up to +-1, every ninth
  * column far outside int8 (the ring keeps those clamped): with H = one row
  * the tensor takes fewer bytes and decodes exactly, whole and in 1-byte /
@@ -300,32 +372,14 @@ static void test_predicted_rows(void)
     static int64_t levels[N];
     static uint8_t out[2 * N];
     uint32_t dims[2] = {ROWS, COLUMNS}, i;
-    int8_t history[COLUMNS + 8];
-    tcu_chunks chunks;
-    tcu_stream_stats stats;
-    size_t len;
     for (i = 0; i < N; i++) {
         uint32_t column = i % COLUMNS;
         int64_t shape = (int64_t)(column * 29u % 61u) - 30;
         levels[i] = shape * (column % 9u == 5u ? 40 : 1) + (int64_t)(i / COLUMNS % 3u) - 1;
     }
-    make_predicted(&plain, TC_DTYPE_INT16, levels, N, 2, dims, 0, 0);
-    make_predicted(&predicted, TC_DTYPE_INT16, levels, N, 2, dims, 0, COLUMNS);
-    EXPECT(predicted.info.payload_size < plain.info.payload_size);
-    memset(history, 0x77, sizeof history);
-    EXPECT(tc_decode_tensor(&predicted.stream, &predicted.info, out, sizeof out, history, sizeof history) == TC_OK);
-    EXPECT(memcmp(out, predicted.expected, sizeof out) == 0);
-    for (i = 0; i < COLUMNS; i++)
-        EXPECT(history[i] == tcu_clamp_int8(levels[N - COLUMNS + i]));
-    for (i = COLUMNS; i < sizeof history; i++)
-        EXPECT(history[i] == 0x77);
-    chunks.state = 3;
-    chunks.in_max = 1;
-    chunks.out_max = 2;
-    memset(out, 0, sizeof out);
-    EXPECT(tcu_decode_streaming(&predicted.info, payload(&predicted), predicted.info.payload_size, &chunks, NULL, out,
-                                sizeof out, &len, &stats) == TC_OK);
-    EXPECT(len == sizeof out && memcmp(out, predicted.expected, sizeof out) == 0);
+    make_predicted(&plain, TC_DTYPE_INT16, levels, N, 2, dims, 0, TC_PREDICT_NONE, 0);
+    make_predicted(&predicted, TC_DTYPE_INT16, levels, N, 2, dims, 0, TC_PREDICT_DIFFERENCE, COLUMNS);
+    expect_predicted_round_trip(&predicted, &plain, levels, N, COLUMNS, out, 2);
 }
 
 /* H = 1 (every element predicted from the one before) and H = 65535, longer
@@ -340,9 +394,9 @@ static void test_history_extremes(void)
     uint32_t n = 500, i;
     for (i = 0; i < n; i++)
         levels[i] = (int64_t)(i / 7u % 50u) - 25; /* runs of equal levels */
-    make_predicted(&plain, TC_DTYPE_INT8, levels, n, 1, &n, 0, 0);
-    make_predicted(&longest, TC_DTYPE_INT8, levels, n, 1, &n, 0, TC_MAX_HISTORY);
-    make_predicted(&shortest, TC_DTYPE_INT8, levels, n, 1, &n, 0, 1);
+    make_predicted(&plain, TC_DTYPE_INT8, levels, n, 1, &n, 0, TC_PREDICT_NONE, 0);
+    make_predicted(&longest, TC_DTYPE_INT8, levels, n, 1, &n, 0, TC_PREDICT_DIFFERENCE, TC_MAX_HISTORY);
+    make_predicted(&shortest, TC_DTYPE_INT8, levels, n, 1, &n, 0, TC_PREDICT_DIFFERENCE, 1);
     EXPECT(longest.info.payload_size == plain.info.payload_size &&
            memcmp(payload(&longest), payload(&plain), plain.info.payload_size) == 0);
     EXPECT(tc_decode_tensor(&longest.stream, &longest.info, out, n, history, TC_MAX_HISTORY - 1) == TC_ERR_HISTORY);
@@ -368,7 +422,7 @@ static void test_history_errors(void)
     tc_decoder d;
     for (i = 0; i < N; i++)
         levels[i] = (int64_t)(i % H) * 3 - 14 + (int64_t)(i / 30u);
-    make_predicted(&f, TC_DTYPE_INT8, levels, N, 1, &n, 0, H);
+    make_predicted(&f, TC_DTYPE_INT8, levels, N, 1, &n, 0, TC_PREDICT_DIFFERENCE, H);
     EXPECT(f.info.payload_size > 4u + 1u);
     memset(untouched, 0xEE, sizeof untouched);
     memcpy(out, untouched, sizeof out);
@@ -401,15 +455,16 @@ static void test_history_errors(void)
     EXPECT(memcmp(out, plain.expected, N) == 0);
 }
 
-/* An update with prediction: a too-small history is refused with the base
- * left in place; with enough it applies like any other update. */
-static void test_predicted_update(void)
+/* An update with prediction of either kind: a too-small history is refused
+ * with the base left in place; with enough it applies like any other
+ * update. */
+static void test_predicted_update(uint8_t prediction)
 {
     enum { H = 4, N = 24 };
     static uint8_t stream[4096], payload_bytes[4096];
     static int8_t history[H];
     uint8_t base[N], expected[N], out[N];
-    int64_t levels[N], residuals[N];
+    int64_t levels[N];
     tcu_tensor_spec spec;
     tc_stream s;
     tc_tensor_info t;
@@ -420,21 +475,178 @@ static void test_predicted_update(void)
         levels[i] = (int64_t)(i % H) - 2 + (i >= 12u); /* the same step for every row, then one more */
         expected[i] = (uint8_t)(base[i] + levels[i]);
     }
-    tcu_residuals(levels, N, H, residuals);
-    payload_size = tce_encode_levels(residuals, N, 0, payload_bytes, sizeof payload_bytes, NULL);
+    payload_size = encode_predicted(levels, N, prediction, H, payload_bytes, sizeof payload_bytes);
     memset(&spec, 0, sizeof spec);
     spec.name = "u";
     spec.dtype = TC_DTYPE_UINT8;
     spec.mode = TC_MODE_DELTA_LOSSLESS;
+    spec.prediction = prediction;
     spec.history = H;
     spec.ndim = 1;
     spec.dims[0] = N;
     spec.base_crc32 = tc_crc32(0, base, N);
     size = tcu_build_stream(stream, sizeof stream, &spec, payload_bytes, (uint32_t)payload_size, tc_crc32(0, expected, N));
-    EXPECT(tc_stream_open(&s, stream, size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK && t.history == H);
+    EXPECT(tc_stream_open(&s, stream, size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK &&
+           t.prediction == prediction && t.history == H);
     memcpy(out, base, N);
     EXPECT(tc_decode_tensor(&s, &t, out, N, history, H - 1) == TC_ERR_HISTORY && memcmp(out, base, N) == 0);
     EXPECT(tc_decode_tensor(&s, &t, out, N, history, H) == TC_OK && memcmp(out, expected, N) == 0);
+}
+
+/* The stream of `f` with its payload and CRC unchanged but the directory
+ * declaring `prediction` at distance `history` instead. */
+static void relabel_prediction(const fixture *f, fixture *relabelled, uint8_t prediction, uint16_t history)
+{
+    tcu_tensor_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.name = "t";
+    spec.dtype = f->info.dtype;
+    spec.mode = f->info.mode;
+    spec.offset = f->info.offset;
+    spec.ndim = f->info.ndim;
+    memcpy(spec.dims, f->info.dims, sizeof spec.dims);
+    spec.prediction = prediction;
+    spec.history = history;
+    relabelled->size = tcu_build_stream(relabelled->bytes, sizeof relabelled->bytes, &spec, payload(f),
+                                        f->info.payload_size, f->info.crc32);
+    EXPECT(tc_stream_open(&relabelled->stream, relabelled->bytes, relabelled->size) == TC_OK);
+    EXPECT(tc_stream_tensor(&relabelled->stream, 0, &relabelled->info) == TC_OK);
+}
+
+/* A pruned-column int16 tensor: the same input channels are zero in every
+ * row, a few are large (beyond int8, so the ring holds them clamped) and
+ * the rest small, with signs that do not repeat from row to row. */
+static void pruned_columns(int64_t *levels, uint32_t rows, uint32_t columns)
+{
+    uint32_t state = 12345u, i;
+    for (i = 0; i < rows * columns; i++) {
+        uint32_t column = i % columns, magnitude;
+        state = state * 1103515245u + 12345u;
+        magnitude = column % 4u == 0u ? 0u : column % 7u == 3u ? 300u + (state >> 16) % 1500u : (state >> 16) % 4u;
+        levels[i] = (state >> 30) & 1u ? -(int64_t)magnitude : (int64_t)magnitude;
+    }
+}
+
+/* Scale prediction (FORMAT 5.7): the encoder's payload for a pruned-column
+ * tensor with H = one row is smaller than without prediction, decodes
+ * exactly whole and in 1-byte input chunks using only the first H bytes of
+ * a larger buffer, which ends up holding the last row clamped to int8; the
+ * same payload declared with no or difference prediction does not decode,
+ * so the decoder really steers its model by the ring. */
+static void test_scale_prediction(void)
+{
+    enum { ROWS = 12, COLUMNS = 41, N = ROWS * COLUMNS };
+    static fixture plain, scaled, relabelled;
+    static int64_t levels[N];
+    static uint8_t out[2 * N];
+    uint32_t dims[2] = {ROWS, COLUMNS};
+    int8_t history[COLUMNS];
+    pruned_columns(levels, ROWS, COLUMNS);
+    make_predicted(&plain, TC_DTYPE_INT16, levels, N, 2, dims, 0, TC_PREDICT_NONE, 0);
+    make_predicted(&scaled, TC_DTYPE_INT16, levels, N, 2, dims, 0, TC_PREDICT_SCALE, COLUMNS);
+    expect_predicted_round_trip(&scaled, &plain, levels, N, COLUMNS, out, 1);
+    relabel_prediction(&scaled, &relabelled, TC_PREDICT_NONE, 0);
+    EXPECT(tc_decode_tensor(&relabelled.stream, &relabelled.info, out, sizeof out, NULL, 0) != TC_OK);
+    relabel_prediction(&scaled, &relabelled, TC_PREDICT_DIFFERENCE, COLUMNS);
+    EXPECT(tc_decode_tensor(&relabelled.stream, &relabelled.info, out, sizeof out, history, COLUMNS) != TC_OK);
+}
+
+/* A scale-predicted tensor needs its H bytes like a difference-predicted
+ * one: with fewer, tc_decode_tensor and tc_decoder_run return
+ * TC_ERR_HISTORY and touch neither the output nor the history. */
+static void test_scale_history_too_small(void)
+{
+    enum { ROWS = 6, COLUMNS = 20, N = ROWS * COLUMNS };
+    static fixture f;
+    static int64_t levels[N];
+    uint8_t out[2 * N], untouched[2 * N];
+    int8_t history[COLUMNS];
+    uint32_t dims[2] = {ROWS, COLUMNS};
+    size_t in_pos = 0, out_pos = 0;
+    tc_decoder d;
+    pruned_columns(levels, ROWS, COLUMNS);
+    make_predicted(&f, TC_DTYPE_INT16, levels, N, 2, dims, 0, TC_PREDICT_SCALE, COLUMNS);
+    memset(untouched, 0xEE, sizeof untouched);
+    memcpy(out, untouched, sizeof out);
+    memset(history, 0x44, sizeof history);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, history, COLUMNS - 1) == TC_ERR_HISTORY);
+    EXPECT(memcmp(out, untouched, sizeof out) == 0 && history[0] == 0x44 && history[COLUMNS - 2] == 0x44);
+    EXPECT(tc_decoder_init(&d, &f.info) == TC_OK);
+    EXPECT(tc_decoder_set_history(&d, history, COLUMNS - 1) == TC_ERR_HISTORY);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, sizeof out) == TC_ERR_HISTORY);
+    EXPECT(in_pos == 0 && out_pos == 0 && memcmp(out, untouched, sizeof out) == 0 && history[0] == 0x44);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, history, COLUMNS) == TC_OK &&
+           memcmp(out, f.expected, sizeof out) == 0);
+}
+
+/* tc_stream_open status of a one-tensor stream whose entry declares
+ * `prediction` and (written only when prediction != 0) `history`. */
+static tc_status open_with_prediction(uint8_t prediction, uint16_t history)
+{
+    static uint8_t bytes[256];
+    static const int64_t levels[4] = {1, -2, 3, -4};
+    static const uint8_t expected[4] = {1, 0xFE, 3, 0xFC};
+    uint8_t payload_bytes[64];
+    int64_t payload_size = tce_encode_levels(levels, NULL, 4, 0, payload_bytes, sizeof payload_bytes, NULL);
+    tcu_tensor_spec spec;
+    tc_stream s;
+    size_t size;
+    memset(&spec, 0, sizeof spec);
+    spec.name = "r";
+    spec.dtype = TC_DTYPE_INT8;
+    spec.mode = TC_MODE_LOSSLESS;
+    spec.prediction = prediction;
+    spec.history = history;
+    spec.ndim = 1;
+    spec.dims[0] = 4;
+    size = tcu_build_stream(bytes, sizeof bytes, &spec, payload_bytes, (uint32_t)payload_size,
+                            tc_crc32(0, expected, 4));
+    EXPECT(size > 0);
+    return tc_stream_open(&s, bytes, size);
+}
+
+/* FORMAT 3.2: prediction 3..255 is reserved, and so is history 0 with
+ * prediction 1 or 2; format 3 streams are refused by version. */
+static void test_reserved_prediction_fields(void)
+{
+    static fixture f;
+    EXPECT(open_with_prediction(TC_PREDICT_NONE, 0) == TC_OK);
+    EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 2) == TC_OK);
+    EXPECT(open_with_prediction(TC_PREDICT_SCALE, 2) == TC_OK);
+    EXPECT(open_with_prediction(3, 2) == TC_ERR_RESERVED);
+    EXPECT(open_with_prediction(255, 2) == TC_ERR_RESERVED);
+    EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 0) == TC_ERR_RESERVED);
+    EXPECT(open_with_prediction(TC_PREDICT_SCALE, 0) == TC_ERR_RESERVED);
+    make_ramp(&f, TC_DTYPE_INT8, 10);
+    f.bytes[4] = 3;
+    tcu_fix_header_crc(f.bytes, f.size);
+    EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_ERR_VERSION);
+}
+
+/* A hand-made tc_tensor_info must be as consistent as a parsed one: a
+ * reserved kind, or a history that does not match the kind, is refused. */
+static void test_hand_made_prediction_info(void)
+{
+    static fixture f;
+    static int8_t history[8];
+    tc_tensor_info t;
+    tc_decoder d;
+    make_ramp(&f, TC_DTYPE_INT8, 10);
+    t = f.info;
+    t.prediction = 3;
+    t.history = 5;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.prediction = TC_PREDICT_NONE;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.prediction = TC_PREDICT_SCALE;
+    t.history = 0;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.prediction = TC_PREDICT_DIFFERENCE;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.prediction = TC_PREDICT_SCALE;
+    t.history = 5;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+    EXPECT(tc_decoder_set_history(&d, history, 4) == TC_ERR_HISTORY && tc_decoder_set_history(&d, history, 5) == TC_OK);
 }
 
 static void store_float(uint8_t *p, float value)
@@ -444,26 +656,32 @@ static void store_float(uint8_t *p, float value)
     tcu_put_u32(p, bits);
 }
 
-/* A quantized float32 tensor with step 1 coding `residuals` with
- * prediction distance `history`; expected[] receives the float32 of the
- * levels when every |level| <= 2^31 (levels beyond float precision are
- * not used here). */
-static void make_float_step1(fixture *f, const int64_t *residuals, uint32_t n, uint16_t history)
+/* A quantized float32 tensor with step 1 whose payload codes `coded` with
+ * `prediction` at distance `history`: residuals for difference, the levels
+ * themselves otherwise.  expected[] receives the float32 of the levels
+ * when every |level| <= 2^31 (levels beyond float precision are not used
+ * here). */
+static void make_float_step1(fixture *f, const int64_t *coded, uint32_t n, uint8_t prediction, uint16_t history)
 {
     static const uint8_t step_one[3] = {1, 0, 0}; /* mantissa 1, exponent 0 */
     tcu_tensor_spec spec;
     uint8_t payload_bytes[256];
-    int64_t payload_size = tce_encode_levels(residuals, n, 0, payload_bytes, sizeof payload_bytes, NULL);
-    int64_t levels[8];
+    int8_t references[8];
+    int64_t levels[8] = {0}, payload_size;
     uint32_t i;
     for (i = 0; i < n && i < 8; i++) {
-        levels[i] = residuals[i] + (history != 0 && i >= history ? tcu_clamp_int8(levels[i - history]) : 0);
+        int difference = prediction == TC_PREDICT_DIFFERENCE && i >= history;
+        levels[i] = coded[i] + (difference ? tcu_clamp_int8(levels[i - history]) : 0);
         store_float(f->expected + 4u * i, (float)levels[i]);
     }
+    tcu_references(levels, n, history, references);
+    payload_size = tce_encode_levels(coded, prediction == TC_PREDICT_SCALE ? references : NULL, n, 0, payload_bytes,
+                                     sizeof payload_bytes, NULL);
     memset(&spec, 0, sizeof spec);
     spec.name = "q";
     spec.dtype = TC_DTYPE_FLOAT32;
     spec.mode = TC_MODE_QUANTIZED;
+    spec.prediction = prediction;
     spec.history = history;
     spec.ndim = 1;
     spec.dims[0] = n;
@@ -497,25 +715,30 @@ static void expect_float_decode(fixture *f, uint32_t n, tc_status expected_statu
     EXPECT(st == expected_status);
 }
 
-/* |level| may reach 2^31 through prediction but not pass it: residual
- * 2^31 after a predicted 127 is a corrupt payload although the same
- * residuals decode fine without prediction. */
+/* |level| may reach 2^31 through difference prediction but not pass it:
+ * residual 2^31 after a predicted 127 is a corrupt payload although the
+ * same values decode fine without prediction, and with scale prediction,
+ * which codes the levels themselves. */
 static void test_prediction_overflow(void)
 {
     static fixture f;
     const int64_t too_high[2] = {127, TWO_31}, highest[2] = {127, TWO_31 - 127};
     const int64_t too_low[2] = {-128, -TWO_31}, lowest[2] = {-128, -TWO_31 + 128};
-    make_float_step1(&f, too_high, 2, 0);
+    make_float_step1(&f, too_high, 2, TC_PREDICT_NONE, 0);
     expect_float_decode(&f, 2, TC_OK);
-    make_float_step1(&f, too_high, 2, 1);
+    make_float_step1(&f, too_high, 2, TC_PREDICT_DIFFERENCE, 1);
     expect_float_decode(&f, 2, TC_ERR_PAYLOAD);
-    make_float_step1(&f, highest, 2, 1);
+    make_float_step1(&f, too_high, 2, TC_PREDICT_SCALE, 1);
     expect_float_decode(&f, 2, TC_OK);
-    make_float_step1(&f, too_low, 2, 0);
+    make_float_step1(&f, highest, 2, TC_PREDICT_DIFFERENCE, 1);
     expect_float_decode(&f, 2, TC_OK);
-    make_float_step1(&f, too_low, 2, 1);
+    make_float_step1(&f, too_low, 2, TC_PREDICT_NONE, 0);
+    expect_float_decode(&f, 2, TC_OK);
+    make_float_step1(&f, too_low, 2, TC_PREDICT_DIFFERENCE, 1);
     expect_float_decode(&f, 2, TC_ERR_PAYLOAD);
-    make_float_step1(&f, lowest, 2, 1);
+    make_float_step1(&f, too_low, 2, TC_PREDICT_SCALE, 1);
+    expect_float_decode(&f, 2, TC_OK);
+    make_float_step1(&f, lowest, 2, TC_PREDICT_DIFFERENCE, 1);
     expect_float_decode(&f, 2, TC_OK);
 }
 
@@ -555,7 +778,12 @@ int main(void)
     test_predicted_rows();
     test_history_extremes();
     test_history_errors();
-    test_predicted_update();
+    test_predicted_update(TC_PREDICT_DIFFERENCE);
+    test_predicted_update(TC_PREDICT_SCALE);
+    test_scale_prediction();
+    test_scale_history_too_small();
+    test_reserved_prediction_fields();
+    test_hand_made_prediction_info();
     test_prediction_overflow();
     fflush(stderr);
     test_null_empty_buffers();

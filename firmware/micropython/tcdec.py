@@ -1,4 +1,4 @@
-"""tcdec: decoder for tinycabac weight streams (format 3), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 4), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22
 (where the arithmetic decoder is compiled with @micropython.viper) and on
@@ -24,11 +24,12 @@ One tensor at a time, or a tensor in pieces, with bounded memory::
 
 Only the header, the directory and about 3 KB of state stay in RAM; the
 payloads are read through a small window (`chunk_size`).  A tensor coded
-with prediction (info.history = H > 0, FORMAT 5.7) needs H more bytes while
-it is decoded, for the ring of its last H levels (H <= 65535; tinycabac's
-encoder uses at most 4096 unless told otherwise).  Every failure is a
-`DecodeError` (a ValueError) subclass with a clear message; decoded data is
-checked against the stream's CRC-32 before a tensor is reported complete.
+with prediction (info.prediction 'difference' or 'scale', FORMAT 5.7) needs
+info.history = H more bytes while it is decoded, for the ring of its last H
+levels (H <= 65535; tinycabac's encoder uses at most 4096 unless told
+otherwise).  Every failure is a `DecodeError` (a ValueError) subclass with
+a clear message; decoded data is checked against the stream's CRC-32
+before a tensor is reported complete.
 """
 
 import array
@@ -57,7 +58,7 @@ ACCELERATED = sys.implementation.name == "micropython"
 __version__ = "0.1.0"
 _MICROPYTHON = ACCELERATED
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -69,6 +70,10 @@ AXIS_NONE = 0xFF
 # mode code -> name.  The delta modes are updates, decoded in place over the
 # base tensor the receiver already holds (FORMAT 6.3).
 MODES = ("lossless", "quantized", "delta-lossless", "delta-quantized")
+# prediction code -> name (FORMAT 5.7): how a tensor uses the level H
+# elements back.  'difference' codes the level minus it; 'scale' codes the
+# level itself with the Rice parameter steered by that level's size.
+PREDICTIONS = ("none", "difference", "scale")
 
 # dtype code -> (name, array typecode, bytes per decoded element).  Float
 # tensors (float32 and float16 sources) decode to their float32 reconstruction.
@@ -177,6 +182,7 @@ _S_UMAX = const(26)  # ... and dtype maximum - dtype minimum
 _S_PREVIOUS_SIGN = const(27)  # 0 none yet, 1 negative, 2 positive (FORMAT 5.5)
 _S_HISTORY = const(28)  # prediction distance H, 0: none (FORMAT 5.7)
 _S_HISTORY_POS = const(29)  # ring slot of the next element: element index mod H
+_S_SCALE = const(30)  # 1: scale prediction, 0: difference or none
 _S_PREFIX = const(32)  # 16 sets x 4 contexts x (fast, slow)
 _S_SUFFIX = const(160)  # 15 sets x 2 x 3 contexts x (fast, slow)
 _S_SIGN = const(340)  # 12 contexts x (fast, slow)
@@ -197,7 +203,7 @@ _ERR_BASE = const(-6)
 _ERR_PREDICTED = const(-7)
 _CORE_ERRORS = {
     -1: "escape code longer than 31 bits",
-    -2: "residual magnitude above 2**31",
+    -2: "coded magnitude above 2**31",
     -3: "payload ends before the last value",
     -4: "value outside the range of the dtype",
     -5: "quantized value overflows float32",
@@ -287,6 +293,7 @@ if ACCELERATED:
         previous = int(st[_S_PREVIOUS_SIGN])
         history = int(st[_S_HISTORY])
         slot = int(st[_S_HISTORY_POS])
+        scale = int(st[_S_SCALE])
         overrun = 0
         status = _DONE
         while left > 0:
@@ -296,11 +303,24 @@ if ACCELERATED:
             if guarded and limit - pos < _MAX_VALUE_INPUT:
                 status = _NEED_INPUT
                 break
-            # FORMAT 5.4: Rice parameter and prefix context set
-            k = activity >> 3
+            # FORMAT 5.4: Rice parameter and prefix context set from `act`,
+            # the activity this value is coded with: the running activity,
+            # or with scale prediction (5.7) its mean with eight times the
+            # magnitude class of the level H elements back
+            act = activity
+            if scale:
+                r = uint(ring[slot])  # an int8 as a two's complement byte
+                if r >= uint(128):
+                    r = uint(256) - r
+                act += uint(1)
+                while r != uint(0):
+                    act += uint(8)
+                    r = r >> 1
+                act = act >> 1
+            k = act >> 3
             if k > uint(31):
                 k = uint(31)
-            pset = activity >> 1
+            pset = act >> 1
             if k != uint(0):
                 pset = uint(15)
                 if k < uint(12):
@@ -476,11 +496,14 @@ if ACCELERATED:
                 break
             activity = activity - (activity >> 3) + uint(magnitude_class)
             if history != 0:
-                # FORMAT 5.7: level = residual + the level H elements back.
-                # Kept as sign and magnitude like the residual (m, neg), so
-                # 32-bit words suffice: |level| <= 2**31 + 128 < 2**32.
-                predicted = uint(ring[slot])  # an int8 as a two's complement byte
+                predicted = uint(0)
+                if scale == 0:
+                    predicted = uint(ring[slot])
                 if predicted != uint(0):
+                    # FORMAT 5.7, difference: level = coded value + the level
+                    # H elements back.  Kept as sign and magnitude like the
+                    # coded value (m, neg), so 32-bit words suffice:
+                    # |level| <= 2**31 + 128 < 2**32.
                     predicted_neg = 0
                     if predicted >= uint(128):
                         predicted_neg = 1
@@ -497,7 +520,8 @@ if ACCELERATED:
                     if m > top:
                         status = _ERR_PREDICTED
                         break
-                # the ring keeps the level clamped to -128..127 (neg: m >= 1)
+                # both kinds: the ring keeps the level clamped to -128..127
+                # (a negative level has m >= 1; its clamp is -128: 127 + neg)
                 clamped = m
                 if clamped > uint(127):
                     clamped = uint(127 + neg)
@@ -671,6 +695,7 @@ def _run_plain(st, aux, src, dst, ring):
     inner_left = st[_S_INNER_LEFT]
     history = st[_S_HISTORY]
     slot = st[_S_HISTORY_POS]
+    scale = st[_S_SCALE]
     pack_format = _PACK_FORMATS[esize]
     out_mask = (1 << (8 * esize)) - 1
     status = _DONE
@@ -723,8 +748,13 @@ def _run_plain(st, aux, src, dst, ring):
         if guarded and limit - pos < _MAX_VALUE_INPUT:
             status = _NEED_INPUT
             break
-        k = min(activity >> 3, 31)
-        pset = activity >> 1 if k == 0 else 3 + min(k, 12)
+        act = activity
+        if scale:  # FORMAT 5.4, 5.7: the level H elements back steers k
+            reference = ring[slot]  # an int8 as a two's complement byte
+            reference_class = _bit_length(256 - reference if reference >= 128 else reference)
+            act = (activity + 8 * reference_class + 1) >> 1
+        k = min(act >> 3, 31)
+        pset = act >> 1 if k == 0 else 3 + min(k, 12)
         ctx = _S_PREFIX + pset * 8
         p = 0
         while p < 16 and context_bin(ctx + 2 * min(p, 3)):
@@ -769,7 +799,7 @@ def _run_plain(st, aux, src, dst, ring):
             break
         activity = activity - (activity >> 3) + magnitude_class
         if history:  # FORMAT 5.7, see _run_viper
-            predicted = ring[slot]
+            predicted = 0 if scale else ring[slot]
             level = (-m if neg else m) + (predicted - 256 if predicted >= 128 else predicted)
             if not -0x80000000 <= level <= 0x80000000:
                 status = _ERR_PREDICTED
@@ -1090,7 +1120,8 @@ TensorInfo = namedtuple(
         "nbytes",  # decoded bytes: size * itemsize
         "mode",  # MODES: 'lossless', 'quantized', 'delta-lossless', 'delta-quantized'
         "initial_activity",  # the entropy coder's starting scale estimate (FORMAT 5.4)
-        "history",  # prediction distance H (FORMAT 5.7), 0: none; decoding needs H bytes
+        "prediction",  # PREDICTIONS: 'none', 'difference' or 'scale' (FORMAT 5.7)
+        "history",  # prediction distance H, 0 with no prediction; decoding needs H bytes
         "offset",  # lossless: value = level + offset
         "axis",  # quantized: channel axis of per-channel steps, or None
         "step_count",  # quantized: number of steps (Decoder.steps() lists them)
@@ -1124,20 +1155,30 @@ def _parse_entry(head, at, stop, payload_base, index):
     name_len = head[at]
     if name_len == 0:
         raise _entry_error(index, "empty name")
-    _need(at, stop, 1 + name_len + 5, index)
+    _need(at, stop, 1 + name_len + 4, index)
     try:
         name = bytes(head[at + 1 : at + 1 + name_len]).decode("utf-8")
     except UnicodeError:
         raise _entry_error(index, "name is not UTF-8")
     at += 1 + name_len
-    code, mode, initial_activity = head[at], head[at + 1], head[at + 2]
-    history = _u16(head, at + 3)
-    at += 5
+    # pairs, not one 4-tuple: MicroPython builds a tuple for 4 targets
+    code, mode = head[at], head[at + 1]
+    initial_activity, prediction = head[at + 2], head[at + 3]
+    at += 4
+    history = 0
+    if prediction != 0:  # any non-zero kind, reserved ones too, has a history field
+        _need(at, stop, 2, index)
+        history = _u16(head, at)
+        at += 2
     if code not in DTYPES or mode > 3:
         raise _entry_error(index, "reserved dtype %d or mode %d" % (code, mode))
     quantized = mode & 1
     if quantized != (code >= 5):
         raise _entry_error(index, "mode %s does not fit dtype %s" % (MODES[mode], DTYPES[code][0]))
+    if prediction >= len(PREDICTIONS):
+        raise _entry_error(index, "reserved prediction %d" % prediction)
+    if history == 0 and prediction != 0:
+        raise _entry_error(index, "%s prediction with history 0" % PREDICTIONS[prediction])
     dtype, typecode, itemsize = DTYPES[code]
     _need(at, stop, 1, index)
     ndim = head[at]
@@ -1197,7 +1238,7 @@ def _parse_entry(head, at, stop, payload_base, index):
         raise _entry_error(index, "payload size %d for %d elements" % (payload_size, size))
     info = TensorInfo(
         index, name, dtype, typecode, itemsize, tuple(shape), size, size * itemsize,
-        MODES[mode], initial_activity, history, offset, axis, step_count, steps_at,
+        MODES[mode], initial_activity, PREDICTIONS[prediction], history, offset, axis, step_count, steps_at,
         payload_base + payload_offset, payload_size, crc, base_crc,
     )
     return info, at
@@ -1285,6 +1326,7 @@ class TensorReader:
         st[_S_PREVIOUS_SIGN] = 0
         st[_S_HISTORY] = info.history
         st[_S_HISTORY_POS] = 0
+        st[_S_SCALE] = 1 if info.prediction == "scale" else 0
         st[_S_RANGE] = 0xFFFFFFFF
         st[_S_CODE] = 0
         st[_S_QUANTIZED] = 1 if info.mode.endswith("quantized") else 0

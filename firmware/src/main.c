@@ -19,7 +19,8 @@
  * RAM buffer (UPDATE_BUFFER_SIZE bytes), checked with tc_check_base, and
  * updated in place, as a device holding its model in RAM would do it.
  *
- * A tensor coded with prediction needs H bytes of history (FORMAT 5.7); the
+ * A tensor coded with prediction, difference or scale alike, needs H bytes
+ * of history (FORMAT 5.7), which the decoder fills and reads by itself; the
  * firmware sets aside TINYCABAC_HISTORY_SIZE bytes, 4096 by default (the
  * encoder's default limit), set with -D in platformio.ini's build_flags.  A
  * tensor with a larger H fails with "FAIL history buffer too small

@@ -14,7 +14,7 @@ CDEF = """
 typedef struct {
     const uint8_t *name; uint32_t name_len;
     uint8_t dtype; uint8_t mode; uint8_t ndim; uint8_t element_size; uint8_t initial_activity;
-    uint32_t history;
+    uint8_t prediction; uint32_t history;
     uint32_t dims[8]; uint32_t element_count; int32_t offset;
     uint8_t axis; uint32_t step_count; const uint8_t *steps;
     uint32_t payload_offset; uint32_t payload_size; uint32_t crc32; uint32_t base_crc32;
@@ -37,10 +37,10 @@ uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);
 const char *tc_status_string(int status);
 
 size_t tce_max_payload_size(size_t n);
-int64_t tce_encode_levels(const int64_t *levels, size_t n, unsigned initial_activity, uint8_t *out,
-                          size_t out_capacity, size_t *bad_index);
+int64_t tce_encode_levels(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity,
+                          uint8_t *out, size_t out_capacity, size_t *bad_index);
 uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
-double tce_estimate_bits(const int64_t *levels, size_t n, unsigned initial_activity);
+double tce_estimate_bits(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity);
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels,
                 size_t inner, double lambda, unsigned initial_activity, int64_t *levels);
 """

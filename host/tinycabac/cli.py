@@ -84,7 +84,14 @@ def _encode_options(args) -> dict:
         options["axis"] = 0
     if args.max_history is not None:
         options["max_history"] = args.max_history
+    if args.prediction is not None:
+        options["prediction"] = args.prediction
     return options
+
+
+def _prediction_text(t) -> str:
+    short = {"difference": "diff", "scale": "scale"}
+    return f"{short[t.prediction]}:{t.history}" if t.history else "-"
 
 
 def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
@@ -95,7 +102,7 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
         snr_text = "" if "lossless" in t.mode else ("inf" if snr == float("inf") else f"{snr:.2f}" if snr is not None else "?")
         rows.append(
             (
-                t.name, str(t.elements), t.dtype, t.mode, str(t.history) if t.history else "-",
+                t.name, str(t.elements), t.dtype, t.mode, _prediction_text(t),
                 str(t.payload_bytes), f"{t.bits_per_weight:.3f}", f"{t.ratio:.2f}", snr_text,
             )
         )
@@ -297,6 +304,10 @@ def _add_coding_options(p: argparse.ArgumentParser) -> None:
         "--max-history", type=int, metavar="N",
         help="longest prediction distance in elements; the decoder needs that many bytes of RAM "
         "(default 4096, 0 turns prediction off)",
+    )
+    p.add_argument(
+        "--prediction", choices=("auto", "none", "difference", "scale"),
+        help="prediction from the level one row back (default auto: whichever codes smallest)",
     )
 
 

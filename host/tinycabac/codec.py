@@ -26,10 +26,11 @@ from .container import (
     check_shape,
     write_stream,
 )
-from .predict import DEFAULT_MAX_HISTORY, check_history, propose_history, residuals
+from .predict import DEFAULT_MAX_HISTORY, PREDICTION_KINDS, Prediction, check_prediction, code_levels
 from .quantize import QUANTIZERS, quantize_for_rate, quantize_for_snr, quantize_with_steps, snr_db
 
 DEFAULT_SNR_DB = 40.0
+PREDICTION_NAMES = {code: name for name, code in PREDICTION_KINDS.items()}
 BASE_DIGEST_NAME = "__base_sha256__"
 
 
@@ -66,48 +67,18 @@ def _le_bytes(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """How one tensor uses prediction (FORMAT 5.7): a fixed distance, or
-    None to let the encoder choose one up to `max_history`."""
-
-    history: int | None = None
-    max_history: int = DEFAULT_MAX_HISTORY
-
-
-def _code_levels(name: str, shape, levels: np.ndarray, prediction: Prediction) -> tuple[int, int, bytes]:
-    """(history, initial_activity, payload): coded without prediction and,
-    if the proxy proposes a distance, with it; the smaller payload wins."""
-    if prediction.history is not None:
-        distances = [prediction.history]
-    else:
-        proposed = propose_history(levels, shape, prediction.max_history)
-        distances = [0, proposed] if proposed else [0]
-    best = None
-    for history in distances:
-        coded = residuals(levels, history)
-        if history and coded.size and int(np.abs(coded).max()) > 2**31:
-            raise FormatError(
-                f"tensor {name!r}: prediction at distance {history} needs residuals beyond 2**31; use history=0"
-            )
-        activity = native.initial_activity(coded)
-        payload = native.encode_levels(coded, name, activity)
-        if best is None or len(payload) < len(best[2]):
-            best = (history, activity, payload)
-    return best
-
-
 def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), **fields) -> TensorEntry:
-    history, activity, payload = _code_levels(name, array.shape, levels, prediction)
+    coded = code_levels(name, array.shape, levels, prediction)
     return TensorEntry(
         name=name,
         dtype=array.dtype,
         shape=array.shape,
         mode=mode,
-        payload=payload,
+        payload=coded.payload,
         crc32=zlib.crc32(_le_bytes(decoded)),
-        initial_activity=activity,
-        history=history,
+        initial_activity=coded.initial_activity,
+        prediction=coded.prediction,
+        history=coded.history,
         **fields,
     )
 
@@ -216,6 +187,7 @@ def encode(
     progress: Callable[[str, int], None] | None = None,
     report: list[EncodeReport] | None = None,
     base: Mapping[str, np.ndarray] | None = None,
+    prediction="auto",
     history=None,
     max_history: int = DEFAULT_MAX_HISTORY,
 ) -> bytes:
@@ -232,9 +204,11 @@ def encode(
 
     Prediction (FORMAT 5.7): by default each tensor is also tried with its
     levels coded as differences from the level one row (times a small lag)
-    back, up to `max_history` elements, and keeps whichever is smaller; a
-    decoder then needs that many bytes of RAM for the tensor.  `history`
-    (one value or a mapping) forces a distance, 0 turning prediction off.
+    back, and with that level steering the Rice parameter, at distances up
+    to `max_history` elements; the smallest payload wins, and a decoder then
+    needs that distance in bytes of RAM.  `prediction` ("auto", "none",
+    "difference", "scale") and `history` (a distance, 0: none) take one
+    value or a mapping and restrict the choice.
 
     With `base` (the tensors the receiver already holds) the stream is an
     update: every tensor with a same-shaped, same-kind base tensor is coded
@@ -245,19 +219,19 @@ def encode(
         raise TypeError("tensors must be a mapping from names to arrays")
     if base is not None and not isinstance(base, Mapping):
         raise TypeError("base must be a mapping from names to arrays")
-    max_history = check_history("*", max_history)
     entries = []
     for name, value in tensors.items():
         check_name(name)
         array = _as_array(name, value)
-        forced = _per_tensor(history, name)
-        prediction = Prediction(None if forced is None else check_history(name, forced), max_history)
+        allowed = check_prediction(
+            name, _per_tensor(prediction, name) or "auto", _per_tensor(history, name), max_history
+        )
         tensor_quantizer = _per_tensor(quantizer, name) or "nearest"
         if tensor_quantizer not in QUANTIZERS:
             raise ValueError(f"unknown quantizer {tensor_quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
         base_array = _matching_base(name, array, base)
         if array.dtype in INTEGER_DTYPES:
-            entries.append(_encode_integer(name, array, base_array, prediction))
+            entries.append(_encode_integer(name, array, base_array, allowed))
             measured = None
         else:
             entry, measured = _encode_float(
@@ -271,7 +245,7 @@ def encode(
                 tensor_quantizer,
                 _per_tensor(lam, name),
                 _per_tensor(bits_per_weight, name),
-                prediction,
+                allowed,
             )
             entries.append(entry)
         if report is not None:
@@ -350,7 +324,8 @@ class TensorSummary:
     ratio: float
     steps: list[float]
     offset: int
-    history: int = 0  # prediction distance H (FORMAT 5.7); the decoder needs H bytes
+    prediction: str = "none"  # none, difference or scale (FORMAT 5.7)
+    history: int = 0  # prediction distance H; the decoder needs H bytes
 
 
 def info(data) -> list[TensorSummary]:
@@ -373,6 +348,7 @@ def info(data) -> list[TensorSummary]:
                 ratio=original / t.payload_size if t.payload_size else float("inf") if original else 1.0,
                 steps=[m * 2.0**e for m, e in t.steps],
                 offset=t.offset,
+                prediction=PREDICTION_NAMES[t.prediction],
                 history=t.history,
             )
         )

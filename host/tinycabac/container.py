@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TCAB"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 HEADER_SIZE = 20
 
 MAX_TENSORS = 4096
@@ -20,6 +20,7 @@ MAX_ELEMENTS = 0x7FFFFFFF
 MAX_DIRECTORY_SIZE = 1 << 24
 MAX_STEP_COUNT = 65536
 MAX_HISTORY = 65535  # prediction distance, u16 (FORMAT 5.7)
+PREDICT_NONE, PREDICT_DIFFERENCE, PREDICT_SCALE = 0, 1, 2  # FORMAT 5.7
 AXIS_NONE = 0xFF
 
 MODE_LOSSLESS = 0
@@ -107,7 +108,8 @@ class TensorEntry:
     payload: bytes
     crc32: int
     initial_activity: int = 0
-    history: int = 0  # prediction distance (FORMAT 5.7), 0: none
+    prediction: int = 0  # PREDICT_* (FORMAT 5.7)
+    history: int = 0  # prediction distance, 0 exactly when prediction is PREDICT_NONE
     offset: int = 0  # lossless
     axis: int = AXIS_NONE  # quantized modes
     steps: list[Step] = field(default_factory=list)  # quantized modes
@@ -115,8 +117,9 @@ class TensorEntry:
 
     def directory_bytes(self, payload_offset: int) -> bytes:
         name = self.name.encode("utf-8")
-        parts = [bytes([len(name)]), name, bytes([CODE_OF_DTYPE[self.dtype], self.mode, self.initial_activity]),
-                 struct.pack("<H", self.history)]
+        parts = [bytes([len(name)]), name, bytes([CODE_OF_DTYPE[self.dtype], self.mode, self.initial_activity, self.prediction])]
+        if self.prediction != PREDICT_NONE:
+            parts.append(struct.pack("<H", self.history))
         parts.append(bytes([len(self.shape)]) + struct.pack(f"<{len(self.shape)}I", *self.shape))
         if self.mode == MODE_LOSSLESS:
             parts.append(struct.pack("<i", self.offset))

@@ -51,7 +51,8 @@ class TensorInfo:
     crc32: int
     initial_activity: int
     base_crc32: int
-    history: int = 0  # prediction distance H (FORMAT 5.7), 0: none
+    prediction: int = 0  # PREDICT_* (FORMAT 5.7)
+    history: int = 0  # prediction distance H, 0: none
 
 
 class Stream:
@@ -112,6 +113,7 @@ class Stream:
             crc32=raw.crc32,
             initial_activity=raw.initial_activity,
             base_crc32=raw.base_crc32,
+            prediction=raw.prediction,
             history=raw.history,
         )
 
@@ -155,13 +157,22 @@ def initial_activity(levels: np.ndarray) -> int:
     return int(min(255, round(8 * float(classes.mean()))))
 
 
-def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0) -> bytes:
-    """Arithmetic-code int64 levels (|level| <= 2**31) into a payload."""
+def _references(references: np.ndarray | None):
+    if references is None:
+        return ffi.NULL
+    return ffi.from_buffer("int8_t[]", np.ascontiguousarray(references, dtype=np.int8).ravel())
+
+
+def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, references: np.ndarray | None = None) -> bytes:
+    """Arithmetic-code int64 levels (|level| <= 2**31) into a payload;
+    `references` (int8 per level) selects scale-context prediction."""
     levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
     capacity = int(lib.tce_max_payload_size(levels.size))
     out = bytearray(capacity)
     bad = ffi.new("size_t *")
-    size = lib.tce_encode_levels(ffi.from_buffer("int64_t[]", levels), levels.size, activity, ffi.from_buffer(out), capacity, bad)
+    size = lib.tce_encode_levels(
+        ffi.from_buffer("int64_t[]", levels), _references(references), levels.size, activity, ffi.from_buffer(out), capacity, bad
+    )
     if size == -1:
         raise FormatError(f"tensor {name!r}: level {int(levels[bad[0]])} at element {bad[0]} exceeds 2**31")
     if size < 0:
@@ -175,9 +186,9 @@ def history_cost(levels: np.ndarray, distance: int) -> int:
     return int(lib.tce_history_cost(ffi.from_buffer("int64_t[]", levels), levels.size, distance))
 
 
-def estimate_bits(levels: np.ndarray, activity: int = 0) -> float:
+def estimate_bits(levels: np.ndarray, activity: int = 0, references: np.ndarray | None = None) -> float:
     levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
-    return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), levels.size, activity))
+    return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), _references(references), levels.size, activity))
 
 
 def rdoq(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int = 0) -> np.ndarray:

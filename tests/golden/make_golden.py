@@ -95,8 +95,9 @@ def vector_inputs() -> dict[str, tuple[dict, dict]]:
 
 def _predicted_rows(rng) -> tuple[dict, dict]:
     """Tensors coded with prediction (FORMAT 5.7), one per case a decoder
-    must get right: the encoder's own choice, the int8 clamp of wide levels,
-    an offset, quantized levels and a ring shorter than a row."""
+    must get right: the encoder's own choice of either kind, the int8 clamp
+    of wide levels, an offset, quantized levels and a ring shorter than a
+    row."""
     xyz = rng.integers(-100, 100, size=(3, 2, 2, 16))
     landmark_rows = np.clip(np.tile(xyz, (10, 1, 1, 1)) + rng.integers(-4, 5, size=(30, 2, 2, 16)), -127, 127)
     taps = rng.standard_normal((1, 1, 5, 24)) * 0.3
@@ -107,12 +108,26 @@ def _predicted_rows(rng) -> tuple[dict, dict]:
         "wide_int32": np.array([2**31 - 200, -(2**31) + 200, 1_000_000, 5, -7, 130, -129, 0] * 3, dtype=np.int32),
         "uint8_offset": np.tile(rng.integers(120, 140, size=8), 5).astype(np.uint8),
         "short_ring": rng.integers(-5, 6, size=50).astype(np.int8),
+        "pruned_columns": _pruned_columns(rng),
+        "scale_wide_int32": np.array([2**31 - 1, -(2**31), 300, -2, 0, 90] * 4, dtype=np.int32),
+        "scale_quantized": (_pruned_columns(rng) / 64.0).astype(np.float32),
     }
     options = {
-        "step": {"depthwise_taps": 0.01},
-        "history": {"depthwise_taps": 120, "wide_int16": 12, "wide_int32": 8, "uint8_offset": 8, "short_ring": 1},
+        "step": {"depthwise_taps": 0.01, "scale_quantized": 0.05},
+        "history": {"depthwise_taps": 120, "wide_int16": 12, "wide_int32": 8, "uint8_offset": 8, "short_ring": 1,
+                    "scale_wide_int32": 6},
+        "prediction": {"depthwise_taps": "difference", "wide_int16": "difference", "wide_int32": "difference",
+                       "uint8_offset": "difference", "short_ring": "difference",
+                       "scale_wide_int32": "scale", "scale_quantized": "scale"},
     }
     return tensors, options
+
+
+def _pruned_columns(rng) -> np.ndarray:
+    """A 1x1 convolution whose pruned input channels are zero in every
+    output row: the encoder picks scale prediction for it."""
+    kept = rng.random(48) < 0.5
+    return np.clip(rng.laplace(size=(40, 1, 1, 48)) * 40 * kept, -127, 127).astype(np.int8)
 
 
 # Update vectors apply to the decoded tensors of another vector, as a device
@@ -127,7 +142,8 @@ def update_inputs() -> dict[str, tuple[str, dict, dict]]:
         "h": base["h"] - np.float32(0.25),
         "added": np.arange(-20, 20, dtype=np.int16),
     }
-    options = {"step": {"f": 1e-4, "h": 1e-3}, "axis": {"f": 0}, "history": {"w8": 64, "f": 50}}
+    options = {"step": {"f": 1e-4, "h": 1e-3}, "axis": {"f": 0}, "history": {"w8": 64, "f": 50},
+               "prediction": {"w8": "difference", "f": "scale"}}
     return {"update_delta": ("update_base", new, options)}
 
 

@@ -19,6 +19,7 @@ or {"item": i, "mode": m, "error": class name, "status": tc_status}; a
 non-DecodeError exception prints "crash" and the harness fails the test.
 The last line is {"done": n, "module": tcdec.__file__, "accelerated": bool}.
 """
+import gc
 import io
 import json
 import struct
@@ -108,7 +109,11 @@ def decode_mode(tcdec, data, mode, scratch):
 
 
 def read_bundle(path):
-    """Yield the streams one at a time: a bundle may not fit the heap whole."""
+    """Yield the streams one at a time: a bundle may not fit the heap whole.
+    The caller drops each stream before asking for the next; collecting
+    first puts the next one at the bottom of MicroPython's heap rather than
+    between the last decode's garbage, where it would split the free space
+    that the next large output array needs."""
     with open(path, "rb") as f:
         if f.read(8) != b"TCBUNDLE":
             raise ValueError("not a bundle")
@@ -116,6 +121,7 @@ def read_bundle(path):
             size = f.read(4)
             if not size:
                 return
+            gc.collect()
             yield f.read(struct.unpack("<I", size)[0])
 
 
@@ -138,6 +144,7 @@ def main():
             except Exception as error:  # a bug, not a rejection: the test fails on it
                 line["crash"] = "%s: %s" % (type(error).__name__, error)
             print(json.dumps(line))
+        data = None  # see read_bundle
     print(json.dumps({"done": count, "module": tcdec.__file__, "accelerated": tcdec.ACCELERATED}))
 
 

@@ -181,10 +181,16 @@ static void binarize_escape(bin_sink *s, uint32_t value)
         sink_bypass(s, (v >> i) & 1u);
 }
 
-static void binarize_level(model_state *st, bin_sink *s, uint32_t m, unsigned negative)
+/* `reference` is the clamped level one row back (scale-context
+ * prediction) or NULL. */
+static void binarize_level(model_state *st, bin_sink *s, uint32_t m, unsigned negative, const int8_t *reference)
 {
-    unsigned k = tc_rice_k(st->activity);
-    tc_context *prefix = st->prefix[tc_prefix_set(st->activity, k)];
+    unsigned activity = st->activity, k;
+    tc_context *prefix;
+    if (reference != NULL)
+        activity = tc_reference_activity(activity, tc_bit_length((uint32_t)(*reference < 0 ? -*reference : *reference)));
+    k = tc_rice_k(activity);
+    prefix = st->prefix[tc_prefix_set(activity, k)];
     uint32_t p = k >= 32 ? 0 : m >> k, i;
     uint32_t unary = p < TC_UNARY_MAX ? p : TC_UNARY_MAX;
     unsigned magnitude_class;
@@ -230,8 +236,8 @@ size_t tce_max_payload_size(size_t n)
     return n * 32u + 8u;
 }
 
-int64_t tce_encode_levels(const int64_t *levels, size_t n, unsigned initial_activity, uint8_t *out,
-                          size_t out_capacity, size_t *bad_index)
+int64_t tce_encode_levels(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity,
+                          uint8_t *out, size_t out_capacity, size_t *bad_index)
 {
     model_state st;
     range_encoder coder;
@@ -251,7 +257,7 @@ int64_t tce_encode_levels(const int64_t *levels, size_t n, unsigned initial_acti
                 *bad_index = i;
             return TCE_ERR_LEVEL_RANGE;
         }
-        binarize_level(&st, &sink, m, negative);
+        binarize_level(&st, &sink, m, negative, references ? references + i : NULL);
     }
     re_flush(&coder);
     return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
@@ -282,7 +288,7 @@ static void start_estimate(model_state *st, bin_sink *sink, unsigned initial_act
     sink->bits = 0;
 }
 
-double tce_estimate_bits(const int64_t *levels, size_t n, unsigned initial_activity)
+double tce_estimate_bits(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity)
 {
     model_state st;
     bin_sink sink;
@@ -293,7 +299,7 @@ double tce_estimate_bits(const int64_t *levels, size_t n, unsigned initial_activ
         unsigned negative;
         if (!split_level(levels[i], &m, &negative))
             return INFINITY;
-        binarize_level(&st, &sink, m, negative);
+        binarize_level(&st, &sink, m, negative, references ? references + i : NULL);
     }
     return sink.bits;
 }
@@ -309,7 +315,7 @@ static double level_cost(const model_state *st, int64_t level)
     sink.bits = 0;
     if (!split_level(level, &m, &negative))
         return INFINITY;
-    binarize_level(&scratch, &sink, m, negative);
+    binarize_level(&scratch, &sink, m, negative, NULL);
     return sink.bits;
 }
 
@@ -342,7 +348,7 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
         }
         levels[i] = best;
         split_level(best, &m, &negative); /* valid: 0 is always a candidate */
-        binarize_level(&st, &sink, m, negative);
+        binarize_level(&st, &sink, m, negative, NULL);
     }
     return sink.bits;
 }
