@@ -30,7 +30,7 @@ from corpus import Model, load_corpus
 ENTROPY_COLUMNS = ("order-0 / tensor", "order-0 / channel")
 NNCODEC = "NNCodec CABAC"
 TINYCABAC = "tinycabac"
-THROUGHPUT_REPEATS = 3
+THROUGHPUT_REPEATS = 5
 
 
 @dataclass

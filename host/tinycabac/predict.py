@@ -31,6 +31,9 @@ DEFAULT_MAX_HISTORY = 4096
 PREDICTION_KINDS = {"none": PREDICT_NONE, "difference": PREDICT_DIFFERENCE, "scale": PREDICT_SCALE}
 # Row lags tried for difference prediction: 3 catches x/y/z landmark rows.
 DIFFERENCE_LAGS = (1, 2, 3, 4, 6)
+# Scale prediction pays at lags 2 and 3 too (x/y/z rows that share their
+# pruned inputs), though less often.
+SCALE_LAGS = (1, 2, 3)
 # A candidate must promise this much before the encoder spends a real
 # encode to confirm it.
 MIN_PROMISED_GAIN = 0.01
@@ -38,6 +41,7 @@ MIN_PROMISED_GAIN = 0.01
 # the tensor: enough rows to see the pattern, bounded encode time.
 SCALE_SAMPLE_ROWS = 4
 SCALE_SAMPLE_MIN = 8192
+SCALE_SAMPLE_MAX = 16384
 PREDICTION_CLAMP = (-128, 127)
 
 
@@ -100,12 +104,12 @@ def _propose_difference(levels: np.ndarray, shape, max_history: int) -> int:
 
 
 def _propose_scale(levels: np.ndarray, shape, max_history: int) -> int:
-    """The row length whose ring steers the model best on a prefix, by the
-    model's own rate estimate, if it promises a gain."""
-    candidates = row_lengths(shape, (1,), max_history)
+    """The row length (times a lag) whose ring steers the model best on a
+    prefix, by the model's own rate estimate, if it promises a gain."""
+    candidates = row_lengths(shape, SCALE_LAGS, max_history)
     if not candidates:
         return 0
-    sample = levels[: max(SCALE_SAMPLE_MIN, SCALE_SAMPLE_ROWS * candidates[-1])]
+    sample = levels[: max(SCALE_SAMPLE_MIN, min(SCALE_SAMPLE_MAX, SCALE_SAMPLE_ROWS * candidates[-1]))]
     activity = native.initial_activity(sample)
     costs = {h: native.estimate_bits(sample, activity, ring_values(sample, h)) for h in candidates}
     best = min(candidates, key=costs.get)
