@@ -132,7 +132,7 @@ static const char status_messages[] =
     "tensor CRC mismatch\0"                       /* TC_ERR_CRC */
     "corrupt tensor payload\0"                    /* TC_ERR_PAYLOAD */
     "exceeds a format limit\0"                    /* TC_ERR_LIMIT */
-    "reserved or invalid field value\0"           /* TC_ERR_RESERVED */
+    "reserved or invalid field\0"                 /* TC_ERR_RESERVED */
     "header/directory CRC mismatch\0"             /* TC_ERR_HEADER_CRC */
     "stream is truncated\0"                       /* TC_ERR_TRUNCATED */
     "unsupported format version\0"                /* TC_ERR_VERSION */
@@ -553,10 +553,18 @@ static int decode_escape(range_decoder *r, uint32_t *value)
     return 1;
 }
 
+/* The per-value model state, kept in locals of tc_decoder_run while it
+ * runs: stores to the output may alias the decoder. */
+typedef struct {
+    unsigned activity;
+    unsigned previous_sign;
+} value_model;
+
 /* Decodes |residual| and its sign; returns 0 on a corrupt code. */
 /* `activity` is the one the value is coded with (FORMAT 5.4): the running
  * activity, or for scale prediction its mix with the ring's level. */
-TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, uint32_t *magnitude, unsigned *negative)
+TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, value_model *v, uint32_t *magnitude,
+                           unsigned *negative)
 {
     unsigned k = tc_rice_k(activity), magnitude_class;
     tc_context *prefix = d->prefix[tc_prefix_set(activity, k)];
@@ -588,20 +596,20 @@ TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, u
     magnitude_class = tc_bit_length(m);
     *negative = 0;
     if (m) {
-        *negative = rd_bin(r, &d->sign[tc_sign_context(d->previous_sign, magnitude_class)]);
-        d->previous_sign = (uint8_t)(2u - *negative);
+        *negative = rd_bin(r, &d->sign[tc_sign_context(v->previous_sign, magnitude_class)]);
+        v->previous_sign = 2u - *negative;
     }
     *magnitude = m;
-    d->activity = (uint16_t)tc_activity_next(d->activity, magnitude_class);
+    v->activity = tc_activity_next(v->activity, magnitude_class);
     return 1;
 }
 
 /* Scale prediction (FORMAT 5.4, 5.7): the activity mixed with the size of
  * the level one row back. */
-static unsigned scaled_activity(const tc_decoder *d)
+static unsigned scaled_activity(const tc_decoder *d, unsigned activity)
 {
     int reference = d->history[d->history_pos];
-    return tc_reference_activity(d->activity, tc_bit_length((uint32_t)(reference < 0 ? -reference : reference)));
+    return tc_reference_activity(activity, tc_bit_length((uint32_t)(reference < 0 ? -reference : reference)));
 }
 
 /* Prediction (FORMAT 5.7): with TC_PREDICT_DIFFERENCE the level is the
@@ -911,6 +919,7 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     size_t available;
     int payload_ends_here, delta;
     unsigned size, prediction;
+    value_model v;
     tc_status st = TC_OK;
 
     if (d == NULL || in_pos == NULL || out_pos == NULL || *in_pos > in_size || *out_pos > out_size ||
@@ -942,6 +951,8 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
      * prediction (H > 0): tc_decoder_set_history leaves it NULL for H = 0,
      * and a tensor with H > 0 cannot start without it. */
     prediction = d->history != NULL ? d->prediction : (unsigned)TC_PREDICT_NONE;
+    v.activity = d->activity;
+    v.previous_sign = d->previous_sign;
     chunk_start = cursor_out = out + *out_pos;
     out_end = out + out_size;
 
@@ -958,7 +969,8 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
         }
         if (delta)
             d->base_crc = crc32_update(d->base_crc, cursor_out, size);
-        if (!decode_level(d, &r, prediction == TC_PREDICT_SCALE ? scaled_activity(d) : d->activity, &m, &negative) ||
+        if (!decode_level(d, &r, prediction == TC_PREDICT_SCALE ? scaled_activity(d, v.activity) : v.activity, &v, &m,
+                          &negative) ||
             r.overrun || (prediction != TC_PREDICT_NONE && !apply_prediction(d, &m, &negative))) {
             st = TC_ERR_PAYLOAD;
             break;
@@ -969,6 +981,8 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
         d->values_left--;
     }
 
+    d->activity = (uint16_t)v.activity;
+    d->previous_sign = (uint8_t)v.previous_sign;
     d->crc = crc32_update(d->crc, chunk_start, (size_t)(cursor_out - chunk_start));
     *out_pos = (size_t)(cursor_out - out);
     d->payload_left -= (uint32_t)(r.in - (in + *in_pos));

@@ -274,7 +274,7 @@ static void test_status_strings(void)
         {TC_ERR_VERSION, "unsupported format version"},
         {TC_ERR_TRUNCATED, "stream is truncated"},
         {TC_ERR_HEADER_CRC, "header/directory CRC mismatch"},
-        {TC_ERR_RESERVED, "reserved or invalid field value"},
+        {TC_ERR_RESERVED, "reserved or invalid field"},
         {TC_ERR_LIMIT, "exceeds a format limit"},
         {TC_ERR_PAYLOAD, "corrupt tensor payload"},
         {TC_ERR_CRC, "tensor CRC mismatch"},
