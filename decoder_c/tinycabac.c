@@ -947,10 +947,9 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     size = d->element_size;
     delta = mode_is_delta(d->mode);
     /* In locals: stores to `out` may alias *d, so fields would be reloaded
-     * for every value.  history is set exactly when the tensor uses
-     * prediction (H > 0): tc_decoder_set_history leaves it NULL for H = 0,
-     * and a tensor with H > 0 cannot start without it. */
-    prediction = d->history != NULL ? d->prediction : (unsigned)TC_PREDICT_NONE;
+     * for every value.  A tensor with prediction has its history by now
+     * (checked above), so the kind alone says whether to use it. */
+    prediction = d->prediction;
     v.activity = d->activity;
     v.previous_sign = d->previous_sign;
     chunk_start = cursor_out = out + *out_pos;
