@@ -721,25 +721,25 @@ static void expect_float_decode(fixture *f, uint32_t n, tc_status expected_statu
  * which codes the levels themselves. */
 static void test_prediction_overflow(void)
 {
+    static const int64_t too_high[2] = {127, TWO_31}, highest[2] = {127, TWO_31 - 127};
+    static const int64_t too_low[2] = {-128, -TWO_31}, lowest[2] = {-128, -TWO_31 + 128};
+    static const struct {
+        const int64_t *levels;
+        uint8_t prediction;
+        uint16_t history;
+        tc_status expected;
+    } cases[] = {
+        {too_high, TC_PREDICT_NONE, 0, TC_OK},       {too_high, TC_PREDICT_DIFFERENCE, 1, TC_ERR_PAYLOAD},
+        {too_high, TC_PREDICT_SCALE, 1, TC_OK},      {highest, TC_PREDICT_DIFFERENCE, 1, TC_OK},
+        {too_low, TC_PREDICT_NONE, 0, TC_OK},        {too_low, TC_PREDICT_DIFFERENCE, 1, TC_ERR_PAYLOAD},
+        {too_low, TC_PREDICT_SCALE, 1, TC_OK},       {lowest, TC_PREDICT_DIFFERENCE, 1, TC_OK},
+    };
     static fixture f;
-    const int64_t too_high[2] = {127, TWO_31}, highest[2] = {127, TWO_31 - 127};
-    const int64_t too_low[2] = {-128, -TWO_31}, lowest[2] = {-128, -TWO_31 + 128};
-    make_float_step1(&f, too_high, 2, TC_PREDICT_NONE, 0);
-    expect_float_decode(&f, 2, TC_OK);
-    make_float_step1(&f, too_high, 2, TC_PREDICT_DIFFERENCE, 1);
-    expect_float_decode(&f, 2, TC_ERR_PAYLOAD);
-    make_float_step1(&f, too_high, 2, TC_PREDICT_SCALE, 1);
-    expect_float_decode(&f, 2, TC_OK);
-    make_float_step1(&f, highest, 2, TC_PREDICT_DIFFERENCE, 1);
-    expect_float_decode(&f, 2, TC_OK);
-    make_float_step1(&f, too_low, 2, TC_PREDICT_NONE, 0);
-    expect_float_decode(&f, 2, TC_OK);
-    make_float_step1(&f, too_low, 2, TC_PREDICT_DIFFERENCE, 1);
-    expect_float_decode(&f, 2, TC_ERR_PAYLOAD);
-    make_float_step1(&f, too_low, 2, TC_PREDICT_SCALE, 1);
-    expect_float_decode(&f, 2, TC_OK);
-    make_float_step1(&f, lowest, 2, TC_PREDICT_DIFFERENCE, 1);
-    expect_float_decode(&f, 2, TC_OK);
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        make_float_step1(&f, cases[i].levels, 2, cases[i].prediction, cases[i].history);
+        expect_float_decode(&f, 2, cases[i].expected);
+    }
 }
 
 /* The argument checks accept NULL for an empty buffer, so a caller with
