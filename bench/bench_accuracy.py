@@ -1,7 +1,8 @@
 """Accuracy, not just SNR (issue 5, part 4): what quantization with tinycabac does to models.
 
 1. The bundled float32 digits classifier: its .tflite is encoded with tinycabac over a sweep of
-   weight-SNR targets (per-tensor and per-output-channel steps, nearest and RDOQ quantizers),
+   weight-SNR targets (per-tensor and per-output-channel steps; nearest, RDOQ and trellis
+   (dependent) quantizers),
    decoded with the C decoder (tinycabac.decode through cffi), rebuilt into a .tflite and run
    with LiteRT on the held-out digits split. A DeepCABAC-paper-style table gives, for each
    setting, the smallest stream with no loss of test accuracy, next to bzip2 -9 (and xz, zlib)
@@ -37,14 +38,14 @@ from tinycabac.models import default_model_path, evaluate_accuracy, make_interpr
 SNR_SWEEP_DB = tuple(float(snr) for snr in range(10, 51))  # 1 dB apart: fine enough to find the knee
 QUICK_SNR_SWEEP_DB = (10.0, 20.0, 30.0, 40.0)
 GRANULARITIES = ("per-tensor", "per-channel")
-QUANTIZER_NAMES = ("nearest", "rdoq")
+QUANTIZER_NAMES = ("nearest", "rdoq", "trellis")
 # General-purpose compressors in the DeepCABAC-style table (bzip2 is the paper's baseline).
 REFERENCE_COMPRESSORS = ("bzip2 -9", "xz -9e", "zlib -9")
 LEVEL_DTYPES = (np.int8, np.int16, np.int32, np.int64)
 
 REAL_SNR_DB = (20.0, 25.0, 30.0, 35.0, 40.0, 50.0, 60.0)
 QUICK_REAL_SNR_DB = (25.0, 40.0)
-REAL_RDOQ_SNR_DB = 30.0  # RDOQ is slower to encode: one point per model
+REAL_SEARCHED_SNR_DB = 30.0  # RDOQ and trellis are slower to encode: one point each per model
 # Biases, folded batch-norm terms, PReLU slopes and other float constants that are not conv /
 # dense filters: few values, added straight to activations, so they are kept nearly exact
 # (at the filters' SNR they alone wreck the outputs of these deep MobileNet-style models).
@@ -77,7 +78,7 @@ STABLE_TOLERANCE = 0.01
 @dataclass(frozen=True)
 class Setting:
     granularity: str  # "per-tensor" or "per-channel"
-    quantizer: str  # "nearest" or "rdoq"
+    quantizer: str  # one of QUANTIZER_NAMES
     snr_db: float
 
     @property
@@ -404,7 +405,7 @@ def model_inputs(name: str, data: bytes) -> dict[str, list[list[np.ndarray]]]:
 
 def real_settings(snrs: tuple[float, ...]) -> list[Setting]:
     plain = [Setting(granularity, "nearest", snr) for granularity in GRANULARITIES for snr in snrs]
-    return plain + [Setting("per-channel", "rdoq", REAL_RDOQ_SNR_DB)]
+    return plain + [Setting("per-channel", quantizer, REAL_SEARCHED_SNR_DB) for quantizer in ("rdoq", "trellis")]
 
 
 def encode_filters(model: Model, setting: Setting, filter_axes: dict[str, int]) -> tuple[bytes, list[str]]:

@@ -6,7 +6,8 @@ grid we measure bits/weight and weight SNR of:
     tinycabac's decoded reconstruction is checked against level * step);
   - NNCodec's RDOQ and its 8-state trellis (dependent) quantization with RDOQ, coded by
     NNCodec's CABAC;
-  - tinycabac's own rate-distortion-optimized quantizer;
+  - tinycabac's own quantizers: rate-distortion-optimized (RDOQ, uniform reconstruction) and
+    trellis (4-state dependent quantization, FORMAT 6.2), both pricing bits with its coder;
 and, at the table points x = k = 2, 3, 4, the nearest levels under zlib / bzip2 / xz / zstd /
 brotli and their order-0 entropy. Quantizers that change the SNR are compared at equal SNR:
 their bits are interpolated along their own step sweep to the SNR that nearest rounding
@@ -53,9 +54,11 @@ NEAREST_TINYCABAC = "nearest + tinycabac"
 RDOQ_NNCODEC = "NNCodec RDOQ"
 TRELLIS_NNCODEC = "NNCodec trellis+RDOQ"
 RDOQ_TINYCABAC = "tinycabac RDOQ"
+TRELLIS_TINYCABAC = "tinycabac trellis"
 ORDER0 = "order-0 / tensor"
-SWEPT_METHODS = (NEAREST_NNCODEC, NEAREST_TINYCABAC, RDOQ_NNCODEC, TRELLIS_NNCODEC, RDOQ_TINYCABAC)
-EQUAL_SNR_METHODS = (RDOQ_NNCODEC, TRELLIS_NNCODEC, RDOQ_TINYCABAC)
+SWEPT_METHODS = (NEAREST_NNCODEC, NEAREST_TINYCABAC, RDOQ_NNCODEC, TRELLIS_NNCODEC, RDOQ_TINYCABAC,
+                 TRELLIS_TINYCABAC)
+EQUAL_SNR_METHODS = (RDOQ_NNCODEC, TRELLIS_NNCODEC, RDOQ_TINYCABAC, TRELLIS_TINYCABAC)
 
 
 @dataclass
@@ -203,6 +206,7 @@ def measure_model(job: tuple[int, dict]) -> ModelResult:
         if tinycabac is not None:
             result.curves[NEAREST_TINYCABAC][x] = tinycabac_point(tinycabac, model, x, "nearest", nearest_levels)
             result.curves[RDOQ_TINYCABAC][x] = tinycabac_point(tinycabac, model, x, "rdoq")
+            result.curves[TRELLIS_TINYCABAC][x] = tinycabac_point(tinycabac, model, x, "trellis")
         if x in TABLE_K:
             nsr = result.curves[NEAREST_NNCODEC][x].weighted_nsr
             blob = b"".join(level_bytes(levels, t) for levels, t in zip(nearest_levels, model.tensors))
@@ -224,14 +228,14 @@ def corpus_total(results: list[ModelResult]) -> ModelResult:
 def table_for_k(results: list[ModelResult], k: int) -> str:
     nearest_columns = [NEAREST_NNCODEC, NEAREST_TINYCABAC] + list(GENERAL_COMPRESSORS) + [ORDER0]
     header = (["model", "SNR dB"] + nearest_columns + [f"{m} @ equal SNR" for m in EQUAL_SNR_METHODS]
-              + ["tinycabac vs NNCodec, same levels", "tinycabac RDOQ vs NNCodec trellis+RDOQ"])
+              + ["tinycabac vs NNCodec, same levels", "tinycabac trellis vs NNCodec trellis+RDOQ"])
     rows = []
     for result in results + [corpus_total(results)]:
         target = result.snr_db(NEAREST_NNCODEC, k)
         nearest = [result.bits_per_weight(m, k) for m in nearest_columns]
         equal_snr = [result.bits_at_snr(m, target) for m in EQUAL_SNR_METHODS]
         same_levels = relative_change(result.bits_per_weight(NEAREST_TINYCABAC, k), nearest[0])
-        own_quantizer = relative_change(equal_snr[2], equal_snr[1])
+        own_quantizer = relative_change(equal_snr[3], equal_snr[1])
         rows.append([result.name, f"{target:.2f}"] + [fixed(v) for v in nearest + equal_snr]
                     + [same_levels, own_quantizer])
     return markdown_table(header, rows)
@@ -324,7 +328,8 @@ both codecs use exactly the same step). Numbers are **bits per weight**.
   std * 2^-x, x = {', '.join(f'{x:g}' for x in options['sweep'])}, with bits interpolated
   (linearly in dB) to the SNR nearest rounding reaches at k. NNCodec RDOQ uses
   lambda_scale = {options['rdoq_lambda']:g}, trellis (8-state dependent quantization) lambda_scale =
-  {options['trellis_lambda']:g}; tinycabac RDOQ uses its default lambda.
+  {options['trellis_lambda']:g}; tinycabac RDOQ and trellis (4-state dependent quantization,
+  decoded by every tinycabac decoder) use their default lambdas.
 - NNCodec bits are its CABAC streams, one per tensor, without NNR headers; tinycabac bits are
   its whole `.tcb` stream including the container.
 - Weight SNR = -10 log10(size-weighted mean of each tensor's ||w - w_hat||^2 / ||w||^2).

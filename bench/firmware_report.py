@@ -8,8 +8,9 @@ Measures the decoder alone (decoder_c/*.c, no demo code):
   * exact instructions per decoded weight on Cortex-M0 and M4, running the
     decoder in unicorn (bench/firmware/harness.c), for a lossless int8 stream,
     the same weights with each kind of prediction (FORMAT 5.7, difference and
-    scale) forced on, and a quantized float32 stream, with a cycle estimate
-    from the cores' published instruction timings;
+    scale) forced on, and a quantized float32 stream, uniform and dependent
+    (FORMAT 6.2, the encoder's trellis quantizer), with a cycle estimate from
+    the cores' published instruction timings;
   * the maximum stack depth of a whole decode, by stack painting.
 
 Usage: python bench/firmware_report.py [--output docs/FIRMWARE_REPORT.md]
@@ -370,7 +371,8 @@ def benchmark_streams() -> dict[str, bytes]:
     (as the encoder chooses, and again with each kind of prediction from the
     previous row forced on, so that the decoder's difference and scale paths
     are measured too), and its float32 weights quantized (default 40 dB SNR
-    per tensor)."""
+    per tensor), with uniform reconstruction and again with dependent
+    reconstruction from the trellis quantizer (FORMAT 6.2)."""
     int8_weights, _, _ = split_tflite(default_model_path("int8").read_bytes())
     float_weights, _, _ = split_tflite(default_model_path("float32").read_bytes())
     lossless = {name: w for name, w in int8_weights.items() if w.dtype.name == "int8"}
@@ -380,6 +382,7 @@ def benchmark_streams() -> dict[str, bytes]:
         "lossless int8, difference forced": tinycabac.encode(lossless, prediction="difference", history=one_row_back),
         "lossless int8, scale forced": tinycabac.encode(lossless, prediction="scale", history=one_row_back),
         "quantized float32": tinycabac.encode(float_weights),
+        "quantized float32, trellis": tinycabac.encode(float_weights, quantizer="trellis"),
     }
 
 
@@ -510,6 +513,12 @@ def render(results: dict) -> str:
         prediction = f", {kinds} prediction, history {history} bytes (largest H)" if history else ", no prediction"
         lines.append(f"- {label}: {weights} weights in {size} bytes ({8 * size / weights:.2f} bits per weight){prediction}")
     lines += ["", *forced_prediction_note(results["streams"])]
+    lines += [
+        "",
+        "Trellis: the same float32 weights at the same SNR target, their levels chosen by the",
+        "encoder's trellis search and reconstructed with the dependent quantizer (FORMAT 6.2):",
+        "per weight the decoder also steps the 4-state machine and maps the level to q.",
+    ]
     lines += [
         "",
         "| Stream | Core | Opt | Instructions | Instr/weight | Est. cycles/weight | Stack (B) |",

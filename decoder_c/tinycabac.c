@@ -1,5 +1,5 @@
 /*
- * tinycabac.c - the decoder of record for tinycabac streams, format 4.
+ * tinycabac.c - the decoder of record for tinycabac streams, format 5.
  *
  * Sections follow docs/FORMAT.md: container parsing (3), the range decoder
  * (5.1), binarization (5.5) and reconstruction (6).  No heap, no floating
@@ -126,17 +126,17 @@ uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size)
  * flash than a table of pointers. */
 static const char status_messages[] =
     "history buffer too small\0"                  /* TC_ERR_HISTORY */
-    "update does not apply to this base tensor\0" /* TC_ERR_BASE */
+    "wrong base tensor\0"                         /* TC_ERR_BASE */
     "output buffer too small\0"                   /* TC_ERR_OUTPUT_SIZE */
     "tensor not found\0"                          /* TC_ERR_NOT_FOUND */
     "tensor CRC mismatch\0"                       /* TC_ERR_CRC */
-    "corrupt tensor payload\0"                    /* TC_ERR_PAYLOAD */
+    "corrupt payload\0"                           /* TC_ERR_PAYLOAD */
     "exceeds a format limit\0"                    /* TC_ERR_LIMIT */
     "reserved or invalid field\0"                 /* TC_ERR_RESERVED */
-    "header/directory CRC mismatch\0"             /* TC_ERR_HEADER_CRC */
-    "stream is truncated\0"                       /* TC_ERR_TRUNCATED */
-    "unsupported format version\0"                /* TC_ERR_VERSION */
-    "not a tinycabac stream (bad magic)\0"        /* TC_ERR_MAGIC */
+    "header CRC mismatch\0"                       /* TC_ERR_HEADER_CRC */
+    "truncated stream\0"                          /* TC_ERR_TRUNCATED */
+    "unsupported version\0"                       /* TC_ERR_VERSION */
+    "not a tinycabac stream\0"                    /* TC_ERR_MAGIC */
     "invalid argument\0"                          /* TC_ERR_ARGUMENT */
     "ok\0"                                        /* TC_OK */
     "need more input\0"                           /* TC_NEED_INPUT */
@@ -264,10 +264,11 @@ static tc_status parse_mode_fields(cursor *c, tc_tensor_info *t)
     }
     if (t->mode == TC_MODE_DELTA_LOSSLESS)
         return TC_OK;
-    if ((p = take(c, 1)) == NULL)
+    if ((p = take(c, 2)) == NULL)
         return TC_ERR_TRUNCATED;
     t->axis = p[0];
-    if (t->axis != TC_AXIS_NONE && t->axis >= t->ndim)
+    t->quantizer = p[1];
+    if ((t->axis != TC_AXIS_NONE && t->axis >= t->ndim) || t->quantizer > TC_QUANTIZER_DEPENDENT)
         return TC_ERR_RESERVED;
     t->step_count = t->axis == TC_AXIS_NONE ? 1u : t->dims[t->axis];
     if (t->step_count > TC_MAX_STEP_COUNT)
@@ -706,29 +707,26 @@ TC_OUT_OF_LINE_FOR_SIZE static uint64_t shift_round_even(uint64_t x, unsigned sh
 static int float32_from_scaled(uint64_t value, unsigned negative, int exponent, uint32_t *bits)
 {
     uint32_t sign = negative ? 0x80000000u : 0u;
-    int length, e;
+    int length, field, shift;
+    uint64_t units, pattern;
     if (value == 0) {
         *bits = sign;
         return 1;
     }
     length = (int)bit_length64(value);
-    e = length - 1 + exponent; /* unbiased exponent of the exact value */
-    if (e >= -126) {
-        uint64_t significand = length > 24 ? shift_round_even(value, (unsigned)(length - 24))
-                                           : value << (24 - length);
-        if (significand == ((uint64_t)1 << 24)) {
-            significand >>= 1;
-            e++;
-        }
-        if (e > 127)
-            return 0;
-        *bits = sign | ((uint32_t)(e + 127) << 23) | ((uint32_t)significand & 0x7FFFFFu);
-    } else {
-        /* subnormal: count units of 2^-149, value * 2^(exponent + 149) */
-        int scale = exponent + 149;
-        uint64_t units = scale >= 0 ? value << scale : shift_round_even(value, (unsigned)(-scale));
-        *bits = sign | (uint32_t)units; /* units <= 2^23 becomes the smallest normal */
+    /* The exponent field less one: the significand's leading 1 (bit 23 of
+     * `units`) adds it back, and a rounding carry to 2^24 bumps it. */
+    field = length - 1 + exponent + 126;
+    shift = length - 24; /* keep 24 significant bits */
+    if (field < 0) {     /* subnormal: count units of 2^-149 instead */
+        shift -= field;
+        field = 0;
     }
+    units = shift > 0 ? shift_round_even(value, (unsigned)shift) : value << -shift;
+    pattern = ((uint64_t)field << 23) + units;
+    if (pattern >= 0x7F800000u)
+        return 0; /* overflows float32 */
+    *bits = sign | (uint32_t)pattern;
     return 1;
 }
 
@@ -781,6 +779,20 @@ static int float32_add(uint32_t a, uint32_t b, uint32_t *sum)
     return float32_from_scaled(sa, larger_sign != 0, ea - 32, sum);
 }
 
+/* |q| * mantissa for level (m, sign), q its reconstruction index (FORMAT
+ * 6.2): the dependent quantizer's state picks even multiples of the step
+ * (states 0, 1) or odd multiples and zero (2, 3), and the level's parity
+ * moves it on.  The uniform case stays one 32x32->64 multiply. */
+static uint64_t scaled_magnitude(tc_decoder *d, uint32_t m, uint32_t mantissa)
+{
+    uint64_t product = (uint64_t)m * mantissa;
+    unsigned state = d->quantizer_state;
+    if (d->quantizer == TC_QUANTIZER_UNIFORM)
+        return product;
+    d->quantizer_state = (uint8_t)((0x7D28u >> (4u * state + 2u * (m & 1u))) & 3u); /* NEXT[state][parity] */
+    return 2u * product - (m != 0 && state >= 2u ? mantissa : 0u);
+}
+
 /* The decoded element for level (m, negative); `element` holds the base
  * element in the delta modes and receives the new one. */
 static tc_status reconstruct(tc_decoder *d, uint32_t m, unsigned negative, uint8_t *element)
@@ -796,7 +808,7 @@ static tc_status reconstruct(tc_decoder *d, uint32_t m, unsigned negative, uint8
         const uint8_t *step = d->steps + 3u * d->channel;
         int exponent = (int)step[2] - (step[2] & 0x80u ? 256 : 0); /* int8, portably */
         uint32_t bits;
-        if (!float32_from_scaled((uint64_t)m * read_u16(step), negative, exponent, &bits))
+        if (!float32_from_scaled(scaled_magnitude(d, m, read_u16(step)), negative, exponent, &bits))
             return TC_ERR_PAYLOAD;
         if (d->mode == TC_MODE_DELTA_QUANTIZED) {
             uint32_t base = load_le(element, 4);
@@ -830,7 +842,7 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     if (d == NULL || info == NULL)
         return TC_ERR_ARGUMENT;
     /* a hand-made info must be as consistent as a parsed one */
-    if (!entry_kind_is_valid(info) ||
+    if (!entry_kind_is_valid(info) || info->quantizer > (unsigned)mode_is_quantized(info->mode) ||
         (mode_is_quantized(info->mode) && info->element_count != 0 && (info->steps == NULL || info->step_count == 0 ||
                                            (info->axis != TC_AXIS_NONE && info->axis >= info->ndim))))
         return TC_ERR_ARGUMENT;
@@ -848,6 +860,7 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     d->activity = info->initial_activity;
     d->history_length = info->history;
     d->prediction = info->prediction;
+    d->quantizer = info->quantizer;
     d->range = 0xFFFFFFFFu;
     if (mode_is_quantized(info->mode)) {
         d->steps = info->steps;

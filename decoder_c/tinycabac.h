@@ -1,5 +1,5 @@
 /*
- * tinycabac.h - portable C99 decoder for tinycabac streams (format version 4).
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 5).
  *
  * The decoder of record: no heap, no floating point, caller-owned buffers,
  * every read bounds-checked.  docs/FORMAT.md is the specification; the
@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 4u
+#define TC_FORMAT_VERSION 5u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
@@ -58,10 +58,16 @@ typedef enum {
 
 typedef enum {
     TC_MODE_LOSSLESS = 0,       /* integer tensor, value = level + offset */
-    TC_MODE_QUANTIZED = 1,      /* float tensor, value = level * step, as float32 */
+    TC_MODE_QUANTIZED = 1,      /* float tensor, value = q * step, as float32 */
     TC_MODE_DELTA_LOSSLESS = 2, /* integer update: value = base + level */
-    TC_MODE_DELTA_QUANTIZED = 3 /* float update: value = base + level * step (float32 add) */
+    TC_MODE_DELTA_QUANTIZED = 3 /* float update: value = base + q * step (float32 add) */
 } tc_mode;
+
+/* How a quantized tensor maps levels to reconstruction indices q (FORMAT 6.2). */
+typedef enum {
+    TC_QUANTIZER_UNIFORM = 0,  /* q = level */
+    TC_QUANTIZER_DEPENDENT = 1 /* 4-state rule: q = 2 * level, or 2 * level - sign(level) */
+} tc_quantizer;
 
 /* How a tensor uses the level one row back (FORMAT 5.7). */
 typedef enum {
@@ -108,6 +114,7 @@ typedef struct {
     uint32_t element_count;
     int32_t offset;        /* lossless only */
     uint8_t axis;          /* quantized modes: TC_AXIS_NONE or channel axis */
+    uint8_t quantizer;     /* quantized modes: tc_quantizer; 0 otherwise */
     uint32_t step_count;   /* quantized modes: 1, or dims[axis] */
     const uint8_t *steps;  /* step_count records of 3 bytes (FORMAT 3.3) */
     uint32_t payload_offset; /* from the start of the stream */
@@ -163,6 +170,8 @@ typedef struct {
     uint8_t started;        /* range decoder initialised */
     uint8_t previous_sign;  /* 0 none yet, 1 negative, 2 positive */
     uint8_t prediction;     /* tc_prediction */
+    uint8_t quantizer;      /* tc_quantizer */
+    uint8_t quantizer_state; /* dependent quantization state, 0..3 */
     tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
     tc_context suffix[TC_SUFFIX_SETS][2][3];
     tc_context sign[TC_SIGN_CONTEXTS];

@@ -37,7 +37,8 @@ def coarse_sweep(float_model):
     return {config: [ba.measure_digits_point(float_model, ba.Setting(granularity, quantizer, snr))
                      for snr in COARSE_SNRS_DB]
             for config, (granularity, quantizer) in {"per-tensor nearest": ("per-tensor", "nearest"),
-                                                     "per-channel rdoq": ("per-channel", "rdoq")}.items()}
+                                                     "per-channel rdoq": ("per-channel", "rdoq"),
+                                                     "per-channel trellis": ("per-channel", "trellis")}.items()}
 
 
 def test_40_db_per_tensor_keeps_accuracy_within_one_point(float_model, original_accuracy):
@@ -55,7 +56,7 @@ def test_int8_model_round_trips_byte_for_byte_with_identical_accuracy():
     assert result.payload_bytes < result.original_weight_bytes
 
 
-@pytest.mark.parametrize("config", ["per-tensor nearest", "per-channel rdoq"])
+@pytest.mark.parametrize("config", ["per-tensor nearest", "per-channel rdoq", "per-channel trellis"])
 def test_coarse_sweep_trades_size_for_accuracy(coarse_sweep, config, one_image):
     points = coarse_sweep[config]
     sizes = [p.sizes.weight_payload_bytes for p in points]

@@ -51,6 +51,14 @@ def test_float_model_quantized_with_snr_target_and_info_table(tmp_path):
     assert modelfile.read_model(tmp_path / "f.tflite").kind == "tflite"
 
 
+def test_trellis_quantizer_from_the_command_line(tmp_path):
+    run("encode", FLOAT_MODEL, "-o", "t.tcb", "--snr-db", "35", "--quantizer", "trellis", cwd=tmp_path)
+    info = run("info", "t.tcb", "--source", FLOAT_MODEL, cwd=tmp_path).stdout
+    rows = [line.split() for line in info.splitlines() if line.startswith("dense1/weights")]
+    assert rows and rows[0][3] == "quantized+dq" and float(rows[0][-1]) >= 35.0
+    run("verify", "t.tcb", FLOAT_MODEL, "--min-snr", "35", cwd=tmp_path)
+
+
 def test_max_history_option_bounds_prediction(tmp_path):
     rows = np.tile(np.arange(-60, 60, dtype=np.int8), (40, 1))  # every row repeats: prediction pays
     np.savez(tmp_path / "rows.npz", w=rows)
@@ -116,7 +124,7 @@ def test_update_encode_and_apply(tmp_path):
     [
         (("encode", "missing.tflite"), "cannot read missing.tflite"),
         (("decode", "missing.tcb"), "cannot read stream missing.tcb"),
-        (("info", "junk.bin"), "bad magic"),
+        (("info", "junk.bin"), "not a tinycabac stream"),
         (("decode", "truncated.tcb"), "truncated"),
         (("encode", "junk.bin"), "neither a .tflite flatbuffer nor an .npz archive"),
         (("encode", "--step", "-1", "float.npz"), "positive finite"),

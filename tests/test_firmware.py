@@ -189,6 +189,9 @@ def valid_streams(tmp_path_factory) -> list[Path]:
     sources = {v["file"]: (GOLDEN / v["file"]).read_bytes() for v in vectors if "base" not in v}
     sources["bundled_model.tcb"] = bundled_model_stream()
     assert len(sources) > 1, "tests/golden/*.tcb is empty"
+    # the device must reconstruct dependent-quantized tensors (FORMAT 6.2) too
+    assert "trellis_float.tcb" in sources
+    assert any(t.quantizer == "dependent" for data in sources.values() for t in tinycabac.info(data))
     paths = []
     for name, data in sources.items():
         paths.append(directory / name)

@@ -60,7 +60,7 @@ def test_firmware_refuses_an_update_on_the_wrong_base(tmp_path):
     elf = pio_build("mps2_an386", tmp_path / "build", [wrong_base, GOLDEN_DIR / update])
     status, reports = run_firmware("mps2_an386", elf)
     assert status == 1
-    assert reports[update].verdict.startswith("FAIL update does not apply to this base tensor")
+    assert reports[update].verdict.startswith("FAIL wrong base tensor")
 
 
 def test_firmware_update_paths_name_the_history_they_lack(tmp_path):

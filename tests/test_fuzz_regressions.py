@@ -4,8 +4,10 @@ The fuzz binaries replay them too (decoder_c/fuzz/run_fuzzers.sh); this test
 needs no clang.  Stream targets share one layout (decoder_c/fuzz/fuzz_common.h):
 8 control bytes, for fuzz_directory a queried name, then the stream, whose
 header CRC is repaired when bit 0 of byte 0 is set.  Every directory entry
-the decoder returns must keep its payload inside the payload area, and a
-tensor it decodes must match its CRC-32; errors are fine, crashes are not.
+the decoder returns must keep its payload inside the payload area and name a
+quantizer the format defines (FORMAT 3.2: uniform or dependent for the
+quantized modes, none for the lossless ones), and a tensor it decodes must
+match its CRC-32; errors are fine, crashes are not.
 fuzz_roundtrip inputs are level records, replayed by their fuzz binary only.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tinycabac import native
-from tinycabac.container import FormatError
+from tinycabac.container import QUANTIZED_MODES, QUANTIZER_DEPENDENT, QUANTIZER_UNIFORM, FormatError
 
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 STREAM_TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_directory"]
@@ -46,6 +48,8 @@ def test_regression_input_is_rejected_or_decoded_consistently(path):
         info = stream.info(index)
         assert payload_start <= info.payload_offset, f"{info.name}: payload starts inside the header/directory"
         assert info.payload_offset + info.payload_size <= stream.end_of_payloads
+        allowed = (QUANTIZER_UNIFORM, QUANTIZER_DEPENDENT) if info.mode in QUANTIZED_MODES else (QUANTIZER_UNIFORM,)
+        assert info.quantizer in allowed, f"{info.name}: reserved quantizer {info.quantizer} accepted"
         try:
             values = stream.decode(index)
         except (native.DecodeError, FormatError, ValueError):

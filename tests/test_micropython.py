@@ -126,6 +126,8 @@ def random_tensors(rng, large: bool) -> list[dict]:
         {"snr_db": 25.0, "axis": -1},
         {"step": 3e-39},  # subnormal reconstructions
         {"step": 3.0e30},  # products near the top of float32
+        {"step": 0.02, "quantizer": "trellis"},  # dependent quantizer (FORMAT 6.2)
+        {"snr_db": 30.0, "axis": -1, "quantizer": "trellis"},
     ]
     for option in options:
         weights = (rng.laplace(size=(6, 5, 4)) * rng.uniform(0.01, 2)).astype(np.float32)
@@ -145,6 +147,12 @@ def random_tensors(rng, large: bool) -> list[dict]:
                 "__options__": {"snr_db": 35.0, "axis": 0},
             }
         )
+        sets.append(
+            {
+                "big_dependent": (rng.standard_normal((64, 1600)) * 0.05).astype(np.float32),
+                "__options__": {"snr_db": 35.0, "axis": 0, "quantizer": "trellis"},
+            }
+        )
     return sets
 
 
@@ -158,18 +166,20 @@ def random_corpus(seed: int, large: bool) -> list[bytes]:
 
 
 def update_corpus(seed: int) -> list[tuple[bytes, bytes]]:
-    """(base stream, update stream) pairs in both delta modes; the last two
-    updates code their changes with prediction (FORMAT 5.7), the very last
-    with scale prediction in every tensor."""
+    """(base stream, update stream) pairs in both delta modes; the third
+    update codes its float changes with the dependent quantizer (FORMAT
+    6.2), the last two code their changes with prediction (FORMAT 5.7), the
+    very last with scale prediction in every tensor."""
     rng = np.random.default_rng(seed)
     pairs = []
     choices = [
-        ("auto", None),
-        ("auto", None),
-        ("auto", {"w8": 20, "f": 40}),
-        ("scale", {"w8": 20, "w32": 10, "f": 40}),
+        ("auto", None, "nearest"),
+        ("auto", None, "nearest"),
+        ("auto", None, "trellis"),
+        ("auto", {"w8": 20, "f": 40}, "nearest"),
+        ("scale", {"w8": 20, "w32": 10, "f": 40}, "nearest"),
     ]
-    for prediction, history in choices:
+    for prediction, history, quantizer in choices:
         base = {
             "w8": _laplace_int(rng, (16, 20), 20, -128, 127, np.int8),
             "w32": rng.integers(-(2**31), 2**31, size=30, dtype=np.int64).astype(np.int32),
@@ -183,7 +193,7 @@ def update_corpus(seed: int) -> list[tuple[bytes, bytes]]:
             "f": decoded_base["f"] + (rng.standard_normal((5, 40)) * 1e-3).astype(np.float32),
         }
         update = tinycabac.encode(
-            new, base=decoded_base, step=1e-4, axis={"f": 0}, prediction=prediction, history=history
+            new, base=decoded_base, step=1e-4, axis={"f": 0}, quantizer=quantizer, prediction=prediction, history=history
         )
         pairs.append((base_stream, update))
     return pairs
@@ -239,10 +249,29 @@ def with_prediction(data: bytes, prediction: int, history: int | None) -> bytes:
     if history is not None:
         patched[at + 1 : at + 1] = struct.pack("<H", history)
         struct.pack_into("<I", patched, 8, struct.unpack_from("<I", patched, 8)[0] + 2)
+    return with_header_crc(patched)
+
+
+def with_header_crc(patched: bytearray) -> bytes:
+    """The stream with its header CRC (FORMAT 3.1) recomputed after a hand edit."""
     directory_size = struct.unpack_from("<I", patched, 8)[0]
     crc = zlib.crc32(bytes(patched[20 : 20 + directory_size]), zlib.crc32(bytes(patched[:16])))
     struct.pack_into("<I", patched, 16, crc)
     return bytes(patched)
+
+
+def with_quantizer(data: bytes, quantizer: int) -> bytes:
+    """The stream with the quantizer byte of its first tensor, which must be
+    quantized, set by hand (FORMAT 3.2: it follows `axis`), and the header
+    CRC redone so that only that field is changed."""
+    patched = bytearray(data)
+    at = 20 + 1 + patched[20]  # header, name_len, name
+    mode, prediction = patched[at + 1], patched[at + 3]
+    assert mode in (1, 3), "expected a quantized tensor"
+    at += 4 + (2 if prediction else 0)  # dtype, mode, initial_activity, prediction, history
+    at += 1 + 4 * patched[at] + 1  # ndim, dims, axis
+    patched[at] = quantizer
+    return with_header_crc(patched)
 
 
 def prediction_overflow_streams() -> list[bytes]:
@@ -421,6 +450,7 @@ for plain, window in ((False, 0), (True, 0), (False, 64), (True, 64)):
     expected = []
     pairs = update_corpus(7)
     assert {info.prediction for info in tinycabac.info(pairs[-1][1]) if not info.name.startswith("__")} == {"scale"}
+    assert [info.quantizer for info in tinycabac.info(pairs[2][1]) if info.name == "f"] == ["dependent"]
     for index, (base_stream, update_stream) in enumerate(pairs):
         (tmp_path / f"base{index}.tcb").write_bytes(base_stream)
         (tmp_path / f"update{index}.tcb").write_bytes(update_stream)
@@ -487,17 +517,104 @@ def test_reserved_prediction_fields_are_rejected(tmp_path):
 
 
 def test_directory_matches_host_info():
-    """tcdec reads every golden entry's prediction kind and distance as the
-    host tools do (the predicted_rows and update_delta vectors use both)."""
-    kinds = set()
+    """tcdec reads every golden entry's prediction kind and distance and its
+    quantizer as the host tools do (the predicted_rows and update_delta
+    vectors use both kinds; trellis_float and update_delta the dependent
+    quantizer)."""
+    kinds, quantizers = set(), set()
     for vector in MANIFEST["vectors"].values():
         data = (GOLDEN / vector["file"]).read_bytes()
         decoder = tcdec.Decoder(data)
         for index, summary in enumerate(tinycabac.info(data)):
             info = decoder.info(index)
-            assert (info.name, info.prediction, info.history) == (summary.name, summary.prediction, summary.history)
+            assert (info.name, info.prediction, info.history, info.quantizer) == (
+                summary.name, summary.prediction, summary.history, summary.quantizer
+            )
+            assert (info.quantizer is None) == (info.mode in ("lossless", "delta-lossless"))
             kinds.add(info.prediction)
+            quantizers.add(info.quantizer)
     assert kinds == set(tcdec.PREDICTIONS)
+    assert quantizers == {None, "uniform", "dependent"}
+
+
+def test_quantizer_byte_is_checked_and_used(tmp_path):
+    """A quantizer above 1 is a reserved field value (FORMAT 3.2,
+    TC_ERR_RESERVED) on every path.  Turning trellis_float's first tensor
+    uniform leaves a valid directory but other values, so both decoders
+    stop at its tensor CRC: the byte really selects the reconstruction."""
+    golden = (GOLDEN / MANIFEST["vectors"]["trellis_float"]["file"]).read_bytes()
+    assert tcdec.Decoder(golden).info(0).quantizer == "dependent"
+    reserved = [with_quantizer(golden, 2), with_quantizer(golden, 255)]
+    uniform = with_quantizer(golden, 0)
+    assert tcdec.Decoder(uniform).info(0).quantizer == "uniform"
+    assert c_decode(uniform) == tcdec.DataCRCError.status == -9
+    assert all(isinstance(c_decode(data), int) for data in reserved)
+    streams = reserved + [uniform]
+    expected = [tcdec.InvalidFieldError.status] * len(reserved) + [tcdec.DataCRCError.status]
+    for interpreter, modes in (([micropython()], "bytes,file,chunks,plain"), ([sys.executable], "bytes,file")):
+        results, _ = run_batch(interpreter, MODULE_DIR, streams, modes, tmp_path)
+        assert [sorted(set(by_mode.values())) for by_mode in results] == [[status] for status in expected]
+    with pytest.raises(tcdec.InvalidFieldError, match="directory entry #0: reserved quantizer 2"):
+        tcdec.Decoder(reserved[0])
+
+
+def dependent_streams() -> list[bytes]:
+    """trellis_float and a random stream of dependent-quantized tensors: a
+    float32 one with per-channel steps and difference prediction, and a
+    float16 one with a step per tensor."""
+    rng = np.random.default_rng(31)
+    weights = np.tile(rng.standard_normal((1, 6, 20)), (8, 1, 1)) + rng.standard_normal((8, 6, 20)) * 0.1
+    random = tinycabac.encode(
+        {"rows": weights.astype(np.float32), "half": (weights[:3] * 2).astype(np.float16)},
+        snr_db=32.0, axis={"rows": 0, "half": None}, quantizer="trellis", prediction={"rows": "difference", "half": "none"},
+        history={"rows": 120, "half": 0},
+    )
+    return [(GOLDEN / MANIFEST["vectors"]["trellis_float"]["file"]).read_bytes(), random]
+
+
+def test_dependent_tensors_in_pieces(tmp_path):
+    """The dependent quantizer's state (FORMAT 6.2) carries over from one
+    readinto() to the next: every tensor read in pieces of 1 to 9 elements
+    through a 64-byte window, on the viper and the plain path of MicroPython
+    and on CPython, equals the C decoder's output."""
+    streams = dependent_streams()
+    infos = [info for data in streams for info in tinycabac.info(data)]
+    assert {info.quantizer for info in infos} == {"dependent"}
+    assert {"none", "difference"} <= {info.prediction for info in infos}
+    expected = []
+    for item, data in enumerate(streams):
+        (tmp_path / f"dependent{item}.tcb").write_bytes(data)
+        expected += [f"{item} {name} {digest}" for name, _, _, digest in c_decode(data)]
+    script = tmp_path / "pieces.py"
+    script.write_text(
+        f"""
+import sys, hashlib, binascii
+sys.path.insert(0, {str(MODULE_DIR)!r})
+import tcdec
+for accelerated in (True, False):
+    for elements in range(1, 10):
+        for item in range({len(streams)}):
+            decoder = tcdec.Decoder(open({str(tmp_path)!r} + '/dependent%d.tcb' % item, 'rb'), 64, accelerated)
+            lines = []
+            for index in range(len(decoder)):
+                info = decoder.info(index)
+                reader = decoder.open(index)
+                buffer = bytearray(elements * info.itemsize)
+                hasher = hashlib.sha256()
+                while True:
+                    count = reader.readinto(buffer)
+                    if count == 0:
+                        break
+                    hasher.update(buffer[: count * info.itemsize])
+                lines.append('%d %s %s' % (item, info.name, binascii.hexlify(hasher.digest()).decode()))
+            for line in sorted(lines):
+                print(line)
+"""
+    )
+    for interpreter in (micropython(), sys.executable):
+        process = subprocess.run([interpreter, str(script)], capture_output=True, text=True, timeout=TIMEOUT)
+        assert process.returncode == 0, process.stderr
+        assert process.stdout.splitlines() == expected * 18, interpreter
 
 
 @pytest.mark.parametrize("kind", ["difference", "scale"])
@@ -759,6 +876,7 @@ def test_decoder_describes_and_reads_tensors(stream_bytes):
     assert (info.dtype, info.typecode, info.itemsize, info.shape, info.size, info.mode, info.axis) == (
         "float32", "f", 4, (4, 7), 28, "quantized", 0
     )
+    assert (info.quantizer, decoder.info("a").quantizer) == ("uniform", None)
     assert len(decoder.steps("b")) == 4 and decoder.steps("a") == []
     reference = tinycabac.decode(stream_bytes)
     for name in "abc":
@@ -863,6 +981,7 @@ def test_forward_only_stream_refuses_to_go_back(stream_bytes):
         (lambda d: d[:4] + bytes([9]) + d[5:], tcdec.VersionError),
         (lambda d: d[:4] + bytes([2]) + d[5:], tcdec.VersionError),  # format 2 has no history fields
         (lambda d: d[:4] + bytes([3]) + d[5:], tcdec.VersionError),  # format 3: history without a kind
+        (lambda d: d[:4] + bytes([4]) + d[5:], tcdec.VersionError),  # format 4: no quantizer byte
         (lambda d: d[:30], tcdec.TruncatedError),
         (lambda d: d + b"\0", tcdec.InvalidFieldError),
         (lambda d: d[:20] + bytes([d[20] ^ 1]) + d[21:], tcdec.HeaderCRCError),

@@ -7,9 +7,12 @@
  * tce_encode_levels codes those, the target wraps the payload in a
  * one-tensor stream, and both tc_decode_tensor and the streaming API must
  * give back exactly the values the levels stand for.  Float reconstructions
- * are checked against the hardware: float32(level * mantissa * 2^exponent)
+ * are checked against the hardware: float32(q * mantissa * 2^exponent)
  * computed in double (exact) and rounded once, and for updates a binary32
- * addition.  A level the tensor cannot hold must be rejected as
+ * addition, where q is the level's reconstruction index for the
+ * fuzzer-chosen quantizer (FORMAT 6.2: the level itself, or the dependent
+ * quantizer's 2 * level or 2 * level - sign(level)), computed here from the
+ * format text.  A level the tensor cannot hold must be rejected as
  * TC_ERR_PAYLOAD: a float32 overflow, an integer outside the dtype, or
  * |level| > 2^31 reached through difference prediction.
  *
@@ -18,7 +21,8 @@
  *           3 delta-quantized); bits 2-3 integer dtype (int8, uint8, int16,
  *           int32), bit 2 float16 instead of float32 for the float modes;
  *           bit 4 scale instead of difference prediction when H > 0 (0 keeps
- *           the format 3 seeds' meaning)
+ *           the format 3 seeds' meaning); bit 5 the dependent quantizer
+ *           for the float modes (0 keeps the format 4 seeds' meaning)
  *   byte 1-2 step mantissa (0 means 1), byte 3 step exponent (int8)
  *   byte 4  bit 0 per-channel steps, bits 1-4 channels - 1,
  *           bits 5-7 prediction distance H (choose_history)
@@ -38,6 +42,7 @@
 
 typedef struct {
     unsigned mode, dtype, initial_activity, channels;
+    unsigned quantizer; /* tc_quantizer, uniform for the integer modes */
     uint32_t seed;
     unsigned prediction; /* tc_prediction */
     uint32_t history; /* prediction distance H, 0 exactly with TC_PREDICT_NONE */
@@ -181,8 +186,10 @@ static int integer_fits(unsigned dtype, int64_t value)
 static int expected_output(const roundtrip *rt, const int64_t *levels, size_t n, size_t per_channel, int32_t offset,
                            const uint8_t *base, uint8_t *out)
 {
+    static int64_t indices[MAX_LEVELS];
     size_t i, size = rt->dtype >= TC_DTYPE_FLOAT32 ? 4u : rt->dtype == TC_DTYPE_INT16 ? 2u : rt->dtype == TC_DTYPE_INT32 ? 4u : 1u;
     int ok = 1;
+    tcu_reconstruction_indices(levels, n, rt->quantizer, indices);
     for (i = 0; i < n; i++) {
         if (levels[i] > TWO_31 || levels[i] < -TWO_31)
             return 0; /* the decoder stops here */
@@ -199,7 +206,7 @@ static int expected_output(const roundtrip *rt, const int64_t *levels, size_t n,
             store(out + i * size, (uint32_t)(uint64_t)(levels[i] + b), (unsigned)size);
         } else {
             const uint8_t *step = rt->steps + 3u * (rt->step_count > 1 ? i / per_channel : 0u);
-            double exact = ldexp((double)levels[i] * (double)(step[0] | (step[1] << 8)), (int)(int8_t)step[2]);
+            double exact = ldexp((double)indices[i] * (double)(step[0] | (step[1] << 8)), (int)(int8_t)step[2]);
             float value = (float)exact;
             if (rt->mode == TC_MODE_DELTA_QUANTIZED) {
                 float b;
@@ -302,6 +309,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rt.mode = data[0] & 3u;
     delta = rt.mode >= TC_MODE_DELTA_LOSSLESS;
     rt.dtype = rt.mode & 1u ? (data[0] & 4u ? TC_DTYPE_FLOAT16 : TC_DTYPE_FLOAT32) : 1u + ((data[0] >> 2) & 3u);
+    rt.quantizer = (rt.mode & 1u) && (data[0] & 32u) ? TC_QUANTIZER_DEPENDENT : TC_QUANTIZER_UNIFORM;
     rt.initial_activity = data[5];
     rt.seed = (uint32_t)data[6] | ((uint32_t)data[7] << 8);
     n = parse_levels(data + FUZZ_PREFIX, size - FUZZ_PREFIX, levels, raw);
@@ -348,6 +356,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spec.name = "t";
     spec.dtype = (uint8_t)rt.dtype;
     spec.mode = (uint8_t)rt.mode;
+    spec.quantizer = (uint8_t)rt.quantizer;
     spec.initial_activity = (uint8_t)rt.initial_activity;
     spec.prediction = (uint8_t)rt.prediction;
     spec.history = (uint16_t)rt.history;

@@ -6,8 +6,11 @@ OUT_DIR/<target>/ receives, per golden stream, inputs in the layout of
 fuzz_common.h (8 control bytes, then the stream), with the control bytes
 varied so that every target starts from its interesting paths: header CRC
 repair on, tensor CRC repair, every tensor, small and odd chunk sizes.
-fuzz_roundtrip gets level records (see fuzz_roundtrip.c) for every mode,
-without prediction and with each prediction kind (FORMAT 5.7).
+The golden vectors are format 5 streams, dependent-quantized tensors
+included (trellis_float, update_delta).  fuzz_roundtrip gets level records
+(see fuzz_roundtrip.c) for every mode, without prediction and with each
+prediction kind (FORMAT 5.7), and for the float modes with either quantizer
+(FORMAT 6.2).
 Standard library only, so CI can run it before the package is installed.
 """
 from __future__ import annotations
@@ -56,6 +59,8 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
 
 # fuzz_roundtrip.c byte 0 bit 4: scale instead of difference prediction.
 SCALE = 0x10
+# fuzz_roundtrip.c byte 0 bit 5: the dependent quantizer (float modes only).
+DEPENDENT = 0x20
 
 
 def level_records(levels: list[int], raw: bool = False) -> bytes:
@@ -101,7 +106,9 @@ def roundtrip_seeds() -> list[bytes]:
             h1 = bytes([mode | kind, 1, 0, 0, 1 << 5, 0, 0, 0])  # H = 1
             seeds.append(h1 + level_records([127, 2**31], raw=True))
             seeds.append(h1 + level_records([-128, -(2**31) + 128], raw=True))
-    return seeds
+    # every float-mode seed again with the dependent quantizer: |level| = 2^31
+    # gives |q| = 2^32, overflow-prone steps overflow sooner
+    return seeds + [bytes([seed[0] | DEPENDENT]) + seed[1:] for seed in seeds if seed[0] & 1]
 
 
 def main(out_dir: Path) -> None:

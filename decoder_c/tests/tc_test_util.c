@@ -80,7 +80,7 @@ static size_t mode_fields_size(unsigned mode, uint32_t step_count)
 {
     size_t size = mode == TC_MODE_LOSSLESS ? 4u : 0u;
     if (mode_is_quantized(mode))
-        size += 1u + 3u * (size_t)step_count;
+        size += 2u + 3u * (size_t)step_count; /* axis, quantizer, steps */
     if (tcu_mode_is_delta(mode))
         size += 4u; /* base_crc32 */
     return size;
@@ -133,10 +133,15 @@ static const char *check_quantization(const uint8_t *dir_end, const tc_tensor_in
     uint32_t i;
     if (t->mode > TC_MODE_DELTA_QUANTIZED)
         return "reserved mode accepted";
-    if (!mode_is_quantized(t->mode))
+    if (!mode_is_quantized(t->mode)) {
+        if (t->quantizer != TC_QUANTIZER_UNIFORM)
+            return "quantizer set on a lossless mode";
         return t->dtype >= TC_DTYPE_FLOAT32 ? "lossless mode on a float dtype" : NULL;
+    }
     if (t->dtype < TC_DTYPE_FLOAT32)
         return "quantized mode on an integer dtype";
+    if (t->quantizer > TC_QUANTIZER_DEPENDENT)
+        return "reserved quantizer accepted";
     if (t->axis != TC_AXIS_NONE && t->axis >= t->ndim)
         return "quantization axis out of range";
     if (t->step_count != (t->axis == TC_AXIS_NONE ? 1u : t->dims[t->axis]) || t->step_count > TC_MAX_STEP_COUNT)
@@ -215,6 +220,7 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
     }
     if (mode_is_quantized(spec->mode)) {
         out[pos++] = spec->axis;
+        out[pos++] = spec->quantizer;
         memcpy(out + pos, spec->steps, 3u * (size_t)spec->step_count);
         pos += 3u * (size_t)spec->step_count;
     }
@@ -242,6 +248,22 @@ void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *r
     size_t i;
     for (i = 0; i < n; i++)
         residuals[i] = levels[i] - (history != 0 && i >= history ? tcu_clamp_int8(levels[i - history]) : 0);
+}
+
+void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quantizer, int64_t *indices)
+{
+    static const unsigned next_state[4][2] = {{0, 2}, {2, 0}, {1, 3}, {3, 1}};
+    unsigned state = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int64_t level = levels[i], sign = level > 0 ? 1 : level < 0 ? -1 : 0;
+        if (quantizer == TC_QUANTIZER_UNIFORM) {
+            indices[i] = level;
+            continue;
+        }
+        indices[i] = state < 2 ? 2 * level : 2 * level - sign;
+        state = next_state[state][(level < 0 ? -level : level) & 1];
+    }
 }
 
 void tcu_references(const int64_t *levels, size_t n, uint32_t history, int8_t *references)

@@ -52,6 +52,7 @@ const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t);
 typedef struct {
     const char *name;
     uint8_t dtype, mode, ndim, axis, initial_activity;
+    uint8_t quantizer;      /* quantized modes: tc_quantizer, written after axis (FORMAT 3.2) */
     uint8_t prediction;     /* tc_prediction (FORMAT 5.7) */
     uint16_t history;       /* prediction distance H, 0 exactly when prediction is none */
     uint32_t dims[TC_MAX_NDIM];
@@ -84,6 +85,12 @@ void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *r
  * prediction these are tce_encode_levels' `references`; like
  * tcu_residuals, written from the format text, not from the decoder. */
 void tcu_references(const int64_t *levels, size_t n, uint32_t history, int8_t *references);
+
+/* The reconstruction indices q of levels[0..n) (FORMAT 6.2): the levels
+ * themselves with the uniform quantizer; with the dependent one, 2 * level
+ * or 2 * level - sign(level) as the 4-state machine (starting at 0) says.
+ * Written from the format text, not from the decoder or the encoder. */
+void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quantizer, int64_t *indices);
 
 /* The prediction FORMAT 5.7 makes from an earlier level: clamped to int8. */
 int64_t tcu_clamp_int8(int64_t level);

@@ -5,10 +5,15 @@
  * TC_NEED_OUTPUT semantics, argument errors, in-place updates, and
  * prediction from an earlier row (FORMAT 5.7), difference and scale: the
  * history buffer the caller gives, its errors, reserved prediction fields,
- * and levels that prediction pushes past 2^31.
+ * and levels that prediction pushes past 2^31; the quantizer byte and
+ * dependent quantization (FORMAT 6.2), worked by hand and from the
+ * encoder's trellis search, whole and one value per call; float32
+ * reconstruction at the edges of the format (subnormals, ties, carries,
+ * overflow).
  * Streams are made with the host encoder core, so the file also checks
  * that encoder and decoder agree.  Exit status 1 on any failure.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,17 +275,17 @@ static void test_status_strings(void)
         {TC_NEED_INPUT, "need more input"},
         {TC_NEED_OUTPUT, "output buffer full"},
         {TC_ERR_ARGUMENT, "invalid argument"},
-        {TC_ERR_MAGIC, "not a tinycabac stream (bad magic)"},
-        {TC_ERR_VERSION, "unsupported format version"},
-        {TC_ERR_TRUNCATED, "stream is truncated"},
-        {TC_ERR_HEADER_CRC, "header/directory CRC mismatch"},
+        {TC_ERR_MAGIC, "not a tinycabac stream"},
+        {TC_ERR_VERSION, "unsupported version"},
+        {TC_ERR_TRUNCATED, "truncated stream"},
+        {TC_ERR_HEADER_CRC, "header CRC mismatch"},
         {TC_ERR_RESERVED, "reserved or invalid field"},
         {TC_ERR_LIMIT, "exceeds a format limit"},
-        {TC_ERR_PAYLOAD, "corrupt tensor payload"},
+        {TC_ERR_PAYLOAD, "corrupt payload"},
         {TC_ERR_CRC, "tensor CRC mismatch"},
         {TC_ERR_NOT_FOUND, "tensor not found"},
         {TC_ERR_OUTPUT_SIZE, "output buffer too small"},
-        {TC_ERR_BASE, "update does not apply to this base tensor"},
+        {TC_ERR_BASE, "wrong base tensor"},
         {TC_ERR_HISTORY, "history buffer too small"},
     };
     size_t i;
@@ -606,10 +611,13 @@ static tc_status open_with_prediction(uint8_t prediction, uint16_t history)
 }
 
 /* FORMAT 3.2: prediction 3..255 is reserved, and so is history 0 with
- * prediction 1 or 2; format 3 streams are refused by version. */
+ * prediction 1 or 2; streams of formats 3 and 4 (and of a future 6) are
+ * refused by version. */
 static void test_reserved_prediction_fields(void)
 {
     static fixture f;
+    static const uint8_t other_versions[3] = {3, 4, 6};
+    size_t i;
     EXPECT(open_with_prediction(TC_PREDICT_NONE, 0) == TC_OK);
     EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 2) == TC_OK);
     EXPECT(open_with_prediction(TC_PREDICT_SCALE, 2) == TC_OK);
@@ -617,10 +625,12 @@ static void test_reserved_prediction_fields(void)
     EXPECT(open_with_prediction(255, 2) == TC_ERR_RESERVED);
     EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 0) == TC_ERR_RESERVED);
     EXPECT(open_with_prediction(TC_PREDICT_SCALE, 0) == TC_ERR_RESERVED);
-    make_ramp(&f, TC_DTYPE_INT8, 10);
-    f.bytes[4] = 3;
-    tcu_fix_header_crc(f.bytes, f.size);
-    EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_ERR_VERSION);
+    for (i = 0; i < sizeof other_versions; i++) {
+        make_ramp(&f, TC_DTYPE_INT8, 10);
+        f.bytes[4] = other_versions[i];
+        tcu_fix_header_crc(f.bytes, f.size);
+        EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_ERR_VERSION);
+    }
 }
 
 /* A hand-made tc_tensor_info must be as consistent as a parsed one: a
@@ -742,6 +752,302 @@ static void test_prediction_overflow(void)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Quantizers and float reconstruction (FORMAT 6.2).                   */
+
+/* A step record (FORMAT 3.3): u16 mantissa, then the int8 exponent. */
+static void put_step(uint8_t *record, uint32_t mantissa, int exponent)
+{
+    tcu_put_u16(record, mantissa);
+    record[2] = (uint8_t)(exponent & 0xFF);
+}
+
+/* float32 of q * step as the hardware computes it: the product is exact in
+ * double (|q| * mantissa < 2^48) and the cast rounds it once, to nearest
+ * even.  Only for results within float32's range. */
+static float hardware_reconstruction(int64_t q, const uint8_t *step)
+{
+    int exponent = step[2] < 128u ? step[2] : step[2] - 256;
+    return (float)ldexp((double)q * (double)(step[0] | (uint32_t)step[1] << 8), exponent);
+}
+
+/* Builds (without opening) a one-tensor stream of float32 `levels`, no
+ * prediction, in `mode` with `quantizer`, shaped dims[0..ndim), one step
+ * record per index along `axis` (TC_AXIS_NONE: steps[0..3) for all).
+ * f->expected must already hold the decoded bytes, base_crc32 the base's
+ * CRC-32 in mode 3. */
+static void build_quantized(fixture *f, uint8_t mode, uint8_t quantizer, const int64_t *levels, uint32_t ndim,
+                            const uint32_t *dims, uint8_t axis, const uint8_t *steps, uint32_t base_crc32)
+{
+    static uint8_t payload_bytes[1 << 15];
+    tcu_tensor_spec spec;
+    uint32_t n = 1, i;
+    int64_t payload_size;
+    for (i = 0; i < ndim; i++)
+        n *= dims[i];
+    payload_size = tce_encode_levels(levels, NULL, n, 0, payload_bytes, sizeof payload_bytes, NULL);
+    EXPECT(payload_size > 0);
+    memset(&spec, 0, sizeof spec);
+    spec.name = "q";
+    spec.dtype = TC_DTYPE_FLOAT32;
+    spec.mode = mode;
+    spec.quantizer = quantizer;
+    spec.ndim = (uint8_t)ndim;
+    memcpy(spec.dims, dims, ndim * sizeof *dims);
+    spec.axis = axis;
+    spec.steps = steps;
+    spec.step_count = axis == TC_AXIS_NONE ? 1u : dims[axis];
+    spec.base_crc32 = base_crc32;
+    f->size = tcu_build_stream(f->bytes, sizeof f->bytes, &spec, payload_bytes, (uint32_t)payload_size,
+                               tc_crc32(0, f->expected, 4u * n));
+    EXPECT(f->size > 0);
+}
+
+/* build_quantized, then open the stream and parse its entry. */
+static void make_quantized(fixture *f, uint8_t mode, uint8_t quantizer, const int64_t *levels, uint32_t ndim,
+                           const uint32_t *dims, uint8_t axis, const uint8_t *steps, uint32_t base_crc32)
+{
+    build_quantized(f, mode, quantizer, levels, ndim, dims, axis, steps, base_crc32);
+    EXPECT(tc_stream_open(&f->stream, f->bytes, f->size) == TC_OK);
+    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK && f->info.quantizer == quantizer);
+}
+
+/* FORMAT 3.2: a quantized entry (mode 1 or 3) carries a quantizer byte after
+ * its axis, 0 uniform or 1 dependent; 2..255 are reserved fields.  The byte
+ * counts: level 1 with step 0.5 is 0.5 uniform and 1.0 dependent (q = 2). */
+static void test_reserved_quantizer(void)
+{
+    static const uint8_t modes[2] = {TC_MODE_QUANTIZED, TC_MODE_DELTA_QUANTIZED};
+    static const uint8_t reserved[3] = {2, 3, 255};
+    static fixture f;
+    uint8_t step[3], out[4];
+    int64_t level = 1;
+    uint32_t one = 1;
+    size_t m, i;
+    put_step(step, 1, -1);
+    for (m = 0; m < sizeof modes; m++) {
+        for (i = 0; i < sizeof reserved; i++) {
+            build_quantized(&f, modes[m], reserved[i], &level, 1, &one, TC_AXIS_NONE, step, 0);
+            EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_ERR_RESERVED);
+        }
+    }
+    store_float(f.expected, 0.5f);
+    make_quantized(&f, TC_MODE_QUANTIZED, TC_QUANTIZER_UNIFORM, &level, 1, &one, TC_AXIS_NONE, step, 0);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 4, NULL, 0) == TC_OK && memcmp(out, f.expected, 4) == 0);
+    store_float(f.expected, 1.0f);
+    make_quantized(&f, TC_MODE_QUANTIZED, TC_QUANTIZER_DEPENDENT, &level, 1, &one, TC_AXIS_NONE, step, 0);
+    EXPECT(f.info.steps[0] == 1 && f.info.steps[2] == 0xFF); /* the steps follow the quantizer byte */
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 4, NULL, 0) == TC_OK && memcmp(out, f.expected, 4) == 0);
+}
+
+/* A hand-made tc_tensor_info passes the parser's rules in tc_decoder_init:
+ * a reserved quantizer, or any but uniform on a lossless mode, is refused. */
+static void test_hand_made_quantizer_info(void)
+{
+    static fixture quantized, lossless;
+    uint8_t step[3];
+    int64_t level = 1;
+    uint32_t one = 1;
+    tc_tensor_info t;
+    tc_decoder d;
+    put_step(step, 1, 0);
+    store_float(quantized.expected, 1.0f);
+    make_quantized(&quantized, TC_MODE_QUANTIZED, TC_QUANTIZER_UNIFORM, &level, 1, &one, TC_AXIS_NONE, step, 0);
+    t = quantized.info;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+    t.quantizer = TC_QUANTIZER_DEPENDENT;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+    t.quantizer = 2;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.quantizer = 255;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    make_ramp(&lossless, TC_DTYPE_INT8, 10);
+    t = lossless.info;
+    t.quantizer = TC_QUANTIZER_DEPENDENT;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.mode = TC_MODE_DELTA_LOSSLESS;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.quantizer = TC_QUANTIZER_UNIFORM;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+}
+
+/* Dependent quantization worked by hand (FORMAT 6.2): q = 2 * level in
+ * states 0 and 1, 2 * level - sign(level) in states 2 and 3, then
+ * state = NEXT[state][|level| & 1] with NEXT = {{0, 2}, {2, 0}, {1, 3},
+ * {3, 1}}.  The walk visits every state and takes all eight transitions,
+ * has zero levels in states 2 and 3 (q = 0, as sign(0) = 0), and reaches
+ * |level| = 2^31, where |q| is 2^32 or just below. */
+static const struct {
+    int64_t level, q; /* state before the level in the comment */
+} dependent_walk[16] = {
+    {1, 2},                           /* 0 -> 2 */
+    {0, 0},                           /* 2 -> 1 */
+    {-3, -6},                         /* 1 -> 0 */
+    {2, 4},                           /* 0 -> 0 */
+    {-1, -2},                         /* 0 -> 2 */
+    {3, 5},                           /* 2 -> 3 */
+    {0, 0},                           /* 3 -> 3 */
+    {-2, -3},                         /* 3 -> 3 */
+    {1, 1},                           /* 3 -> 1 */
+    {4, 8},                           /* 1 -> 2 */
+    {-TWO_31, -2 * TWO_31 + 1},       /* 2 -> 1 */
+    {TWO_31, 2 * TWO_31},             /* 1 -> 2 */
+    {TWO_31 - 1, 2 * TWO_31 - 3},     /* 2 -> 3 */
+    {-1, -1},                         /* 3 -> 1 */
+    {1, 2},                           /* 1 -> 0 */
+    {0, 0},                           /* 0 -> 0 */
+};
+
+/* The walk as a 2 x 8 tensor with per-channel steps 0.75 and 0xFFFF * 2^-20
+ * (the big levels in the second channel: |q| * mantissa near 2^48): the
+ * state runs on across the channel boundary, as it belongs to the tensor.
+ * Decoded alone (mode 1), and as an update over a float32 base (mode 3:
+ * base + q * step, a binary32 addition). */
+static void test_dependent_reconstruction(void)
+{
+    enum { N = 16 };
+    static fixture f;
+    int64_t levels[N], q[N];
+    float base[N], reconstruction[N];
+    uint8_t steps[6], out[4 * N];
+    uint32_t dims[2] = {2, N / 2}, i;
+    put_step(steps, 3, -2);
+    put_step(steps + 3, 0xFFFF, -20);
+    for (i = 0; i < N; i++)
+        levels[i] = dependent_walk[i].level;
+    tcu_reconstruction_indices(levels, N, TC_QUANTIZER_DEPENDENT, q);
+    for (i = 0; i < N; i++) {
+        EXPECT(q[i] == dependent_walk[i].q); /* the shared helper agrees with the walk */
+        reconstruction[i] = hardware_reconstruction(dependent_walk[i].q, steps + 3u * (i / (N / 2)));
+        store_float(f.expected + 4u * i, reconstruction[i]);
+        base[i] = (float)i * 0.3f - 2.0f;
+    }
+    make_quantized(&f, TC_MODE_QUANTIZED, TC_QUANTIZER_DEPENDENT, levels, 2, dims, 0, steps, 0);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == TC_OK);
+    EXPECT(memcmp(out, f.expected, sizeof out) == 0);
+
+    for (i = 0; i < N; i++)
+        store_float(out + 4u * i, base[i]);
+    for (i = 0; i < N; i++)
+        store_float(f.expected + 4u * i, base[i] + reconstruction[i]);
+    make_quantized(&f, TC_MODE_DELTA_QUANTIZED, TC_QUANTIZER_DEPENDENT, levels, 2, dims, 0, steps,
+                   tc_crc32(0, out, sizeof out));
+    EXPECT(tc_check_base(&f.info, out, sizeof out) == TC_OK);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == TC_OK);
+    EXPECT(memcmp(out, f.expected, sizeof out) == 0);
+}
+
+/* Weights for the encoder's trellis search: a few per channel zero, the
+ * rest spread over a few steps, growing from channel to channel. */
+static void trellis_weights(double *weights, uint32_t channels, uint32_t inner)
+{
+    uint32_t state = 2024u, i;
+    for (i = 0; i < channels * inner; i++) {
+        state = state * 1103515245u + 12345u;
+        weights[i] = i % 7u == 0u ? 0.0 : ((double)(state >> 16 & 0x7FFFu) / 16384.0 - 1.0) * 0.1 * (1u + i / inner);
+    }
+}
+
+/* The dependent state persists across tc_decoder_run calls: a tensor whose
+ * levels the encoder's trellis search chose (tce_trellis, per-channel
+ * steps) decodes one value per call, its payload handed over a byte at a
+ * time, to exactly what one tc_decode_tensor call gives, which is the
+ * hardware's float32 of q * step for the levels' q. */
+static void test_dependent_streaming(void)
+{
+    enum { CHANNELS = 3, INNER = 100, N = CHANNELS * INNER };
+    static fixture f;
+    static int64_t levels[N], q[N];
+    static uint8_t whole[4 * N], piecewise[4 * N];
+    static double weights[N];
+    double step_values[CHANNELS];
+    uint8_t steps[3 * CHANNELS];
+    uint32_t dims[2] = {CHANNELS, INNER}, i, odd = 0, calls = 0;
+    size_t in_pos = 0, in_size = 0, out_pos = 0;
+    tc_status st = TC_NEED_INPUT;
+    tc_decoder d;
+    for (i = 0; i < CHANNELS; i++) {
+        put_step(steps + 3u * i, 5u + 2u * i, -8);
+        step_values[i] = (5.0 + 2.0 * i) / 256.0;
+    }
+    trellis_weights(weights, CHANNELS, INNER);
+    tce_trellis(weights, N, step_values, CHANNELS, INNER, 0.12 * step_values[0] * step_values[0], 0, levels);
+    tcu_reconstruction_indices(levels, N, TC_QUANTIZER_DEPENDENT, q);
+    for (i = 0; i < N; i++) {
+        odd += (uint32_t)(q[i] & 1); /* odd q: a non-zero level in state 2 or 3 */
+        store_float(f.expected + 4u * i, hardware_reconstruction(q[i], steps + 3u * (i / INNER)));
+    }
+    EXPECT(odd > 10u && odd < N);
+    make_quantized(&f, TC_MODE_QUANTIZED, TC_QUANTIZER_DEPENDENT, levels, 2, dims, 0, steps, 0);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, whole, sizeof whole, NULL, 0) == TC_OK);
+    EXPECT(memcmp(whole, f.expected, sizeof whole) == 0);
+
+    EXPECT(tc_decoder_init(&d, &f.info) == TC_OK);
+    while ((st == TC_NEED_INPUT || st == TC_NEED_OUTPUT) && calls++ < 100000u) {
+        size_t before = out_pos;
+        if (st == TC_NEED_INPUT)
+            in_size++; /* one more payload byte */
+        st = tc_decoder_run(&d, payload(&f), &in_pos, in_size, piecewise, &out_pos, out_pos + 4u);
+        EXPECT(out_pos - before <= 4u);
+    }
+    EXPECT(st == TC_OK && out_pos == sizeof piecewise && in_size == f.info.payload_size);
+    EXPECT(memcmp(piecewise, whole, sizeof whole) == 0);
+}
+
+/* Float reconstruction at the edges of binary32 (FORMAT 6.2), one-element
+ * tensors.  Expected bit patterns worked out by hand from the exact value
+ * P * 2^exponent (P = |q| * mantissa; q = level, or 2 * level for the
+ * dependent quantizer's first element), checked with numpy's float32 of
+ * the product: subnormal results, ties to even rounding down and up, a
+ * rounding carry into the exponent, the largest finite values, q = 2^32
+ * with the largest mantissa, and overflow, exact or by rounding, which is a
+ * corrupt payload. */
+static void test_float_reconstruction_edges(void)
+{
+    enum { U = TC_QUANTIZER_UNIFORM, D = TC_QUANTIZER_DEPENDENT };
+    static const struct {
+        int64_t level;
+        uint8_t quantizer;
+        uint32_t mantissa;
+        int exponent;
+        tc_status status;
+        uint32_t bits; /* with TC_OK */
+    } cases[] = {
+        {0, U, 1, 0, TC_OK, 0x00000000u},                         /* +0 */
+        {1, U, 1, -128, TC_OK, 0x00200000u},                      /* 2^-128: 2^21 units of 2^-149, subnormal */
+        {-3, U, 1, -128, TC_OK, 0x80600000u},                     /* -3 * 2^-128, subnormal */
+        {1, D, 2, -128, TC_OK, 0x00800000u},                      /* q = 2, P = 4: 2^-126, the smallest normal */
+        {1, U, 3, -127, TC_OK, 0x00C00000u},                      /* 1.5 * 2^-126 */
+        {(1 << 24) - 1, U, 1, 0, TC_OK, 0x4B7FFFFFu},             /* 24 bits: exact */
+        {(1 << 24) + 1, U, 1, 0, TC_OK, 0x4B800000u},             /* tie: down to the even 2^24 */
+        {(1 << 24) + 3, U, 1, 0, TC_OK, 0x4B800002u},             /* tie: up to the even 2^24 + 4 */
+        {(1 << 25) + 3, U, 1, 0, TC_OK, 0x4C000001u},             /* 3/4 of a unit: up */
+        {(1 << 25) - 1, U, 1, 0, TC_OK, 0x4C000000u},             /* rounds to 2^25: carry into the exponent */
+        {-((1 << 25) - 1), D, 1, -1, TC_OK, 0xCC000000u},         /* the same through q = 2 * level */
+        {1, U, 1, 127, TC_OK, 0x7F000000u},                       /* 2^127 */
+        {1, D, 1, 127, TC_ERR_PAYLOAD, 0},                        /* q = 2: 2^128 overflows */
+        {(1 << 25) - 2, U, 1, 103, TC_OK, 0x7F7FFFFFu},           /* FLT_MAX exactly */
+        {-((1 << 25) - 2), U, 1, 103, TC_OK, 0xFF7FFFFFu},        /* -FLT_MAX */
+        {(1 << 25) - 1, U, 1, 103, TC_ERR_PAYLOAD, 0},            /* rounds up to 2^128 */
+        {(1 << 26) - 3, U, 1, 102, TC_OK, 0x7F7FFFFFu},           /* below the tie: down to FLT_MAX */
+        {-((1 << 26) - 2), U, 1, 102, TC_ERR_PAYLOAD, 0},         /* the tie rounds to even, 2^128 */
+        {TWO_31, D, 0xFFFF, 0, TC_OK, 0x577FFF00u},               /* q = 2^32: P = 0xFFFF * 2^32 < 2^48, exact */
+        {-TWO_31, D, 0xFFFF, 80, TC_OK, 0xFF7FFF00u},             /* -0xFFFF * 2^112 */
+        {TWO_31, D, 0xFFFF, 81, TC_ERR_PAYLOAD, 0},               /* 0xFFFF * 2^113 */
+        {-TWO_31, U, 0xFFFF, -20, TC_OK, 0xCCFFFF00u},            /* -2^31 * 0xFFFF * 2^-20 = -0xFFFF * 2^11 */
+    };
+    static fixture f;
+    uint8_t step[3];
+    uint32_t one = 1;
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        put_step(step, cases[i].mantissa, cases[i].exponent);
+        tcu_put_u32(f.expected, cases[i].bits);
+        make_quantized(&f, TC_MODE_QUANTIZED, cases[i].quantizer, &cases[i].level, 1, &one, TC_AXIS_NONE, step, 0);
+        expect_float_decode(&f, 1, cases[i].status);
+    }
+}
+
 /* The argument checks accept NULL for an empty buffer, so a caller with
  * nothing to give (or no room) may pass NULL, 0 in the middle of a tensor.
  * Run last: under UBSan a violation ends the program. */
@@ -785,6 +1091,11 @@ int main(void)
     test_reserved_prediction_fields();
     test_hand_made_prediction_info();
     test_prediction_overflow();
+    test_reserved_quantizer();
+    test_hand_made_quantizer_info();
+    test_dependent_reconstruction();
+    test_dependent_streaming();
+    test_float_reconstruction_edges();
     fflush(stderr);
     test_null_empty_buffers();
     printf("unit: %d checks, %d failures\n", checks, failures);

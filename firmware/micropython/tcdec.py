@@ -1,4 +1,4 @@
-"""tcdec: decoder for tinycabac weight streams (format 4), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 5), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22
 (where the arithmetic decoder is compiled with @micropython.viper) and on
@@ -27,9 +27,12 @@ payloads are read through a small window (`chunk_size`).  A tensor coded
 with prediction (info.prediction 'difference' or 'scale', FORMAT 5.7) needs
 info.history = H more bytes while it is decoded, for the ring of its last H
 levels (H <= 65535; tinycabac's encoder uses at most 4096 unless told
-otherwise).  Every failure is a `DecodeError` (a ValueError) subclass with
-a clear message; decoded data is checked against the stream's CRC-32
-before a tensor is reported complete.
+otherwise).  Quantized tensors use the uniform or the dependent quantizer
+(info.quantizer 'uniform' or 'dependent', FORMAT 6.2); the dependent one
+carries a 4-state machine from element to element, and from piece to
+piece.  Every failure is a `DecodeError` (a ValueError) subclass with a
+clear message; decoded data is checked against the stream's CRC-32 before
+a tensor is reported complete.
 """
 
 import array
@@ -58,7 +61,7 @@ ACCELERATED = sys.implementation.name == "micropython"
 __version__ = "0.1.0"
 _MICROPYTHON = ACCELERATED
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -74,6 +77,10 @@ MODES = ("lossless", "quantized", "delta-lossless", "delta-quantized")
 # elements back.  'difference' codes the level minus it; 'scale' codes the
 # level itself with the Rice parameter steered by that level's size.
 PREDICTIONS = ("none", "difference", "scale")
+# quantizer code -> name (FORMAT 6.2): how quantized tensors map a level to
+# its reconstruction index q.  'uniform': q = level; 'dependent': a state
+# driven by the levels' parities picks even or odd multiples of the step.
+QUANTIZERS = ("uniform", "dependent")
 
 # dtype code -> (name, array typecode, bytes per decoded element).  Float
 # tensors (float32 and float16 sources) decode to their float32 reconstruction.
@@ -164,7 +171,7 @@ _S_OUT_END = const(8)
 _S_ESIZE = const(9)  # bytes per output element
 _S_ACTIVITY = const(10)
 _S_CRC = const(11)  # running CRC-32 register of the output bytes
-_S_QUANTIZED = const(12)
+_S_QUANTIZED = const(12)  # 0: integer modes; else 1 + quantizer code (1 uniform, 2 dependent)
 _S_OFFSET = const(13)  # lossless: offset as a 32-bit pattern
 _S_POS_MIN = const(14)  # lossless: legal magnitudes of positive levels
 _S_POS_MAX = const(15)
@@ -183,6 +190,7 @@ _S_PREVIOUS_SIGN = const(27)  # 0 none yet, 1 negative, 2 positive (FORMAT 5.5)
 _S_HISTORY = const(28)  # prediction distance H, 0: none (FORMAT 5.7)
 _S_HISTORY_POS = const(29)  # ring slot of the next element: element index mod H
 _S_SCALE = const(30)  # 1: scale prediction, 0: difference or none
+_S_QUANTIZER_STATE = const(31)  # dependent quantizer: state 0..3 of the next element (FORMAT 6.2)
 _S_PREFIX = const(32)  # 16 sets x 4 contexts x (fast, slow)
 _S_SUFFIX = const(160)  # 15 sets x 2 x 3 contexts x (fast, slow)
 _S_SIGN = const(340)  # 12 contexts x (fast, slow)
@@ -209,6 +217,10 @@ _CORE_ERRORS = {
     -5: "quantized value overflows float32",
     -7: "predicted level magnitude above 2**31",
 }
+_DEPENDENT = const(2)  # _S_QUANTIZED of the dependent quantizer
+# NEXT[state][parity] of the dependent quantizer (FORMAT 6.2) as 2-bit
+# fields at bit 4 * state + 2 * parity: one shift, no table to index.
+_NEXT_STATES = const(0x7D28)
 # The ring argument of the core for tensors without prediction (never read).
 _NO_HISTORY = bytearray(0)
 
@@ -294,6 +306,7 @@ if ACCELERATED:
         history = int(st[_S_HISTORY])
         slot = int(st[_S_HISTORY_POS])
         scale = int(st[_S_SCALE])
+        qstate = int(st[_S_QUANTIZER_STATE])
         overrun = 0
         status = _DONE
         while left > 0:
@@ -544,6 +557,17 @@ if ACCELERATED:
                 hi = b >> 16
                 if lo < a:
                     hi += 1
+                if quantized == _DEPENDENT:
+                    # FORMAT 6.2: |q| = 2m, less 1 if m > 0 in states 2 and
+                    # 3, so |q| * mant = 2 * product (- mant), computed on
+                    # the halves because |q| can be 2**32
+                    hi = (hi << 1) | (lo >> 31)
+                    lo = (lo << 1) & mask
+                    if qstate >= 2 and m != uint(0):
+                        if lo < mant:
+                            hi -= 1  # 2 * product >= 2 * mant: no underflow
+                        lo = (lo - mant) & mask
+                    qstate = int((uint(_NEXT_STATES) >> uint(4 * qstate + 2 * int(m & 1))) & 3)
                 value = uint(0)
                 if (hi | lo) != uint(0):
                     t = lo
@@ -586,7 +610,7 @@ if ACCELERATED:
                             break
                         value = (uint(e + 127) << 23) | (kept & uint(0x7FFFFF))
                     else:
-                        value = lo << (ex + 149)  # subnormal, exact: ex >= -128
+                        value = lo << (ex + 149)  # subnormal, exact: ex >= -128, so lo < 4
                 if neg:
                     value = value | top
                 inner_left -= 1
@@ -649,6 +673,7 @@ if ACCELERATED:
         st[_S_BASE_CRC] = bcrc
         st[_S_PREVIOUS_SIGN] = previous
         st[_S_HISTORY_POS] = slot
+        st[_S_QUANTIZER_STATE] = qstate
         return status
 
 
@@ -696,6 +721,7 @@ def _run_plain(st, aux, src, dst, ring):
     history = st[_S_HISTORY]
     slot = st[_S_HISTORY_POS]
     scale = st[_S_SCALE]
+    qstate = st[_S_QUANTIZER_STATE]
     pack_format = _PACK_FORMATS[esize]
     out_mask = (1 << (8 * esize)) - 1
     status = _DONE
@@ -815,8 +841,15 @@ def _run_plain(st, aux, src, dst, ring):
                 base >>= 8
             base = _unpack_from(_UNPACK_FORMATS[esize], dst, opos)[0]
         if quantized:
+            q = m  # |q|, the reconstruction index (FORMAT 6.2), sign `neg`
+            if quantized == _DEPENDENT:
+                if qstate >= 2 and m:
+                    q = 2 * m - 1
+                else:
+                    q = 2 * m
+                qstate = (_NEXT_STATES >> (4 * qstate + 2 * (m & 1))) & 3
             at = step_at
-            value = _float32_from_scaled(m * (aux[at] | (aux[at + 1] << 8)), aux[at + 2] - (256 if aux[at + 2] >= 128 else 0))
+            value = _float32_from_scaled(q * (aux[at] | (aux[at + 1] << 8)), aux[at + 2] - (256 if aux[at + 2] >= 128 else 0))
             if value < 0:
                 status = _ERR_FLOAT
                 break
@@ -871,6 +904,7 @@ def _run_plain(st, aux, src, dst, ring):
     st[_S_STEP_AT] = step_at
     st[_S_INNER_LEFT] = inner_left
     st[_S_HISTORY_POS] = slot
+    st[_S_QUANTIZER_STATE] = qstate
     return status
 
 
@@ -1124,6 +1158,7 @@ TensorInfo = namedtuple(
         "history",  # prediction distance H, 0 with no prediction; decoding needs H bytes
         "offset",  # lossless: value = level + offset
         "axis",  # quantized: channel axis of per-channel steps, or None
+        "quantizer",  # quantized: QUANTIZERS 'uniform' or 'dependent' (FORMAT 6.2); None for lossless modes
         "step_count",  # quantized: number of steps (Decoder.steps() lists them)
         "steps_at",  # where the steps are in the header+directory buffer
         "payload_offset",  # from the start of the stream
@@ -1199,7 +1234,7 @@ def _parse_entry(head, at, stop, payload_base, index):
             count *= dim
         shape.append(dim)
     size = 0 if empty else count
-    offset, axis, step_count, steps_at, base_crc = 0, None, 0, 0, None
+    offset, axis, quantizer, step_count, steps_at, base_crc = 0, None, None, 0, 0, None
     if mode == 0:
         _need(at, stop, 4, index)
         offset = _u32(head, at)
@@ -1207,11 +1242,14 @@ def _parse_entry(head, at, stop, payload_base, index):
             offset -= 0x100000000
         at += 4
     elif quantized:
-        _need(at, stop, 1, index)
-        axis = head[at]
-        at += 1
+        _need(at, stop, 2, index)
+        axis, quantizer = head[at], head[at + 1]
+        at += 2
         if axis != AXIS_NONE and axis >= ndim:
             raise _entry_error(index, "channel axis %d out of range for %d dimensions" % (axis, ndim))
+        if quantizer >= len(QUANTIZERS):
+            raise _entry_error(index, "reserved quantizer %d" % quantizer)
+        quantizer = QUANTIZERS[quantizer]
         step_count = 1 if axis == AXIS_NONE else shape[axis]
         if axis == AXIS_NONE:
             axis = None
@@ -1238,7 +1276,7 @@ def _parse_entry(head, at, stop, payload_base, index):
         raise _entry_error(index, "payload size %d for %d elements" % (payload_size, size))
     info = TensorInfo(
         index, name, dtype, typecode, itemsize, tuple(shape), size, size * itemsize,
-        MODES[mode], initial_activity, PREDICTIONS[prediction], history, offset, axis, step_count, steps_at,
+        MODES[mode], initial_activity, PREDICTIONS[prediction], history, offset, axis, quantizer, step_count, steps_at,
         payload_base + payload_offset, payload_size, crc, base_crc,
     )
     return info, at
@@ -1329,7 +1367,8 @@ class TensorReader:
         st[_S_SCALE] = 1 if info.prediction == "scale" else 0
         st[_S_RANGE] = 0xFFFFFFFF
         st[_S_CODE] = 0
-        st[_S_QUANTIZED] = 1 if info.mode.endswith("quantized") else 0
+        st[_S_QUANTIZED] = 1 + QUANTIZERS.index(info.quantizer) if info.quantizer else 0
+        st[_S_QUANTIZER_STATE] = 0  # FORMAT 6.2: state 0 at the tensor's first element
         st[_S_DELTA] = 1 if info.mode.startswith("delta") else 0
         if info.mode == "delta-lossless":
             st[_S_BIAS], st[_S_UMAX] = _DELTA_DOMAINS[info.typecode]

@@ -2,6 +2,7 @@
 (decoder_c/) and the host encoder core (host/tinycabac/csrc/), compiled
 together when the package is installed."""
 import os
+import shutil
 from pathlib import Path
 
 from cffi import FFI
@@ -16,7 +17,7 @@ typedef struct {
     uint8_t dtype; uint8_t mode; uint8_t ndim; uint8_t element_size; uint8_t initial_activity;
     uint8_t prediction; uint32_t history;
     uint32_t dims[8]; uint32_t element_count; int32_t offset;
-    uint8_t axis; uint32_t step_count; const uint8_t *steps;
+    uint8_t axis; uint8_t quantizer; uint32_t step_count; const uint8_t *steps;
     uint32_t payload_offset; uint32_t payload_size; uint32_t crc32; uint32_t base_crc32;
 } tc_tensor_info;
 typedef struct {
@@ -43,6 +44,9 @@ uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
 double tce_estimate_bits(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity);
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels,
                 size_t inner, double lambda, unsigned initial_activity, int64_t *levels);
+void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices);
+double tce_trellis(const double *weights, size_t n, const double *steps, size_t channels,
+                   size_t inner, double lambda, unsigned initial_activity, int64_t *levels);
 """
 
 
@@ -51,6 +55,16 @@ def _relative(path: Path) -> str:
     return os.path.relpath(path, os.getcwd())
 
 
+def _prefer_clang() -> None:
+    """Build with clang when it is installed and the user chose no compiler
+    (CC unset): on x86-64 its code decodes about 9% faster than gcc 12's at
+    the same flags (25.7 vs 23.6 M int8 weights/s on pose_landmark_full; no
+    gcc flag closed the gap), encoding about 5% slower.  CC=gcc keeps gcc."""
+    if "CC" not in os.environ and shutil.which("clang"):
+        os.environ["CC"] = "clang"
+
+
+_prefer_clang()
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import __version__, codec
 from .container import FormatError
+from .quantize import QUANTIZERS
 from .export_c import export_c
 from .modelfile import (
     ModelFileError,
@@ -94,6 +95,11 @@ def _prediction_text(t) -> str:
     return f"{short[t.prediction]}:{t.history}" if t.history else "-"
 
 
+def _mode_text(t) -> str:
+    """The mode, marking dependent quantization (FORMAT 6.2) with "+dq"."""
+    return t.mode + ("+dq" if t.quantizer == "dependent" else "")
+
+
 def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
     rows = [("tensor", "elements", "dtype", "mode", "pred", "bytes", "bits/w", "ratio", "SNR dB")]
     total_in = total_out = 0
@@ -102,7 +108,7 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
         snr_text = "" if "lossless" in t.mode else ("inf" if snr == float("inf") else f"{snr:.2f}" if snr is not None else "?")
         rows.append(
             (
-                t.name, str(t.elements), t.dtype, t.mode, _prediction_text(t),
+                t.name, str(t.elements), t.dtype, _mode_text(t), _prediction_text(t),
                 str(t.payload_bytes), f"{t.bits_per_weight:.3f}", f"{t.ratio:.2f}", snr_text,
             )
         )
@@ -299,7 +305,7 @@ def _add_coding_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--snr-db", type=float, help=f"target weight SNR in dB (default {codec.DEFAULT_SNR_DB:g})")
     group.add_argument("--bits-per-weight", type=float, help="size target: finest step whose payload fits this many bits per weight")
     p.add_argument("--per-channel", action="store_true", help="one step per output channel (axis 0)")
-    p.add_argument("--quantizer", choices=("nearest", "rdoq"), default="nearest", help="level choice (default nearest)")
+    p.add_argument("--quantizer", choices=QUANTIZERS, default="nearest", help="level choice: nearest, rdoq, or trellis (dependent quantization; default nearest)")
     p.add_argument(
         "--max-history", type=int, metavar="N",
         help="longest prediction distance in elements; the decoder needs that many bytes of RAM "

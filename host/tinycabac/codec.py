@@ -18,6 +18,9 @@ from .container import (
     MODE_LOSSLESS,
     MODE_NAMES,
     MODE_QUANTIZED,
+    QUANTIZED_MODES,
+    QUANTIZER_DEPENDENT,
+    QUANTIZER_UNIFORM,
     RESERVED_NAME_PREFIX,
     FormatError,
     Step,
@@ -31,6 +34,7 @@ from .quantize import QUANTIZERS, quantize_for_rate, quantize_for_snr, quantize_
 
 DEFAULT_SNR_DB = 40.0
 PREDICTION_NAMES = {code: name for name, code in PREDICTION_KINDS.items()}
+QUANTIZER_NAMES = {QUANTIZER_UNIFORM: "uniform", QUANTIZER_DEPENDENT: "dependent"}  # FORMAT 6.2
 BASE_DIGEST_NAME = "__base_sha256__"
 
 
@@ -128,7 +132,8 @@ def _encode_float(
     if base is None:
         q = _quantize(name, array, step, qp, target_snr, axis, quantizer, lam, target_bpw)
         entry = _levels_entry(
-            name, array, MODE_QUANTIZED, q.levels, q.reconstruction, prediction, axis=q.axis, steps=q.steps
+            name, array, MODE_QUANTIZED, q.levels, q.reconstruction, prediction,
+            axis=q.axis, steps=q.steps, quantizer=q.quantizer,
         )
         return entry, snr_db(array, q.reconstruction)
     # An update codes the quantized difference; every decoder adds it to the
@@ -142,7 +147,7 @@ def _encode_float(
         raise FormatError(f"tensor {name!r}: the updated tensor overflows float32")
     entry = _levels_entry(
         name, array, MODE_DELTA_QUANTIZED, q.levels, updated, prediction,
-        axis=q.axis, steps=q.steps, base_crc32=zlib.crc32(_le_bytes(base32)),
+        axis=q.axis, steps=q.steps, quantizer=q.quantizer, base_crc32=zlib.crc32(_le_bytes(base32)),
     )
     return entry, snr_db(array, updated)
 
@@ -198,7 +203,8 @@ def encode(
     NNR-style `qp`, the largest step reaching `snr_db` (default 40 dB), or
     the smallest step whose payload fits `bits_per_weight` (a size target).
     `step`, `qp`, `snr_db`, `bits_per_weight`, `axis` (per-channel steps along that axis),
-    `quantizer` ("nearest" or "rdoq") and `lam` take one value or a mapping
+    `quantizer` ("nearest", "rdoq" or "trellis", the last coding for dependent
+    quantization, FORMAT 6.2) and `lam` take one value or a mapping
     from tensor name to value.  `progress(name, elements)` is called after
     each tensor; `report`, if given, receives an EncodeReport per tensor.
 
@@ -326,6 +332,7 @@ class TensorSummary:
     offset: int
     prediction: str = "none"  # none, difference or scale (FORMAT 5.7)
     history: int = 0  # prediction distance H; the decoder needs H bytes
+    quantizer: str | None = None  # quantized modes: uniform or dependent (FORMAT 6.2)
 
 
 def info(data) -> list[TensorSummary]:
@@ -350,6 +357,7 @@ def info(data) -> list[TensorSummary]:
                 offset=t.offset,
                 prediction=PREDICTION_NAMES[t.prediction],
                 history=t.history,
+                quantizer=QUANTIZER_NAMES[t.quantizer] if t.mode in QUANTIZED_MODES else None,
             )
         )
     return summaries

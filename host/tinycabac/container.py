@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TCAB"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 HEADER_SIZE = 20
 
 MAX_TENSORS = 4096
@@ -22,6 +22,7 @@ MAX_STEP_COUNT = 65536
 MAX_HISTORY = 65535  # prediction distance, u16 (FORMAT 5.7)
 PREDICT_NONE, PREDICT_DIFFERENCE, PREDICT_SCALE = 0, 1, 2  # FORMAT 5.7
 AXIS_NONE = 0xFF
+QUANTIZER_UNIFORM, QUANTIZER_DEPENDENT = 0, 1  # FORMAT 6.2: level -> reconstruction index
 
 MODE_LOSSLESS = 0
 MODE_QUANTIZED = 1
@@ -112,6 +113,7 @@ class TensorEntry:
     history: int = 0  # prediction distance, 0 exactly when prediction is PREDICT_NONE
     offset: int = 0  # lossless
     axis: int = AXIS_NONE  # quantized modes
+    quantizer: int = QUANTIZER_UNIFORM  # quantized modes
     steps: list[Step] = field(default_factory=list)  # quantized modes
     base_crc32: int = 0  # delta modes
 
@@ -124,7 +126,7 @@ class TensorEntry:
         if self.mode == MODE_LOSSLESS:
             parts.append(struct.pack("<i", self.offset))
         if self.mode in QUANTIZED_MODES:
-            parts.append(bytes([self.axis]))
+            parts.append(bytes([self.axis, self.quantizer]))
             parts.extend(struct.pack("<Hb", s.mantissa, s.exponent) for s in self.steps)
         if self.mode in DELTA_MODES:
             parts.append(struct.pack("<I", self.base_crc32))

@@ -53,6 +53,7 @@ class TensorInfo:
     base_crc32: int
     prediction: int = 0  # PREDICT_* (FORMAT 5.7)
     history: int = 0  # prediction distance H, 0: none
+    quantizer: int = 0  # QUANTIZER_* (FORMAT 6.2); 0 for lossless modes
 
 
 class Stream:
@@ -115,6 +116,7 @@ class Stream:
             base_crc32=raw.base_crc32,
             prediction=raw.prediction,
             history=raw.history,
+            quantizer=raw.quantizer,
         )
 
     def decode(self, index: int, base: np.ndarray | None = None) -> np.ndarray:
@@ -191,12 +193,12 @@ def estimate_bits(levels: np.ndarray, activity: int = 0, references: np.ndarray 
     return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), _references(references), levels.size, activity))
 
 
-def rdoq(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int = 0) -> np.ndarray:
-    """Rate-distortion-optimised levels; steps per channel, channel = (i // inner) % len(steps)."""
+def _choose_levels(search, weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int) -> np.ndarray:
+    """Run one of the C level searches (tce_rdoq, tce_trellis); channel = (i // inner) % len(steps)."""
     weights = np.ascontiguousarray(weights, dtype=np.float64).ravel()
     steps = np.ascontiguousarray(steps, dtype=np.float64).ravel()
     levels = np.empty(weights.size, dtype=np.int64)
-    lib.tce_rdoq(
+    search(
         ffi.from_buffer("double[]", weights),
         weights.size,
         ffi.from_buffer("double[]", steps),
@@ -207,6 +209,24 @@ def rdoq(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activit
         ffi.from_buffer("int64_t[]", levels),
     )
     return levels
+
+
+def rdoq(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int = 0) -> np.ndarray:
+    """Rate-distortion-optimised levels for the uniform quantizer."""
+    return _choose_levels(lib.tce_rdoq, weights, steps, inner, lam, activity)
+
+
+def trellis(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int = 0) -> np.ndarray:
+    """Levels for the dependent quantizer (FORMAT 6.2), from a trellis search."""
+    return _choose_levels(lib.tce_trellis, weights, steps, inner, lam, activity)
+
+
+def dependent_indices(levels: np.ndarray) -> np.ndarray:
+    """Reconstruction indices q of dependent quantization for levels in C order (FORMAT 6.2)."""
+    flat = np.ascontiguousarray(levels, dtype=np.int64).ravel()
+    indices = np.empty_like(flat)
+    lib.tce_dependent_indices(ffi.from_buffer("int64_t[]", flat), flat.size, ffi.from_buffer("int64_t[]", indices))
+    return indices.reshape(np.shape(levels))
 
 
 def crc32(data: bytes) -> int:

@@ -68,7 +68,7 @@ def vector_inputs() -> dict[str, tuple[dict, dict]]:
             "big_levels": np.array([1e4, -3e6, 2.5, 0.0, 7e5], dtype=np.float32),
         },
         {
-            "step": {"per_tensor_step": 0.004, "subnormal": 1e-38, "big_levels": 0.25},
+            "step": {"per_tensor_step": 0.004, "subnormal": 2.0**-127, "big_levels": 0.25},
             "qp": {"float16": -22},
             "snr_db": {"per_channel_axis0": 30.0, "per_channel_last": 25.0},
             "axis": {"per_channel_axis0": 0, "per_channel_last": 3},
@@ -90,7 +90,33 @@ def vector_inputs() -> dict[str, tuple[dict, dict]]:
     }
     vectors["update_base"] = (base, {"step": 1e-3})
     vectors["predicted_rows"] = _predicted_rows(rng)
+    vectors["trellis_float"] = _trellis_float(rng)
     return vectors
+
+
+def _trellis_float(rng) -> tuple[dict, dict]:
+    """Dependent quantization (FORMAT 6.2): per-tensor and per-channel steps,
+    float16, subnormal results, reconstruction indices near 2^32 (levels near
+    2^31 with a tiny step) and the state machine under difference prediction."""
+    w = (rng.laplace(size=(16, 40)) * 0.02).astype(np.float32)
+    taps = rng.standard_normal((1, 1, 5, 24)) * 0.3
+    tensors = {
+        "dense": w,
+        "per_channel": w * np.arange(1, 17, dtype=np.float32).reshape(16, 1),
+        "float16": (rng.standard_normal(120) * 2).astype(np.float16),
+        "subnormal": np.array([1e-38, -3e-38, 6e-39, 0.0, 1.2e-38, -6e-39, 2.4e-38], dtype=np.float32),
+        "big_levels": np.array([4095.99, -4095.99, 2047.5, 0.0, -1e-3, 4095.0], dtype=np.float32),
+        "predicted_taps": (taps + rng.standard_normal((1, 5, 5, 24)) * 0.05).astype(np.float32),
+    }
+    options = {
+        "quantizer": "trellis",
+        "step": {"dense": 0.01, "subnormal": 2.0**-127, "big_levels": 2.0**-20, "predicted_taps": 0.01},
+        "snr_db": {"per_channel": 28.0, "float16": 30.0},
+        "axis": {"per_channel": 0},
+        "prediction": {"predicted_taps": "difference"},
+        "history": {"predicted_taps": 120},
+    }
+    return tensors, options
 
 
 def _predicted_rows(rng) -> tuple[dict, dict]:
@@ -143,7 +169,7 @@ def update_inputs() -> dict[str, tuple[str, dict, dict]]:
         "added": np.arange(-20, 20, dtype=np.int16),
     }
     options = {"step": {"f": 1e-4, "h": 1e-3}, "axis": {"f": 0}, "history": {"w8": 64, "f": 50},
-               "prediction": {"w8": "difference", "f": "scale"}}
+               "prediction": {"w8": "difference", "f": "scale"}, "quantizer": {"h": "trellis"}}
     return {"update_delta": ("update_base", new, options)}
 
 

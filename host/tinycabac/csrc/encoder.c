@@ -352,3 +352,170 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
     }
     return sink.bits;
 }
+
+/* ------------------------------------------------------------------ */
+/* Dependent quantization (FORMAT 6.2): reconstruction indices and the  */
+/* trellis search that chooses the levels.                              */
+
+/* NEXT[state][level parity] of the 4-state rule (FORMAT 6.2). */
+static const uint8_t dq_next_state[4][2] = {{0, 2}, {2, 0}, {1, 3}, {3, 1}};
+
+static int64_t dq_index(int64_t level, unsigned state)
+{
+    int64_t sign = (level > 0) - (level < 0);
+    return 2 * level - (state >= 2 ? sign : 0);
+}
+
+void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices)
+{
+    unsigned state = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        indices[i] = dq_index(levels[i], state);
+        state = dq_next_state[state][levels[i] & 1];
+    }
+}
+
+/* Bits to code level (m, negative) with the given activity and previous
+ * sign, reading the contexts without adapting them: inside a trellis chunk
+ * every path prices its levels from the same frozen model. */
+static double frozen_level_cost(const model_state *st, unsigned activity, unsigned previous_sign, uint32_t m,
+                                unsigned negative)
+{
+    unsigned k = tc_rice_k(activity), i;
+    const tc_context *prefix = st->prefix[tc_prefix_set(activity, k)];
+    uint32_t p = k >= 32 ? 0 : m >> k;
+    double bits = 0;
+    for (i = 0; i < p && i < TC_UNARY_MAX; i++)
+        bits += bin_cost(&prefix[tc_prefix_bin_index(i)], 1);
+    if (p < TC_UNARY_MAX)
+        bits += bin_cost(&prefix[tc_prefix_bin_index(p)], 0);
+    else
+        bits += 2.0 * tc_bit_length(p - TC_UNARY_MAX + 1u) - 1.0; /* exp-Golomb escape */
+    if (k > 0) {
+        const tc_context *suffix = st->suffix[tc_suffix_set(k)][p > 0];
+        unsigned b1 = (m >> (k - 1)) & 1u;
+        bits += bin_cost(&suffix[0], b1);
+        if (k >= 2)
+            bits += bin_cost(&suffix[1 + b1], (m >> (k - 2)) & 1u) + (double)(k - 2);
+    }
+    if (m)
+        bits += bin_cost(&st->sign[tc_sign_context(previous_sign, tc_bit_length(m))], negative);
+    return bits;
+}
+
+/* One survivor per state: its cost so far and the model state its levels
+ * left behind (the parts that differ between paths). */
+typedef struct {
+    double cost;
+    unsigned activity;
+    unsigned previous_sign;
+} trellis_path;
+
+typedef struct {
+    int64_t level;
+    uint8_t from;
+} trellis_step;
+
+/* Levels per decision; contexts are frozen within one.  Longer chunks force
+ * fewer premature decisions: on the bench corpus 64 levels cost 0.3-0.5% more
+ * bits than 1024, and 4096 gained nothing more. */
+#define TRELLIS_CHUNK 1024
+#define TRELLIS_CANDIDATES 3
+
+/* The levels worth trying from `state` for weight/step ratio x: the two
+ * reconstruction points of the state's quantizer around x, and zero. */
+static void trellis_candidates(double x, unsigned state, int64_t candidates[TRELLIS_CANDIDATES])
+{
+    if (state < 2) { /* even multiples 2k */
+        int64_t k = (int64_t)floor(x / 2.0);
+        candidates[0] = k;
+        candidates[1] = k + 1;
+    } else { /* odd multiples 2k - sign(k) */
+        int64_t odd = 2 * (int64_t)floor((x - 1.0) / 2.0) + 1; /* odd <= x < odd + 2 */
+        candidates[0] = odd > 0 ? (odd + 1) / 2 : (odd - 1) / 2;
+        candidates[1] = odd + 2 > 0 ? (odd + 3) / 2 : (odd + 1) / 2;
+    }
+    candidates[2] = 0;
+}
+
+/* Extends every survivor by weight w (step `step`) into next[]. */
+static void trellis_advance(const model_state *st, const trellis_path path[4], double w, double step,
+                            double lambda, trellis_path next[4], trellis_step choice[4])
+{
+    unsigned s, t, c;
+    for (t = 0; t < 4; t++)
+        next[t].cost = INFINITY;
+    for (s = 0; s < 4; s++) {
+        int64_t candidates[TRELLIS_CANDIDATES];
+        if (path[s].cost == INFINITY)
+            continue;
+        trellis_candidates(w / step, s, candidates);
+        for (c = 0; c < TRELLIS_CANDIDATES; c++) {
+            int64_t level = candidates[c];
+            uint32_t m = (uint32_t)(level < 0 ? -level : level);
+            double err = w - (double)dq_index(level, s) * step, cost;
+            if (level < -(int64_t)TC_MAX_MAGNITUDE || level > (int64_t)TC_MAX_MAGNITUDE)
+                continue;
+            cost = path[s].cost + err * err + lambda * frozen_level_cost(st, path[s].activity, path[s].previous_sign, m, level < 0);
+            t = dq_next_state[s][level & 1];
+            if (cost < next[t].cost) {
+                next[t].cost = cost;
+                next[t].activity = tc_activity_next(path[s].activity, tc_bit_length(m));
+                next[t].previous_sign = m ? 2u - (level < 0) : path[s].previous_sign;
+                choice[t].level = level;
+                choice[t].from = (uint8_t)s;
+            }
+        }
+    }
+}
+
+/* Traces the best path of a chunk back, writes its levels and advances the
+ * real model with them.  Returns the state the chunk ends in. */
+static unsigned trellis_commit(model_state *st, bin_sink *sink, const trellis_path path[4],
+                               trellis_step steps[][4], size_t count, int64_t *levels)
+{
+    unsigned best = 0, s, state;
+    size_t i;
+    for (s = 1; s < 4; s++)
+        if (path[s].cost < path[best].cost)
+            best = s;
+    for (state = best, i = count; i-- > 0;) {
+        levels[i] = steps[i][state].level;
+        state = steps[i][state].from;
+    }
+    for (i = 0; i < count; i++) {
+        uint32_t m = 0;
+        unsigned negative = 0;
+        split_level(levels[i], &m, &negative); /* in range: candidates are checked */
+        binarize_level(st, sink, m, negative, NULL);
+    }
+    return best;
+}
+
+double tce_trellis(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
+                   double lambda, unsigned initial_activity, int64_t *levels)
+{
+    model_state st;
+    bin_sink sink;
+    trellis_path path[4], next[4];
+    trellis_step chunk[TRELLIS_CHUNK][4];
+    unsigned state = 0, s;
+    size_t start;
+    start_estimate(&st, &sink, initial_activity);
+    for (start = 0; start < n; start += TRELLIS_CHUNK) {
+        size_t count = n - start < TRELLIS_CHUNK ? n - start : TRELLIS_CHUNK, i;
+        for (s = 0; s < 4; s++) {
+            path[s].cost = s == state ? 0.0 : INFINITY;
+            path[s].activity = st.activity;
+            path[s].previous_sign = st.previous_sign;
+        }
+        for (i = 0; i < count; i++) {
+            size_t at = start + i;
+            trellis_advance(&st, path, weights[at], steps[(at / inner) % channels], lambda, next, chunk[i]);
+            memcpy(path, next, sizeof path);
+        }
+        state = trellis_commit(&st, &sink, path, chunk, count, levels + start);
+    }
+    return sink.bits;
+}

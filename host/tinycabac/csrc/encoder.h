@@ -44,4 +44,17 @@ uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
                 double lambda, unsigned initial_activity, int64_t *levels);
 
+/* Reconstruction indices q of dependent quantization (FORMAT 6.2) for n
+ * levels in C order, the state starting at 0. */
+void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices);
+
+/* Dependent (trellis-coded) quantization of n float weights, steps and
+ * channels as for tce_rdoq.  A Viterbi search over the four states of FORMAT
+ * 6.2 minimises (w - q*step)^2 + lambda * bits over each chunk of 1024 levels,
+ * pricing bits from the adaptive model as it stood at the chunk's start;
+ * the model then advances with the chosen levels.  Writes levels[0..n);
+ * returns the estimated payload bits. */
+double tce_trellis(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
+                   double lambda, unsigned initial_activity, int64_t *levels);
+
 #endif
