@@ -145,6 +145,20 @@ def integer_levels(decoded: np.ndarray, steps: list[float], axis: int | None) ->
     return levels.astype(np.int64)
 
 
+def dependent_levels(indices: np.ndarray) -> np.ndarray:
+    """The coded levels behind dependent quantization's reconstruction indices q (FORMAT 6.2):
+    the inverse of q = 2 * level (states 0, 1) or 2 * level - sign(level) (states 2, 3), so that
+    the general-purpose compressors get the very integers tinycabac coded."""
+    next_state = ((0, 2), (2, 0), (1, 3), (3, 1))
+    levels = np.empty_like(indices)
+    state = 0
+    for i, q in enumerate(indices.tolist()):
+        level = (q + (int(np.sign(q)) if state >= 2 else 0)) // 2
+        levels[i] = level
+        state = next_state[state][level & 1]
+    return levels
+
+
 def narrowest_int(levels: np.ndarray) -> np.ndarray:
     for dtype in LEVEL_DTYPES:
         info = np.iinfo(dtype)
@@ -160,7 +174,8 @@ def stream_levels(stream: bytes, decoded: Model, axes: dict[str, int | None] | N
     for summary in tinycabac.info(stream):
         if summary.mode == "quantized" and not summary.name.startswith("__"):
             axis = (axes or {}).get(summary.name)
-            parts.append(integer_levels(decoded.tensors[summary.name], summary.steps, axis).ravel())
+            levels = integer_levels(decoded.tensors[summary.name], summary.steps, axis).ravel()
+            parts.append(dependent_levels(levels) if summary.quantizer == "dependent" else levels)
     return narrowest_int(np.concatenate(parts)) if parts else np.zeros(0, np.int8)
 
 
@@ -675,7 +690,8 @@ def digits_section(points: list[DigitsPoint], original_accuracy: float, int8: In
         "\"tinycabac weights\" is the sum of the payloads of the model's tensors (`tinycabac.info`, "
         "reserved container tensors left out); \"whole stream\" adds the header and the .tflite skeleton "
         "(everything needed to rebuild the file). The general-purpose compressors code the *same integer levels* "
-        "(decoded float / step, checked to reconstruct exactly), all tensors concatenated in the narrowest integer "
+        "(decoded float / step, checked to reconstruct exactly; for the trellis quantizer the levels behind "
+        "those reconstruction indices, FORMAT 6.2), all tensors concatenated in the narrowest integer "
         "dtype that holds them (column \"levels dtype\"); steps are not counted for either side.",
         "",
         deepcabac_table(points, original_accuracy, int8),

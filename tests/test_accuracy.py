@@ -136,3 +136,10 @@ def test_float16_jitter_moves_values_by_at_most_one_float16_ulp(float_model):
         ulp = np.spacing(np.abs(original.astype(np.float16))).astype(np.float64)
         assert np.all(np.abs(moved) <= ulp * (1 + 2.0**-10))  # plus float32 rounding of the sum
         assert np.any(moved != 0)
+
+
+def test_general_compressors_get_the_levels_tinycabac_coded_under_dependent_quantization():
+    from tinycabac import native
+
+    levels = np.random.default_rng(5).integers(-60, 60, size=500)
+    assert np.array_equal(ba.dependent_levels(native.dependent_indices(levels)), levels)
