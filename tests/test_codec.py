@@ -356,6 +356,15 @@ def test_bad_names_and_options_are_refused():
         tinycabac.encode({"w": np.ones((2, 2), np.float32)}, step=0.1, axis=5)
 
 
+@pytest.mark.parametrize("quantizer", ["nearest", "rdoq", "trellis"])
+def test_a_step_too_small_for_the_levels_is_an_error_not_a_zeroed_weight(quantizer):
+    """RDOQ and the trellis could fall back to level 0 for a weight whose
+    levels are all out of range; the range is checked before they search."""
+    weights = {"w": np.array([1e6, 1.0, -3e6], np.float32)}
+    with pytest.raises(tinycabac.FormatError, match="step too small"):
+        tinycabac.encode(weights, step=1e-6, quantizer=quantizer)
+
+
 def _sample_stream():
     # "c" is coded with prediction, so damage tests cover that path too
     return tinycabac.encode(

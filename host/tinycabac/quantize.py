@@ -73,12 +73,17 @@ def quantize_with_steps(
     w = weights.astype(np.float64)
     if quantizer not in QUANTIZERS:
         raise ValueError(f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
+    nearest = np.rint(w / step_values)
+    # Checked before any search: RDOQ and the trellis would rather pick a
+    # zero than a level out of range, silently erasing the weight.  A
+    # dependent level covers two steps (FORMAT 6.2).
+    reach = MAX_MAGNITUDE * (2 if quantizer == "trellis" else 1)
+    if nearest.size and np.max(np.abs(nearest)) > reach:
+        raise FormatError(f"tensor {name!r}: step too small, a level exceeds 2**31")
     if quantizer == "nearest":
-        levels = np.rint(w / step_values)
+        levels = nearest
     else:
         levels = _searched_levels(w, steps, step_values, axis, quantizer, lam).reshape(w.shape)
-    if levels.size and np.max(np.abs(levels)) > MAX_MAGNITUDE:
-        raise FormatError(f"tensor {name!r}: step too small, a level exceeds 2**31")
     levels = levels.astype(np.int64)
     rule = QUANTIZER_RULES[quantizer]
     return Quantized(levels, steps, axis, reconstruct(levels, steps, axis, name, rule), rule)

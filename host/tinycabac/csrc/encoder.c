@@ -304,6 +304,16 @@ double tce_estimate_bits(const int64_t *levels, const int8_t *references, size_t
     return sink.bits;
 }
 
+/* weight / step, bounded so that its floor converts to int64 (a larger
+ * ratio is out of every level's range anyway: the caller checks the range
+ * before searching). */
+static double bounded_ratio(double weight, double step)
+{
+    double ratio = weight / step;
+    const double limit = 1099511627776.0; /* 2^40 */
+    return ratio > limit ? limit : ratio < -limit ? -limit : ratio;
+}
+
 /* Bits to code level `level` from state `st`, leaving `st` untouched. */
 static double level_cost(const model_state *st, int64_t level)
 {
@@ -328,7 +338,7 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
     start_estimate(&st, &sink, initial_activity);
     for (i = 0; i < n; i++) {
         double step = steps[(i / inner) % channels];
-        double q = weights[i] / step;
+        double q = bounded_ratio(weights[i], step);
         int64_t candidates[3];
         double best_cost = INFINITY;
         int64_t best = 0;
@@ -450,7 +460,7 @@ static void trellis_advance(const model_state *st, const trellis_path path[4], d
         int64_t candidates[TRELLIS_CANDIDATES];
         if (path[s].cost == INFINITY)
             continue;
-        trellis_candidates(w / step, s, candidates);
+        trellis_candidates(bounded_ratio(w, step), s, candidates);
         for (c = 0; c < TRELLIS_CANDIDATES; c++) {
             int64_t level = candidates[c];
             uint32_t m = (uint32_t)(level < 0 ? -level : level);
