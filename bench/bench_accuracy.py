@@ -147,13 +147,13 @@ def integer_levels(decoded: np.ndarray, steps: list[float], axis: int | None) ->
 
 def dependent_levels(indices: np.ndarray) -> np.ndarray:
     """The coded levels behind dependent quantization's reconstruction indices q (FORMAT 6.2):
-    the inverse of q = 2 * level (states 0, 1) or 2 * level - sign(level) (states 2, 3), so that
+    the inverse of q = 2 * level (even states) or 2 * level - sign(level) (odd states), so that
     the general-purpose compressors get the very integers tinycabac coded."""
-    next_state = ((0, 2), (2, 0), (1, 3), (3, 1))
+    next_state = ((0, 1), (3, 2), (5, 4), (6, 7), (1, 0), (2, 3), (4, 5), (7, 6))
     levels = np.empty_like(indices)
     state = 0
     for i, q in enumerate(indices.tolist()):
-        level = (q + (int(np.sign(q)) if state >= 2 else 0)) // 2
+        level = (q + (int(np.sign(q)) if state & 1 else 0)) // 2
         levels[i] = level
         state = next_state[state][level & 1]
     return levels

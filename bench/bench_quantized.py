@@ -7,7 +7,7 @@ grid we measure bits/weight and weight SNR of:
   - NNCodec's RDOQ and its 8-state trellis (dependent) quantization with RDOQ, coded by
     NNCodec's CABAC;
   - tinycabac's own quantizers: rate-distortion-optimized (RDOQ, uniform reconstruction) and
-    trellis (4-state dependent quantization, FORMAT 6.2), both pricing bits with its coder;
+    trellis (8-state dependent quantization, FORMAT 6.2), both pricing bits with its coder;
 and, at the table points x = k = 2, 3, 4, the nearest levels under zlib / bzip2 / xz / zstd /
 brotli and their order-0 entropy. Quantizers that change the SNR are compared at equal SNR:
 their bits are interpolated along their own step sweep to the SNR that nearest rounding
@@ -328,7 +328,7 @@ both codecs use exactly the same step). Numbers are **bits per weight**.
   std * 2^-x, x = {', '.join(f'{x:g}' for x in options['sweep'])}, with bits interpolated
   (linearly in dB) to the SNR nearest rounding reaches at k. NNCodec RDOQ uses
   lambda_scale = {options['rdoq_lambda']:g}, trellis (8-state dependent quantization) lambda_scale =
-  {options['trellis_lambda']:g}; tinycabac RDOQ and trellis (4-state dependent quantization,
+  {options['trellis_lambda']:g}; tinycabac RDOQ and trellis (8-state dependent quantization,
   decoded by every tinycabac decoder) use their default lambdas.
 - NNCodec bits are its CABAC streams, one per tensor, without NNR headers; tinycabac bits are
   its whole `.tcb` stream including the container.

@@ -517,7 +517,7 @@ def render(results: dict) -> str:
         "",
         "Trellis: the same float32 weights at the same SNR target, their levels chosen by the",
         "encoder's trellis search and reconstructed with the dependent quantizer (FORMAT 6.2):",
-        "per weight the decoder also steps the 4-state machine and maps the level to q.",
+        "per weight the decoder also steps the 8-state machine and maps the level to q.",
     ]
     lines += [
         "",

@@ -1,5 +1,5 @@
 /*
- * tinycabac.c - the decoder of record for tinycabac streams, format 5.
+ * tinycabac.c - the decoder of record for tinycabac streams, format 6.
  *
  * Sections follow docs/FORMAT.md: container parsing (3), the range decoder
  * (5.1), binarization (5.5) and reconstruction (6).  No heap, no floating
@@ -781,16 +781,18 @@ static int float32_add(uint32_t a, uint32_t b, uint32_t *sum)
 
 /* |q| * mantissa for level (m, sign), q its reconstruction index (FORMAT
  * 6.2): the dependent quantizer's state picks even multiples of the step
- * (states 0, 1) or odd multiples and zero (2, 3), and the level's parity
- * moves it on.  The uniform case stays one 32x32->64 multiply. */
+ * (even states) or odd multiples and zero (odd states); the next state is
+ * the state shifted left with the level's parity, flipped by the state's own
+ * parity (0x96 holds the parity of 0..7), in its low bit.  The uniform case
+ * stays one 32x32->64 multiply. */
 static uint64_t scaled_magnitude(tc_decoder *d, uint32_t m, uint32_t mantissa)
 {
     uint64_t product = (uint64_t)m * mantissa;
     unsigned state = d->quantizer_state;
     if (d->quantizer == TC_QUANTIZER_UNIFORM)
         return product;
-    d->quantizer_state = (uint8_t)((0x7D28u >> (4u * state + 2u * (m & 1u))) & 3u); /* NEXT[state][parity] */
-    return 2u * product - (m != 0 && state >= 2u ? mantissa : 0u);
+    d->quantizer_state = (uint8_t)(((state << 1) & 7u) | (((0x96u >> state) ^ m) & 1u)); /* NEXT[state][parity] */
+    return 2u * product - (m != 0 && (state & 1u) ? mantissa : 0u);
 }
 
 /* The decoded element for level (m, negative); `element` holds the base

@@ -1,5 +1,5 @@
 /*
- * tinycabac.h - portable C99 decoder for tinycabac streams (format version 5).
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 6).
  *
  * The decoder of record: no heap, no floating point, caller-owned buffers,
  * every read bounds-checked.  docs/FORMAT.md is the specification; the
@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 5u
+#define TC_FORMAT_VERSION 6u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
@@ -66,7 +66,7 @@ typedef enum {
 /* How a quantized tensor maps levels to reconstruction indices q (FORMAT 6.2). */
 typedef enum {
     TC_QUANTIZER_UNIFORM = 0,  /* q = level */
-    TC_QUANTIZER_DEPENDENT = 1 /* 4-state rule: q = 2 * level, or 2 * level - sign(level) */
+    TC_QUANTIZER_DEPENDENT = 1 /* 8-state rule: q = 2 * level, or 2 * level - sign(level) */
 } tc_quantizer;
 
 /* How a tensor uses the level one row back (FORMAT 5.7). */
@@ -171,7 +171,7 @@ typedef struct {
     uint8_t previous_sign;  /* 0 none yet, 1 negative, 2 positive */
     uint8_t prediction;     /* tc_prediction */
     uint8_t quantizer;      /* tc_quantizer */
-    uint8_t quantizer_state; /* dependent quantization state, 0..3 */
+    uint8_t quantizer_state; /* dependent quantization state, 0..7 */
     tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
     tc_context suffix[TC_SUFFIX_SETS][2][3];
     tc_context sign[TC_SIGN_CONTEXTS];

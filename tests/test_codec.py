@@ -209,24 +209,28 @@ def test_rdoq_trades_distortion_for_fewer_bits():
     assert rdoq[0].snr_db < nearest[0].snr_db
 
 
+DEPENDENT_NEXT_STATE = [[0, 1], [3, 2], [5, 4], [6, 7], [1, 0], [2, 3], [4, 5], [7, 6]]  # FORMAT 6.2
+
+
 def dependent_indices_by_hand(levels) -> list[int]:
-    """FORMAT 6.2 spelled out: q = 2*level, or 2*level - sign(level) in states 2 and 3."""
-    next_state = [[0, 2], [2, 0], [1, 3], [3, 1]]
+    """FORMAT 6.2 spelled out: q = 2*level, or 2*level - sign(level) in the odd states."""
     state, indices = 0, []
     for level in levels:
-        indices.append(2 * level - (int(np.sign(level)) if state >= 2 else 0))
-        state = next_state[state][level & 1]
+        indices.append(2 * level - (int(np.sign(level)) if state & 1 else 0))
+        state = DEPENDENT_NEXT_STATE[state][level & 1]
     return indices
 
 
-def test_dependent_reconstruction_follows_the_four_state_rule():
-    """Hand-made levels that visit every state, zeros in the odd-multiple
+def test_dependent_reconstruction_follows_the_eight_state_rule():
+    """Hand-made levels that visit all eight states, zeros in the odd-multiple
     quantizer and |q| near 2**32; the C decoder must reproduce them exactly."""
     from tinycabac import container, native
 
-    levels = [1, 0, -3, 2, 0, 5, -1, 0, 0, 7, 2**31, -(2**31) + 1, 4, -2, 1]
+    levels = [1, 0, -3, 2, 0, 5, -1, 0, 0, 7, 2**31, -(2**31) + 1, 4, -2, 1, 0, 1, 1, 0, 3, 0, 0, 2, -1, 6]
     indices = dependent_indices_by_hand(levels)
-    assert sorted(set(_dependent_states(levels))) == [0, 1, 2, 3]
+    states = _dependent_states(levels)
+    assert sorted(set(states)) == list(range(8))
+    assert any(state & 1 and level == 0 for state, level in zip(states, levels))
     assert native.dependent_indices(np.array(levels)).tolist() == indices
     step = Step(3, -40)
     expected = np.array([np.float32(q * 3 * 2.0**-40) for q in indices], dtype="<f4")
@@ -240,11 +244,10 @@ def test_dependent_reconstruction_follows_the_four_state_rule():
 
 
 def _dependent_states(levels) -> list[int]:
-    next_state = [[0, 2], [2, 0], [1, 3], [3, 1]]
     state, states = 0, []
     for level in levels:
         states.append(state)
-        state = next_state[state][level & 1]
+        state = DEPENDENT_NEXT_STATE[state][level & 1]
     return states
 
 

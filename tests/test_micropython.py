@@ -982,6 +982,7 @@ def test_forward_only_stream_refuses_to_go_back(stream_bytes):
         (lambda d: d[:4] + bytes([2]) + d[5:], tcdec.VersionError),  # format 2 has no history fields
         (lambda d: d[:4] + bytes([3]) + d[5:], tcdec.VersionError),  # format 3: history without a kind
         (lambda d: d[:4] + bytes([4]) + d[5:], tcdec.VersionError),  # format 4: no quantizer byte
+        (lambda d: d[:4] + bytes([5]) + d[5:], tcdec.VersionError),  # format 5: 4-state dependent quantizer
         (lambda d: d[:30], tcdec.TruncatedError),
         (lambda d: d + b"\0", tcdec.InvalidFieldError),
         (lambda d: d[:20] + bytes([d[20] ^ 1]) + d[21:], tcdec.HeaderCRCError),

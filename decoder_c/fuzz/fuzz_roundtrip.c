@@ -10,7 +10,7 @@
  * are checked against the hardware: float32(q * mantissa * 2^exponent)
  * computed in double (exact) and rounded once, and for updates a binary32
  * addition, where q is the level's reconstruction index for the
- * fuzzer-chosen quantizer (FORMAT 6.2: the level itself, or the dependent
+ * fuzzer-chosen quantizer (FORMAT 6.2: the level itself, or the 8-state dependent
  * quantizer's 2 * level or 2 * level - sign(level)), computed here from the
  * format text.  A level the tensor cannot hold must be rejected as
  * TC_ERR_PAYLOAD: a float32 overflow, an integer outside the dtype, or

@@ -250,9 +250,15 @@ void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *r
         residuals[i] = levels[i] - (history != 0 && i >= history ? tcu_clamp_int8(levels[i - history]) : 0);
 }
 
+unsigned tcu_dependent_next_state(unsigned state, int64_t level)
+{
+    unsigned level_parity = (unsigned)((level < 0 ? -level : level) & 1);
+    unsigned state_parity = (state ^ (state >> 1) ^ (state >> 2)) & 1u; /* XOR of the three bits */
+    return ((2u * state) & 7u) | (level_parity ^ state_parity);
+}
+
 void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quantizer, int64_t *indices)
 {
-    static const unsigned next_state[4][2] = {{0, 2}, {2, 0}, {1, 3}, {3, 1}};
     unsigned state = 0;
     size_t i;
     for (i = 0; i < n; i++) {
@@ -261,8 +267,8 @@ void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quanti
             indices[i] = level;
             continue;
         }
-        indices[i] = state < 2 ? 2 * level : 2 * level - sign;
-        state = next_state[state][(level < 0 ? -level : level) & 1];
+        indices[i] = (state & 1u) == 0 ? 2 * level : 2 * level - sign;
+        state = tcu_dependent_next_state(state, level);
     }
 }
 

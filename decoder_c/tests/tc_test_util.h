@@ -86,10 +86,16 @@ void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *r
  * tcu_residuals, written from the format text, not from the decoder. */
 void tcu_references(const int64_t *levels, size_t n, uint32_t history, int8_t *references);
 
+/* The dependent quantizer's state after `level` in `state` (FORMAT 6.2):
+ * ((2 * state) & 7) | ((|level| & 1) XOR parity(state)), the parity being
+ * the XOR of the state's three bits.  Written from the format text. */
+unsigned tcu_dependent_next_state(unsigned state, int64_t level);
+
 /* The reconstruction indices q of levels[0..n) (FORMAT 6.2): the levels
  * themselves with the uniform quantizer; with the dependent one, 2 * level
- * or 2 * level - sign(level) as the 4-state machine (starting at 0) says.
- * Written from the format text, not from the decoder or the encoder. */
+ * in even states or 2 * level - sign(level) in odd ones, as the 8-state
+ * machine (starting at 0) says.  Written from the format text, not from
+ * the decoder or the encoder. */
 void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quantizer, int64_t *indices);
 
 /* The prediction FORMAT 5.7 makes from an earlier level: clamped to int8. */

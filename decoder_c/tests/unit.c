@@ -611,12 +611,12 @@ static tc_status open_with_prediction(uint8_t prediction, uint16_t history)
 }
 
 /* FORMAT 3.2: prediction 3..255 is reserved, and so is history 0 with
- * prediction 1 or 2; streams of formats 3 and 4 (and of a future 6) are
+ * prediction 1 or 2; streams of formats 3, 4 and 5 (and of a future 7) are
  * refused by version. */
 static void test_reserved_prediction_fields(void)
 {
     static fixture f;
-    static const uint8_t other_versions[3] = {3, 4, 6};
+    static const uint8_t other_versions[4] = {3, 4, 5, 7};
     size_t i;
     EXPECT(open_with_prediction(TC_PREDICT_NONE, 0) == TC_OK);
     EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 2) == TC_OK);
@@ -872,30 +872,34 @@ static void test_hand_made_quantizer_info(void)
 }
 
 /* Dependent quantization worked by hand (FORMAT 6.2): q = 2 * level in
- * states 0 and 1, 2 * level - sign(level) in states 2 and 3, then
- * state = NEXT[state][|level| & 1] with NEXT = {{0, 2}, {2, 0}, {1, 3},
- * {3, 1}}.  The walk visits every state and takes all eight transitions,
- * has zero levels in states 2 and 3 (q = 0, as sign(0) = 0), and reaches
- * |level| = 2^31, where |q| is 2^32 or just below. */
+ * even states, 2 * level - sign(level) in odd ones, then
+ * state = ((2 * state) & 7) | ((|level| & 1) XOR parity(state)).  The walk
+ * follows a de Bruijn sequence of order 4, so it visits all eight states
+ * and takes each of the sixteen transitions (state, level parity) exactly
+ * once, ending back in state 0 (test_dependent_reconstruction checks
+ * this); it has zero levels in even and odd states (q = 0, as
+ * sign(0) = 0), and reaches |level| = 2^31, where |q| is 2^32 or just
+ * below. */
 static const struct {
-    int64_t level, q; /* state before the level in the comment */
+    unsigned state; /* before the level */
+    int64_t level, q;
 } dependent_walk[16] = {
-    {1, 2},                           /* 0 -> 2 */
-    {0, 0},                           /* 2 -> 1 */
-    {-3, -6},                         /* 1 -> 0 */
-    {2, 4},                           /* 0 -> 0 */
-    {-1, -2},                         /* 0 -> 2 */
-    {3, 5},                           /* 2 -> 3 */
-    {0, 0},                           /* 3 -> 3 */
-    {-2, -3},                         /* 3 -> 3 */
-    {1, 1},                           /* 3 -> 1 */
-    {4, 8},                           /* 1 -> 2 */
-    {-TWO_31, -2 * TWO_31 + 1},       /* 2 -> 1 */
-    {TWO_31, 2 * TWO_31},             /* 1 -> 2 */
-    {TWO_31 - 1, 2 * TWO_31 - 3},     /* 2 -> 3 */
-    {-1, -1},                         /* 3 -> 1 */
-    {1, 2},                           /* 1 -> 0 */
-    {0, 0},                           /* 0 -> 0 */
+    {0, 2, 4},                           /* 0 -> 0 */
+    {0, 1, 2},                           /* 0 -> 1 */
+    {1, -3, -5},                         /* 1 -> 2 */
+    {2, -1, -2},                         /* 2 -> 4 */
+    {4, 0, 0},                           /* 4 -> 1 */
+    {1, 0, 0},                           /* 1 -> 3 */
+    {3, -2, -3},                         /* 3 -> 6 */
+    {6, 3, 6},                           /* 6 -> 5 */
+    {5, -TWO_31, -2 * TWO_31 + 1},       /* 5 -> 2 */
+    {2, TWO_31, 2 * TWO_31},             /* 2 -> 5 */
+    {5, TWO_31 - 1, 2 * TWO_31 - 3},     /* 5 -> 3 */
+    {3, -1, -1},                         /* 3 -> 7 */
+    {7, 0, 0},                           /* 7 -> 7 */
+    {7, 1, 1},                           /* 7 -> 6 */
+    {6, -2, -4},                         /* 6 -> 4 */
+    {4, 1, 2},                           /* 4 -> 0 */
 };
 
 /* The walk as a 2 x 8 tensor with per-channel steps 0.75 and 0xFFFF * 2^-20
@@ -911,10 +915,17 @@ static void test_dependent_reconstruction(void)
     float base[N], reconstruction[N];
     uint8_t steps[6], out[4 * N];
     uint32_t dims[2] = {2, N / 2}, i;
+    unsigned state = 0, states_seen = 0, transitions_seen = 0; /* bit 2 * state + parity per transition */
     put_step(steps, 3, -2);
     put_step(steps + 3, 0xFFFF, -20);
-    for (i = 0; i < N; i++)
+    for (i = 0; i < N; i++) {
         levels[i] = dependent_walk[i].level;
+        EXPECT(dependent_walk[i].state == state); /* the table's states follow the rule */
+        states_seen |= 1u << state;
+        transitions_seen |= 1u << (2u * state + (unsigned)(levels[i] & 1));
+        state = tcu_dependent_next_state(state, levels[i]);
+    }
+    EXPECT(states_seen == 0xFFu && transitions_seen == 0xFFFFu && state == 0);
     tcu_reconstruction_indices(levels, N, TC_QUANTIZER_DEPENDENT, q);
     for (i = 0; i < N; i++) {
         EXPECT(q[i] == dependent_walk[i].q); /* the shared helper agrees with the walk */
@@ -974,7 +985,7 @@ static void test_dependent_streaming(void)
     tce_trellis(weights, N, step_values, CHANNELS, INNER, 0.12 * step_values[0] * step_values[0], 0, levels);
     tcu_reconstruction_indices(levels, N, TC_QUANTIZER_DEPENDENT, q);
     for (i = 0; i < N; i++) {
-        odd += (uint32_t)(q[i] & 1); /* odd q: a non-zero level in state 2 or 3 */
+        odd += (uint32_t)(q[i] & 1); /* odd q: a non-zero level in an odd state */
         store_float(f.expected + 4u * i, hardware_reconstruction(q[i], steps + 3u * (i / INNER)));
     }
     EXPECT(odd > 10u && odd < N);

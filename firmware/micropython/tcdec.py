@@ -1,4 +1,4 @@
-"""tcdec: decoder for tinycabac weight streams (format 5), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 6), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22
 (where the arithmetic decoder is compiled with @micropython.viper) and on
@@ -29,7 +29,7 @@ info.history = H more bytes while it is decoded, for the ring of its last H
 levels (H <= 65535; tinycabac's encoder uses at most 4096 unless told
 otherwise).  Quantized tensors use the uniform or the dependent quantizer
 (info.quantizer 'uniform' or 'dependent', FORMAT 6.2); the dependent one
-carries a 4-state machine from element to element, and from piece to
+carries an 8-state machine from element to element, and from piece to
 piece.  Every failure is a `DecodeError` (a ValueError) subclass with a
 clear message; decoded data is checked against the stream's CRC-32 before
 a tensor is reported complete.
@@ -61,7 +61,7 @@ ACCELERATED = sys.implementation.name == "micropython"
 __version__ = "0.1.0"
 _MICROPYTHON = ACCELERATED
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -190,7 +190,7 @@ _S_PREVIOUS_SIGN = const(27)  # 0 none yet, 1 negative, 2 positive (FORMAT 5.5)
 _S_HISTORY = const(28)  # prediction distance H, 0: none (FORMAT 5.7)
 _S_HISTORY_POS = const(29)  # ring slot of the next element: element index mod H
 _S_SCALE = const(30)  # 1: scale prediction, 0: difference or none
-_S_QUANTIZER_STATE = const(31)  # dependent quantizer: state 0..3 of the next element (FORMAT 6.2)
+_S_QUANTIZER_STATE = const(31)  # dependent quantizer: state 0..7 of the next element (FORMAT 6.2)
 _S_PREFIX = const(32)  # 16 sets x 4 contexts x (fast, slow)
 _S_SUFFIX = const(160)  # 15 sets x 2 x 3 contexts x (fast, slow)
 _S_SIGN = const(340)  # 12 contexts x (fast, slow)
@@ -218,9 +218,10 @@ _CORE_ERRORS = {
     -7: "predicted level magnitude above 2**31",
 }
 _DEPENDENT = const(2)  # _S_QUANTIZED of the dependent quantizer
-# NEXT[state][parity] of the dependent quantizer (FORMAT 6.2) as 2-bit
-# fields at bit 4 * state + 2 * parity: one shift, no table to index.
-_NEXT_STATES = const(0x7D28)
+# Parities of the dependent quantizer's states 0..7 (FORMAT 6.2): bit s is
+# the XOR of the three bits of s, so the next state, ((2 * s) & 7) |
+# (level & 1) ^ parity(s), takes shifts and an XOR, no table to index.
+_STATE_PARITY = const(0x96)
 # The ring argument of the core for tensors without prediction (never read).
 _NO_HISTORY = bytearray(0)
 
@@ -558,16 +559,16 @@ if ACCELERATED:
                 if lo < a:
                     hi += 1
                 if quantized == _DEPENDENT:
-                    # FORMAT 6.2: |q| = 2m, less 1 if m > 0 in states 2 and
-                    # 3, so |q| * mant = 2 * product (- mant), computed on
-                    # the halves because |q| can be 2**32
+                    # FORMAT 6.2: |q| = 2m, less 1 if m > 0 in the odd
+                    # states, so |q| * mant = 2 * product (- mant), computed
+                    # on the halves because |q| can be 2**32
                     hi = (hi << 1) | (lo >> 31)
                     lo = (lo << 1) & mask
-                    if qstate >= 2 and m != uint(0):
+                    if (qstate & 1) and m != uint(0):
                         if lo < mant:
                             hi -= 1  # 2 * product >= 2 * mant: no underflow
                         lo = (lo - mant) & mask
-                    qstate = int((uint(_NEXT_STATES) >> uint(4 * qstate + 2 * int(m & 1))) & 3)
+                    qstate = ((qstate << 1) & 7) | (int(m & 1) ^ ((_STATE_PARITY >> qstate) & 1))
                 value = uint(0)
                 if (hi | lo) != uint(0):
                     t = lo
@@ -843,11 +844,11 @@ def _run_plain(st, aux, src, dst, ring):
         if quantized:
             q = m  # |q|, the reconstruction index (FORMAT 6.2), sign `neg`
             if quantized == _DEPENDENT:
-                if qstate >= 2 and m:
-                    q = 2 * m - 1
+                if qstate & 1 and m:
+                    q = 2 * m - 1  # odd states: odd multiples (and 0)
                 else:
                     q = 2 * m
-                qstate = (_NEXT_STATES >> (4 * qstate + 2 * (m & 1))) & 3
+                qstate = ((qstate << 1) & 7) | ((m & 1) ^ ((_STATE_PARITY >> qstate) & 1))
             at = step_at
             value = _float32_from_scaled(q * (aux[at] | (aux[at + 1] << 8)), aux[at + 2] - (256 if aux[at + 2] >= 128 else 0))
             if value < 0:

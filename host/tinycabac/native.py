@@ -198,7 +198,7 @@ def _choose_levels(search, weights: np.ndarray, steps: np.ndarray, inner: int, l
     weights = np.ascontiguousarray(weights, dtype=np.float64).ravel()
     steps = np.ascontiguousarray(steps, dtype=np.float64).ravel()
     levels = np.empty(weights.size, dtype=np.int64)
-    search(
+    bits = search(
         ffi.from_buffer("double[]", weights),
         weights.size,
         ffi.from_buffer("double[]", steps),
@@ -208,6 +208,8 @@ def _choose_levels(search, weights: np.ndarray, steps: np.ndarray, inner: int, l
         activity,
         ffi.from_buffer("int64_t[]", levels),
     )
+    if bits < 0:
+        raise MemoryError("the level search could not allocate its working memory")
     return levels
 
 

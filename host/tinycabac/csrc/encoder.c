@@ -367,13 +367,15 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
 /* Dependent quantization (FORMAT 6.2): reconstruction indices and the  */
 /* trellis search that chooses the levels.                              */
 
-/* NEXT[state][level parity] of the 4-state rule (FORMAT 6.2). */
-static const uint8_t dq_next_state[4][2] = {{0, 2}, {2, 0}, {1, 3}, {3, 1}};
+/* NEXT[state][level parity] of the 8-state rule (FORMAT 6.2); odd states
+ * reconstruct on the odd multiples of the step. */
+#define DQ_STATES 8
+static const uint8_t dq_next_state[DQ_STATES][2] = {{0, 1}, {3, 2}, {5, 4}, {6, 7}, {1, 0}, {2, 3}, {4, 5}, {7, 6}};
 
 static int64_t dq_index(int64_t level, unsigned state)
 {
     int64_t sign = (level > 0) - (level < 0);
-    return 2 * level - (state >= 2 ? sign : 0);
+    return 2 * level - ((state & 1u) ? sign : 0);
 }
 
 void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices)
@@ -437,7 +439,7 @@ typedef struct {
  * reconstruction points of the state's quantizer around x, and zero. */
 static void trellis_candidates(double x, unsigned state, int64_t candidates[TRELLIS_CANDIDATES])
 {
-    if (state < 2) { /* even multiples 2k */
+    if ((state & 1u) == 0) { /* even multiples 2k */
         int64_t k = (int64_t)floor(x / 2.0);
         candidates[0] = k;
         candidates[1] = k + 1;
@@ -450,13 +452,13 @@ static void trellis_candidates(double x, unsigned state, int64_t candidates[TREL
 }
 
 /* Extends every survivor by weight w (step `step`) into next[]. */
-static void trellis_advance(const model_state *st, const trellis_path path[4], double w, double step,
-                            double lambda, trellis_path next[4], trellis_step choice[4])
+static void trellis_advance(const model_state *st, const trellis_path path[DQ_STATES], double w, double step,
+                            double lambda, trellis_path next[DQ_STATES], trellis_step choice[DQ_STATES])
 {
     unsigned s, t, c;
-    for (t = 0; t < 4; t++)
+    for (t = 0; t < DQ_STATES; t++)
         next[t].cost = INFINITY;
-    for (s = 0; s < 4; s++) {
+    for (s = 0; s < DQ_STATES; s++) {
         int64_t candidates[TRELLIS_CANDIDATES];
         if (path[s].cost == INFINITY)
             continue;
@@ -482,12 +484,12 @@ static void trellis_advance(const model_state *st, const trellis_path path[4], d
 
 /* Traces the best path of a chunk back, writes its levels and advances the
  * real model with them.  Returns the state the chunk ends in. */
-static unsigned trellis_commit(model_state *st, bin_sink *sink, const trellis_path path[4],
-                               trellis_step steps[][4], size_t count, int64_t *levels)
+static unsigned trellis_commit(model_state *st, bin_sink *sink, const trellis_path path[DQ_STATES],
+                               trellis_step steps[][DQ_STATES], size_t count, int64_t *levels)
 {
     unsigned best = 0, s, state;
     size_t i;
-    for (s = 1; s < 4; s++)
+    for (s = 1; s < DQ_STATES; s++)
         if (path[s].cost < path[best].cost)
             best = s;
     for (state = best, i = count; i-- > 0;) {
@@ -508,14 +510,16 @@ double tce_trellis(const double *weights, size_t n, const double *steps, size_t 
 {
     model_state st;
     bin_sink sink;
-    trellis_path path[4], next[4];
-    trellis_step chunk[TRELLIS_CHUNK][4];
+    trellis_path path[DQ_STATES], next[DQ_STATES];
+    trellis_step(*chunk)[DQ_STATES] = malloc(sizeof(trellis_step[TRELLIS_CHUNK][DQ_STATES])); /* 128 KiB */
     unsigned state = 0, s;
     size_t start;
+    if (chunk == NULL)
+        return -1.0;
     start_estimate(&st, &sink, initial_activity);
     for (start = 0; start < n; start += TRELLIS_CHUNK) {
         size_t count = n - start < TRELLIS_CHUNK ? n - start : TRELLIS_CHUNK, i;
-        for (s = 0; s < 4; s++) {
+        for (s = 0; s < DQ_STATES; s++) {
             path[s].cost = s == state ? 0.0 : INFINITY;
             path[s].activity = st.activity;
             path[s].previous_sign = st.previous_sign;
@@ -527,5 +531,6 @@ double tce_trellis(const double *weights, size_t n, const double *steps, size_t 
         }
         state = trellis_commit(&st, &sink, path, chunk, count, levels + start);
     }
+    free(chunk);
     return sink.bits;
 }

@@ -49,11 +49,11 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
 void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices);
 
 /* Dependent (trellis-coded) quantization of n float weights, steps and
- * channels as for tce_rdoq.  A Viterbi search over the four states of FORMAT
+ * channels as for tce_rdoq.  A Viterbi search over the eight states of FORMAT
  * 6.2 minimises (w - q*step)^2 + lambda * bits over each chunk of 1024 levels,
  * pricing bits from the adaptive model as it stood at the chunk's start;
  * the model then advances with the chosen levels.  Writes levels[0..n);
- * returns the estimated payload bits. */
+ * returns the estimated payload bits, or -1 if out of memory. */
 double tce_trellis(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
                    double lambda, unsigned initial_activity, int64_t *levels);
 
