@@ -212,13 +212,19 @@ def test_rdoq_trades_distortion_for_fewer_bits():
 DEPENDENT_NEXT_STATE = [[0, 1], [3, 2], [5, 4], [6, 7], [1, 0], [2, 3], [4, 5], [7, 6]]  # FORMAT 6.2
 
 
+def dependent_states(levels) -> list[int]:
+    """The state each level is reconstructed in (FORMAT 6.2), starting at 0."""
+    state, states = 0, []
+    for level in levels:
+        states.append(state)
+        state = DEPENDENT_NEXT_STATE[state][level & 1]
+    return states
+
+
 def dependent_indices_by_hand(levels) -> list[int]:
     """FORMAT 6.2 spelled out: q = 2*level, or 2*level - sign(level) in the odd states."""
-    state, indices = 0, []
-    for level in levels:
-        indices.append(2 * level - (int(np.sign(level)) if state & 1 else 0))
-        state = DEPENDENT_NEXT_STATE[state][level & 1]
-    return indices
+    return [2 * level - (int(np.sign(level)) if state & 1 else 0)
+            for level, state in zip(levels, dependent_states(levels))]
 
 
 def test_dependent_reconstruction_follows_the_eight_state_rule():
@@ -228,7 +234,7 @@ def test_dependent_reconstruction_follows_the_eight_state_rule():
 
     levels = [1, 0, -3, 2, 0, 5, -1, 0, 0, 7, 2**31, -(2**31) + 1, 4, -2, 1, 0, 1, 1, 0, 3, 0, 0, 2, -1, 6]
     indices = dependent_indices_by_hand(levels)
-    states = _dependent_states(levels)
+    states = dependent_states(levels)
     assert sorted(set(states)) == list(range(8))
     assert any(state & 1 and level == 0 for state, level in zip(states, levels))
     assert native.dependent_indices(np.array(levels)).tolist() == indices
@@ -241,14 +247,6 @@ def test_dependent_reconstruction_follows_the_eight_state_rule():
     )
     out = tinycabac.decode(container.write_stream([entry]))["w"]
     assert out.tobytes() == expected.tobytes()
-
-
-def _dependent_states(levels) -> list[int]:
-    state, states = 0, []
-    for level in levels:
-        states.append(state)
-        state = DEPENDENT_NEXT_STATE[state][level & 1]
-    return states
 
 
 @SETTINGS
