@@ -82,7 +82,7 @@ def alike_rows(rng, rows, columns):
 def pruned_inputs(rng, rows, columns):
     """A 1x1 convolution's int8 weights whose pruned input channels (half the
     columns) are zero in every output row: scale prediction (FORMAT 5.7)
-    lets the size of the level one row back steer the coder."""
+    lets each column's running size steer the coder."""
     kept = rng.random(columns) < 0.5
     return np.clip(np.rint(rng.laplace(size=(rows, columns)) * 40 * kept), -127, 127).astype(np.int8)
 

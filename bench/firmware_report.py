@@ -429,7 +429,9 @@ def forced_prediction_note(streams: dict) -> list[str]:
     note = [
         "Difference forced: the same int8 weights, each coded as its difference from the",
         "weight one row before (FORMAT 5.7). Scale forced: the same weights coded as they",
-        "are, with the size of the weight one row before steering the Rice parameter.",
+        "are, with the running activity of each weight's column (its input channel)",
+        "steering the Rice parameter; its extra instructions per weight are a ring read,",
+        "the mixed activity and the column's update.",
     ]
     if streams["lossless int8"][3] == "none":
         note += [
@@ -437,9 +439,7 @@ def forced_prediction_note(streams: dict) -> list[str]:
             "payload, here the one without prediction): their rows do not repeat, so the",
             "differences are larger than the weights and part of difference prediction's",
             "extra instructions are extra bins rather than the prediction step itself, while",
-            "scale prediction codes about as many bytes as no prediction, so its extra",
-            "instructions are the per-weight steering (a ring read, the reference's bit",
-            "length, the adjusted activity) and the ring update.",
+            "scale prediction codes about as many bytes as no prediction.",
         ]
     return note
 

@@ -90,13 +90,22 @@ TC_INLINE unsigned tc_activity_next(unsigned activity, unsigned magnitude_class)
     return activity - (activity >> 3) + magnitude_class;
 }
 
-/* Scale-context prediction (FORMAT 5.7): a tensor whose rows share their
- * zero and large positions (pruned input channels) picks its Rice parameter
- * and prefix set from the mean of the running activity and eight times the
- * magnitude class of the level one row back (reference_class 0..8). */
-TC_INLINE unsigned tc_reference_activity(unsigned activity, unsigned reference_class)
+/* Scale prediction (FORMAT 5.4, 5.7): every column of a tensor (the
+ * elements H apart: one input channel of a 1x1 convolution, one tap of a
+ * kernel) keeps its own activity in the ring, because input channels differ
+ * in scale (pruned ones are all zero) alike in every row.  A value is coded
+ * with a mix weighted 3:1 towards its column's activity. */
+TC_INLINE unsigned tc_scale_activity(unsigned activity, unsigned column_activity)
 {
-    return (activity + 8u * reference_class + 1u) >> 1;
+    return (activity + 3u * column_activity) >> 2;
+}
+
+/* The column's activity after a value of magnitude class `magnitude_class`,
+ * the running activity's recurrence.  The ring keeps it in a byte (mod 256):
+ * from any start <= 255 only a magnitude of 2^31 (class 32) can wrap it. */
+TC_INLINE unsigned tc_column_activity_next(unsigned column_activity, unsigned magnitude_class)
+{
+    return (column_activity - (column_activity >> 3) + magnitude_class) & 0xFFu;
 }
 
 /* Rice parameter: the number of low magnitude bits sent as a suffix, about

@@ -159,13 +159,15 @@ const char *tc_status_string(tc_status status)
 /* Byte helpers: the decoder links no C library routine at all, so its  */
 /* flash figure is the whole cost on a device.                         */
 
-TC_OUT_OF_LINE_FOR_SIZE static void zero_bytes(void *object, size_t size)
+TC_OUT_OF_LINE_FOR_SIZE static void fill_bytes(void *object, unsigned value, size_t size)
 {
     /* volatile: otherwise the compiler turns the loop back into memset */
     volatile uint8_t *p = (volatile uint8_t *)object;
     while (size-- > 0)
-        *p++ = 0;
+        *p++ = (uint8_t)value;
 }
+
+#define zero_bytes(object, size) fill_bytes((object), 0u, (size))
 
 static int same_bytes(const uint8_t *a, const uint8_t *b, size_t size)
 {
@@ -559,6 +561,7 @@ static int decode_escape(range_decoder *r, uint32_t *value)
 typedef struct {
     unsigned activity;
     unsigned previous_sign;
+    unsigned magnitude_class; /* of the last value */
 } value_model;
 
 /* Decodes |residual| and its sign; returns 0 on a corrupt code. */
@@ -601,38 +604,45 @@ TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, v
         v->previous_sign = 2u - *negative;
     }
     *magnitude = m;
+    v->magnitude_class = magnitude_class;
     v->activity = tc_activity_next(v->activity, magnitude_class);
     return 1;
 }
 
-/* Scale prediction (FORMAT 5.4, 5.7): the activity mixed with the size of
- * the level one row back. */
-static unsigned scaled_activity(const tc_decoder *d, unsigned activity)
+/* Scale prediction (FORMAT 5.4, 5.7): the running activity mixed with the
+ * activity of this element's column, which the ring holds. */
+TC_INLINE unsigned scaled_activity(const tc_decoder *d, unsigned activity)
 {
-    int reference = d->history[d->history_pos];
-    return tc_reference_activity(activity, tc_bit_length((uint32_t)(reference < 0 ? -reference : reference)));
+    return tc_scale_activity(activity, (uint8_t)d->history[d->history_pos]);
 }
 
-/* Prediction (FORMAT 5.7): with TC_PREDICT_DIFFERENCE the level is the
- * coded value plus the level history_length elements back; either kind
- * keeps the levels clamped to int8 in the caller's ring (zeros before the
- * first row).  Returns 0 if |level| exceeds 2^31. */
-TC_INLINE int apply_prediction(tc_decoder *d, uint32_t *magnitude, unsigned *negative)
+/* Prediction (FORMAT 5.7), after a value is decoded.  Scale prediction
+ * moves the column's activity on.  With difference prediction the level is
+ * the coded value plus the level history_length elements back, which the
+ * ring keeps clamped to int8 (zeros before the first row).  Returns 0 if
+ * |level| exceeds 2^31. */
+TC_INLINE int apply_prediction(tc_decoder *d, unsigned prediction, const value_model *v, uint32_t *magnitude,
+                               unsigned *negative)
 {
-    int8_t *slot = d->history + d->history_pos;
-    uint32_t reference = d->prediction == TC_PREDICT_DIFFERENCE ? (uint32_t)(int32_t)*slot : 0u;
-    /* The level modulo 2^32.  |reference| <= 128 only moves a level near
-     * zero across it, so the coded sign and x tell the level's sign. */
-    uint32_t x = (*negative ? 0u - *magnitude : *magnitude) + reference;
-    unsigned below_zero = *negative ? x > 127u : x >= 0xFFFFFF80u;
-    uint32_t m = below_zero ? 0u - x : x;
-    if (m > TC_MAX_MAGNITUDE)
-        return 0;
-    /* Clamped to -128..127 and stored as its two's complement byte, which
-     * is what int8_t holds (x's low byte when |level| <= 127). */
-    *(uint8_t *)slot = (uint8_t)(m > 127u ? 127u + below_zero : x);
+    uint8_t *slot = (uint8_t *)d->history + d->history_pos;
+    uint32_t x, m;
+    unsigned below_zero;
     if (++d->history_pos == d->history_length)
         d->history_pos = 0;
+    if (prediction == TC_PREDICT_SCALE) {
+        *slot = (uint8_t)tc_column_activity_next(*slot, v->magnitude_class);
+        return 1;
+    }
+    /* The level modulo 2^32.  |reference| <= 128 only moves a level near
+     * zero across it, so the coded sign and x tell the level's sign. */
+    x = (*negative ? 0u - *magnitude : *magnitude) + (uint32_t)(int32_t)(int8_t)*slot;
+    below_zero = *negative ? x > 127u : x >= 0xFFFFFF80u;
+    m = below_zero ? 0u - x : x;
+    if (m > TC_MAX_MAGNITUDE)
+        return 0;
+    /* Clamped to -128..127 and stored as its two's complement byte (x's low
+     * byte when |level| <= 127). */
+    *slot = (uint8_t)(m > 127u ? 127u + below_zero : x);
     *negative = below_zero;
     *magnitude = m;
     return 1;
@@ -887,7 +897,8 @@ tc_status tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size)
         return TC_OK;
     if (buffer == NULL || size < d->history_length)
         return TC_ERR_HISTORY;
-    zero_bytes(buffer, d->history_length);
+    /* FORMAT 5.7: columns start at the initial activity, levels at 0 */
+    fill_bytes(buffer, d->prediction == TC_PREDICT_SCALE ? d->activity : 0u, d->history_length);
     d->history = buffer;
     return TC_OK;
 }
@@ -985,7 +996,7 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
             d->base_crc = crc32_update(d->base_crc, cursor_out, size);
         if (!decode_level(d, &r, prediction == TC_PREDICT_SCALE ? scaled_activity(d, v.activity) : v.activity, &v, &m,
                           &negative) ||
-            r.overrun || (prediction != TC_PREDICT_NONE && !apply_prediction(d, &m, &negative))) {
+            r.overrun || (prediction != TC_PREDICT_NONE && !apply_prediction(d, prediction, &v, &m, &negative))) {
             st = TC_ERR_PAYLOAD;
             break;
         }

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 6u
+#define TC_FORMAT_VERSION 7u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
@@ -69,11 +69,11 @@ typedef enum {
     TC_QUANTIZER_DEPENDENT = 1 /* 8-state rule: q = 2 * level, or 2 * level - sign(level) */
 } tc_quantizer;
 
-/* How a tensor uses the level one row back (FORMAT 5.7). */
+/* How a tensor uses its ring of H bytes (FORMAT 5.7). */
 typedef enum {
     TC_PREDICT_NONE = 0,
-    TC_PREDICT_DIFFERENCE = 1, /* the coded value is level - reference */
-    TC_PREDICT_SCALE = 2       /* the reference's size steers the Rice parameter */
+    TC_PREDICT_DIFFERENCE = 1, /* the coded value is level - the level H elements back */
+    TC_PREDICT_SCALE = 2       /* the column's activity steers the Rice parameter */
 } tc_prediction;
 
 #define TC_AXIS_NONE 0xFFu /* quantized tensor with one step for all elements */
@@ -160,7 +160,7 @@ typedef struct {
     uint32_t inner_size;    /* elements per channel run (quantized, per-channel) */
     uint32_t inner_left;
     uint32_t channel;
-    int8_t *history;        /* caller's ring of the last history_length levels */
+    int8_t *history;        /* caller's ring: last levels or column activities */
     uint32_t history_length; /* H of FORMAT 5.7; 0: no prediction */
     uint32_t history_pos;
     uint16_t activity;      /* running magnitude-class average (FORMAT 5.4) */

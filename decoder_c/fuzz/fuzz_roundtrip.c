@@ -2,8 +2,8 @@
  * fuzz_roundtrip.c - encoder core (host/tinycabac/csrc/encoder.c) to C
  * decoder: fuzzer bytes become levels (|level| <= 2^31), the target turns
  * them into the values a fuzzer-chosen prediction kind and distance H code
- * (FORMAT 5.7: residuals for difference, the levels and the ring value each
- * is coded against for scale, computed here independently of the decoder),
+ * (FORMAT 5.7: residuals for difference, the levels and the column activity
+ * each is coded with for scale, computed here independently of the decoder),
  * tce_encode_levels codes those, the target wraps the payload in a
  * one-tensor stream, and both tc_decode_tensor and the streaming API must
  * give back exactly the values the levels stand for.  Float reconstructions
@@ -152,24 +152,21 @@ static uint32_t choose_history(unsigned selector, size_t per_channel, uint32_t s
 }
 
 /* Turns levels into the values a stream with `prediction` at distance H
- * codes (FORMAT 5.7), and the ring value each is coded against: the level
- * H elements back clamped to int8, 0 for the first H.  Difference codes
- * level - reference, scale and none the level itself (scale hands the
- * references to the encoder).  A level whose coded value would leave the
+ * codes (FORMAT 5.7): difference codes the level minus the level H elements
+ * back clamped to int8 (0 for the first H), scale and none the level itself
+ * (scale hands its column activities to the encoder).  A level whose coded value would leave the
  * codable +-2^31 becomes the nearest level whose value does not; a raw
  * record is the coded value, and its level is whatever prediction makes of
  * it, which may pass 2^31 with difference prediction. */
 static void make_coded_values(int64_t *levels, const uint8_t *raw, size_t n, unsigned prediction, uint32_t history,
-                              int64_t *coded, int8_t *references)
+                              int64_t *coded)
 {
     size_t i;
     for (i = 0; i < n; i++) {
-        int64_t reference = prediction != TC_PREDICT_NONE && i >= history ? tcu_clamp_int8(levels[i - history]) : 0;
-        int64_t added = prediction == TC_PREDICT_DIFFERENCE ? reference : 0;
+        int64_t added = prediction == TC_PREDICT_DIFFERENCE && i >= history ? tcu_clamp_int8(levels[i - history]) : 0;
         int64_t value = raw[i] ? levels[i] : levels[i] - added;
         value = value > TWO_31 ? TWO_31 : value < -TWO_31 ? -TWO_31 : value;
         coded[i] = value;
-        references[i] = (int8_t)reference;
         levels[i] = value + added;
     }
 }
@@ -293,7 +290,7 @@ static void check_decoders(const uint8_t *stream, size_t stream_size, const uint
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int64_t levels[MAX_LEVELS], coded[MAX_LEVELS];
-    static int8_t references[MAX_LEVELS];
+    static uint8_t columns[MAX_LEVELS];
     static uint8_t raw[MAX_LEVELS];
     roundtrip rt;
     tcu_tensor_spec spec;
@@ -345,12 +342,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 levels[i] = fit_level(levels[i], b, rt.dtype);
         }
     }
-    make_coded_values(levels, raw, n, rt.prediction, rt.history, coded, references);
+    make_coded_values(levels, raw, n, rt.prediction, rt.history, coded);
+    if (rt.prediction == TC_PREDICT_SCALE)
+        tcu_column_activities(levels, n, rt.history, rt.initial_activity, columns);
     expected = malloc(bytes ? bytes : 1u);
     representable = expected_output(&rt, levels, n, per_channel ? per_channel : 1u, offset, base, expected);
     capacity = tce_max_payload_size(n);
     payload = malloc(capacity ? capacity : 1u);
-    payload_size = tce_encode_levels(coded, rt.prediction == TC_PREDICT_SCALE ? references : NULL, n,
+    payload_size = tce_encode_levels(coded, rt.prediction == TC_PREDICT_SCALE ? columns : NULL, n,
                                      rt.initial_activity, payload, capacity, NULL);
     TCU_CHECK(payload_size >= 0 && (n == 0) == (payload_size == 0), "encoder failed on valid coded values");
     spec.name = "t";

@@ -272,11 +272,23 @@ void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quanti
     }
 }
 
-void tcu_references(const int64_t *levels, size_t n, uint32_t history, int8_t *references)
+void tcu_column_activities(const int64_t *levels, size_t n, uint32_t history, unsigned initial_activity,
+                           uint8_t *columns)
 {
+    uint8_t *ring = malloc(history ? history : 1u);
     size_t i;
-    for (i = 0; i < n; i++)
-        references[i] = (int8_t)(i >= history ? tcu_clamp_int8(levels[i - history]) : 0);
+    TCU_CHECK(ring != NULL, "out of memory");
+    memset(ring, (int)initial_activity, history);
+    for (i = 0; i < n; i++) {
+        uint8_t *column = ring + i % history;
+        uint64_t magnitude = levels[i] < 0 ? 0u - (uint64_t)levels[i] : (uint64_t)levels[i];
+        unsigned magnitude_class = 0;
+        while (magnitude_class < 64 && (magnitude >> magnitude_class) != 0)
+            magnitude_class++;
+        columns[i] = *column;
+        *column = (uint8_t)((*column - (*column >> 3) + magnitude_class) % 256u);
+    }
+    free(ring);
 }
 
 int8_t *tcu_history_buffer(const tc_tensor_info *info)

@@ -66,8 +66,8 @@ typedef struct {
  * Returns the stream size, 0 if it does not fit.  The history field is
  * written only when spec->prediction is not none, as FORMAT 3.2 lays it out.
  * With difference prediction the payload must code the residuals
- * (tcu_residuals), with scale prediction the levels coded against their
- * references (tcu_references). */
+ * (tcu_residuals), with scale prediction the levels coded with their
+ * column activities (tcu_column_activities). */
 size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, const uint8_t *payload,
                         uint32_t payload_size, uint32_t crc);
 
@@ -79,12 +79,14 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
  * near it. */
 void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *residuals);
 
-/* The ring value each of levels[0..n) is coded against with prediction
- * distance `history` > 0 (FORMAT 5.7): the level `history` elements back
- * clamped to int8, 0 for the first `history` elements.  For scale
- * prediction these are tce_encode_levels' `references`; like
- * tcu_residuals, written from the format text, not from the decoder. */
-void tcu_references(const int64_t *levels, size_t n, uint32_t history, int8_t *references);
+/* The column activity each of levels[0..n) is coded with under scale
+ * prediction at distance `history` > 0 (FORMAT 5.7): a ring of `history`
+ * bytes, all `initial_activity` at first, each moved on by the magnitude
+ * class of the levels in its column.  These are tce_encode_levels'
+ * `columns`; like tcu_residuals, written from the format text, not from
+ * the decoder or the encoder. */
+void tcu_column_activities(const int64_t *levels, size_t n, uint32_t history, unsigned initial_activity,
+                           uint8_t *columns);
 
 /* The dependent quantizer's state after `level` in `state` (FORMAT 6.2):
  * ((2 * state) & 7) | ((|level| & 1) XOR parity(state)), the parity being

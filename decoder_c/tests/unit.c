@@ -41,21 +41,21 @@ typedef struct {
 } fixture;
 
 /* The payload of levels[0..n) coded with `prediction` at distance
- * `history` (FORMAT 5.7): residuals for difference, the levels against
- * their references for scale, the levels alone for none.  Returns its size. */
+ * `history` (FORMAT 5.7): residuals for difference, the levels with
+ * their column activities for scale, the levels alone for none.  Returns its size. */
 static int64_t encode_predicted(const int64_t *levels, uint32_t n, uint8_t prediction, uint16_t history,
                                 uint8_t *payload, size_t capacity)
 {
     static int64_t residuals[4096];
-    static int8_t references[4096];
+    static uint8_t columns[4096];
     const int64_t *coded = levels;
-    const int8_t *steering = NULL;
+    const uint8_t *steering = NULL;
     if (prediction == TC_PREDICT_DIFFERENCE) {
         tcu_residuals(levels, n, history, residuals);
         coded = residuals;
     } else if (prediction == TC_PREDICT_SCALE) {
-        tcu_references(levels, n, history, references);
-        steering = references;
+        tcu_column_activities(levels, n, history, 0, columns);
+        steering = columns;
     }
     return tce_encode_levels(coded, steering, n, 0, payload, capacity, NULL);
 }
@@ -336,10 +336,27 @@ static void test_delta(void)
 
 #define TWO_31 ((int64_t)1 << 31)
 
+/* What ring byte i holds after the whole tensor (FORMAT 5.7): the last
+ * row's level clamped to int8 for difference prediction, the column's
+ * activity after its last level for scale prediction (the activity an
+ * element one row beyond the end would be coded with). */
+static int8_t final_ring_byte(unsigned prediction, const int64_t *levels, uint32_t n, uint32_t columns, uint32_t i)
+{
+    static int64_t extended[8192];
+    static uint8_t activities[8192];
+    if (prediction != TC_PREDICT_SCALE)
+        return (int8_t)tcu_clamp_int8(levels[n - columns + i]);
+    TCU_CHECK(n + columns <= 8192, "tensor too large for final_ring_byte");
+    memset(extended, 0, sizeof extended);
+    memcpy(extended, levels, n * sizeof *levels);
+    tcu_column_activities(extended, n + columns, columns, 0, activities);
+    return (int8_t)activities[n + i];
+}
+
 /* A tensor predicted at H = one row of `columns` (2-byte elements): it
  * takes fewer bytes than `plain`, decodes exactly whole and in 1-byte input
  * chunks (output chunks of out_max bytes), and uses only the first H bytes
- * of a larger buffer, which ends up holding the last row clamped to int8. */
+ * of a larger buffer, which ends up holding the ring's final state. */
 static void expect_predicted_round_trip(const fixture *predicted, const fixture *plain, const int64_t *levels,
                                         uint32_t n, uint32_t columns, uint8_t *out, size_t out_max)
 {
@@ -353,7 +370,7 @@ static void expect_predicted_round_trip(const fixture *predicted, const fixture 
     EXPECT(tc_decode_tensor(&predicted->stream, &predicted->info, out, size, history, columns + 8u) == TC_OK);
     EXPECT(memcmp(out, predicted->expected, size) == 0);
     for (i = 0; i < columns; i++)
-        EXPECT(history[i] == tcu_clamp_int8(levels[n - columns + i]));
+        EXPECT(history[i] == final_ring_byte(predicted->info.prediction, levels, n, columns, i));
     for (i = columns; i < columns + 8u; i++)
         EXPECT(history[i] == 0x77);
     chunks.state = 3;
@@ -611,12 +628,12 @@ static tc_status open_with_prediction(uint8_t prediction, uint16_t history)
 }
 
 /* FORMAT 3.2: prediction 3..255 is reserved, and so is history 0 with
- * prediction 1 or 2; streams of formats 3, 4 and 5 (and of a future 7) are
+ * prediction 1 or 2; streams of formats 4, 5 and 6 (and of a future 8) are
  * refused by version. */
 static void test_reserved_prediction_fields(void)
 {
     static fixture f;
-    static const uint8_t other_versions[4] = {3, 4, 5, 7};
+    static const uint8_t other_versions[4] = {4, 5, 6, 8};
     size_t i;
     EXPECT(open_with_prediction(TC_PREDICT_NONE, 0) == TC_OK);
     EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 2) == TC_OK);
@@ -676,7 +693,7 @@ static void make_float_step1(fixture *f, const int64_t *coded, uint32_t n, uint8
     static const uint8_t step_one[3] = {1, 0, 0}; /* mantissa 1, exponent 0 */
     tcu_tensor_spec spec;
     uint8_t payload_bytes[256];
-    int8_t references[8];
+    uint8_t columns[8];
     int64_t levels[8] = {0}, payload_size;
     uint32_t i;
     for (i = 0; i < n && i < 8; i++) {
@@ -684,8 +701,9 @@ static void make_float_step1(fixture *f, const int64_t *coded, uint32_t n, uint8
         levels[i] = coded[i] + (difference ? tcu_clamp_int8(levels[i - history]) : 0);
         store_float(f->expected + 4u * i, (float)levels[i]);
     }
-    tcu_references(levels, n, history, references);
-    payload_size = tce_encode_levels(coded, prediction == TC_PREDICT_SCALE ? references : NULL, n, 0, payload_bytes,
+    if (prediction == TC_PREDICT_SCALE)
+        tcu_column_activities(levels, n, history, 0, columns);
+    payload_size = tce_encode_levels(coded, prediction == TC_PREDICT_SCALE ? columns : NULL, n, 0, payload_bytes,
                                      sizeof payload_bytes, NULL);
     memset(&spec, 0, sizeof spec);
     spec.name = "q";

@@ -1,4 +1,4 @@
-"""tcdec: decoder for tinycabac weight streams (format 6), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 7), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22
 (where the arithmetic decoder is compiled with @micropython.viper) and on
@@ -25,9 +25,9 @@ One tensor at a time, or a tensor in pieces, with bounded memory::
 Only the header, the directory and about 3 KB of state stay in RAM; the
 payloads are read through a small window (`chunk_size`).  A tensor coded
 with prediction (info.prediction 'difference' or 'scale', FORMAT 5.7) needs
-info.history = H more bytes while it is decoded, for the ring of its last H
-levels (H <= 65535; tinycabac's encoder uses at most 4096 unless told
-otherwise).  Quantized tensors use the uniform or the dependent quantizer
+info.history = H more bytes while it is decoded, for a ring of its last H
+levels or of its H column activities (H <= 65535; tinycabac's encoder
+uses at most 4096 unless told otherwise).  Quantized tensors use the uniform or the dependent quantizer
 (info.quantizer 'uniform' or 'dependent', FORMAT 6.2); the dependent one
 carries an 8-state machine from element to element, and from piece to
 piece.  Every failure is a `DecodeError` (a ValueError) subclass with a
@@ -61,7 +61,7 @@ ACCELERATED = sys.implementation.name == "micropython"
 __version__ = "0.1.0"
 _MICROPYTHON = ACCELERATED
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -73,9 +73,10 @@ AXIS_NONE = 0xFF
 # mode code -> name.  The delta modes are updates, decoded in place over the
 # base tensor the receiver already holds (FORMAT 6.3).
 MODES = ("lossless", "quantized", "delta-lossless", "delta-quantized")
-# prediction code -> name (FORMAT 5.7): how a tensor uses the level H
-# elements back.  'difference' codes the level minus it; 'scale' codes the
-# level itself with the Rice parameter steered by that level's size.
+# prediction code -> name (FORMAT 5.7): how a tensor uses its ring of H
+# bytes.  'difference' codes the level minus the level H elements back;
+# 'scale' codes the level itself with the Rice parameter steered by the
+# activity of its column (the elements H apart).
 PREDICTIONS = ("none", "difference", "scale")
 # quantizer code -> name (FORMAT 6.2): how quantized tensors map a level to
 # its reconstruction index q.  'uniform': q = level; 'dependent': a state
@@ -319,18 +320,11 @@ if ACCELERATED:
                 break
             # FORMAT 5.4: Rice parameter and prefix context set from `act`,
             # the activity this value is coded with: the running activity,
-            # or with scale prediction (5.7) its mean with eight times the
-            # magnitude class of the level H elements back
+            # or with scale prediction (5.7) its 1:3 mix with the activity
+            # of the element's column, which the ring holds
             act = activity
             if scale:
-                r = uint(ring[slot])  # an int8 as a two's complement byte
-                if r >= uint(128):
-                    r = uint(256) - r
-                act += uint(1)
-                while r != uint(0):
-                    act += uint(8)
-                    r = r >> 1
-                act = act >> 1
+                act = (act + uint(3) * uint(ring[slot])) >> 2
             k = act >> 3
             if k > uint(31):
                 k = uint(31)
@@ -509,10 +503,15 @@ if ACCELERATED:
                 status = _ERR_OVERRUN
                 break
             activity = activity - (activity >> 3) + uint(magnitude_class)
-            if history != 0:
-                predicted = uint(0)
-                if scale == 0:
-                    predicted = uint(ring[slot])
+            if scale:
+                # FORMAT 5.7: the column's activity moves on (a byte, mod 256)
+                column = uint(ring[slot])
+                ring[slot] = (column - (column >> 3) + uint(magnitude_class)) & 0xFF
+                slot += 1
+                if slot == history:
+                    slot = 0
+            elif history != 0:
+                predicted = uint(ring[slot])
                 if predicted != uint(0):
                     # FORMAT 5.7, difference: level = coded value + the level
                     # H elements back.  Kept as sign and magnitude like the
@@ -534,8 +533,8 @@ if ACCELERATED:
                     if m > top:
                         status = _ERR_PREDICTED
                         break
-                # both kinds: the ring keeps the level clamped to -128..127
-                # (a negative level has m >= 1; its clamp is -128: 127 + neg)
+                # the ring keeps the level clamped to -128..127 (a negative
+                # level has m >= 1; its clamp is -128: 127 + neg)
                 clamped = m
                 if clamped > uint(127):
                     clamped = uint(127 + neg)
@@ -776,10 +775,8 @@ def _run_plain(st, aux, src, dst, ring):
             status = _NEED_INPUT
             break
         act = activity
-        if scale:  # FORMAT 5.4, 5.7: the level H elements back steers k
-            reference = ring[slot]  # an int8 as a two's complement byte
-            reference_class = _bit_length(256 - reference if reference >= 128 else reference)
-            act = (activity + 8 * reference_class + 1) >> 1
+        if scale:  # FORMAT 5.4, 5.7: the column's activity steers k
+            act = (activity + 3 * ring[slot]) >> 2
         k = min(act >> 3, 31)
         pset = act >> 1 if k == 0 else 3 + min(k, 12)
         ctx = _S_PREFIX + pset * 8
@@ -825,8 +822,11 @@ def _run_plain(st, aux, src, dst, ring):
             status = _ERR_OVERRUN
             break
         activity = activity - (activity >> 3) + magnitude_class
-        if history:  # FORMAT 5.7, see _run_viper
-            predicted = 0 if scale else ring[slot]
+        if scale:  # FORMAT 5.7: the column's activity moves on (mod 256)
+            ring[slot] = (ring[slot] - (ring[slot] >> 3) + magnitude_class) & 0xFF
+            slot = slot + 1 if slot + 1 < history else 0
+        elif history:  # FORMAT 5.7, difference: see _run_viper
+            predicted = ring[slot]
             level = (-m if neg else m) + (predicted - 256 if predicted >= 128 else predicted)
             if not -0x80000000 <= level <= 0x80000000:
                 status = _ERR_PREDICTED
@@ -1349,8 +1349,13 @@ class TensorReader:
         self._error = None
         self._buffer = None
         self._buffer_bytes = 0
-        # FORMAT 5.7: the last H levels as int8, zero before the first row
+        # FORMAT 5.7: the ring of H bytes.  Difference prediction keeps the
+        # last H levels as int8, 0 before the first row; scale prediction the
+        # activities of the H columns, starting at the initial activity.
         self._ring = bytearray(info.history) if info.history else _NO_HISTORY
+        if info.prediction == "scale":
+            for i in range(info.history):
+                self._ring[i] = info.initial_activity
         # read(), read_into() and chunks() reuse the decoder's state array
         # (2.4 KB); readers from open() own theirs and may interleave.
         self._decoder = decoder if shared else None

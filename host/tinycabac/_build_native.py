@@ -38,10 +38,12 @@ uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);
 const char *tc_status_string(int status);
 
 size_t tce_max_payload_size(size_t n);
-int64_t tce_encode_levels(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity,
+int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
                           uint8_t *out, size_t out_capacity, size_t *bad_index);
+void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsigned initial_activity,
+                           uint8_t *columns);
 uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
-double tce_estimate_bits(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity);
+double tce_estimate_bits(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity);
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels,
                 size_t inner, double lambda, unsigned initial_activity, int64_t *levels);
 void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices);

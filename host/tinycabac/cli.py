@@ -313,7 +313,8 @@ def _add_coding_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--prediction", choices=("auto", "none", "difference", "scale"),
-        help="prediction from the level one row back (default auto: whichever codes smallest)",
+        help="prediction from earlier rows: difference from the level one row back, or scale from "
+        "the column's running size (default auto: whichever codes smallest)",
     )
 
 

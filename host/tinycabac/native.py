@@ -159,22 +159,35 @@ def initial_activity(levels: np.ndarray) -> int:
     return int(min(255, round(8 * float(classes.mean()))))
 
 
-def _references(references: np.ndarray | None):
-    if references is None:
-        return ffi.NULL
-    return ffi.from_buffer("int8_t[]", np.ascontiguousarray(references, dtype=np.int8).ravel())
-
-
-def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, references: np.ndarray | None = None) -> bytes:
-    """Arithmetic-code int64 levels (|level| <= 2**31) into a payload;
-    `references` (int8 per level) selects scale-context prediction."""
+def column_activities(levels: np.ndarray, history: int, activity: int) -> np.ndarray:
+    """Scale prediction (FORMAT 5.7): the activity of each element's column
+    (elements `history` apart) before it, every column starting at `activity`."""
     levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
-    capacity = int(lib.tce_max_payload_size(levels.size))
-    out = bytearray(capacity)
+    columns = np.empty(levels.size, dtype=np.uint8)
+    lib.tce_column_activities(ffi.from_buffer("int64_t[]", levels), levels.size, history, activity, ffi.from_buffer("uint8_t[]", columns))
+    return columns
+
+
+def _columns(columns: np.ndarray | None):
+    if columns is None:
+        return ffi.NULL
+    return ffi.from_buffer("uint8_t[]", np.ascontiguousarray(columns, dtype=np.uint8).ravel())
+
+
+def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns: np.ndarray | None = None) -> bytes:
+    """Arithmetic-code int64 levels (|level| <= 2**31) into a payload;
+    `columns` (column activities from column_activities) selects scale prediction."""
+    levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
     bad = ffi.new("size_t *")
-    size = lib.tce_encode_levels(
-        ffi.from_buffer("int64_t[]", levels), _references(references), levels.size, activity, ffi.from_buffer(out), capacity, bad
-    )
+    # Most payloads take under 2 bytes a level; the proven bound (32 bytes a
+    # level) is only allocated, and zeroed, when that does not suffice.
+    for capacity in (2 * levels.size + 64, int(lib.tce_max_payload_size(levels.size))):
+        out = bytearray(capacity)
+        size = lib.tce_encode_levels(
+            ffi.from_buffer("int64_t[]", levels), _columns(columns), levels.size, activity, ffi.from_buffer(out), capacity, bad
+        )
+        if size != -2:  # TCE_ERR_OUTPUT_FULL
+            break
     if size == -1:
         raise FormatError(f"tensor {name!r}: level {int(levels[bad[0]])} at element {bad[0]} exceeds 2**31")
     if size < 0:
@@ -188,9 +201,9 @@ def history_cost(levels: np.ndarray, distance: int) -> int:
     return int(lib.tce_history_cost(ffi.from_buffer("int64_t[]", levels), levels.size, distance))
 
 
-def estimate_bits(levels: np.ndarray, activity: int = 0, references: np.ndarray | None = None) -> float:
+def estimate_bits(levels: np.ndarray, activity: int = 0, columns: np.ndarray | None = None) -> float:
     levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
-    return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), _references(references), levels.size, activity))
+    return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), _columns(columns), levels.size, activity))
 
 
 def _choose_levels(search, weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int) -> np.ndarray:

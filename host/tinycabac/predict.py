@@ -1,16 +1,17 @@
 """Prediction from an earlier row (FORMAT 5.7), the encoder's side.
 
 Some weight tensors repeat themselves at a fixed distance H, one "row"
-(times a small lag) apart, and every decoder keeps the last H levels,
-clamped to int8, in a ring:
+(times a small lag) apart, and every decoder keeps a ring of H bytes for
+them: the last H levels clamped to int8, or the activities of the H
+columns (the elements H apart).
 
 - difference: the x, y and z output rows of a landmark regression layer, the
   taps of a depthwise kernel one kernel row apart.  Each level is coded as
   its difference from the level H elements back.
-- scale: 1x1 convolutions with pruned input channels share where their
-  zeros and large values are, row after row, but not their signs.  The
-  level is coded as it is, with the Rice parameter steered by the size of
-  the level H elements back.
+- scale: the input channels of a 1x1 convolution (the columns of its
+  rows, H apart) differ in scale, pruned ones being all zero, in every row
+  alike, though the signs do not repeat.  The level is coded as it is, with
+  the Rice parameter steered by the running activity of its column.
 
 This module picks the kind and H for a tensor, codes it each promising way
 and keeps the smallest payload.
@@ -35,13 +36,18 @@ DIFFERENCE_LAGS = (1, 2, 3, 4, 6)
 # pruned inputs), though less often.
 SCALE_LAGS = (1, 2, 3)
 # A candidate must promise this much before the encoder spends a real
-# encode to confirm it.
+# encode to confirm it: difference by a cheap proxy, scale by the model's
+# own estimate, which is closer to the truth.
 MIN_PROMISED_GAIN = 0.01
+MIN_PROMISED_SCALE_GAIN = 0.003
+# A scale proposal that promises this much is not checked against coding
+# without prediction, which saves an encode of the tensor.
+DECISIVE_GAIN = 0.01
 # Scale candidates are ranked by the model's own estimate on a prefix of
 # the tensor: enough rows to see the pattern, bounded encode time.
-SCALE_SAMPLE_ROWS = 4
+SCALE_SAMPLE_ROWS = 8
 SCALE_SAMPLE_MIN = 8192
-SCALE_SAMPLE_MAX = 16384
+SCALE_SAMPLE_MAX = 32768
 PREDICTION_CLAMP = (-128, 127)
 
 
@@ -64,8 +70,8 @@ class CodedLevels:
 
 
 def ring_values(levels: np.ndarray, history: int) -> np.ndarray:
-    """The ring entry each element sees: the level `history` elements back,
-    clamped to int8, and 0 for the first row."""
+    """The ring entry each element sees under difference prediction: the
+    level `history` elements back, clamped to int8, and 0 for the first row."""
     ring = np.zeros(levels.size, dtype=np.int8)
     if history:
         ring[history:] = np.clip(levels[:-history], *PREDICTION_CLAMP)
@@ -103,17 +109,20 @@ def _propose_difference(levels: np.ndarray, shape, max_history: int) -> int:
     return best if costs[best] < native.history_cost(levels, 0) * (1 - MIN_PROMISED_GAIN) else 0
 
 
-def _propose_scale(levels: np.ndarray, shape, max_history: int) -> int:
-    """The row length (times a lag) whose ring steers the model best on a
-    prefix, by the model's own rate estimate, if it promises a gain."""
+def _propose_scale(levels: np.ndarray, shape, max_history: int) -> tuple[int, float]:
+    """The row length (times a lag) whose columns steer the model best on a
+    prefix, by the model's own rate estimate, if it promises a gain; and
+    the fraction of the bits it promises to save."""
     candidates = row_lengths(shape, SCALE_LAGS, max_history)
     if not candidates:
-        return 0
+        return 0, 0.0
     sample = levels[: max(SCALE_SAMPLE_MIN, min(SCALE_SAMPLE_MAX, SCALE_SAMPLE_ROWS * candidates[-1]))]
     activity = native.initial_activity(sample)
-    costs = {h: native.estimate_bits(sample, activity, ring_values(sample, h)) for h in candidates}
+    costs = {h: native.estimate_bits(sample, activity, native.column_activities(sample, h, activity))
+             for h in candidates}
     best = min(candidates, key=costs.get)
-    return best if costs[best] < native.estimate_bits(sample, activity) * (1 - MIN_PROMISED_GAIN) else 0
+    gain = 1 - costs[best] / max(native.estimate_bits(sample, activity), 1.0)
+    return (best, gain) if gain > MIN_PROMISED_SCALE_GAIN else (0, 0.0)
 
 
 def _candidates(levels: np.ndarray, shape, allowed: Prediction) -> list[tuple[int, int]]:
@@ -127,11 +136,16 @@ def _candidates(levels: np.ndarray, shape, allowed: Prediction) -> list[tuple[in
     found = [(PREDICT_NONE, 0)]
     if levels.size == 0:
         return found
-    for kind in kinds:
-        propose = _propose_difference if kind == PREDICT_DIFFERENCE else _propose_scale
-        history = propose(levels, shape, allowed.max_history)
+    if PREDICT_DIFFERENCE in kinds:
+        history = _propose_difference(levels, shape, allowed.max_history)
         if history:
-            found.append((kind, history))
+            found.append((PREDICT_DIFFERENCE, history))
+    if PREDICT_SCALE in kinds:
+        history, gain = _propose_scale(levels, shape, allowed.max_history)
+        if gain >= DECISIVE_GAIN:  # no need to confirm that plain coding loses
+            found.remove((PREDICT_NONE, 0))
+        if history:
+            found.append((PREDICT_SCALE, history))
     return found
 
 
@@ -143,12 +157,11 @@ def _code(name: str, levels: np.ndarray, kind: int, history: int) -> CodedLevels
                 f"tensor {name!r}: difference prediction at distance {history} needs values beyond 2**31; "
                 "use prediction='none'"
             )
-        ring = None
     else:
         coded = levels
-        ring = ring_values(levels, history) if kind == PREDICT_SCALE else None
     activity = native.initial_activity(coded)
-    return CodedLevels(kind, history, activity, native.encode_levels(coded, name, activity, ring))
+    columns = native.column_activities(coded, history, activity) if kind == PREDICT_SCALE else None
+    return CodedLevels(kind, history, activity, native.encode_levels(coded, name, activity, columns))
 
 
 def code_levels(name: str, shape: tuple[int, ...], levels: np.ndarray, allowed: Prediction) -> CodedLevels:

@@ -181,14 +181,13 @@ static void binarize_escape(bin_sink *s, uint32_t value)
         sink_bypass(s, (v >> i) & 1u);
 }
 
-/* `reference` is the clamped level one row back (scale-context
- * prediction) or NULL. */
-static void binarize_level(model_state *st, bin_sink *s, uint32_t m, unsigned negative, const int8_t *reference)
+/* `column` is the element's column activity (scale prediction) or NULL. */
+static void binarize_level(model_state *st, bin_sink *s, uint32_t m, unsigned negative, const uint8_t *column)
 {
     unsigned activity = st->activity, k;
     tc_context *prefix;
-    if (reference != NULL)
-        activity = tc_reference_activity(activity, tc_bit_length((uint32_t)(*reference < 0 ? -*reference : *reference)));
+    if (column != NULL)
+        activity = tc_scale_activity(activity, *column);
     k = tc_rice_k(activity);
     prefix = st->prefix[tc_prefix_set(activity, k)];
     uint32_t p = k >= 32 ? 0 : m >> k, i;
@@ -236,7 +235,7 @@ size_t tce_max_payload_size(size_t n)
     return n * 32u + 8u;
 }
 
-int64_t tce_encode_levels(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity,
+int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
                           uint8_t *out, size_t out_capacity, size_t *bad_index)
 {
     model_state st;
@@ -257,7 +256,7 @@ int64_t tce_encode_levels(const int64_t *levels, const int8_t *references, size_
                 *bad_index = i;
             return TCE_ERR_LEVEL_RANGE;
         }
-        binarize_level(&st, &sink, m, negative, references ? references + i : NULL);
+        binarize_level(&st, &sink, m, negative, columns ? columns + i : NULL);
     }
     re_flush(&coder);
     return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
@@ -279,6 +278,23 @@ uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance)
     return total;
 }
 
+void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsigned initial_activity,
+                           uint8_t *columns)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        int64_t m;
+        if (history == 0 || i < history) {
+            columns[i] = (uint8_t)initial_activity;
+            continue;
+        }
+        /* the column before element i: before element i - H, then moved on by it */
+        m = levels[i - history] < 0 ? -levels[i - history] : levels[i - history];
+        columns[i] = (uint8_t)tc_column_activity_next(columns[i - history],
+                                                      m > 0xFFFFFFFF ? 33u : tc_bit_length((uint32_t)m));
+    }
+}
+
 /* A fresh model and a rate-estimating sink (no bitstream). */
 static void start_estimate(model_state *st, bin_sink *sink, unsigned initial_activity)
 {
@@ -288,7 +304,7 @@ static void start_estimate(model_state *st, bin_sink *sink, unsigned initial_act
     sink->bits = 0;
 }
 
-double tce_estimate_bits(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity)
+double tce_estimate_bits(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity)
 {
     model_state st;
     bin_sink sink;
@@ -299,7 +315,7 @@ double tce_estimate_bits(const int64_t *levels, const int8_t *references, size_t
         unsigned negative;
         if (!split_level(levels[i], &m, &negative))
             return INFINITY;
-        binarize_level(&st, &sink, m, negative, references ? references + i : NULL);
+        binarize_level(&st, &sink, m, negative, columns ? columns + i : NULL);
     }
     return sink.bits;
 }

@@ -18,17 +18,23 @@
 /* Upper bound of the payload size for n levels (FORMAT 5.6). */
 size_t tce_max_payload_size(size_t n);
 
-/* Encode n levels into out (`references`: NULL, or for scale-context
- * prediction the clamped level one row back of each element, FORMAT 5.7), the model starting at `initial_activity`
- * (FORMAT 5.4).  Returns the payload size in bytes (0 for
+/* Encode n levels into out (`columns`: NULL, or for scale prediction the
+ * column activity each element is coded with, from tce_column_activities),
+ * the model starting at `initial_activity` (FORMAT 5.4).  Returns the payload size in bytes (0 for
  * n = 0), or a negative TCE_ERR_*; on TCE_ERR_LEVEL_RANGE *bad_index names
  * the offending level. */
-int64_t tce_encode_levels(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity,
+int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
                           uint8_t *out, size_t out_capacity, size_t *bad_index);
 
 /* Estimated payload size in bits of n levels, from the adaptive model's own
  * probabilities (-log2 p per bin), without producing a bitstream. */
-double tce_estimate_bits(const int64_t *levels, const int8_t *references, size_t n, unsigned initial_activity);
+double tce_estimate_bits(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity);
+
+/* Scale prediction (FORMAT 5.7): the activity of each element's column
+ * (the elements `history` apart) before the element, every column starting
+ * at `initial_activity`.  Writes columns[0..n). */
+void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsigned initial_activity,
+                           uint8_t *columns);
 
 /* Cheap size proxy for prediction at `distance` (FORMAT 5.7; 0: none):
  * the sum of the residuals' magnitude classes.  The encoder ranks candidate
