@@ -283,15 +283,18 @@ void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsi
 {
     size_t i;
     for (i = 0; i < n; i++) {
-        int64_t m;
+        int64_t level;
+        uint64_t m;
         if (history == 0 || i < history) {
             columns[i] = (uint8_t)initial_activity;
             continue;
         }
-        /* the column before element i: before element i - H, then moved on by it */
-        m = levels[i - history] < 0 ? -levels[i - history] : levels[i - history];
+        /* the column before element i: before element i - H, then moved on
+         * by it (a level beyond 2^32 only gets refused by the coder later) */
+        level = levels[i - history];
+        m = level < 0 ? 0u - (uint64_t)level : (uint64_t)level;
         columns[i] = (uint8_t)tc_column_activity_next(columns[i - history],
-                                                      m > 0xFFFFFFFF ? 33u : tc_bit_length((uint32_t)m));
+                                                      m > 0xFFFFFFFFu ? 33u : tc_bit_length((uint32_t)m));
     }
 }
 
