@@ -503,47 +503,47 @@ if ACCELERATED:
                 status = _ERR_OVERRUN
                 break
             activity = activity - (activity >> 3) + uint(magnitude_class)
-            if scale:
-                # FORMAT 5.7: the column's activity moves on (a byte, mod 256)
-                column = uint(ring[slot])
-                ring[slot] = (column - (column >> 3) + uint(magnitude_class)) & 0xFF
+            if history != 0:
+                # FORMAT 5.7: this element's ring slot; the next one's moves on
+                here = slot
                 slot += 1
                 if slot == history:
                     slot = 0
-            elif history != 0:
-                predicted = uint(ring[slot])
-                if predicted != uint(0):
-                    # FORMAT 5.7, difference: level = coded value + the level
-                    # H elements back.  Kept as sign and magnitude like the
-                    # coded value (m, neg), so 32-bit words suffice:
-                    # |level| <= 2**31 + 128 < 2**32.
-                    predicted_neg = 0
-                    if predicted >= uint(128):
-                        predicted_neg = 1
-                        predicted = uint(256) - predicted
-                    if neg == predicted_neg:
-                        m = m + predicted
-                    elif m >= predicted:
-                        m = m - predicted
-                        if m == uint(0):
-                            neg = 0
-                    else:
-                        m = predicted - m
-                        neg = predicted_neg
-                    if m > top:
-                        status = _ERR_PREDICTED
-                        break
-                # the ring keeps the level clamped to -128..127 (a negative
-                # level has m >= 1; its clamp is -128: 127 + neg)
-                clamped = m
-                if clamped > uint(127):
-                    clamped = uint(127 + neg)
-                if neg:
-                    clamped = uint(256) - clamped
-                ring[slot] = clamped
-                slot += 1
-                if slot == history:
-                    slot = 0
+                if scale:
+                    # the column's activity moves on (a byte, mod 256)
+                    column = uint(ring[here])
+                    ring[here] = (column - (column >> 3) + uint(magnitude_class)) & 0xFF
+                else:
+                    predicted = uint(ring[here])
+                    if predicted != uint(0):
+                        # FORMAT 5.7, difference: level = coded value + the level
+                        # H elements back.  Kept as sign and magnitude like the
+                        # coded value (m, neg), so 32-bit words suffice:
+                        # |level| <= 2**31 + 128 < 2**32.
+                        predicted_neg = 0
+                        if predicted >= uint(128):
+                            predicted_neg = 1
+                            predicted = uint(256) - predicted
+                        if neg == predicted_neg:
+                            m = m + predicted
+                        elif m >= predicted:
+                            m = m - predicted
+                            if m == uint(0):
+                                neg = 0
+                        else:
+                            m = predicted - m
+                            neg = predicted_neg
+                        if m > top:
+                            status = _ERR_PREDICTED
+                            break
+                    # the ring keeps the level clamped to -128..127 (a negative
+                    # level has m >= 1; its clamp is -128: 127 + neg)
+                    clamped = m
+                    if clamped > uint(127):
+                        clamped = uint(127 + neg)
+                    if neg:
+                        clamped = uint(256) - clamped
+                    ring[here] = clamped
             # FORMAT 6: reconstruction into a little-endian 32-bit pattern
             if quantized:
                 mant = uint(aux[step_at]) | (uint(aux[step_at + 1]) << 8)
@@ -822,19 +822,20 @@ def _run_plain(st, aux, src, dst, ring):
             status = _ERR_OVERRUN
             break
         activity = activity - (activity >> 3) + magnitude_class
-        if scale:  # FORMAT 5.7: the column's activity moves on (mod 256)
-            ring[slot] = (ring[slot] - (ring[slot] >> 3) + magnitude_class) & 0xFF
+        if history:  # FORMAT 5.7, see _run_viper
+            here = slot
             slot = slot + 1 if slot + 1 < history else 0
-        elif history:  # FORMAT 5.7, difference: see _run_viper
-            predicted = ring[slot]
-            level = (-m if neg else m) + (predicted - 256 if predicted >= 128 else predicted)
-            if not -0x80000000 <= level <= 0x80000000:
-                status = _ERR_PREDICTED
-                break
-            ring[slot] = min(max(level, -128), 127) & 0xFF
-            slot = slot + 1 if slot + 1 < history else 0
-            neg = 1 if level < 0 else 0
-            m = -level if neg else level
+            if scale:  # the column's activity moves on (mod 256)
+                ring[here] = (ring[here] - (ring[here] >> 3) + magnitude_class) & 0xFF
+            else:  # difference
+                predicted = ring[here]
+                level = (-m if neg else m) + (predicted - 256 if predicted >= 128 else predicted)
+                if not -0x80000000 <= level <= 0x80000000:
+                    status = _ERR_PREDICTED
+                    break
+                ring[here] = min(max(level, -128), 127) & 0xFF
+                neg = 1 if level < 0 else 0
+                m = -level if neg else level
         if delta:
             base = _unpack_from(_UNPACK_FORMATS[esize], dst, opos)[0]
             for _ in range(esize):

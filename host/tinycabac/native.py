@@ -159,6 +159,10 @@ def initial_activity(levels: np.ndarray) -> int:
     return int(min(255, round(8 * float(classes.mean()))))
 
 
+# tce_encode_levels' errors (host/tinycabac/csrc/encoder.h)
+TCE_ERR_LEVEL_RANGE, TCE_ERR_OUTPUT_FULL = -1, -2
+
+
 def column_activities(levels: np.ndarray, history: int, activity: int) -> np.ndarray:
     """Scale prediction (FORMAT 5.7): the activity of each element's column
     (elements `history` apart) before it, every column starting at `activity`."""
@@ -186,9 +190,9 @@ def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns
         size = lib.tce_encode_levels(
             ffi.from_buffer("int64_t[]", levels), _columns(columns), levels.size, activity, ffi.from_buffer(out), capacity, bad
         )
-        if size != -2:  # TCE_ERR_OUTPUT_FULL
+        if size != TCE_ERR_OUTPUT_FULL:
             break
-    if size == -1:
+    if size == TCE_ERR_LEVEL_RANGE:
         raise FormatError(f"tensor {name!r}: level {int(levels[bad[0]])} at element {bad[0]} exceeds 2**31")
     if size < 0:
         raise AssertionError("payload bound violated")  # tce_max_payload_size is a proven bound
