@@ -1,5 +1,5 @@
 /*
- * tinycabac.c - the decoder of record for tinycabac streams, format 6.
+ * tinycabac.c - the decoder of record for tinycabac streams, format 7.
  *
  * Sections follow docs/FORMAT.md: container parsing (3), the range decoder
  * (5.1), binarization (5.5) and reconstruction (6).  No heap, no floating
@@ -562,6 +562,9 @@ typedef struct {
     unsigned activity;
     unsigned previous_sign;
     unsigned magnitude_class; /* of the last value */
+    uint8_t *ring;            /* the caller's history buffer (FORMAT 5.7) */
+    uint32_t ring_pos;
+    uint32_t ring_length;
 } value_model;
 
 /* Decodes |residual| and its sign; returns 0 on a corrupt code. */
@@ -573,8 +576,13 @@ TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, v
     unsigned k = tc_rice_k(activity), magnitude_class;
     tc_context *prefix = d->prefix[tc_prefix_set(activity, k)];
     uint32_t p = 0, m;
-    while (p < TC_UNARY_MAX && rd_bin(r, &prefix[tc_prefix_bin_index(p)]))
-        p++;
+    /* bin p of the prefix uses context min(p, TC_PREFIX_BINS - 1) */
+    while (rd_bin(r, prefix)) {
+        if (++p == TC_UNARY_MAX)
+            break;
+        if (p < TC_PREFIX_BINS)
+            prefix++;
+    }
     if (p == TC_UNARY_MAX) {
         uint32_t extra;
         if (!decode_escape(r, &extra) || extra > TC_MAX_MAGNITUDE)
@@ -611,9 +619,9 @@ TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, v
 
 /* Scale prediction (FORMAT 5.4, 5.7): the running activity mixed with the
  * activity of this element's column, which the ring holds. */
-TC_INLINE unsigned scaled_activity(const tc_decoder *d, unsigned activity)
+TC_INLINE unsigned scaled_activity(const value_model *v)
 {
-    return tc_scale_activity(activity, (uint8_t)d->history[d->history_pos]);
+    return tc_scale_activity(v->activity, v->ring[v->ring_pos]);
 }
 
 /* Prediction (FORMAT 5.7), after a value is decoded.  Scale prediction
@@ -621,14 +629,13 @@ TC_INLINE unsigned scaled_activity(const tc_decoder *d, unsigned activity)
  * the coded value plus the level history_length elements back, which the
  * ring keeps clamped to int8 (zeros before the first row).  Returns 0 if
  * |level| exceeds 2^31. */
-TC_INLINE int apply_prediction(tc_decoder *d, unsigned prediction, const value_model *v, uint32_t *magnitude,
-                               unsigned *negative)
+TC_INLINE int apply_prediction(unsigned prediction, value_model *v, uint32_t *magnitude, unsigned *negative)
 {
-    uint8_t *slot = (uint8_t *)d->history + d->history_pos;
+    uint8_t *slot = v->ring + v->ring_pos;
     uint32_t x, m;
     unsigned below_zero;
-    if (++d->history_pos == d->history_length)
-        d->history_pos = 0;
+    if (++v->ring_pos == v->ring_length)
+        v->ring_pos = 0;
     if (prediction == TC_PREDICT_SCALE) {
         *slot = (uint8_t)tc_column_activity_next(*slot, v->magnitude_class);
         return 1;
@@ -672,25 +679,24 @@ static void store_le(uint8_t *p, uint32_t v, unsigned size)
     }
 }
 
-/* A stored integer element of the tensor's dtype, sign-extended. */
-static int64_t integer_from_bits(unsigned dtype, uint32_t bits)
-{
-    switch (dtype) {
-    case TC_DTYPE_INT8: return (int64_t)(bits & 0xFFu) - ((bits & 0x80u) ? 0x100 : 0);
-    case TC_DTYPE_INT16: return (int64_t)(bits & 0xFFFFu) - ((bits & 0x8000u) ? 0x10000 : 0);
-    case TC_DTYPE_INT32: return (int64_t)bits - ((bits & 0x80000000u) ? ((int64_t)1 << 32) : 0);
-    default: return (int64_t)bits; /* uint8 */
-    }
-}
+/* The integer modes' map from levels to elements (FORMAT 6.1), fixed for a
+ * tensor.  Values are int32 in two's complement: a value v of a dtype of b
+ * bits is representable exactly when (v + sign_bias) mod 2^32 <= span, with
+ * sign_bias = 2^(b-1) for signed dtypes and 0 for uint8, span = 2^b - 1. */
+typedef struct {
+    uint32_t offset; /* lossless: the tensor's offset */
+    uint32_t sign_bias;
+    uint32_t span;
+} integer_map;
 
-static int integer_in_range(unsigned dtype, int64_t v)
+static integer_map integer_map_of(const tc_decoder *d)
 {
-    switch (dtype) {
-    case TC_DTYPE_INT8: return v >= -128 && v <= 127;
-    case TC_DTYPE_UINT8: return v >= 0 && v <= 255;
-    case TC_DTYPE_INT16: return v >= -32768 && v <= 32767;
-    default: return v >= -2147483647 - 1 && v <= 2147483647;
-    }
+    integer_map map;
+    uint32_t top = (uint32_t)1 << (8u * d->element_size - 1u);
+    map.offset = (uint32_t)d->offset;
+    map.sign_bias = d->dtype == TC_DTYPE_UINT8 ? 0u : top;
+    map.span = top - 1u + top;
+    return map;
 }
 
 static unsigned bit_length64(uint64_t x)
@@ -805,35 +811,41 @@ static uint64_t scaled_magnitude(tc_decoder *d, uint32_t m, uint32_t mantissa)
     return 2u * product - (m != 0 && (state & 1u) ? mantissa : 0u);
 }
 
-/* The decoded element for level (m, negative); `element` holds the base
- * element in the delta modes and receives the new one. */
-static tc_status reconstruct(tc_decoder *d, uint32_t m, unsigned negative, uint8_t *element)
+/* The integer element for level (m, negative); `element` holds the base
+ * element in delta mode and receives the new one. */
+TC_INLINE tc_status reconstruct_integer(const integer_map *map, unsigned size, int delta, uint32_t m,
+                                        unsigned negative, uint8_t *element)
 {
-    unsigned size = d->element_size;
-    if (d->mode == TC_MODE_LOSSLESS || d->mode == TC_MODE_DELTA_LOSSLESS) {
-        int64_t v = negative ? -(int64_t)m : (int64_t)m;
-        v += d->mode == TC_MODE_LOSSLESS ? d->offset : integer_from_bits(d->dtype, load_le(element, size));
-        if (!integer_in_range(d->dtype, v))
+    /* the int32 base: the offset, or the base element sign-extended */
+    uint32_t base = delta ? (load_le(element, size) ^ map->sign_bias) - map->sign_bias : map->offset;
+    /* how far int32 reaches from the base in the level's direction */
+    uint32_t room = negative ? base + 0x80000000u : 0x7FFFFFFFu - base;
+    uint32_t value = negative ? base - m : base + m;
+    if (m > room || value + map->sign_bias > map->span)
+        return TC_ERR_PAYLOAD;
+    store_le(element, value, size);
+    return TC_OK;
+}
+
+/* The float32 element for level (m, negative), as reconstruct_integer. */
+static tc_status reconstruct_float(tc_decoder *d, uint32_t m, unsigned negative, uint8_t *element)
+{
+    const uint8_t *step = d->steps + 3u * d->channel;
+    int exponent = (int)step[2] - (step[2] & 0x80u ? 256 : 0); /* int8, portably */
+    uint32_t bits;
+    if (!float32_from_scaled(scaled_magnitude(d, m, read_u16(step)), negative, exponent, &bits))
+        return TC_ERR_PAYLOAD;
+    if (d->mode == TC_MODE_DELTA_QUANTIZED) {
+        uint32_t base = load_le(element, 4);
+        if (((base >> 23) & 0xFFu) == 0xFFu)
+            return TC_ERR_BASE; /* NaN or infinity: never a valid base */
+        if (!float32_add(base, bits, &bits))
             return TC_ERR_PAYLOAD;
-        store_le(element, (uint32_t)(uint64_t)v, size);
-    } else {
-        const uint8_t *step = d->steps + 3u * d->channel;
-        int exponent = (int)step[2] - (step[2] & 0x80u ? 256 : 0); /* int8, portably */
-        uint32_t bits;
-        if (!float32_from_scaled(scaled_magnitude(d, m, read_u16(step)), negative, exponent, &bits))
-            return TC_ERR_PAYLOAD;
-        if (d->mode == TC_MODE_DELTA_QUANTIZED) {
-            uint32_t base = load_le(element, 4);
-            if (((base >> 23) & 0xFFu) == 0xFFu)
-                return TC_ERR_BASE; /* NaN or infinity: never a valid base */
-            if (!float32_add(base, bits, &bits))
-                return TC_ERR_PAYLOAD;
-        }
-        store_le(element, bits, 4);
-        if (--d->inner_left == 0) {
-            d->inner_left = d->inner_size;
-            d->channel = d->channel + 1u == d->step_count ? 0u : d->channel + 1u;
-        }
+    }
+    store_le(element, bits, 4);
+    if (--d->inner_left == 0) {
+        d->inner_left = d->inner_size;
+        d->channel = d->channel + 1u == d->step_count ? 0u : d->channel + 1u;
     }
     return TC_OK;
 }
@@ -941,11 +953,13 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     uint8_t no_bytes[1]; /* stands in for an empty NULL buffer: never read or written */
     range_decoder r;
     const uint8_t *payload_end;
-    uint8_t *chunk_start, *cursor_out, *out_end;
-    size_t available;
-    int payload_ends_here, delta;
+    uint8_t *chunk_start, *cursor_out;
+    size_t available, room;
+    uint32_t fitting, left;
+    int payload_ends_here, delta, quantized;
     unsigned size, prediction;
     value_model v;
+    integer_map map;
     tc_status st = TC_OK;
 
     if (d == NULL || in_pos == NULL || out_pos == NULL || *in_pos > in_size || *out_pos > out_size ||
@@ -972,42 +986,50 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     r.overrun = 0;
     size = d->element_size;
     delta = mode_is_delta(d->mode);
+    quantized = mode_is_quantized(d->mode);
+    map = integer_map_of(d);
     /* In locals: stores to `out` may alias *d, so fields would be reloaded
      * for every value.  A tensor with prediction has its history by now
      * (checked above), so the kind alone says whether to use it. */
     prediction = d->prediction;
     v.activity = d->activity;
     v.previous_sign = d->previous_sign;
+    v.magnitude_class = 0;
+    v.ring = (uint8_t *)d->history;
+    v.ring_pos = d->history_pos;
+    v.ring_length = d->history_length;
     chunk_start = cursor_out = out + *out_pos;
-    out_end = out + out_size;
+    /* Only values whose elements fit in the output are decoded, so the
+     * loop needs no test for room (size is 1, 2 or 4: size >> 1 is its log2). */
+    room = (out_size - *out_pos) >> (size >> 1);
+    fitting = room < d->values_left ? (uint32_t)room : d->values_left;
 
-    while (d->values_left > 0) {
+    for (left = fitting; left > 0; left--) {
         uint32_t m;
         unsigned negative;
-        if ((size_t)(out_end - cursor_out) < size) {
-            st = TC_NEED_OUTPUT;
-            break;
-        }
         if (!payload_ends_here && (size_t)(payload_end - r.in) < TC_MAX_VALUE_INPUT) {
             st = TC_NEED_INPUT;
             break;
         }
         if (delta)
             d->base_crc = crc32_update(d->base_crc, cursor_out, size);
-        if (!decode_level(d, &r, prediction == TC_PREDICT_SCALE ? scaled_activity(d, v.activity) : v.activity, &v, &m,
+        if (!decode_level(d, &r, prediction == TC_PREDICT_SCALE ? scaled_activity(&v) : v.activity, &v, &m,
                           &negative) ||
-            r.overrun || (prediction != TC_PREDICT_NONE && !apply_prediction(d, prediction, &v, &m, &negative))) {
+            r.overrun || (prediction != TC_PREDICT_NONE && !apply_prediction(prediction, &v, &m, &negative))) {
             st = TC_ERR_PAYLOAD;
             break;
         }
-        if ((st = reconstruct(d, m, negative, cursor_out)) != TC_OK)
+        st = quantized ? reconstruct_float(d, m, negative, cursor_out)
+                       : reconstruct_integer(&map, size, delta, m, negative, cursor_out);
+        if (st != TC_OK)
             break;
         cursor_out += size;
-        d->values_left--;
     }
 
+    d->values_left -= fitting - left;
     d->activity = (uint16_t)v.activity;
     d->previous_sign = (uint8_t)v.previous_sign;
+    d->history_pos = v.ring_pos;
     d->crc = crc32_update(d->crc, chunk_start, (size_t)(cursor_out - chunk_start));
     *out_pos = (size_t)(cursor_out - out);
     d->payload_left -= (uint32_t)(r.in - (in + *in_pos));
@@ -1015,7 +1037,7 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     d->range = r.range;
     d->code = r.code;
     if (st == TC_OK)
-        st = finish_tensor(d);
+        st = d->values_left > 0 ? TC_NEED_OUTPUT : finish_tensor(d);
     return st;
 }
 

@@ -332,6 +332,103 @@ static void test_delta(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Integer reconstruction at the edges of each dtype (FORMAT 6.1).     */
+
+#define INT32_LOW (-2147483647 - 1)
+#define TWO_31_LEVEL ((int64_t)1 << 31) /* the largest |level| (FORMAT 5.5) */
+
+static unsigned integer_size(uint8_t dtype)
+{
+    return dtype == TC_DTYPE_INT16 ? 2u : dtype == TC_DTYPE_INT32 ? 4u : 1u;
+}
+
+/* One lossless value level + offset: decodes when it fits the dtype, is a
+ * corrupt payload otherwise (never wraps). */
+static void expect_lossless_value(uint8_t dtype, int32_t offset, int64_t level, int fits)
+{
+    static fixture f;
+    uint8_t out[4];
+    uint32_t one = 1;
+    make_lossless(&f, dtype, &level, 1, 1, &one, offset);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == (fits ? TC_OK : TC_ERR_PAYLOAD));
+    EXPECT(!fits || memcmp(out, f.expected, integer_size(dtype)) == 0);
+}
+
+/* One delta-lossless value base + level, as expect_lossless_value. */
+static void expect_delta_value(uint8_t dtype, int64_t base_value, int64_t level, int fits)
+{
+    static uint8_t stream[256], payload_bytes[64];
+    unsigned size = integer_size(dtype), b;
+    uint8_t base[4], expected[4], out[4];
+    tcu_tensor_spec spec;
+    tc_stream s;
+    tc_tensor_info t;
+    size_t stream_size;
+    int64_t payload_size = tce_encode_levels(&level, NULL, 1, 0, payload_bytes, sizeof payload_bytes, NULL);
+    for (b = 0; b < size; b++) {
+        base[b] = (uint8_t)((uint64_t)base_value >> (8u * b));
+        expected[b] = (uint8_t)((uint64_t)(base_value + level) >> (8u * b));
+    }
+    memset(&spec, 0, sizeof spec);
+    spec.name = "d";
+    spec.dtype = dtype;
+    spec.mode = TC_MODE_DELTA_LOSSLESS;
+    spec.ndim = 0;
+    spec.base_crc32 = tc_crc32(0, base, size);
+    stream_size = tcu_build_stream(stream, sizeof stream, &spec, payload_bytes, (uint32_t)payload_size,
+                                   tc_crc32(0, expected, size));
+    EXPECT(tc_stream_open(&s, stream, stream_size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK);
+    memcpy(out, base, size);
+    EXPECT(tc_decode_tensor(&s, &t, out, size, NULL, 0) == (fits ? TC_OK : TC_ERR_PAYLOAD));
+    EXPECT(!fits || memcmp(out, expected, size) == 0);
+}
+
+static void test_integer_limits(void)
+{
+    expect_lossless_value(TC_DTYPE_INT8, 0, -128, 1);
+    expect_lossless_value(TC_DTYPE_INT8, 0, 127, 1);
+    expect_lossless_value(TC_DTYPE_INT8, 0, 128, 0);
+    expect_lossless_value(TC_DTYPE_INT8, 0, -129, 0);
+    expect_lossless_value(TC_DTYPE_INT8, 100, 27, 1);
+    expect_lossless_value(TC_DTYPE_INT8, 100, 28, 0);
+    expect_lossless_value(TC_DTYPE_INT8, 100, -228, 1);
+    expect_lossless_value(TC_DTYPE_INT8, 1000, -1000, 1);  /* an offset beyond the dtype itself */
+    expect_lossless_value(TC_DTYPE_INT8, 1000, -871, 0);
+    expect_lossless_value(TC_DTYPE_INT8, -1000000, 999995, 1); /* offset and level both far outside */
+    expect_lossless_value(TC_DTYPE_INT8, -1000000, 1000128, 0);
+    expect_lossless_value(TC_DTYPE_INT8, INT32_LOW, TWO_31_LEVEL - 1, 1);
+    expect_lossless_value(TC_DTYPE_INT8, 2147483647, -2147483647, 1);
+    expect_lossless_value(TC_DTYPE_UINT8, -2000, 2255, 1);
+    expect_lossless_value(TC_DTYPE_INT16, INT32_LOW, TWO_31_LEVEL, 1);
+    expect_lossless_value(TC_DTYPE_UINT8, 0, 255, 1);
+    expect_lossless_value(TC_DTYPE_UINT8, 0, 256, 0);
+    expect_lossless_value(TC_DTYPE_UINT8, 0, -1, 0);
+    expect_lossless_value(TC_DTYPE_UINT8, 0, 0, 1);
+    expect_lossless_value(TC_DTYPE_INT16, -32768, 65535, 1);
+    expect_lossless_value(TC_DTYPE_INT16, -32768, 65536, 0);
+    expect_lossless_value(TC_DTYPE_INT16, -32768, -1, 0);
+    expect_lossless_value(TC_DTYPE_INT32, 0, -TWO_31_LEVEL, 1);
+    expect_lossless_value(TC_DTYPE_INT32, 0, TWO_31_LEVEL, 0);
+    expect_lossless_value(TC_DTYPE_INT32, INT32_LOW, TWO_31_LEVEL, 1);
+    expect_lossless_value(TC_DTYPE_INT32, INT32_LOW, -1, 0);
+    expect_lossless_value(TC_DTYPE_INT32, 2147483647, -TWO_31_LEVEL, 1);
+    expect_lossless_value(TC_DTYPE_INT32, 2147483647, 1, 0);
+    expect_lossless_value(TC_DTYPE_INT32, 2147483647, TWO_31_LEVEL, 0); /* 2^32 - 1 + 2^31: past 2^32 */
+    expect_delta_value(TC_DTYPE_INT16, 32767, 0, 1);
+    expect_delta_value(TC_DTYPE_INT16, 32767, 1, 0);
+    expect_delta_value(TC_DTYPE_INT16, -32768, -1, 0);
+    expect_delta_value(TC_DTYPE_INT16, -32768, 65535, 1);
+    expect_delta_value(TC_DTYPE_UINT8, 200, 55, 1);
+    expect_delta_value(TC_DTYPE_UINT8, 200, 56, 0);
+    expect_delta_value(TC_DTYPE_UINT8, 0, -1, 0);
+    expect_delta_value(TC_DTYPE_INT8, -128, 255, 1);
+    expect_delta_value(TC_DTYPE_INT32, 2147483647, TWO_31_LEVEL, 0);
+    expect_delta_value(TC_DTYPE_INT32, 2147483647, -TWO_31_LEVEL, 1);
+    expect_delta_value(TC_DTYPE_INT32, INT32_LOW, TWO_31_LEVEL, 1);
+    expect_delta_value(TC_DTYPE_INT32, INT32_LOW, -1, 0);
+}
+
+/* ------------------------------------------------------------------ */
 /* Prediction from an earlier row (FORMAT 5.7).                        */
 
 #define TWO_31 ((int64_t)1 << 31)
@@ -1110,6 +1207,7 @@ int main(void)
     test_argument_errors();
     test_status_strings();
     test_delta();
+    test_integer_limits();
     test_predicted_rows();
     test_history_extremes();
     test_history_errors();
