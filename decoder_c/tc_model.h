@@ -136,6 +136,10 @@ TC_INLINE unsigned tc_sign_context(unsigned previous_sign, unsigned magnitude_cl
     return previous_sign * 4u + (magnitude_class < 4u ? magnitude_class : 4u) - 1u;
 }
 
+/* Context of prefix bin `bin_number` within its set: one each for the first
+ * bins, the last shared by the rest (FORMAT 5.5).  The decoder's prefix loop
+ * (decode_level) walks the same contexts by stepping a pointer, which is
+ * cheaper per bin; the golden vectors hold both to this rule. */
 TC_INLINE unsigned tc_prefix_bin_index(uint32_t bin_number)
 {
     return bin_number < TC_PREFIX_BINS - 1u ? (unsigned)bin_number : TC_PREFIX_BINS - 1u;

@@ -1,5 +1,5 @@
 /*
- * tinycabac.h - portable C99 decoder for tinycabac streams (format version 6).
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 7).
  *
  * The decoder of record: no heap, no floating point, caller-owned buffers,
  * every read bounds-checked.  docs/FORMAT.md is the specification; the
