@@ -275,8 +275,10 @@ void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quanti
 void tcu_column_activities(const int64_t *levels, size_t n, uint32_t history, unsigned initial_activity,
                            uint8_t *columns)
 {
-    uint8_t *ring = malloc(history ? history : 1u);
+    uint8_t *ring;
     size_t i;
+    TCU_CHECK(history > 0, "scale prediction needs a distance H > 0"); /* columns are i mod H */
+    ring = malloc(history);
     TCU_CHECK(ring != NULL, "out of memory");
     memset(ring, (int)initial_activity, history);
     for (i = 0; i < n; i++) {
