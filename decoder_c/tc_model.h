@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tc_model.h - the parts of the coding model that the decoder and the host
  * encoder must share bit for bit: probability estimation and adaptation,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tinycabac.c - the decoder of record for tinycabac streams, format 7.
  *

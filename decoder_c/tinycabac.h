@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tinycabac.h - portable C99 decoder for tinycabac streams (format version 7).
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tcdec: decoder for tinycabac weight streams (format 7), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * encoder.c - host encoder core for tinycabac (see encoder.h).
  *

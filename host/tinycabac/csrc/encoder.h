@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * encoder.h - the host encoder core: binarization, context modelling and
  * range coding of one tensor's integer levels (docs/FORMAT.md section 5),
