@@ -1,6 +1,7 @@
 """The tinycabac command line, run as a user would (a subprocess per call)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,6 +76,45 @@ def test_max_history_option_bounds_prediction(tmp_path):
     assert bad.returncode != 0 and "history" in bad.stderr and not (tmp_path / "bad.tcb").exists()
 
 
+def test_info_json_describes_the_stream_for_scripts(tmp_path):
+    run("encode", FLOAT_MODEL, "-o", "f.tcb", "--snr-db", "35", "--per-channel", cwd=tmp_path)
+    stream = (tmp_path / "f.tcb").read_bytes()
+    document = json.loads(run("info", "f.tcb", "--json", "--source", FLOAT_MODEL, cwd=tmp_path).stdout)
+    summaries = codec.info(stream)
+    assert document["format_version"] == stream[4] == 7 and document["stream_bytes"] == len(stream)
+    assert document["payload_bytes"] + document["container_bytes"] == len(stream)
+    assert document["payload_bytes"] == sum(t.payload_bytes for t in summaries)
+    assert document["history_bytes_needed"] == max(t.history for t in summaries)
+    tensors = document["tensors"]
+    assert [t["name"] for t in tensors] == [t.name for t in summaries]
+    for entry, summary in zip(tensors, summaries):
+        assert entry["shape"] == list(summary.shape) and entry["payload_bytes"] == summary.payload_bytes
+        assert entry["mode"] == summary.mode and entry["quantizer"] == summary.quantizer
+    weights = next(t for t in tensors if t["name"] == "dense1/weights")
+    assert weights["snr_db"] >= 35.0 and len(weights["steps"]) == weights["shape"][0]
+    skeleton = next(t for t in tensors if t["name"] == "__tflite_skeleton__")
+    assert skeleton["mode"] == "lossless" and "offset" in skeleton and "snr_db" not in skeleton
+
+
+def test_info_json_reports_an_exact_reconstruction_as_inf(tmp_path):
+    halves = np.arange(-20, 20, dtype=np.float32) * 0.5  # multiples of the step: reconstructed exactly
+    np.savez(tmp_path / "halves.npz", w=halves)
+    run("encode", "halves.npz", "-o", "h.tcb", "--step", "0.5", cwd=tmp_path)
+    out = run("info", "h.tcb", "--json", "--source", "halves.npz", cwd=tmp_path).stdout
+    assert json.loads(out)["tensors"][0]["snr_db"] == "inf"
+    assert json.loads(run("info", "h.tcb", "--json", cwd=tmp_path).stdout)["tensors"][0]["snr_db"] is None
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    many = {f"t{i}": np.full(3, i % 100, np.int8) for i in range(1500)}  # JSON far larger than a pipe
+    (tmp_path / "many.tcb").write_bytes(tinycabac.encode(many))
+    reader = subprocess.Popen([sys.executable, "-m", "tinycabac.cli", "info", "--json", "many.tcb"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout.read(10) == b'{\n  "forma'
+    reader.stdout.close()
+    assert reader.wait(timeout=120) == 1 and reader.stderr.read() == b""
+
+
 def test_verify_reports_a_different_model(tmp_path):
     run("encode", INT8_MODEL, "-o", "a.tcb", cwd=tmp_path)
     other = modelfile.read_model(INT8_MODEL)
@@ -125,6 +165,7 @@ def test_update_encode_and_apply(tmp_path):
         (("encode", "missing.tflite"), "cannot read missing.tflite"),
         (("decode", "missing.tcb"), "cannot read stream missing.tcb"),
         (("info", "junk.bin"), "not a tinycabac stream"),
+        (("info", "--json", "truncated.tcb"), "truncated"),
         (("decode", "truncated.tcb"), "truncated"),
         (("encode", "junk.bin"), "neither a .tflite flatbuffer nor an .npz archive"),
         (("encode", "--step", "-1", "float.npz"), "positive finite"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import lzma
 import os
 import sys
@@ -182,12 +183,49 @@ def cmd_apply(args) -> int:
     return 0
 
 
+def _snr_json(snr: float | None) -> float | str | None:
+    """JSON has no infinity: an exact reconstruction is the string "inf"."""
+    return None if snr is None else "inf" if snr == float("inf") else round(snr, 4)
+
+
+def _tensor_json(t: codec.TensorSummary, snr: float | None) -> dict:
+    entry = {
+        "name": t.name, "dtype": t.dtype, "shape": list(t.shape), "elements": t.elements,
+        "mode": t.mode, "quantizer": t.quantizer, "prediction": t.prediction, "history": t.history,
+        "payload_bytes": t.payload_bytes, "original_bytes": t.original_bytes,
+        "bits_per_weight": round(t.bits_per_weight, 6), "ratio": round(t.ratio, 6),
+    }
+    if t.quantizer is None:
+        entry["offset"] = t.offset
+    else:
+        entry["steps"] = t.steps
+        entry["snr_db"] = _snr_json(snr)
+    return entry
+
+
+def _info_json(stream: bytes, snrs: dict[str, float | None]) -> str:
+    """The info table as one JSON document, for scripts (size budgets in CI)."""
+    tensors = codec.info(stream)  # validates the stream before byte 4 is read
+    payload = sum(t.payload_bytes for t in tensors)
+    document = {
+        "format_version": stream[4],
+        "stream_bytes": len(stream),
+        "payload_bytes": payload,
+        "container_bytes": len(stream) - payload,
+        "tensor_bytes": sum(t.original_bytes for t in tensors),
+        # the history buffer a C decoder must be given for every tensor to decode
+        "history_bytes_needed": max((t.history for t in tensors), default=0),
+        "tensors": [_tensor_json(t, snrs.get(t.name)) for t in tensors],
+    }
+    return json.dumps(document, indent=2, allow_nan=False)
+
+
 def cmd_info(args) -> int:
     stream = _read_bytes(Path(args.input), "stream")
     snrs = {}
     if args.source:
         snrs = _tensor_snrs(read_model(args.source).tensors, decode_model(stream).tensors)
-    print(_size_table(stream, snrs))
+    print(_info_json(stream, snrs) if args.json else _size_table(stream, snrs))
     return 0
 
 
@@ -350,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="per-tensor table of a stream")
     p.add_argument("input")
     p.add_argument("--source", help="original model, to show the SNR of lossy tensors")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON document instead of the table (an exact reconstruction has snr_db "inf")')
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("verify", help="decode with the C decoder and compare with the source model")
@@ -376,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader left early (`tinycabac info --json | head`): quiet, as
+        # Unix tools are, with stdout pointed away so the exit flush is too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (CliError, ModelFileError, FormatError, DecodeError, ValueError, OSError) as error:
         print(f"tinycabac: error: {error}", file=sys.stderr)
         return 1
