@@ -210,6 +210,32 @@ def test_atomic_write_survives_a_failing_writer(tmp_path, monkeypatch):
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.tcb"]
 
 
+def test_outputs_get_the_permissions_a_plain_write_would(tmp_path):
+    fresh, kept = tmp_path / "fresh.tcb", tmp_path / "kept.tcb"
+    kept.write_bytes(b"old")
+    kept.chmod(0o600)
+    previous = os.umask(0o027)
+    try:
+        modelfile.write_atomic(fresh, b"new")
+        modelfile.write_atomic(kept, b"new")
+    finally:
+        os.umask(previous)
+    assert fresh.stat().st_mode & 0o777 == 0o640  # 0o666 less the umask, not mkstemp's 0o600
+    assert kept.stat().st_mode & 0o777 == 0o600 and kept.read_bytes() == b"new"
+
+
+def test_a_failed_export_c_leaves_both_files_as_they_were(tmp_path, monkeypatch):
+    from tinycabac import cli
+
+    (tmp_path / "m.tcb").write_bytes(tinycabac.encode({"a": np.arange(100, dtype=np.int8)}))
+    (tmp_path / "m.c").write_text("old source")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    assert cli.main(["export-c", "m.tcb", "--force"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.c", "m.tcb"]
+    assert (tmp_path / "m.c").read_text() == "old source"
+
+
 def test_demo_runs_end_to_end(tmp_path):
     result = run("demo", "--workdir", tmp_path / "demo", cwd=tmp_path)
     assert result.stdout.count("verify: OK") == 2

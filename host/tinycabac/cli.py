@@ -14,7 +14,7 @@ import numpy as np
 from . import __version__, codec
 from .container import FormatError
 from .quantize import QUANTIZERS
-from .export_c import export_c
+from .export_c import c_files
 from .modelfile import (
     ModelFileError,
     apply_update,
@@ -283,7 +283,11 @@ def cmd_export_c(args) -> int:
     for path in (c_path, h_path):
         if path.exists() and not args.force:
             raise CliError(f"{path} exists; use --force to overwrite it")
-    export_c(stream, c_path, h_path, symbol, source=str(source))
+    c_text, h_text = c_files(stream, symbol, h_path.name, source=str(source))
+    # each file whole or not at all; the large .c first, so a full disk
+    # fails before the header changes
+    _write_output(c_path, c_text.encode(), force=True)
+    _write_output(h_path, h_text.encode(), force=True)
     print(f"wrote {c_path} and {h_path} ({len(stream)} bytes as {symbol}[])")
     return 0
 

@@ -41,13 +41,19 @@ def export_c(
     files' comments.  The .c file includes the header by its file name, so
     keep both in the same directory or on the include path.
     """
+    c_text, h_text = c_files(data, symbol, os.path.basename(os.fspath(h_path)), source)
+    _write_text(h_path, h_text)
+    _write_text(c_path, c_text)
+
+
+def c_files(data: bytes, symbol: str, header_name: str, source: str | None = None) -> tuple[str, str]:
+    """The texts of the .c file and of its header `header_name`, without
+    writing them (the CLI writes them atomically)."""
     if not _IDENTIFIER.match(symbol):
         raise ValueError(f"symbol {symbol!r} is not a C identifier")
     data = bytes(data)
     origin = _comment_safe(source if source is not None else "<bytes>")
-    header_name = os.path.basename(os.fspath(h_path))
-    _write_text(h_path, _header_text(symbol, origin, len(data)))
-    _write_text(c_path, _source_text(data, symbol, origin, header_name))
+    return _source_text(data, symbol, origin, header_name), _header_text(symbol, origin, len(data))
 
 
 def _comment_safe(text: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -120,14 +121,28 @@ def _model_from_tensors(tensors: dict[str, np.ndarray]) -> Model:
     return Model("tflite", tensors, skeleton, layout)
 
 
+def _new_file_mode(path: Path) -> int:
+    """The permissions a plain open() would give: the replaced file's, or
+    0o666 less the umask (mkstemp's own 0o600 would hide the output from
+    the other users and services that read models)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write via a temporary file and rename: a failure never leaves a
     half-written file, and never destroys an existing one."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
+    mode = _new_file_mode(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.chmod(temporary, mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
