@@ -171,6 +171,7 @@ def test_update_encode_and_apply(tmp_path):
         (("encode", "--step", "-1", "float.npz"), "positive finite"),
         (("encode", "nan.npz"), "NaN or infinity"),
         (("encode", "obj.npz"), "unsupported dtype"),
+        (("encode", "reserved.npz"), "'__tflite_skeleton__': names starting with '__' are reserved"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path, args, message):
@@ -179,6 +180,7 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path, args, message)
     np.savez(tmp_path / "float.npz", w=np.ones(4, np.float32))
     np.savez(tmp_path / "nan.npz", w=np.array([1.0, np.nan], np.float32))
     np.savez(tmp_path / "obj.npz", w=np.ones(3, np.float64))
+    np.savez(tmp_path / "reserved.npz", __tflite_skeleton__=np.zeros(3, np.uint8))  # would pose as a .tflite
     result = run(*args, cwd=tmp_path, check=False)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()

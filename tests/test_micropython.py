@@ -104,7 +104,7 @@ def random_tensors(rng, large: bool) -> list[dict]:
                 "u8": rng.integers(0, 256, size=shape).astype(np.uint8),
                 "i16": rng.integers(-32768, 32768, size=shape).astype(np.int16),
                 "i32": rng.integers(-(2**31), 2**31, size=shape, dtype=np.int64).astype(np.int32),
-                "__reserved__": rng.integers(0, 256, size=37).astype(np.uint8),
+                "__tflite_skeleton__": rng.integers(0, 256, size=37).astype(np.uint8),  # reserved (FORMAT 3.5)
             }
         )
     sets.append(

@@ -196,6 +196,38 @@ def test_duplicate_tensor_names_get_unique_weight_names():
     assert join_tflite(skeleton, layout, split_weights) == data
 
 
+@pytest.mark.parametrize(
+    "weights_name, bias_name",
+    [
+        ("__inference/dense/w", "__tflite_layout__"),  # the reserved prefix (FORMAT 3.5), even a reserved name
+        ("model/" + "fused_op;" * 40, "é" * 200),  # longer than the 255 bytes a stream name may have
+        ("", ""),  # unnamed
+    ],
+    ids=["reserved-prefix", "too-long", "unnamed"],
+)
+def test_any_tflite_tensor_name_gets_a_valid_stream_name(weights_name, bias_name):
+    from tinycabac import codec, modelfile
+
+    weights, bias = random_dense(4, out_features=20)
+    tensors = [
+        TensorSpec("input", (1, 20), np.float32),
+        TensorSpec(weights_name, (20, 20), np.float32, weights),
+        TensorSpec(bias_name, (20,), np.float32, bias),
+        TensorSpec("output", (1, 20), np.float32),
+    ]
+    operators = [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, 2], [3], 1, BuiltinOptions.FullyConnectedOptions,
+                              fully_connected_options(ActivationFunctionType.NONE))]
+    data = build_tflite(ModelSpec(tensors, operators, [0], [3]))
+    split_weights, skeleton, layout = split_tflite(data)
+    names = list(split_weights)
+    assert len(set(names)) == 2 and join_tflite(skeleton, layout, split_weights) == data
+    for name in names:
+        assert not name.startswith("__") and 1 <= len(name.encode()) <= 255
+    stream = modelfile.encode_model(modelfile.model_from_bytes(data), step=2.0**-10)
+    assert list(codec.decode(stream)) == names  # none hidden as container data
+    assert list(modelfile.decode_model(stream).tensors) == names
+
+
 # ---------------------------------------------------------------- modified weights
 
 def test_modified_int8_weights_give_a_model_that_runs_and_still_classifies():

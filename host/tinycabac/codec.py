@@ -21,7 +21,10 @@ from .container import (
     QUANTIZED_MODES,
     QUANTIZER_DEPENDENT,
     QUANTIZER_UNIFORM,
+    BASE_DIGEST_NAME,
     RESERVED_NAME_PREFIX,
+    TFLITE_LAYOUT_NAME,
+    TFLITE_SKELETON_NAME,
     FormatError,
     Step,
     TensorEntry,
@@ -35,7 +38,6 @@ from .quantize import QUANTIZERS, quantize_for_rate, quantize_for_snr, quantize_
 DEFAULT_SNR_DB = 40.0
 PREDICTION_NAMES = {code: name for name, code in PREDICTION_KINDS.items()}
 QUANTIZER_NAMES = {QUANTIZER_UNIFORM: "uniform", QUANTIZER_DEPENDENT: "dependent"}  # FORMAT 6.2
-BASE_DIGEST_NAME = "__base_sha256__"
 
 
 def _per_tensor(option, name: str):
@@ -43,6 +45,15 @@ def _per_tensor(option, name: str):
     if isinstance(option, Mapping):
         return option.get(name)
     return option
+
+
+def _check_tensor_name(name: str) -> None:
+    """A valid name that decode() will return: of the reserved names
+    (FORMAT 3.5) only the .tflite container data of the model-file layer."""
+    check_name(name)
+    if name.startswith(RESERVED_NAME_PREFIX) and name not in (TFLITE_SKELETON_NAME, TFLITE_LAYOUT_NAME):
+        raise FormatError(f"tensor name {name[:40]!r}: names starting with {RESERVED_NAME_PREFIX!r} are reserved "
+                          "for container data; rename the tensor")
 
 
 def _as_array(name: str, value) -> np.ndarray:
@@ -227,7 +238,7 @@ def encode(
         raise TypeError("base must be a mapping from names to arrays")
     entries = []
     for name, value in tensors.items():
-        check_name(name)
+        _check_tensor_name(name)
         array = _as_array(name, value)
         allowed = check_prediction(
             name, _per_tensor(prediction, name) or "auto", _per_tensor(history, name), max_history

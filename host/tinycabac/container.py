@@ -52,7 +52,11 @@ FLOAT_DTYPES = tuple(DTYPE_CODES[c] for c in (5, 6))
 
 # Names starting with this prefix carry container-level data for the
 # application layer (e.g. the rest of a .tflite file); decode() hides them.
+# encode() takes no other "__" names, so decode() never hides a user's tensor.
 RESERVED_NAME_PREFIX = "__"
+TFLITE_SKELETON_NAME = "__tflite_skeleton__"  # the .tflite file without its coded weights
+TFLITE_LAYOUT_NAME = "__tflite_layout__"  # where the weights go back (JSON)
+BASE_DIGEST_NAME = "__base_sha256__"  # an update's base model (SHA-256)
 
 
 class FormatError(ValueError):

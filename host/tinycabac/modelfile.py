@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from . import codec
-from .container import FormatError
+from .container import RESERVED_NAME_PREFIX, TFLITE_LAYOUT_NAME, TFLITE_SKELETON_NAME, FormatError
 from .tflite_io import TFLITE_FILE_IDENTIFIER, join_tflite, split_tflite
 
-SKELETON_NAME = "__tflite_skeleton__"
-LAYOUT_NAME = "__tflite_layout__"
+SKELETON_NAME = TFLITE_SKELETON_NAME
+LAYOUT_NAME = TFLITE_LAYOUT_NAME
 # What join_tflite needs from each layout record; the rest (scales, ...) is in the skeleton.
 _LAYOUT_KEYS = ("name", "offset", "length", "dtype", "shape")
 
@@ -72,9 +72,14 @@ def model_from_bytes(data: bytes, source: str = "input") -> Model:
     if data[:4] == b"PK\x03\x04":
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                return Model("npz", {name: archive[name] for name in archive.files})
+                tensors = {name: archive[name] for name in archive.files}
         except (ValueError, OSError, zipfile.BadZipFile) as error:
             raise ModelFileError(f"{source}: not a readable .npz archive ({error})") from error
+        reserved = [name for name in tensors if name.startswith(RESERVED_NAME_PREFIX)]
+        if reserved:
+            raise ModelFileError(f"{source}: array {reserved[0][:40]!r}: names starting with "
+                                 f"{RESERVED_NAME_PREFIX!r} are reserved for container data; rename it")
+        return Model("npz", tensors)
     raise ModelFileError(f"{source}: neither a .tflite flatbuffer nor an .npz archive")
 
 

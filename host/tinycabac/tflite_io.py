@@ -168,7 +168,7 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
             record = _weight_record(tensor, model.Buffers(buffer_index), data)
             if record is None:
                 continue
-            record["name"] = _unique_name(reference["name"] or f"buffer_{buffer_index}", used_names)
+            record["name"] = _unique_name(_stream_name(reference["name"], buffer_index), used_names)
             record["buffer"] = buffer_index
             record["tensors"] = [reference]
             records_by_buffer[buffer_index] = record
@@ -242,6 +242,23 @@ def _quantization_params(tensor) -> dict:
 def _tensor_name(tensor) -> str:
     raw = tensor.Name()
     return raw.decode("utf-8", errors="replace") if raw else ""
+
+
+# Stream names are at most 255 bytes (FORMAT 3.2); this leaves room for
+# _unique_name's "#N" suffix.
+_MAX_STREAM_NAME_BYTES = 240
+
+
+def _stream_name(tensor_name: str, buffer_index: int) -> str:
+    """The name a weight buffer is coded under.  A TFLite name may be empty,
+    longer than a stream name may be (converters join fused ops' names), or
+    begin with the reserved "__" (FORMAT 3.5); the layout, not the name, puts
+    the weights back, so the name only has to be valid and unique."""
+    if not tensor_name:
+        return f"buffer_{buffer_index}"
+    if tensor_name.startswith("__"):
+        tensor_name = "tensor" + tensor_name
+    return tensor_name.encode("utf-8")[:_MAX_STREAM_NAME_BYTES].decode("utf-8", errors="ignore")
 
 
 def _unique_name(base: str, used: set[str]) -> str:
