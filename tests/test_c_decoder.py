@@ -53,17 +53,23 @@ def damage_argument_groups(groups: int = 2) -> list[list[str]]:
     return arguments
 
 
+# The decoder and its optional companion (decoder_c/tflite/: .tflite rebuild).
+LIBRARY_SOURCES = [DECODER / "tinycabac.c", DECODER / "tflite" / "tc_tflite.c"]
+
+
 @pytest.mark.parametrize("compiler", ["gcc", "clang"])
-def test_decoder_compiles_without_warnings(tmp_path, compiler):
+@pytest.mark.parametrize("source", LIBRARY_SOURCES, ids=lambda path: path.name)
+def test_decoder_compiles_without_warnings(tmp_path, compiler, source):
     require_tool(compiler)
-    subprocess.run([compiler, *STRICT, "-O2", "-c", str(DECODER / "tinycabac.c"), "-o", str(tmp_path / "tc.o")],
+    subprocess.run([compiler, *STRICT, "-O2", f"-I{DECODER}", "-c", str(source), "-o", str(tmp_path / "tc.o")],
                    check=True)  # fmt: skip
 
 
 @pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4"])
-def test_decoder_compiles_for_cortex_m(tmp_path, cpu):
+@pytest.mark.parametrize("source", LIBRARY_SOURCES, ids=lambda path: path.name)
+def test_decoder_compiles_for_cortex_m(tmp_path, cpu, source):
     compiler = require_tool("arm-none-eabi-gcc")
-    subprocess.run([compiler, f"-mcpu={cpu}", "-mthumb", *STRICT, "-Os", "-c", str(DECODER / "tinycabac.c"),
+    subprocess.run([compiler, f"-mcpu={cpu}", "-mthumb", *STRICT, "-Os", f"-I{DECODER}", "-c", str(source),
                     "-o", str(tmp_path / "tc.o")], check=True)  # fmt: skip
 
 
@@ -71,7 +77,7 @@ def test_cppcheck_finds_nothing():
     cppcheck = require_tool("cppcheck")
     result = subprocess.run(
         [cppcheck, "--enable=warning,portability,performance", "--std=c99", "--error-exitcode=1", "--quiet",
-         f"-I{DECODER}", str(DECODER / "tinycabac.c")],
+         f"-I{DECODER}", *map(str, LIBRARY_SOURCES)],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

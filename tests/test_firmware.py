@@ -8,9 +8,12 @@ embeds the corrupted streams.  The firmware prints, per stream,
 
     stream <file> <bytes>
     tensor <name> <elements> crc32=<hex>   (one per tensor)
+    tflite <bytes> crc32=<hex>             (a stream of a .tflite file, rebuilt
+                                            on boards with the RAM for it)
     OK | FAIL <reason>
 
-and the digests must equal zlib.crc32 of the host decoder's arrays.
+and the digests must equal zlib.crc32 of the host decoder's arrays, and of
+the .tflite file the host rebuilds.
 
 Needs pio (platformio==6.2.0 with scons==4.11.1), arm-none-eabi-gcc and
 qemu-system-arm; they are skipped locally when missing, a failure under CI.
@@ -29,7 +32,7 @@ import pytest
 
 import tinycabac
 from tinycabac.models import default_model_path
-from tinycabac.modelfile import encode_model, read_model, write_atomic
+from tinycabac.modelfile import decode_model, encode_model, read_model, write_atomic
 
 from conftest import golden_manifest, require_tool
 
@@ -42,6 +45,8 @@ GOLDEN = REPO / "tests" / "golden"
 DEFAULT_STREAM = FIRMWARE / ".build" / "default.tcb"
 
 QEMU_ENVS = ["mps2_an385", "mps2_an386", "mps2_an500", "microbit"]
+# The envs with RAM to rebuild a .tflite file (TINYCABAC_TFLITE_BUFFER_SIZE).
+TFLITE_REBUILD_ENVS = {"mps2_an385", "mps2_an386", "mps2_an500"}
 REAL_BOARD_ENVS = {"nucleo_f446re": "ststm32", "pico": "raspberrypi", "esp32dev": "espressif32"}
 BUILD_TIMEOUT_S = 300
 RUN_TIMEOUT_S = 60
@@ -94,6 +99,7 @@ class StreamReport:
     label: str
     size: int
     tensors: list[tuple[str, int, str]] = field(default_factory=list)
+    tflite: tuple[int, str] | None = None  # size and CRC-32 of the rebuilt .tflite
     verdict: str = ""
 
 
@@ -109,6 +115,10 @@ def parse_report(text: str) -> dict[str, StreamReport]:
             name, elements, crc = line[len("tensor ") :].rsplit(" ", 2)
             assert crc.startswith("crc32=") and len(crc) == 14, line
             current.tensors.append((name, int(elements), crc[len("crc32=") :]))
+        elif line.startswith("tflite "):
+            size, crc = line[len("tflite ") :].split(" ")
+            assert crc.startswith("crc32=") and len(crc) == 14 and current.tflite is None, line
+            current.tflite = (int(size), crc[len("crc32=") :])
         elif line == "OK" or line.startswith("FAIL "):
             assert current is not None and not current.verdict, f"verdict outside a stream: {line}"
             current.verdict = line
@@ -134,6 +144,14 @@ def host_digests(data: bytes) -> list[tuple[str, int, str]]:
         little_endian = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
         digests.append((name, array.size, f"{zlib.crc32(little_endian.tobytes()):08x}"))
     return digests
+
+
+def host_tflite_digest(data: bytes) -> tuple[int, str] | None:
+    """What a board that rebuilds .tflite files must print for a stream."""
+    if "__tflite_places__" not in {t.name for t in tinycabac.info(data)}:
+        return None
+    rebuilt = decode_model(data).to_bytes()
+    return len(rebuilt), f"{zlib.crc32(rebuilt):08x}"
 
 
 def bundled_model_stream() -> bytes:
@@ -227,6 +245,9 @@ def test_firmware_digests_match_host_decoder(env_name, valid_streams, build_root
         assert report.size == len(data)
         assert report.verdict == "OK", f"{env_name} {path.name}: {report.verdict}"
         assert report.tensors == host_digests(data), f"{env_name} {path.name}"
+        expected_tflite = host_tflite_digest(data) if env_name in TFLITE_REBUILD_ENVS else None
+        assert report.tflite == expected_tflite, f"{env_name} {path.name}"
+    assert any(report.tflite for report in reports.values()) == (env_name in TFLITE_REBUILD_ENVS)
     assert status == 0
 
 
@@ -315,6 +336,9 @@ def test_firmware_embeds_the_default_stream_when_unset(build_root):
     assert status == 0
     assert reports[DEFAULT_STREAM.name].verdict == "OK"
     assert reports[DEFAULT_STREAM.name].tensors == expected
+    # lossless: the device rebuilt the bundled .tflite file itself
+    original = default_model_path("int8").read_bytes()
+    assert reports[DEFAULT_STREAM.name].tflite == (len(original), f"{zlib.crc32(original):08x}")
 
 
 def test_missing_stream_fails_the_build_with_a_clear_message(tmp_path):

@@ -25,12 +25,23 @@
  * encoder's default limit), set with -D in platformio.ini's build_flags.  A
  * tensor with a larger H fails with "FAIL history buffer too small
  * (<H> > <TINYCABAC_HISTORY_SIZE>)".
+ *
+ * A stream of a .tflite file is then also rebuilt into one buffer, as a
+ * TensorFlow Lite Micro application needs it (decoder_c/tflite/), and the
+ * file's digest printed before the verdict:
+ *
+ *     tflite <bytes> crc32=<8 lowercase hex digits>
+ *
+ * TINYCABAC_TFLITE_BUFFER_SIZE sets the buffer; 0 (the default, and the
+ * microbit's 16 KiB) leaves the rebuild out.  Update streams are not whole
+ * models and are not rebuilt.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "console.h"
 #include "embedded_streams.h"
+#include "tflite/tc_tflite.h"
 #include "tinycabac.h"
 
 #define OUTPUT_CHUNK_SIZE 256u
@@ -40,6 +51,10 @@
 #ifndef TINYCABAC_HISTORY_SIZE
 #define TINYCABAC_HISTORY_SIZE 4096u
 #endif
+#ifndef TINYCABAC_TFLITE_BUFFER_SIZE
+#define TINYCABAC_TFLITE_BUFFER_SIZE 0u
+#endif
+#define TFLITE_MAX_WEIGHT_BUFFERS 256u
 
 /* Static rather than on the stack: the size report then shows the demo's
  * whole RAM footprint, and the stack stays small. */
@@ -254,6 +269,43 @@ static tc_status apply_update_tensor(const tc_embedded_stream *base, uint32_t *c
     return status == TC_NEED_INPUT ? TC_ERR_TRUNCATED : status;
 }
 
+#if TINYCABAC_TFLITE_BUFFER_SIZE > 0
+static uint8_t tflite_model[TINYCABAC_TFLITE_BUFFER_SIZE];
+static uint8_t tflite_places[8u * TFLITE_MAX_WEIGHT_BUFFERS + 4u];
+
+/* Rebuild the .tflite file of a stream that holds one and print its digest;
+ * TC_OK for a stream of plain arrays, which has nothing to rebuild. */
+static tc_status rebuild_tflite(void)
+{
+    uint32_t file_size = 0, places = 0;
+    tc_status status = tc_tflite_info(&stream, &decoder, &file_size, &places);
+    if (status == TC_ERR_NOT_FOUND) {
+        return TC_OK;
+    }
+    if (status == TC_OK && places > TFLITE_MAX_WEIGHT_BUFFERS) {
+        status = TC_ERR_OUTPUT_SIZE; /* more weight buffers than the table holds */
+    }
+    if (status == TC_OK) {
+        status = tc_tflite_rebuild(&stream, &decoder, history, sizeof history, tflite_places, sizeof tflite_places,
+                                   tflite_model, sizeof tflite_model);
+    }
+    if (status == TC_OK) {
+        line_writer w = line_start();
+        put_text(&w, "tflite ");
+        put_decimal(&w, file_size);
+        put_text(&w, " crc32=");
+        put_hex32(&w, tc_crc32(0, tflite_model, file_size));
+        line_send(&w);
+    }
+    return status;
+}
+#else
+static tc_status rebuild_tflite(void)
+{
+    return TC_OK;
+}
+#endif
+
 /* Decode one embedded stream, printing its report; TC_OK if all decoded.
  * `base` is the stream embedded before it, which update tensors apply to. */
 static tc_status decode_stream(const tc_embedded_stream *embedded, const tc_embedded_stream *base)
@@ -267,16 +319,26 @@ static tc_status decode_stream(const tc_embedded_stream *embedded, const tc_embe
         line_send(&w);
         return status;
     }
+    int whole_model = 1;
     for (uint32_t index = 0; index < stream.tensor_count; index++) {
         uint32_t crc = 0;
         status = tc_stream_tensor(&stream, index, &tensor);
         if (status == TC_OK) {
+            whole_model &= !is_update(&tensor);
             status = is_update(&tensor) ? apply_update_tensor(base, &crc) : decode_tensor(&crc);
         }
         if (status != TC_OK) {
             return report_failure(status, index);
         }
         report_tensor(crc);
+    }
+    if (whole_model && (status = rebuild_tflite()) != TC_OK) {
+        line_writer w = line_start();
+        put_text(&w, "FAIL ");
+        put_text(&w, tc_status_string(status));
+        put_text(&w, " (tflite rebuild)");
+        line_send(&w);
+        return status;
     }
     console_write("OK\n");
     return TC_OK;

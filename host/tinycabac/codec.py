@@ -24,6 +24,7 @@ from .container import (
     BASE_DIGEST_NAME,
     RESERVED_NAME_PREFIX,
     TFLITE_LAYOUT_NAME,
+    TFLITE_PLACES_NAME,
     TFLITE_SKELETON_NAME,
     FormatError,
     Step,
@@ -51,7 +52,8 @@ def _check_tensor_name(name: str) -> None:
     """A valid name that decode() will return: of the reserved names
     (FORMAT 3.5) only the .tflite container data of the model-file layer."""
     check_name(name)
-    if name.startswith(RESERVED_NAME_PREFIX) and name not in (TFLITE_SKELETON_NAME, TFLITE_LAYOUT_NAME):
+    if name.startswith(RESERVED_NAME_PREFIX) and name not in (TFLITE_SKELETON_NAME, TFLITE_LAYOUT_NAME,
+                                                             TFLITE_PLACES_NAME):
         raise FormatError(f"tensor name {name[:40]!r}: names starting with {RESERVED_NAME_PREFIX!r} are reserved "
                           "for container data; rename the tensor")
 

@@ -15,11 +15,18 @@ from pathlib import Path
 import numpy as np
 
 from . import codec
-from .container import RESERVED_NAME_PREFIX, TFLITE_LAYOUT_NAME, TFLITE_SKELETON_NAME, FormatError
+from .container import (
+    RESERVED_NAME_PREFIX,
+    TFLITE_LAYOUT_NAME,
+    TFLITE_PLACES_NAME,
+    TFLITE_SKELETON_NAME,
+    FormatError,
+)
 from .tflite_io import TFLITE_FILE_IDENTIFIER, join_tflite, split_tflite
 
 SKELETON_NAME = TFLITE_SKELETON_NAME
 LAYOUT_NAME = TFLITE_LAYOUT_NAME
+PLACES_NAME = TFLITE_PLACES_NAME
 # What join_tflite needs from each layout record; the rest (scales, ...) is in the skeleton.
 _LAYOUT_KEYS = ("name", "offset", "length", "dtype", "shape")
 
@@ -47,7 +54,25 @@ class Model:
         tensors = dict(self.tensors)
         tensors[SKELETON_NAME] = np.frombuffer(self.skeleton, dtype=np.uint8)
         tensors[LAYOUT_NAME] = np.frombuffer(json.dumps(layout, separators=(",", ":")).encode(), dtype=np.uint8)
+        places = self._places()
+        if places is not None:
+            tensors[PLACES_NAME] = places
         return tensors
+
+    def _places(self) -> np.ndarray | None:
+        """The layout as a device reads it (FORMAT 3.5, decoder_c/tflite/):
+        int32 [file size, then (directory index, file offset) of every weight
+        buffer by increasing offset].  The weights come first in the stream,
+        in layout order.  Files of 2 GiB or more (no device holds them) get
+        none."""
+        index = {name: position for position, name in enumerate(self.tensors)}
+        records = sorted(self.layout["weights"], key=lambda record: record["offset"])
+        values = [self.layout["file_size"]]
+        for record in records:
+            values += [index[record["name"]], record["offset"]]
+        if max(values) >= 2**31:
+            return None
+        return np.array(values, dtype=np.int32)
 
     def to_bytes(self) -> bytes:
         if self.kind == "tflite":
@@ -118,6 +143,7 @@ def decode_model(stream: bytes) -> Model:
 def _model_from_tensors(tensors: dict[str, np.ndarray]) -> Model:
     if SKELETON_NAME not in tensors:
         return Model("npz", tensors)
+    tensors.pop(PLACES_NAME, None)  # for devices; the layout says the same
     try:
         skeleton = tensors.pop(SKELETON_NAME).tobytes()
         layout = json.loads(tensors.pop(LAYOUT_NAME).tobytes())

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tc_tflite.c - rebuild a .tflite file on the device (see tc_tflite.h).
+ *
+ * A stream of a .tflite file (FORMAT 3.5) holds the weight buffers as
+ * tensors, then __tflite_skeleton__ (the file with those buffers cut out)
+ * and __tflite_places__ (int32: the file size, then the directory index and
+ * file offset of every weight buffer, by increasing offset).
+ *
+ * The rebuild works backwards, in place: the skeleton is decoded to the
+ * front of the model buffer, then from the last weight buffer to the first,
+ * the skeleton bytes after a buffer move to their final place and the buffer
+ * is decoded in front of them.  What is still to be read of the skeleton
+ * then always ends at or before where the next buffer goes, so nothing is
+ * overwritten before it is used, and only one tensor is decoded at a time.
+ */
+#include "tc_tflite.h"
+
+#include <string.h>
+
+static uint32_t read_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* Bytes per element in the .tflite file; float16 decodes to float32 and is
+ * narrowed back.  0: a dtype a .tflite weight buffer cannot have here. */
+static uint32_t file_element_size(unsigned dtype)
+{
+    switch (dtype) {
+    case TC_DTYPE_INT8:
+    case TC_DTYPE_UINT8: return 1;
+    case TC_DTYPE_INT16:
+    case TC_DTYPE_FLOAT16: return 2;
+    case TC_DTYPE_INT32:
+    case TC_DTYPE_FLOAT32: return 4;
+    default: return 0;
+    }
+}
+
+static tc_status find_tensor(const tc_stream *s, const char *name, size_t name_len, unsigned dtype,
+                             tc_tensor_info *info)
+{
+    uint32_t index;
+    tc_status st = tc_stream_find(s, name, name_len, info, &index);
+    if (st != TC_OK)
+        return st;
+    return info->dtype == dtype && info->mode == TC_MODE_LOSSLESS ? TC_OK : TC_ERR_RESERVED;
+}
+
+static tc_status find_places(const tc_stream *s, tc_tensor_info *info)
+{
+    tc_status st = find_tensor(s, TC_TFLITE_PLACES_NAME, sizeof TC_TFLITE_PLACES_NAME - 1, TC_DTYPE_INT32, info);
+    if (st == TC_OK && info->element_count % 2u != 1u)
+        return TC_ERR_RESERVED; /* the file size, then pairs */
+    return st;
+}
+
+static tc_status start_decoder(const tc_stream *s, const tc_tensor_info *t, tc_decoder *d, int8_t *history,
+                               size_t history_size)
+{
+    tc_status st;
+    if (t->payload_offset > s->size || t->payload_size > s->size - t->payload_offset)
+        return TC_ERR_TRUNCATED;
+    if ((st = tc_decoder_init(d, t)) != TC_OK)
+        return st;
+    return tc_decoder_set_history(d, history, history_size);
+}
+
+/* Decode tensor `t` into out[0 .. out_size) with the caller's decoder;
+ * out_size is exactly its decoded size. */
+static tc_status decode_whole(const tc_stream *s, const tc_tensor_info *t, tc_decoder *d, int8_t *history,
+                              size_t history_size, uint8_t *out, size_t out_size)
+{
+    size_t in_pos = 0, out_pos = 0;
+    tc_status st = start_decoder(s, t, d, history, history_size);
+    if (st != TC_OK)
+        return st;
+    st = tc_decoder_run(d, s->data + t->payload_offset, &in_pos, t->payload_size, out, &out_pos, out_size);
+    return st == TC_NEED_INPUT ? TC_ERR_PAYLOAD : st == TC_NEED_OUTPUT ? TC_ERR_OUTPUT_SIZE : st;
+}
+
+/* A float16 weight buffer: decoded as float32 through a small chunk and
+ * narrowed into out[0 .. 2 * element_count). */
+static tc_status decode_float16(const tc_stream *s, const tc_tensor_info *t, tc_decoder *d, int8_t *history,
+                                size_t history_size, uint8_t *out)
+{
+    uint8_t chunk[64];
+    size_t in_pos = 0, written = 0;
+    tc_status st = start_decoder(s, t, d, history, history_size);
+    while (st == TC_OK) {
+        size_t out_pos = 0, i;
+        st = tc_decoder_run(d, s->data + t->payload_offset, &in_pos, t->payload_size, chunk, &out_pos, sizeof chunk);
+        for (i = 0; i + 4u <= out_pos; i += 4u, written += 2u) {
+            uint16_t half = tc_float16_from_float32(read_le32(chunk + i));
+            out[written] = (uint8_t)half;
+            out[written + 1u] = (uint8_t)(half >> 8);
+        }
+        if (st == TC_NEED_OUTPUT)
+            st = TC_OK;
+        else if (st == TC_OK)
+            break;
+    }
+    return st == TC_NEED_INPUT ? TC_ERR_PAYLOAD : st;
+}
+
+uint16_t tc_float16_from_float32(uint32_t bits)
+{
+    uint32_t sign = (bits >> 16) & 0x8000u, mantissa = bits & 0x7FFFFFu, half, rest, tie;
+    int32_t exponent = (int32_t)((bits >> 23) & 0xFFu) - 127 + 15;
+    unsigned shift;
+    if (exponent == 0xFF - 127 + 15) /* infinity or NaN (a valid stream decodes neither) */
+        return (uint16_t)(sign | 0x7C00u | (mantissa ? 0x200u : 0u));
+    if (exponent >= 31)
+        return (uint16_t)(sign | 0x7C00u); /* beyond the float16 range: infinity */
+    if (exponent < -10)
+        return (uint16_t)sign; /* below half the smallest subnormal: zero */
+    if (exponent > 0) {
+        half = ((uint32_t)exponent << 10) | (mantissa >> 13);
+        shift = 13;
+    } else { /* subnormal float16: the implicit bit joins the mantissa */
+        mantissa |= 0x800000u;
+        shift = (unsigned)(14 - exponent);
+        half = mantissa >> shift;
+    }
+    rest = mantissa & ((1u << shift) - 1u);
+    tie = 1u << (shift - 1u);
+    if (rest > tie || (rest == tie && (half & 1u)))
+        half++; /* a carry out of the mantissa steps the exponent, up to infinity */
+    return (uint16_t)(sign | half);
+}
+
+/* Weight buffer number k of the places table: its tensor and byte range. */
+static tc_status place_of(const tc_stream *s, const uint8_t *places, uint32_t k, tc_tensor_info *t,
+                          uint32_t *offset, uint32_t *length)
+{
+    const uint8_t *entry = places + 4u + 8u * k;
+    uint32_t size;
+    if (tc_stream_tensor(s, read_le32(entry), t) != TC_OK)
+        return TC_ERR_RESERVED;
+    size = file_element_size(t->dtype);
+    if (size == 0 || t->mode > TC_MODE_QUANTIZED) /* an update needs its base: not a whole model */
+        return TC_ERR_RESERVED;
+    if (t->element_count > UINT32_MAX / size)
+        return TC_ERR_RESERVED;
+    *offset = read_le32(entry + 4);
+    *length = t->element_count * size;
+    return TC_OK;
+}
+
+tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, uint32_t *file_size, uint32_t *place_count)
+{
+    tc_tensor_info places;
+    uint8_t first[4];
+    size_t in_pos = 0, out_pos = 0;
+    tc_status st;
+    if (s == NULL || decoder == NULL || file_size == NULL || place_count == NULL)
+        return TC_ERR_ARGUMENT;
+    if ((st = find_places(s, &places)) != TC_OK || (st = start_decoder(s, &places, decoder, NULL, 0)) != TC_OK)
+        return st;
+    st = tc_decoder_run(decoder, s->data + places.payload_offset, &in_pos, places.payload_size, first, &out_pos,
+                        sizeof first);
+    if (st != TC_OK && st != TC_NEED_OUTPUT)
+        return st == TC_NEED_INPUT ? TC_ERR_PAYLOAD : st;
+    *file_size = read_le32(first);
+    *place_count = (places.element_count - 1u) / 2u;
+    return TC_OK;
+}
+
+/* Every weight buffer inside the file, in order, not overlapping, and
+ * together with the skeleton exactly the file: checked before anything moves. */
+static tc_status check_places(const tc_stream *s, const uint8_t *places, uint32_t count, uint32_t file_size,
+                              uint32_t skeleton_size)
+{
+    uint64_t covered = skeleton_size;
+    uint32_t end = 0, k;
+    for (k = 0; k < count; k++) {
+        tc_tensor_info t;
+        uint32_t offset, length;
+        tc_status st = place_of(s, places, k, &t, &offset, &length);
+        if (st != TC_OK)
+            return st;
+        if (offset < end || offset > file_size || length > file_size - offset)
+            return TC_ERR_RESERVED;
+        end = offset + length;
+        covered += length;
+    }
+    return covered == file_size ? TC_OK : TC_ERR_RESERVED;
+}
+
+tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+                            uint8_t *places, size_t places_size, uint8_t *model, size_t model_size)
+{
+    tc_tensor_info places_info, skeleton;
+    uint32_t file_size, count, unread, written, k;
+    tc_status st;
+    if (s == NULL || decoder == NULL || places == NULL || model == NULL)
+        return TC_ERR_ARGUMENT;
+    if ((st = find_places(s, &places_info)) != TC_OK ||
+        (st = find_tensor(s, TC_TFLITE_SKELETON_NAME, sizeof TC_TFLITE_SKELETON_NAME - 1, TC_DTYPE_UINT8,
+                          &skeleton)) != TC_OK)
+        return st;
+    if ((uint64_t)places_info.element_count * 4u > places_size)
+        return TC_ERR_ARGUMENT;
+    if ((st = decode_whole(s, &places_info, decoder, NULL, 0, places, places_info.element_count * 4u)) != TC_OK)
+        return st;
+    file_size = read_le32(places);
+    count = (places_info.element_count - 1u) / 2u;
+    if (file_size > model_size)
+        return TC_ERR_OUTPUT_SIZE;
+    if ((st = check_places(s, places, count, file_size, skeleton.element_count)) != TC_OK)
+        return st;
+    if ((st = decode_whole(s, &skeleton, decoder, history, history_size, model, skeleton.element_count)) != TC_OK)
+        return st;
+    unread = skeleton.element_count; /* skeleton bytes still at model[0 .. unread) */
+    written = file_size;             /* model[written .. file_size) is final */
+    for (k = count; k-- > 0;) {
+        tc_tensor_info t;
+        uint32_t offset, length, after;
+        place_of(s, places, k, &t, &offset, &length); /* checked above */
+        after = written - (offset + length);          /* skeleton bytes after this buffer */
+        unread -= after;
+        memmove(model + offset + length, model + unread, after);
+        st = t.dtype == TC_DTYPE_FLOAT16 ? decode_float16(s, &t, decoder, history, history_size, model + offset)
+                                         : decode_whole(s, &t, decoder, history, history_size, model + offset, length);
+        if (st != TC_OK)
+            return st;
+        written = offset;
+    }
+    return TC_OK; /* the file's first bytes, unread == written, were decoded in place */
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tc_tflite.h - rebuild a .tflite file on the device from a tinycabac stream
+ * made by `tinycabac encode model.tflite` (FORMAT 3.5), for TensorFlow Lite
+ * Micro, which needs the model as one contiguous byte array.
+ *
+ * An optional companion of the decoder (decoder_c/tinycabac.c), kept out of
+ * its 4 KB: it only calls the decoder's public API.  The rebuild runs in
+ * place in the caller's model buffer, one tensor at a time, with the
+ * caller's tc_decoder; besides the model it needs 8 bytes per weight buffer
+ * for the stream's table of places.  The result is the file the host tools
+ * rebuild: byte for byte the original for a lossless stream.
+ *
+ *     uint32_t file_size, places;
+ *     tc_tflite_info(&s, &decoder, &file_size, &places);     // size the buffers
+ *     tc_tflite_rebuild(&s, &decoder, history, sizeof history,
+ *                       place_table, 8 * places + 4, model, file_size);
+ *     model = tflite::GetModel(model);                        // TFLite Micro
+ */
+#ifndef TC_TFLITE_H
+#define TC_TFLITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tinycabac.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TC_TFLITE_SKELETON_NAME "__tflite_skeleton__"
+#define TC_TFLITE_PLACES_NAME "__tflite_places__"
+
+/* The size of the .tflite file the stream rebuilds and the number of weight
+ * buffers in it.  TC_ERR_NOT_FOUND: not a stream of a .tflite file (or one
+ * from before format 8). */
+tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, uint32_t *file_size, uint32_t *place_count);
+
+/* Rebuild the .tflite file into model[0 .. file_size).  `places` is working
+ * memory of at least 8 * place_count + 4 bytes; `history` serves tensors
+ * coded with prediction, as for tc_decode_tensor.  Every offset and size is
+ * checked before the first byte is moved: a stream whose places do not tile
+ * the file exactly fails with TC_ERR_RESERVED, and model_size < file_size
+ * with TC_ERR_OUTPUT_SIZE.  On an error the model buffer holds no model. */
+tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+                            uint8_t *places, size_t places_size, uint8_t *model, size_t model_size);
+
+/* IEEE-754 binary16 nearest (ties to even) to a float32 bit pattern, as the
+ * host narrows float16 weights, which decode to float32. */
+uint16_t tc_float16_from_float32(uint32_t bits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TC_TFLITE_H */

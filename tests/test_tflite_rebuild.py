@@ -1,0 +1,125 @@
+"""decoder_c/tflite: the device rebuilds the .tflite file the host tools rebuild.
+
+Runs decoder_c/tests/tflite_rebuild.c under the sanitizers, with a model
+buffer of exactly the size given, so a write past it is caught.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinycabac
+from test_c_decoder import DECODER, SANITIZE, TESTS_C, build
+from test_tflite_io import generated_models
+from tinycabac import modelfile
+from tinycabac.models import default_model_path
+
+TC_ERR_RESERVED, TC_ERR_NOT_FOUND, TC_ERR_OUTPUT_SIZE = -6, -10, -11
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory) -> Path:
+    sources = [TESTS_C / "tflite_rebuild.c", TESTS_C / "tc_test_util.c", DECODER / "tflite" / "tc_tflite.c",
+               DECODER / "tinycabac.c"]
+    return build(tmp_path_factory.mktemp("tflite"), "tflite_rebuild", sources, ["-O1", "-g", *SANITIZE])
+
+
+def rebuild(driver: Path, tmp_path: Path, stream: bytes, model_size: int | None = None) -> tuple[int, bytes | None]:
+    (tmp_path / "in.tcb").write_bytes(stream)
+    out = tmp_path / "out.tflite"
+    out.unlink(missing_ok=True)
+    extra = [] if model_size is None else [str(model_size)]
+    result = subprocess.run([str(driver), "rebuild", str(tmp_path / "in.tcb"), str(out), *extra],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    status = int(result.stdout.split()[1])
+    return status, out.read_bytes() if out.exists() else None
+
+
+def model_cases() -> dict[str, tuple[bytes, dict]]:
+    cases = {"bundled int8, lossless": (default_model_path("int8").read_bytes(), {})}
+    cases["bundled float32, quantized"] = (default_model_path("float32").read_bytes(), {"snr_db": 35.0})
+    for name, data in generated_models().items():  # float16 weights, shared and external buffers
+        cases[name] = (data, {"snr_db": 30.0, "quantizer": "trellis"})
+    return cases
+
+
+@pytest.mark.parametrize("case", sorted(model_cases()))
+def test_device_rebuild_equals_the_host_rebuild(driver, tmp_path, case):
+    data, options = model_cases()[case]
+    stream = modelfile.encode_model(modelfile.model_from_bytes(data), **options)
+    status, rebuilt = rebuild(driver, tmp_path, stream)
+    assert status == 0 and rebuilt == modelfile.decode_model(stream).to_bytes()
+    if not options:
+        assert rebuilt == data  # lossless: the original file
+
+
+def test_a_model_buffer_one_byte_short_is_refused(driver, tmp_path):
+    stream = modelfile.encode_model(modelfile.read_model(default_model_path("int8")))
+    size = len(default_model_path("int8").read_bytes())
+    assert rebuild(driver, tmp_path, stream, size - 1) == (TC_ERR_OUTPUT_SIZE, None)
+    assert rebuild(driver, tmp_path, stream, size + 100)[0] == 0
+
+
+def test_a_stream_of_arrays_is_not_a_model(driver, tmp_path):
+    assert rebuild(driver, tmp_path, tinycabac.encode({"w": np.arange(10, dtype=np.int8)}))[0] == TC_ERR_NOT_FOUND
+
+
+def crafted(places: list[int], skeleton_size: int = 16) -> bytes:
+    """Two weight buffers (8 and 4 bytes) and a skeleton, with any places table."""
+    return tinycabac.encode({
+        "a": np.arange(8, dtype=np.int8),
+        "b": np.arange(4, dtype=np.uint8),
+        "__tflite_skeleton__": np.full(skeleton_size, 7, np.uint8),
+        "__tflite_places__": np.array(places, dtype=np.int32),
+    })  # fmt: skip
+
+
+def test_a_crafted_places_table_is_rebuilt_exactly(driver, tmp_path):
+    status, rebuilt = rebuild(driver, tmp_path, crafted([28, 1, 3, 0, 10]))
+    assert status == 0
+    assert rebuilt == bytes([7] * 3) + bytes(range(4)) + bytes([7] * 3) + bytes(range(8)) + bytes([7] * 10)
+
+
+@pytest.mark.parametrize(
+    "places",
+    [
+        [28, 0, 10, 1, 3],  # not by increasing offset
+        [28, 0, 0, 1, 4],  # overlapping
+        [28, 0, 0, 1, 26],  # past the end of the file
+        [27, 0, 0, 1, 20],  # buffers and skeleton do not add up to the file
+        [28, 0, 0, 9, 20],  # no such tensor
+        [28, 0, 0, 2, 20],  # the skeleton as a weight buffer
+        [28, 0, -8, 1, 20],  # negative offset
+        [28, 0, 0, 1],  # not the file size and pairs
+    ],
+)
+def test_hostile_places_are_refused_before_anything_moves(driver, tmp_path, places):
+    assert rebuild(driver, tmp_path, crafted(places)) == (TC_ERR_RESERVED, None)
+
+
+def test_an_update_stream_is_not_a_whole_model(driver, tmp_path):
+    base = modelfile.read_model(default_model_path("int8"))
+    new = modelfile.read_model(default_model_path("int8"))
+    new.tensors = {name: array.copy() for name, array in new.tensors.items()}
+    new.tensors["dense2/weights"][0, 0] ^= 1
+    assert rebuild(driver, tmp_path, modelfile.encode_update(new, base))[0] == TC_ERR_RESERVED
+
+
+def test_float16_narrowing_matches_numpy(driver, tmp_path):
+    rng = np.random.default_rng(20261129)
+    edges = np.array([0.0, -0.0, 65504.0, 65519.99, 65520.0, -65520.0, 3e38, 2.0**-24, 2.0**-25, 2.0**-25 * 1.0001,
+                      2.0**-14, 2.0**-14 * (1 - 2.0**-11), 1.0 + 2.0**-11, 1.0 + 3 * 2.0**-11, 1e-40],
+                     dtype=np.float32)  # fmt: skip
+    scales = 2.0 ** rng.integers(-30, 18, size=300_000)
+    values = np.concatenate([edges, (rng.standard_normal(300_000) * scales).astype(np.float32),
+                             rng.integers(0, 2**32, size=300_000, dtype=np.uint64).astype(np.uint32).view(np.float32)])
+    values = values[np.isfinite(values)]
+    (tmp_path / "f32.bin").write_bytes(values.astype("<f4").tobytes())
+    subprocess.run([str(driver), "float16", str(tmp_path / "f32.bin"), str(tmp_path / "f16.bin")], check=True)
+    with np.errstate(over="ignore"):
+        expected = values.astype("<f2").view("<u2")
+    assert np.array_equal(np.frombuffer((tmp_path / "f16.bin").read_bytes(), "<u2"), expected)
