@@ -20,7 +20,8 @@ from conftest import tool_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "decoder_c" / "fuzz" / "run_fuzzers.sh"
-TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_directory", "fuzz_roundtrip"]
+TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_directory", "fuzz_roundtrip",
+           "fuzz_tflite_rebuild"]
 
 
 @pytest.fixture(scope="module")

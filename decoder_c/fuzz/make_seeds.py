@@ -54,6 +54,9 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
             prefix(1, len(name), 17, 0) + name + stream,
             prefix(1, 3, 5, 0) + b"zzz" + stream,
         ],
+        # the digits vectors are .tflite streams (FORMAT 3.5); the rest reach
+        # only the "no places" path
+        "fuzz_tflite_rebuild": [prefix(1) + stream, prefix(1, 1) + stream],
     }
 
 

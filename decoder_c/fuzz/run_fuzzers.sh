@@ -16,7 +16,7 @@ SECONDS_EACH=${1:-60}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${TINYCABAC_FUZZ_BUILD:-$HERE/build}
-TARGETS=${TINYCABAC_FUZZ_TARGETS:-"fuzz_decode_stream fuzz_streaming fuzz_small_output fuzz_directory fuzz_roundtrip"}
+TARGETS=${TINYCABAC_FUZZ_TARGETS:-"fuzz_decode_stream fuzz_streaming fuzz_small_output fuzz_directory fuzz_roundtrip fuzz_tflite_rebuild"}
 PYTHON=${PYTHON:-python3}
 
 make -s -C "$HERE" BUILD="$BUILD" CC="${CC:-clang}" || exit 2
