@@ -1012,3 +1012,74 @@ def test_package_version_matches_module():
     assert package["version"] == tcdec.__version__
     assert package["urls"] == [["tcdec.py", "tcdec.py"]]
     assert tcdec._crc32_update(b"123456789") == 0xCBF43926
+
+
+# ---------------------------------------------------------------------------
+# A .tflite file rebuilt from its stream (FORMAT 3.5), as decoder_c/tflite/ does.
+
+REBUILD_SCRIPT = """
+import sys, hashlib
+sys.path.insert(0, sys.argv[1])
+import tcdec
+for path in sys.argv[2:]:
+    with open(path, "rb") as f:
+        model = tcdec.rebuild_tflite(f, accelerated=True)
+    print(len(model), "".join("%02x" % b for b in hashlib.sha256(model).digest()))
+"""
+
+
+def tflite_rebuild_cases() -> dict[str, tuple[bytes, bytes]]:
+    """name -> (stream, the file the host tools rebuild from it)."""
+    from test_tflite_io import generated_models
+    from tinycabac import modelfile
+    from tinycabac.models import default_model_path
+
+    sources = {"int8": (default_model_path("int8").read_bytes(), {}),
+               "float32": (default_model_path("float32").read_bytes(), {"snr_db": 35.0}),
+               "float16": (generated_models()["generated/dense_float16"], {"snr_db": 30.0})}  # fmt: skip
+    cases = {}
+    for name, (data, options) in sources.items():
+        stream = modelfile.encode_model(modelfile.model_from_bytes(data), **options)
+        cases[name] = (stream, modelfile.decode_model(stream).to_bytes())
+    assert cases["int8"][1] == sources["int8"][0]  # lossless: the original file
+    return cases
+
+
+def test_tflite_rebuild_on_micropython(tmp_path):
+    cases = tflite_rebuild_cases()
+    paths = []
+    for name, (stream, _) in cases.items():
+        paths.append(tmp_path / f"{name}.tcb")
+        paths[-1].write_bytes(stream)
+    script = tmp_path / "rebuild.py"
+    script.write_text(REBUILD_SCRIPT)
+    process = subprocess.run([micropython(), str(script), str(MODULE_DIR), *map(str, paths)],
+                             capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
+    assert process.returncode == 0, process.stderr
+    expected = [f"{len(rebuilt)} {hashlib.sha256(rebuilt).hexdigest()}" for _, rebuilt in cases.values()]
+    assert process.stdout.split("\n")[: len(expected)] == expected
+
+
+def test_tflite_rebuild_on_cpython_and_hostile_places():
+    for stream, rebuilt in tflite_rebuild_cases().values():
+        assert tcdec.rebuild_tflite(stream) == rebuilt
+    from test_tflite_rebuild import crafted
+
+    assert tcdec.rebuild_tflite(crafted([28, 1, 3, 0, 10])) == bytes([7] * 3 + [0, 1, 2, 3] + [7] * 3 + list(range(8))
+                                                                     + [7] * 10)  # fmt: skip
+    for places in ([28, 0, 10, 1, 3], [28, 0, 0, 1, 4], [28, 0, 0, 1, 26], [27, 0, 0, 1, 20], [28, 0, 0, 9, 20],
+                   [28, 0, -8, 1, 20], [28, 0, 0, 1], [-1]):
+        with pytest.raises(tcdec.InvalidFieldError):
+            tcdec.rebuild_tflite(crafted(places))
+    with pytest.raises(tcdec.InvalidFieldError, match="not a stream of a .tflite file"):
+        tcdec.rebuild_tflite(tinycabac.encode({"w": np.arange(5, dtype=np.int8)}))
+
+
+def test_float16_narrowing_matches_numpy():
+    rng = np.random.default_rng(7)
+    values = np.concatenate([np.array([0.0, -0.0, 65504.0, 65520.0, 2.0**-24, 2.0**-25, 1e-40], np.float32),
+                             (rng.standard_normal(20000) * 2.0 ** rng.integers(-30, 18, 20000)).astype(np.float32)])
+    bits = values.view(np.uint32)
+    with np.errstate(over="ignore"):
+        expected = values.astype(np.float16).view(np.uint16)
+    assert [tcdec._float16_from_float32(int(b)) for b in bits] == expected.tolist()

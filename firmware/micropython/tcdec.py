@@ -23,6 +23,10 @@ One tensor at a time, or a tensor in pieces, with bounded memory::
     for count in d.chunks("big", chunk):   # `count` elements now in `chunk`
         consume(chunk, count)
 
+A stream of a .tflite file gives the file back, for a TFLite Micro port::
+
+    model = tcdec.rebuild_tflite(open("model.tcb", "rb"))   # bytearray
+
 Only the header, the directory and about 3 KB of state stay in RAM; the
 payloads are read through a small window (`chunk_size`).  A tensor coded
 with prediction (info.prediction 'difference' or 'scale', FORMAT 5.7) needs
@@ -1690,6 +1694,95 @@ def _check_base(info, buffer):
         raise BaseMismatchError(
             "tensor %r: the base has CRC-32 %08x, the update was made for %08x" % (info.name, crc, info.base_crc32)
         )
+
+
+# ---------------------------------------------------------------------------
+# A .tflite file from its stream (FORMAT 3.5), as decoder_c/tflite/ does it.
+
+_TFLITE_SKELETON = "__tflite_skeleton__"
+_TFLITE_PLACES = "__tflite_places__"
+# Bytes per element in the .tflite file: float16 weights decode to float32.
+_FILE_ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "float16": 2}
+
+
+def _float16_from_float32(bits):
+    """IEEE binary16 nearest (ties to even) to a float32 bit pattern."""
+    sign = (bits >> 16) & 0x8000
+    mantissa = bits & 0x7FFFFF
+    exponent = ((bits >> 23) & 0xFF) - 127 + 15
+    if exponent == 0xFF - 127 + 15:  # infinity or NaN (a valid stream decodes neither)
+        return sign | 0x7C00 | (0x200 if mantissa else 0)
+    if exponent >= 31:
+        return sign | 0x7C00
+    if exponent < -10:
+        return sign
+    if exponent > 0:
+        half, shift = (exponent << 10) | (mantissa >> 13), 13
+    else:
+        mantissa |= 0x800000
+        shift = 14 - exponent
+        half = mantissa >> shift
+    rest, tie = mantissa & ((1 << shift) - 1), 1 << (shift - 1)
+    if rest > tie or (rest == tie and half & 1):
+        half += 1
+    return sign | half
+
+
+def _tflite_part(decoder, name, dtype):
+    try:
+        info = decoder.info(name)
+    except KeyError:
+        raise InvalidFieldError("not a stream of a .tflite file: no %s" % name) from None
+    if info.dtype != dtype or info.base_crc32 is not None:
+        raise InvalidFieldError("%s is not a lossless %s tensor" % (name, dtype))
+    return info
+
+
+def _place_weights(decoder, index, view):
+    """Weight tensor `index` into `view`, float16 narrowed from float32."""
+    info = decoder.info(index)
+    if info.dtype != "float16":
+        decoder.read_into(index, view)
+        return
+    raw = bytes(decoder.read(index))  # float32 bit patterns, little-endian
+    for i in range(info.size):
+        pack_into("<H", view, 2 * i, _float16_from_float32(_unpack_from("<I", raw, 4 * i)[0]))
+
+
+def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
+    """The .tflite file a stream of one holds (FORMAT 3.5), as a bytearray:
+    byte for byte the original for a lossless stream, and what
+    `tinycabac decode` writes for any other.  Needs RAM for the file and for
+    its skeleton (the bytes that are not weights); every offset is checked
+    before it is used."""
+    decoder = Decoder(stream, chunk_size, accelerated)
+    places_info = _tflite_part(decoder, _TFLITE_PLACES, "int32")
+    skeleton_info = _tflite_part(decoder, _TFLITE_SKELETON, "uint8")
+    places = decoder.read(places_info.index)
+    if len(places) % 2 != 1 or places[0] < 0:
+        raise InvalidFieldError("%s is not a file size and (tensor, offset) pairs" % _TFLITE_PLACES)
+    skeleton = bytearray(skeleton_info.size)
+    decoder.read_into(skeleton_info.index, skeleton)
+    model = bytearray(places[0])
+    view = memoryview(model)
+    written = taken = 0
+    for k in range(1, len(places), 2):
+        index, offset = places[k], places[k + 1]
+        if not 0 <= index < decoder.tensor_count:
+            raise InvalidFieldError("%s names tensor %d of %d" % (_TFLITE_PLACES, index, decoder.tensor_count))
+        info = decoder.info(index)
+        length = info.size * _FILE_ITEMSIZE[info.dtype]
+        gap = offset - written
+        if info.base_crc32 is not None or gap < 0 or offset + length > len(model) or taken + gap > len(skeleton):
+            raise InvalidFieldError("%s: weights %r do not fit the file" % (_TFLITE_PLACES, info.name))
+        view[written:offset] = skeleton[taken : taken + gap]
+        taken += gap
+        _place_weights(decoder, index, view[offset : offset + length])
+        written = offset + length
+    if len(skeleton) - taken != len(model) - written:
+        raise InvalidFieldError("%s: weights and skeleton do not fill the file" % _TFLITE_PLACES)
+    view[written:] = skeleton[taken:]
+    return model
 
 
 def decode(stream, chunk_size=1024, accelerated=True, base=None):
