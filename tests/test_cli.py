@@ -35,6 +35,7 @@ def test_encode_without_input_uses_the_bundled_model_and_round_trips(tmp_path):
     assert (tmp_path / "rebuilt.tflite").read_bytes() == INT8_MODEL.read_bytes()
     verify = run("verify", stream, INT8_MODEL, cwd=tmp_path)
     assert verify.stdout.startswith("OK") and "bit-exact" in verify.stdout
+    assert "the device rebuilds the same .tflite" in verify.stdout  # decoder_c/tflite through cffi
 
 
 def test_float_model_quantized_with_snr_target_and_info_table(tmp_path):
@@ -45,7 +46,7 @@ def test_float_model_quantized_with_snr_target_and_info_table(tmp_path):
     rows = [line.split() for line in info.splitlines() if line.startswith("dense1/weights")]
     assert rows and rows[0][3] == "quantized" and float(rows[0][-1]) >= 35.0
     verify = run("verify", "f.tcb", FLOAT_MODEL, "--min-snr", "35", cwd=tmp_path)
-    assert "lowest SNR" in verify.stdout
+    assert "lowest SNR" in verify.stdout and "the device rebuilds the same .tflite" in verify.stdout
     failing = run("verify", "f.tcb", FLOAT_MODEL, "--min-snr", "60", cwd=tmp_path, check=False)
     assert failing.returncode == 1 and "MISMATCH" in failing.stdout
     run("decode", "f.tcb", "-o", "f.tflite", cwd=tmp_path)

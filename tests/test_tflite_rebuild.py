@@ -123,3 +123,15 @@ def test_float16_narrowing_matches_numpy(driver, tmp_path):
     with np.errstate(over="ignore"):
         expected = values.astype("<f2").view("<u2")
     assert np.array_equal(np.frombuffer((tmp_path / "f16.bin").read_bytes(), "<u2"), expected)
+
+
+def test_the_cffi_binding_runs_the_same_rebuild():
+    """tinycabac verify uses it to check the device path on every .tflite stream."""
+    from tinycabac import native
+
+    for data, options in model_cases().values():
+        stream = modelfile.encode_model(modelfile.model_from_bytes(data), **options)
+        assert native.rebuild_tflite(stream) == modelfile.decode_model(stream).to_bytes()
+    assert native.rebuild_tflite(tinycabac.encode({"w": np.zeros(3, np.int8)})) is None
+    with pytest.raises(tinycabac.DecodeError, match="reserved"):
+        native.rebuild_tflite(crafted([28, 0, 0, 1, 4]))

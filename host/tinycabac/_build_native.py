@@ -36,6 +36,9 @@ int tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size);
 int tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t size);
 uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);
 const char *tc_status_string(int status);
+int tc_tflite_info(const tc_stream *s, tc_decoder *decoder, uint32_t *file_size, uint32_t *place_count);
+int tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+                      uint8_t *places, size_t places_size, uint8_t *model, size_t model_size);
 
 size_t tce_max_payload_size(size_t n);
 int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
@@ -71,8 +74,12 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "tinycabac._native",
-    '#include "tinycabac.h"\n#include "encoder.h"\n',
-    sources=[_relative(DECODER_DIR / "tinycabac.c"), _relative(ENCODER_DIR / "encoder.c")],
+    '#include "tinycabac.h"\n#include "tflite/tc_tflite.h"\n#include "encoder.h"\n',
+    sources=[
+        _relative(DECODER_DIR / "tinycabac.c"),
+        _relative(DECODER_DIR / "tflite" / "tc_tflite.c"),  # what a device runs to rebuild a .tflite
+        _relative(ENCODER_DIR / "encoder.c"),
+    ],
     include_dirs=[_relative(DECODER_DIR), _relative(ENCODER_DIR)],
     extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
     define_macros=[("TC_CRC_TABLE256", "1")],  # speed over flash on the host

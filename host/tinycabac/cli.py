@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, codec
+from . import __version__, codec, native
 from .container import FormatError
 from .quantize import QUANTIZERS
 from .export_c import c_files
@@ -262,11 +262,16 @@ def cmd_verify(args) -> int:
     for name, value in lossy.items():
         if args.min_snr is not None and value < args.min_snr:
             problems.append(f"{name}: SNR {value:.2f} dB below {args.min_snr} dB")
+    device = native.rebuild_tflite(stream) if decoded.kind == "tflite" else None
+    if device is not None and device != decoded.to_bytes():
+        problems.append("the device's rebuild of the .tflite file (decoder_c/tflite) differs from the host's")
     for problem in problems:
         print(f"MISMATCH {problem}")
     if problems:
         return 1
     detail = f"lossy tensors: {len(lossy)}, lowest SNR {min(lossy.values()):.2f} dB" if lossy else "bit-exact"
+    if device is not None:
+        detail += "; the device rebuilds the same .tflite"
     print(f"OK {args.stream} decodes to {args.source} ({detail})")
     return 0
 

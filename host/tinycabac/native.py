@@ -56,6 +56,32 @@ class TensorInfo:
     quantizer: int = 0  # QUANTIZER_* (FORMAT 6.2); 0 for lossless modes
 
 
+TC_ERR_NOT_FOUND = -10
+MAX_HISTORY = 65535  # FORMAT 3.4
+
+
+def rebuild_tflite(data: bytes) -> bytes | None:
+    """The .tflite file as a device rebuilds it from the stream, with
+    decoder_c/tflite/tc_tflite.c; None for a stream without
+    __tflite_places__ (plain arrays, or made before format 8)."""
+    stream = Stream(data)
+    decoder = ffi.new("tc_decoder *")
+    file_size, place_count = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+    status = lib.tc_tflite_info(stream._stream, decoder, file_size, place_count)
+    if status == TC_ERR_NOT_FOUND:
+        return None
+    if status != 0:
+        raise DecodeError(status, "__tflite_places__")
+    history = ffi.new("int8_t[]", MAX_HISTORY)
+    places = ffi.new("uint8_t[]", 8 * place_count[0] + 4)
+    model = ffi.new("uint8_t[]", max(file_size[0], 1))
+    status = lib.tc_tflite_rebuild(stream._stream, decoder, history, MAX_HISTORY, places, len(places), model,
+                                   file_size[0])  # fmt: skip
+    if status != 0:
+        raise DecodeError(status, "rebuilding the .tflite file")
+    return ffi.buffer(model, file_size[0])[:]
+
+
 class Stream:
     """An opened stream; keeps the bytes alive for the C structures."""
 
