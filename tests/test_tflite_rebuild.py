@@ -68,20 +68,31 @@ def test_a_stream_of_arrays_is_not_a_model(driver, tmp_path):
     assert rebuild(driver, tmp_path, tinycabac.encode({"w": np.arange(10, dtype=np.int8)}))[0] == TC_ERR_NOT_FOUND
 
 
-def crafted(places: list[int], skeleton_size: int = 16) -> bytes:
+def crafted(places: list[int], skeleton_size: int = 16, **options) -> bytes:
     """Two weight buffers (8 and 4 bytes) and a skeleton, with any places table."""
     return tinycabac.encode({
         "a": np.arange(8, dtype=np.int8),
         "b": np.arange(4, dtype=np.uint8),
         "__tflite_skeleton__": np.full(skeleton_size, 7, np.uint8),
         "__tflite_places__": np.array(places, dtype=np.int32),
-    })  # fmt: skip
+    }, **options)  # fmt: skip
+
+CRAFTED_FILE = bytes([7] * 3 + [0, 1, 2, 3] + [7] * 3 + list(range(8)) + [7] * 10)
 
 
 def test_a_crafted_places_table_is_rebuilt_exactly(driver, tmp_path):
-    status, rebuilt = rebuild(driver, tmp_path, crafted([28, 1, 3, 0, 10]))
-    assert status == 0
-    assert rebuilt == bytes([7] * 3) + bytes(range(4)) + bytes([7] * 3) + bytes(range(8)) + bytes([7] * 10)
+    assert rebuild(driver, tmp_path, crafted([28, 1, 3, 0, 10])) == (0, CRAFTED_FILE)
+
+
+def test_a_places_table_coded_with_prediction(driver, tmp_path):
+    """Like any tensor, the table may use prediction (FORMAT 5.7): the rebuild gives it history."""
+    from tinycabac import native
+
+    stream = crafted([28, 1, 3, 0, 10], prediction={"__tflite_places__": "difference"},
+                     history={"__tflite_places__": 2})  # fmt: skip
+    assert next(t for t in tinycabac.info(stream) if t.name == "__tflite_places__").history == 2
+    assert rebuild(driver, tmp_path, stream) == (0, CRAFTED_FILE)
+    assert native.rebuild_tflite(stream) == CRAFTED_FILE
 
 
 @pytest.mark.parametrize(

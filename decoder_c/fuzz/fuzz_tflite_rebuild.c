@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < FUZZ_PREFIX)
         return 0;
     stream = fuzz_stream_copy(data, size, FUZZ_PREFIX, &n);
-    if (tc_stream_open(&s, stream, n) == TC_OK && tc_tflite_info(&s, &decoder, &file_size, &places) == TC_OK &&
+    if (tc_stream_open(&s, stream, n) == TC_OK &&
+        tc_tflite_info(&s, &decoder, history, sizeof history, &file_size, &places) == TC_OK &&
         file_size <= FUZZ_MAX_OUTPUT && places <= FUZZ_MAX_PLACES) {
         size_t short_by = (data[1] & 1u) && file_size > 0 ? 1u : 0u, table_size = 8u * (size_t)places + 4u;
         uint8_t *table = malloc(table_size), *model = malloc(file_size - short_by + 1u);

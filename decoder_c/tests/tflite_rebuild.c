@@ -42,7 +42,7 @@ static int rebuild(const char *stream_path, const char *out_path, const char *mo
         return 2;
     st = tc_stream_open(&s, data, size);
     if (st == TC_OK)
-        st = tc_tflite_info(&s, &decoder, &file_size, &places);
+        st = tc_tflite_info(&s, &decoder, history, sizeof history, &file_size, &places);
     if (st != TC_OK) {
         printf("status %d\n", (int)st);
         free(data);

@@ -148,7 +148,8 @@ static tc_status place_of(const tc_stream *s, const uint8_t *places, uint32_t k,
     return TC_OK;
 }
 
-tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, uint32_t *file_size, uint32_t *place_count)
+tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+                         uint32_t *file_size, uint32_t *place_count)
 {
     tc_tensor_info places;
     uint8_t first[4];
@@ -156,7 +157,8 @@ tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, uint32_t *file
     tc_status st;
     if (s == NULL || decoder == NULL || file_size == NULL || place_count == NULL)
         return TC_ERR_ARGUMENT;
-    if ((st = find_places(s, &places)) != TC_OK || (st = start_decoder(s, &places, decoder, NULL, 0)) != TC_OK)
+    if ((st = find_places(s, &places)) != TC_OK ||
+        (st = start_decoder(s, &places, decoder, history, history_size)) != TC_OK)
         return st;
     st = tc_decoder_run(decoder, s->data + places.payload_offset, &in_pos, places.payload_size, first, &out_pos,
                         sizeof first);
@@ -202,7 +204,8 @@ tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *his
         return st;
     if ((uint64_t)places_info.element_count * 4u > places_size)
         return TC_ERR_ARGUMENT;
-    if ((st = decode_whole(s, &places_info, decoder, NULL, 0, places, places_info.element_count * 4u)) != TC_OK)
+    st = decode_whole(s, &places_info, decoder, history, history_size, places, (size_t)places_info.element_count * 4u);
+    if (st != TC_OK)
         return st;
     file_size = read_le32(places);
     count = (places_info.element_count - 1u) / 2u;

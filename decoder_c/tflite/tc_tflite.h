@@ -12,7 +12,7 @@
  * rebuild: byte for byte the original for a lossless stream.
  *
  *     uint32_t file_size, places;
- *     tc_tflite_info(&s, &decoder, &file_size, &places);     // size the buffers
+ *     tc_tflite_info(&s, &decoder, history, sizeof history, &file_size, &places);
  *     tc_tflite_rebuild(&s, &decoder, history, sizeof history,
  *                       place_table, 8 * places + 4, model, file_size);
  *     model = tflite::GetModel(model);                        // TFLite Micro
@@ -34,8 +34,10 @@ extern "C" {
 
 /* The size of the .tflite file the stream rebuilds and the number of weight
  * buffers in it.  TC_ERR_NOT_FOUND: not a stream of a .tflite file (or one
- * from before format 8). */
-tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, uint32_t *file_size, uint32_t *place_count);
+ * from before format 8).  `history` as for tc_tflite_rebuild (the table may
+ * be coded with prediction like any tensor). */
+tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+                         uint32_t *file_size, uint32_t *place_count);
 
 /* Rebuild the .tflite file into model[0 .. file_size).  `places` is working
  * memory of at least 8 * place_count + 4 bytes; `history` serves tensors

@@ -278,7 +278,7 @@ static uint8_t tflite_places[8u * TFLITE_MAX_WEIGHT_BUFFERS + 4u];
 static tc_status rebuild_tflite(void)
 {
     uint32_t file_size = 0, places = 0;
-    tc_status status = tc_tflite_info(&stream, &decoder, &file_size, &places);
+    tc_status status = tc_tflite_info(&stream, &decoder, history, sizeof history, &file_size, &places);
     if (status == TC_ERR_NOT_FOUND) {
         return TC_OK;
     }

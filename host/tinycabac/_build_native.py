@@ -36,7 +36,8 @@ int tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size);
 int tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t size);
 uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);
 const char *tc_status_string(int status);
-int tc_tflite_info(const tc_stream *s, tc_decoder *decoder, uint32_t *file_size, uint32_t *place_count);
+int tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+                   uint32_t *file_size, uint32_t *place_count);
 int tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                       uint8_t *places, size_t places_size, uint8_t *model, size_t model_size);
 

@@ -66,13 +66,13 @@ def rebuild_tflite(data: bytes) -> bytes | None:
     __tflite_places__ (plain arrays, or made before format 8)."""
     stream = Stream(data)
     decoder = ffi.new("tc_decoder *")
+    history = ffi.new("int8_t[]", MAX_HISTORY)
     file_size, place_count = ffi.new("uint32_t *"), ffi.new("uint32_t *")
-    status = lib.tc_tflite_info(stream._stream, decoder, file_size, place_count)
+    status = lib.tc_tflite_info(stream._stream, decoder, history, MAX_HISTORY, file_size, place_count)
     if status == TC_ERR_NOT_FOUND:
         return None
     if status != 0:
         raise DecodeError(status, "__tflite_places__")
-    history = ffi.new("int8_t[]", MAX_HISTORY)
     places = ffi.new("uint8_t[]", 8 * place_count[0] + 4)
     model = ffi.new("uint8_t[]", max(file_size[0], 1))
     status = lib.tc_tflite_rebuild(stream._stream, decoder, history, MAX_HISTORY, places, len(places), model,
