@@ -242,4 +242,5 @@ def test_a_failed_export_c_leaves_both_files_as_they_were(tmp_path, monkeypatch)
 def test_demo_runs_end_to_end(tmp_path):
     result = run("demo", "--workdir", tmp_path / "demo", cwd=tmp_path)
     assert result.stdout.count("verify: OK") == 2
+    assert result.stdout.count("the device's rebuild of the .tflite is identical") == 2
     assert "test accuracy: original" in result.stdout

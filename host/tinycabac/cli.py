@@ -318,13 +318,17 @@ def cmd_demo(args) -> int:
         problems = _compare_models(model, decoded)
         if kind == "int8" and rebuilt != source_bytes:
             problems.append("rebuilt .tflite differs")
+        if native.rebuild_tflite(stream) != rebuilt:  # what a device runs (decoder_c/tflite)
+            problems.append("the device's rebuild of the .tflite differs")
         print(f"\n== {path.name}: {len(source_bytes)} bytes -> {out} ({len(stream)} bytes)")
         print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
         weights = sum(t.payload_bytes for t in codec.info(stream) if not t.name.startswith("__"))
         anchors = _general_purpose_sizes(model)
         what = "the same int8 bytes" if kind == "int8" else "the float32 originals, lossless"
         print(f"weights only: tinycabac {weights} B; " + ", ".join(f"{k} {v} B" for k, v in anchors.items()) + f" (of {what})")
-        print(f"verify: {'OK, bit-exact' if not problems and kind == 'int8' else 'OK' if not problems else 'FAILED: ' + '; '.join(problems)}")
+        verdict = "OK, bit-exact" if kind == "int8" else "OK"
+        verdict += ", and the device's rebuild of the .tflite is identical"
+        print(f"verify: {verdict if not problems else 'FAILED: ' + '; '.join(problems)}")
         accuracy = _accuracy_line(source_bytes, rebuilt)
         if accuracy:
             print(accuracy)
