@@ -56,7 +56,7 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
         ],
         # the digits vectors are .tflite streams (FORMAT 3.5); the rest reach
         # only the "no places" path
-        "fuzz_tflite_rebuild": [prefix(1) + stream, prefix(1, 1) + stream],
+        "fuzz_tflite_rebuild": [prefix(1) + stream, prefix(1, 1) + stream, prefix(3) + stream],
     }
 
 
