@@ -11,11 +11,11 @@
  * for the stream's table of places.  The result is the file the host tools
  * rebuild: byte for byte the original for a lossless stream.
  *
- *     uint32_t file_size, places;
+ *     uint32_t file_size, places;       // then size place_table and model
  *     tc_tflite_info(&s, &decoder, history, sizeof history, &file_size, &places);
  *     tc_tflite_rebuild(&s, &decoder, history, sizeof history,
  *                       place_table, 8 * places + 4, model, file_size);
- *     model = tflite::GetModel(model);                        // TFLite Micro
+ *     const tflite::Model *m = tflite::GetModel(model);      // TFLite Micro (C++)
  */
 #ifndef TC_TFLITE_H
 #define TC_TFLITE_H
