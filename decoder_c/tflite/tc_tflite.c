@@ -68,7 +68,8 @@ static tc_status start_decoder(const tc_stream *s, const tc_tensor_info *t, tc_d
 }
 
 /* Decode tensor `t` into out[0 .. out_size) with the caller's decoder;
- * out_size is exactly its decoded size. */
+ * out_size is exactly its decoded size.  tc_decode_tensor does the same
+ * but keeps its tc_decoder (about 750 bytes) on the stack. */
 static tc_status decode_whole(const tc_stream *s, const tc_tensor_info *t, tc_decoder *d, int8_t *history,
                               size_t history_size, uint8_t *out, size_t out_size)
 {
