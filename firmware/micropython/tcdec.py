@@ -1738,13 +1738,12 @@ def _tflite_part(decoder, name, dtype):
     return info
 
 
-def _place_weights(decoder, index, view):
-    """Weight tensor `index` into `view`, float16 narrowed from float32."""
-    info = decoder.info(index)
+def _place_weights(decoder, info, view):
+    """Weight tensor `info` into `view`, float16 narrowed from float32."""
     if info.dtype != "float16":
-        decoder.read_into(index, view)
+        decoder.read_into(info.index, view)
         return
-    raw = bytes(decoder.read(index))  # float32 bit patterns, little-endian
+    raw = bytes(decoder.read(info.index))  # float32 bit patterns, little-endian
     for i in range(info.size):
         pack_into("<H", view, 2 * i, _float16_from_float32(_unpack_from("<I", raw, 4 * i)[0]))
 
@@ -1777,7 +1776,7 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
             raise InvalidFieldError("%s: weights %r do not fit the file" % (_TFLITE_PLACES, info.name))
         view[written:offset] = skeleton[taken : taken + gap]
         taken += gap
-        _place_weights(decoder, index, view[offset : offset + length])
+        _place_weights(decoder, info, view[offset : offset + length])
         written = offset + length
     if len(skeleton) - taken != len(model) - written:
         raise InvalidFieldError("%s: weights and skeleton do not fill the file" % _TFLITE_PLACES)
