@@ -83,11 +83,15 @@ def test_cppcheck_finds_nothing():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("variant", ["asan-ubsan", "plain-gcc"])
+@pytest.mark.parametrize("variant", ["asan-ubsan", "plain-gcc", "size-build"])
 def test_streaming_api_edge_cases(tmp_path, variant):
+    """size-build: -Os compiles the decoder's size-build paths (out-of-line
+    range decoder helpers); the others the speed builds' (all inlined)."""
     sources = [TESTS_C / "unit.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c", ENCODER / "encoder.c"]
     if variant == "plain-gcc":
         executable = build(tmp_path, "unit", sources, ["-O2"], compiler=require_tool("gcc"))
+    elif variant == "size-build":
+        executable = build(tmp_path, "unit", sources, ["-Os", "-g", *SANITIZE], compiler=require_tool("gcc"))
     else:
         executable = build(tmp_path, "unit", sources, ["-O1", "-g", *SANITIZE])
     result = subprocess.run([str(executable)], capture_output=True, text=True, timeout=120)
