@@ -91,6 +91,12 @@ TC_INLINE unsigned tc_activity_next(unsigned activity, unsigned magnitude_class)
     return activity - (activity >> 3) + magnitude_class;
 }
 
+/* No value is coded with a larger activity, whatever the stream says: from
+ * an initial activity (a byte) the recurrence stays at most 256, since
+ * a - a/8 grows with a and 256 - 32 + 32 (class 32: a magnitude of 2^31) is
+ * its largest step from a <= 256, and the scale mix below stays under it. */
+#define TC_MAX_ACTIVITY 256u
+
 /* Scale prediction (FORMAT 5.4, 5.7): every column of a tensor (the
  * elements H apart: one input channel of a 1x1 convolution, one tap of a
  * kernel) keeps its own activity in the ring, because input channels differ

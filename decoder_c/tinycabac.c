@@ -593,14 +593,59 @@ typedef struct {
     uint32_t ring_length;
 } value_model;
 
+/* Context selection (FORMAT 5.4, 5.5): the activity a value is coded with
+ * selects the Rice parameter k and the prefix and suffix context sets.
+ *
+ * Speed builds look all three up in a table of the 257 activities a value
+ * can be coded with (0..TC_MAX_ACTIVITY), packed as k (bits 0-4), prefix set
+ * (5-8) and twice the suffix set (9-13).  The preprocessor builds it from
+ * the rules of tc_model.h restated as constant expressions, and
+ * tests/selector_table.c checks every entry against them.  One load replaces about 25 instructions of clamps and
+ * branches per value on the Cortex-M4; -Os saves the 514 bytes instead, and
+ * its "selector" is the activity itself. */
+#if !defined(TC_SELECTOR_TABLE) && !defined(__OPTIMIZE_SIZE__)
+#define TC_SELECTOR_TABLE 1
+#endif
+
+#if defined(TC_SELECTOR_TABLE) && TC_SELECTOR_TABLE
+#define TABLE_K(a) ((a) >> 3 < 32u ? (a) >> 3 : 31u)
+#define TABLE_PREFIX_SET(a) (TABLE_K(a) == 0u ? (a) >> 1 : 3u + (TABLE_K(a) < 12u ? TABLE_K(a) : 12u))
+#define TABLE_SUFFIX_SET(a) (TABLE_K(a) == 0u ? 0u : (TABLE_K(a) < 15u ? TABLE_K(a) : 15u) - 1u)
+#define TABLE_ENTRY(a) (uint16_t)(TABLE_K(a) | TABLE_PREFIX_SET(a) << 5 | TABLE_SUFFIX_SET(a) << 10)
+#define TABLE_4(a) TABLE_ENTRY(a), TABLE_ENTRY((a) + 1u), TABLE_ENTRY((a) + 2u), TABLE_ENTRY((a) + 3u)
+#define TABLE_16(a) TABLE_4(a), TABLE_4((a) + 4u), TABLE_4((a) + 8u), TABLE_4((a) + 12u)
+#define TABLE_64(a) TABLE_16(a), TABLE_16((a) + 16u), TABLE_16((a) + 32u), TABLE_16((a) + 48u)
+static const uint16_t context_selector_table[TC_MAX_ACTIVITY + 1u] = {
+    TABLE_64(0u), TABLE_64(64u), TABLE_64(128u), TABLE_64(192u), TABLE_ENTRY(256u)};
+
+TC_INLINE unsigned context_selector(unsigned activity) { return context_selector_table[activity]; }
+TC_INLINE unsigned selected_k(unsigned selector) { return selector & 31u; }
+TC_INLINE unsigned selected_prefix_set(unsigned selector) { return (selector >> 5) & 15u; }
+/* the suffix contexts after a prefix p: selector >> 9 is twice the set */
+TC_INLINE tc_context *selected_suffix(tc_decoder *d, unsigned selector, uint32_t p)
+{
+    tc_context *sets = (tc_context *)(void *)d->suffix; /* as in tc_decoder_init: [set][p > 0][bin] */
+    return sets + 3u * ((selector >> 9) + (p > 0));
+}
+#else
+TC_ALWAYS_INLINE unsigned context_selector(unsigned activity) { return activity; }
+TC_ALWAYS_INLINE unsigned selected_k(unsigned activity) { return tc_rice_k(activity); }
+TC_ALWAYS_INLINE unsigned selected_prefix_set(unsigned activity) { return tc_prefix_set(activity, tc_rice_k(activity)); }
+TC_ALWAYS_INLINE tc_context *selected_suffix(tc_decoder *d, unsigned activity, uint32_t p)
+{
+    return d->suffix[tc_suffix_set(tc_rice_k(activity))][p > 0];
+}
+#endif
+
 /* Decodes |residual| and its sign; returns 0 on a corrupt code. */
 /* `activity` is the one the value is coded with (FORMAT 5.4): the running
  * activity, or for scale prediction its mix with the ring's level. */
 TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, value_model *v, uint32_t *magnitude,
                            unsigned *negative)
 {
-    unsigned k = tc_rice_k(activity), magnitude_class;
-    tc_context *prefix = d->prefix[tc_prefix_set(activity, k)];
+    unsigned selector = context_selector(activity);
+    unsigned k = selected_k(selector), magnitude_class;
+    tc_context *prefix = d->prefix[selected_prefix_set(selector)];
     uint32_t p = 0, m;
     /* bin p of the prefix uses context min(p, TC_PREFIX_BINS - 1) */
     while (rd_bin(r, prefix)) {
@@ -618,7 +663,7 @@ TC_INLINE int decode_level(tc_decoder *d, range_decoder *r, unsigned activity, v
     if (k == 0) {
         m = p;
     } else {
-        tc_context *suffix = d->suffix[tc_suffix_set(k)][p > 0];
+        tc_context *suffix = selected_suffix(d, selector, p);
         uint32_t s = rd_bin(r, &suffix[0]);
         if (k >= 2) {
             s = (s << 1) | rd_bin(r, &suffix[1 + s]);

@@ -85,8 +85,9 @@ def test_cppcheck_finds_nothing():
 
 @pytest.mark.parametrize("variant", ["asan-ubsan", "plain-gcc", "size-build"])
 def test_streaming_api_edge_cases(tmp_path, variant):
-    """size-build: -Os compiles the decoder's size-build paths (out-of-line
-    range decoder helpers); the others the speed builds' (all inlined)."""
+    """size-build: -Os compiles the decoder's size-build paths (context
+    selection computed, out-of-line range decoder helpers); the others the
+    speed builds' (a selector table, everything inlined)."""
     sources = [TESTS_C / "unit.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c", ENCODER / "encoder.c"]
     if variant == "plain-gcc":
         executable = build(tmp_path, "unit", sources, ["-O2"], compiler=require_tool("gcc"))
@@ -97,6 +98,13 @@ def test_streaming_api_edge_cases(tmp_path, variant):
     result = subprocess.run([str(executable)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"unit: \d+ checks, 0 failures", result.stdout)
+
+
+def test_selector_table_follows_the_model_rules(tmp_path):
+    executable = build(tmp_path, "selector_table", [TESTS_C / "selector_table.c"], ["-O1", "-g", *SANITIZE])
+    result = subprocess.run([str(executable)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selector_table: 257 activities, 0 failures" in result.stdout
 
 
 def test_every_truncation_and_bit_flip_of_the_golden_vectors_is_caught(tmp_path):
