@@ -83,18 +83,24 @@ def test_cppcheck_finds_nothing():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("variant", ["asan-ubsan", "plain-gcc", "size-build"])
+# How unit.c is built: the speed builds' code paths (-O1, -O2: everything
+# inlined, the selector and byte-wise CRC tables), the size build's (-Os:
+# out-of-line range decoder helpers, context selection computed, the nibble
+# CRC table), and the mixes README's "Size or speed" offers.
+UNIT_BUILDS = {
+    "asan-ubsan": ("clang", ["-O1", "-g", *SANITIZE]),
+    "plain-gcc": ("gcc", ["-O2"]),
+    "size-build": ("gcc", ["-Os", "-g", *SANITIZE]),
+    "size-build-selector-table": ("gcc", ["-Os", "-DTC_SELECTOR_TABLE=1", "-g", *SANITIZE]),
+    "speed-build-nibble-crc": ("gcc", ["-O2", "-DTC_CRC_NIBBLE=1", "-g", *SANITIZE]),
+}
+
+
+@pytest.mark.parametrize("variant", UNIT_BUILDS)
 def test_streaming_api_edge_cases(tmp_path, variant):
-    """size-build: -Os compiles the decoder's size-build paths (context
-    selection computed, out-of-line range decoder helpers); the others the
-    speed builds' (a selector table, everything inlined)."""
     sources = [TESTS_C / "unit.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c", ENCODER / "encoder.c"]
-    if variant == "plain-gcc":
-        executable = build(tmp_path, "unit", sources, ["-O2"], compiler=require_tool("gcc"))
-    elif variant == "size-build":
-        executable = build(tmp_path, "unit", sources, ["-Os", "-g", *SANITIZE], compiler=require_tool("gcc"))
-    else:
-        executable = build(tmp_path, "unit", sources, ["-O1", "-g", *SANITIZE])
+    compiler, flags = UNIT_BUILDS[variant]
+    executable = build(tmp_path, "unit", sources, flags, compiler=require_tool(compiler))
     result = subprocess.run([str(executable)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"unit: \d+ checks, 0 failures", result.stdout)
