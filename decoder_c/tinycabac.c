@@ -553,9 +553,9 @@ TC_ALWAYS_INLINE unsigned rd_bypass(range_decoder *r)
 }
 #endif
 
-/* `count` bypass bins appended to `bits`, most significant first.  One
- * call per run of bins: at -Os, where rd_bypass is out of line, a call per
- * bin cost more than the bin itself. */
+/* `count` bypass bins appended to `bits`, most significant first.  At -Os
+ * it is out of line and rd_bypass is inlined in it: one call per run of
+ * bins, where a call per bin cost more than the bin itself. */
 #if defined(__OPTIMIZE_SIZE__)
 TC_OUT_OF_LINE_FOR_SIZE static uint32_t rd_bypass_bits(range_decoder *r, unsigned count, uint32_t bits)
 #else
@@ -600,9 +600,10 @@ typedef struct {
  * can be coded with (0..TC_MAX_ACTIVITY), packed as k (bits 0-4), prefix set
  * (5-8) and twice the suffix set (9-13).  The preprocessor builds it from
  * the rules of tc_model.h restated as constant expressions, and
- * tests/selector_table.c checks every entry against them.  One load replaces about 25 instructions of clamps and
- * branches per value on the Cortex-M4; -Os saves the 514 bytes instead, and
- * its "selector" is the activity itself. */
+ * tests/selector_table.c checks every entry against them.  One load
+ * replaces about 25 instructions of clamps and branches per value on the
+ * Cortex-M4; -Os saves the 514 bytes instead, and its "selector" is the
+ * activity itself. */
 #if !defined(TC_SELECTOR_TABLE) && !defined(__OPTIMIZE_SIZE__)
 #define TC_SELECTOR_TABLE 1
 #endif
