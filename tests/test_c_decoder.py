@@ -113,9 +113,10 @@ def test_selector_table_follows_the_model_rules(tmp_path):
     assert "selector_table: 257 activities, 0 failures" in result.stdout
 
 
-def test_every_truncation_and_bit_flip_of_the_golden_vectors_is_caught(tmp_path):
+@pytest.mark.parametrize("optimization", ["-O2", "-Os"], ids=["speed-build", "size-build"])
+def test_every_truncation_and_bit_flip_of_the_golden_vectors_is_caught(tmp_path, optimization):
     sources = [TESTS_C / "damage.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c"]
-    executable = build(tmp_path, "damage", sources, ["-O2", "-g", *SANITIZE])
+    executable = build(tmp_path, "damage", sources, [optimization, "-g", *SANITIZE])
     runs = [subprocess.Popen([str(executable), "--stream-every", "16", *group], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for group in damage_argument_groups()]  # fmt: skip
     outputs = [run.communicate(timeout=1800) for run in runs]
