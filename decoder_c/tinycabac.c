@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tinycabac.c - the decoder of record for tinycabac streams, format 8.
+ * tinycabac.c - the decoder of record for tinycabac streams, format 9.
  *
  * Sections follow docs/FORMAT.md: container parsing (3), the range decoder
  * (5.1), binarization (5.5) and reconstruction (6).  No heap, no floating

@@ -12,6 +12,7 @@ import pytest
 
 import tinycabac
 from tinycabac import codec, modelfile
+from tinycabac.container import FORMAT_VERSION
 from tinycabac.models import default_model_path
 
 INT8_MODEL = default_model_path("int8")
@@ -82,7 +83,7 @@ def test_info_json_describes_the_stream_for_scripts(tmp_path):
     stream = (tmp_path / "f.tcb").read_bytes()
     document = json.loads(run("info", "f.tcb", "--json", "--source", FLOAT_MODEL, cwd=tmp_path).stdout)
     summaries = codec.info(stream)
-    assert document["format_version"] == stream[4] == 8 and document["stream_bytes"] == len(stream)
+    assert document["format_version"] == stream[4] == FORMAT_VERSION and document["stream_bytes"] == len(stream)
     assert document["payload_bytes"] + document["container_bytes"] == len(stream)
     assert document["payload_bytes"] == sum(t.payload_bytes for t in summaries)
     assert document["history_bytes_needed"] == max(t.history for t in summaries)

@@ -978,7 +978,8 @@ def test_forward_only_stream_refuses_to_go_back(stream_bytes):
     "damage, error",
     [
         (lambda d: b"XCAB" + d[4:], tcdec.NotAStreamError),
-        (lambda d: d[:4] + bytes([9]) + d[5:], tcdec.VersionError),
+        (lambda d: d[:4] + bytes([tcdec.FORMAT_VERSION + 1]) + d[5:], tcdec.VersionError),  # a future format
+        (lambda d: d[:4] + bytes([8]) + d[5:], tcdec.VersionError),  # format 8: .tflite streams with JSON layout
         (lambda d: d[:4] + bytes([2]) + d[5:], tcdec.VersionError),  # format 2 has no history fields
         (lambda d: d[:4] + bytes([3]) + d[5:], tcdec.VersionError),  # format 3: history without a kind
         (lambda d: d[:4] + bytes([4]) + d[5:], tcdec.VersionError),  # format 4: no quantizer byte

@@ -15,6 +15,7 @@ import tinycabac
 from test_c_decoder import DECODER, SANITIZE, TESTS_C, build
 from test_tflite_io import generated_models
 from tinycabac import modelfile
+from tinycabac.container import FormatError
 from tinycabac.models import default_model_path
 
 TC_ERR_RESERVED, TC_ERR_NOT_FOUND, TC_ERR_OUTPUT_SIZE = -6, -10, -11
@@ -95,21 +96,49 @@ def test_a_places_table_coded_with_prediction(driver, tmp_path):
     assert native.rebuild_tflite(stream) == CRAFTED_FILE
 
 
-@pytest.mark.parametrize(
-    "places",
-    [
-        [28, 0, 10, 1, 3],  # not by increasing offset
-        [28, 0, 0, 1, 4],  # overlapping
-        [28, 0, 0, 1, 26],  # past the end of the file
-        [27, 0, 0, 1, 20],  # buffers and skeleton do not add up to the file
-        [28, 0, 0, 9, 20],  # no such tensor
-        [28, 0, 0, 2, 20],  # the skeleton as a weight buffer
-        [28, 0, -8, 1, 20],  # negative offset
-        [28, 0, 0, 1],  # not the file size and pairs
-    ],
-)
+HOSTILE_PLACES = [
+    [28, 0, 10, 1, 3],  # not by increasing offset
+    [28, 0, 0, 1, 4],  # overlapping
+    [28, 0, 0, 1, 26],  # past the end of the file
+    [27, 0, 0, 1, 20],  # buffers and skeleton do not add up to the file
+    [28, 0, 0, 9, 20],  # no such tensor
+    [28, 0, 0, 2, 20],  # the skeleton as a weight buffer
+    [28, 0, -8, 1, 20],  # negative offset
+    [28, 0, 0, 1],  # not the file size and pairs
+]
+
+
+@pytest.mark.parametrize("places", HOSTILE_PLACES)
 def test_hostile_places_are_refused_before_anything_moves(driver, tmp_path, places):
     assert rebuild(driver, tmp_path, crafted(places)) == (TC_ERR_RESERVED, None)
+
+
+def test_the_host_rebuilds_from_the_places_as_the_device_does():
+    assert modelfile.decode_model(crafted([28, 1, 3, 0, 10])).to_bytes() == CRAFTED_FILE
+
+
+@pytest.mark.parametrize("places", HOSTILE_PLACES)
+def test_the_host_refuses_the_hostile_places_too(places):
+    with pytest.raises(FormatError, match="container data is damaged"):
+        modelfile.decode_model(crafted(places))
+
+
+def test_a_tflite_stream_carries_no_json_layout():
+    """Format 9: the places and the directory say where the weights go."""
+    stream = modelfile.encode_model(modelfile.read_model(default_model_path("int8")))
+    names = [t.name for t in tinycabac.info(stream)]
+    assert "__tflite_places__" in names and "__tflite_layout__" not in names
+
+
+def test_a_file_of_2_gib_or_more_keeps_the_json_layout():
+    """int32 places cannot hold its offsets (FORMAT 3.5)."""
+    weight = {"name": "w", "offset": 2**31, "length": 8, "dtype": "int8", "shape": [8]}
+    model = modelfile.Model("tflite", {"w": np.arange(8, dtype=np.int8)}, b"\x07" * 16,
+                            {"format": "tflite", "file_size": 2**31 + 16, "weights": [weight]})  # fmt: skip
+    stream = modelfile.encode_model(model)
+    names = [t.name for t in tinycabac.info(stream)]
+    assert "__tflite_layout__" in names and "__tflite_places__" not in names
+    assert modelfile.decode_model(stream).layout["weights"] == [weight]
 
 
 def test_an_update_stream_is_not_a_whole_model(driver, tmp_path):

@@ -6,7 +6,7 @@ OUT_DIR/<target>/ receives, per golden stream, inputs in the layout of
 fuzz_common.h (8 control bytes, then the stream), with the control bytes
 varied so that every target starts from its interesting paths: header CRC
 repair on, tensor CRC repair, every tensor, small and odd chunk sizes.
-The golden vectors are format 8 streams, dependent-quantized tensors
+The golden vectors are format 9 streams, dependent-quantized tensors
 included (trellis_float, update_delta).  fuzz_roundtrip gets level records
 (see fuzz_roundtrip.c) for every mode, without prediction and with each
 prediction kind (FORMAT 5.7), and for the float modes with either quantizer

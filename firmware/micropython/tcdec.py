@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""tcdec: decoder for tinycabac weight streams (format 8), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 9), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22
 (where the arithmetic decoder is compiled with @micropython.viper) and on
@@ -66,7 +66,7 @@ ACCELERATED = sys.implementation.name == "micropython"
 __version__ = "0.1.0"
 _MICROPYTHON = ACCELERATED
 
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096

@@ -43,20 +43,25 @@ class Model:
     layout: dict = field(default_factory=dict)
 
     def stream_tensors(self) -> dict[str, np.ndarray]:
-        """The tensors to encode, with the container data a .tflite needs."""
+        """The tensors to encode, with the container data a .tflite needs:
+        the skeleton, and where the weights go back (FORMAT 3.5).  The places
+        table says that for every file under 2 GiB, together with the
+        directory's names, dtypes and shapes; only larger files need the
+        JSON layout."""
         if self.kind != "tflite":
             return dict(self.tensors)
-        layout = {
-            "format": "tflite",
-            "file_size": self.layout["file_size"],
-            "weights": [{k: r[k] for k in _LAYOUT_KEYS} for r in self.layout["weights"]],
-        }
         tensors = dict(self.tensors)
         tensors[SKELETON_NAME] = np.frombuffer(self.skeleton, dtype=np.uint8)
-        tensors[LAYOUT_NAME] = np.frombuffer(json.dumps(layout, separators=(",", ":")).encode(), dtype=np.uint8)
         places = self._places()
         if places is not None:
             tensors[PLACES_NAME] = places
+        else:
+            layout = {
+                "format": "tflite",
+                "file_size": self.layout["file_size"],
+                "weights": [{k: r[k] for k in _LAYOUT_KEYS} for r in self.layout["weights"]],
+            }
+            tensors[LAYOUT_NAME] = np.frombuffer(json.dumps(layout, separators=(",", ":")).encode(), dtype=np.uint8)
         return tensors
 
     def _places(self) -> np.ndarray | None:
@@ -132,24 +137,51 @@ def encode_update(model: Model, base: Model, **options) -> bytes:
 
 def apply_update(base: Model, stream: bytes) -> Model:
     """The model an update stream makes of `base` (refuses a wrong base)."""
-    return _model_from_tensors(codec.apply(base.stream_tensors(), stream, include_reserved=True))
+    return _model_from_tensors(codec.apply(base.stream_tensors(), stream, include_reserved=True), stream)
 
 
 def decode_model(stream: bytes) -> Model:
     """Rebuild the model a stream came from (float weights as decoded)."""
-    return _model_from_tensors(codec.decode(stream, include_reserved=True))
+    return _model_from_tensors(codec.decode(stream, include_reserved=True), stream)
 
 
-def _model_from_tensors(tensors: dict[str, np.ndarray]) -> Model:
+def _model_from_tensors(tensors: dict[str, np.ndarray], stream: bytes) -> Model:
     if SKELETON_NAME not in tensors:
         return Model("npz", tensors)
-    tensors.pop(PLACES_NAME, None)  # for devices; the layout says the same
     try:
         skeleton = tensors.pop(SKELETON_NAME).tobytes()
-        layout = json.loads(tensors.pop(LAYOUT_NAME).tobytes())
+        if LAYOUT_NAME in tensors:  # a file of 2 GiB or more
+            tensors.pop(PLACES_NAME, None)
+            layout = json.loads(tensors.pop(LAYOUT_NAME).tobytes())
+        else:
+            layout = _layout_from_places(tensors.pop(PLACES_NAME), codec.info(stream), len(skeleton))
     except (KeyError, ValueError) as error:
         raise FormatError(f"stream's .tflite container data is damaged: {error}") from error
     return Model("tflite", tensors, skeleton, layout)
+
+
+def _layout_from_places(places: np.ndarray, entries: list, skeleton_size: int) -> dict:
+    """join_tflite's layout from __tflite_places__ and the directory
+    (FORMAT 3.5): each weight buffer is its tensor's elements in the
+    tensor's dtype, buffers by increasing offset, and buffers and skeleton
+    fill the file exactly."""
+    values = [int(value) for value in np.asarray(places).reshape(-1)]
+    if len(values) % 2 != 1:
+        raise ValueError("places table of even length")
+    file_size, weights, end = values[0], [], 0
+    for index, offset in zip(values[1::2], values[2::2]):
+        if not 0 <= index < len(entries) or entries[index].name.startswith(RESERVED_NAME_PREFIX):
+            raise ValueError(f"places name directory entry {index}, which is not a weight tensor")
+        entry = entries[index]
+        length = entry.elements * np.dtype(entry.dtype).itemsize
+        if offset < end or offset + length > file_size:
+            raise ValueError(f"weight {entry.name!r} placed at {offset}, outside the file or over another")
+        end = offset + length
+        weights.append({"name": entry.name, "offset": offset, "length": length, "dtype": entry.dtype,
+                        "shape": list(entry.shape)})  # fmt: skip
+    if skeleton_size + sum(weight["length"] for weight in weights) != file_size:
+        raise ValueError(f"weights and skeleton do not fill the {file_size}-byte file")
+    return {"format": "tflite", "file_size": file_size, "weights": weights}
 
 
 def _new_file_mode(path: Path) -> int:
