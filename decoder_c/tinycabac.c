@@ -513,7 +513,7 @@ TC_INLINE unsigned rd_bin(range_decoder *r, tc_context *c)
     return one & 1u;
 }
 
-TC_INLINE unsigned rd_bypass(range_decoder *r)
+TC_ALWAYS_INLINE unsigned rd_bypass(range_decoder *r)
 {
     uint32_t one;
     r->range >>= 1;

@@ -63,7 +63,7 @@ MAX_HISTORY = 65535  # FORMAT 3.4
 def rebuild_tflite(data: bytes) -> bytes | None:
     """The .tflite file as a device rebuilds it from the stream, with
     decoder_c/tflite/tc_tflite.c; None for a stream without
-    __tflite_places__ (plain arrays, or made before format 8)."""
+    __tflite_places__ (plain arrays, or a .tflite file of 2 GiB or more)."""
     stream = Stream(data)
     decoder = ffi.new("tc_decoder *")
     history = ffi.new("int8_t[]", MAX_HISTORY)
