@@ -1064,14 +1064,13 @@ def test_tflite_rebuild_on_micropython(tmp_path):
 def test_tflite_rebuild_on_cpython_and_hostile_places():
     for stream, rebuilt in tflite_rebuild_cases().values():
         assert tcdec.rebuild_tflite(stream) == rebuilt
-    from test_tflite_rebuild import CRAFTED_FILE, crafted
+    from test_tflite_rebuild import CRAFTED_FILE, HOSTILE_PLACES, crafted
 
     assert tcdec.rebuild_tflite(crafted([28, 1, 3, 0, 10])) == CRAFTED_FILE
     predicted = crafted([28, 1, 3, 0, 10], prediction={"__tflite_places__": "difference"},
                         history={"__tflite_places__": 2})  # fmt: skip
     assert tcdec.rebuild_tflite(predicted) == CRAFTED_FILE
-    for places in ([28, 0, 10, 1, 3], [28, 0, 0, 1, 4], [28, 0, 0, 1, 26], [27, 0, 0, 1, 20], [28, 0, 0, 9, 20],
-                   [28, 0, -8, 1, 20], [28, 0, 0, 1], [-1]):
+    for places in [*HOSTILE_PLACES, [-1]]:
         with pytest.raises(tcdec.InvalidFieldError):
             tcdec.rebuild_tflite(crafted(places))
     with pytest.raises(tcdec.InvalidFieldError, match="not a stream of a .tflite file"):

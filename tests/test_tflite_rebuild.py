@@ -103,6 +103,7 @@ HOSTILE_PLACES = [
     [27, 0, 0, 1, 20],  # buffers and skeleton do not add up to the file
     [28, 0, 0, 9, 20],  # no such tensor
     [28, 0, 0, 2, 20],  # the skeleton as a weight buffer
+    [40, 0, 3, 2, 12],  # the same, with a file size that adds up: a reserved tensor is never a weight
     [28, 0, -8, 1, 20],  # negative offset
     [28, 0, 0, 1],  # not the file size and pairs
 ]

@@ -131,13 +131,17 @@ uint16_t tc_float16_from_float32(uint32_t bits)
     return (uint16_t)(sign | half);
 }
 
-/* Weight buffer number k of the places table: its tensor and byte range. */
+/* Weight buffer number k of the places table: its tensor and byte range.
+ * A reserved "__" tensor is container data, never a weight buffer: the
+ * host tools refuse such a table too, so every tier rebuilds the same. */
 static tc_status place_of(const tc_stream *s, const uint8_t *places, uint32_t k, tc_tensor_info *t,
                           uint32_t *offset, uint32_t *length)
 {
     const uint8_t *entry = places + 4u + 8u * k;
     uint32_t size;
     if (tc_stream_tensor(s, read_le32(entry), t) != TC_OK)
+        return TC_ERR_RESERVED;
+    if (t->name_len >= 2u && t->name[0] == '_' && t->name[1] == '_')
         return TC_ERR_RESERVED;
     size = file_element_size(t->dtype);
     if (size == 0 || t->mode > TC_MODE_QUANTIZED) /* an update needs its base: not a whole model */

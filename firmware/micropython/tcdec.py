@@ -1770,6 +1770,8 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
         if not 0 <= index < decoder.tensor_count:
             raise InvalidFieldError("%s names tensor %d of %d" % (_TFLITE_PLACES, index, decoder.tensor_count))
         info = decoder.info(index)
+        if info.name.startswith("__"):  # container data, never a weight buffer
+            raise InvalidFieldError("%s names reserved tensor %r" % (_TFLITE_PLACES, info.name))
         length = info.size * _FILE_ITEMSIZE[info.dtype]
         gap = offset - written
         if info.base_crc32 is not None or gap < 0 or offset + length > len(model) or taken + gap > len(skeleton):
