@@ -1,6 +1,7 @@
 """The tinycabac command line, run as a user would (a subprocess per call)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tinycabac
 from tinycabac import codec, modelfile
@@ -187,6 +190,40 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path, args, message)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tinycabac: error:") and message in lines[0], result.stderr
+
+
+def npz_archive(compressed: bool) -> bytes:
+    archive = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(archive, w=np.arange(100, dtype=np.int8),
+                                                      b=np.ones((30, 3), np.float32))  # fmt: skip
+    return archive.getvalue()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.booleans(), st.lists(st.tuples(st.integers(0, 2**31), st.integers(0, 255)), min_size=1, max_size=6),
+       st.integers(0, 2**31))  # fmt: skip
+def test_a_damaged_npz_archive_loads_or_is_a_model_file_error(compressed, corruptions, cut):
+    """zipfile and numpy raise half a dozen kinds of exception on a mangled
+    archive (unsupported method, encryption flag, short member, bad deflate
+    stream); the CLI must still print one line, not a traceback."""
+    data = bytearray(npz_archive(compressed))
+    for position, value in corruptions:
+        data[position % len(data)] = value
+    data = data[: max(4, cut % (len(data) + 1))]
+    try:
+        modelfile.model_from_bytes(bytes(data))
+    except modelfile.ModelFileError:
+        pass
+
+
+def test_an_archive_asking_for_encryption_is_one_clear_line(tmp_path):
+    data = bytearray(npz_archive(False))
+    data[data.index(b"PK\x01\x02") + 8] |= 1  # the first member's central-directory flags: encrypted
+    (tmp_path / "locked.npz").write_bytes(bytes(data))
+    result = run("encode", "locked.npz", "-o", "x.tcb", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and not (tmp_path / "x.tcb").exists()
+    assert result.stderr.startswith("tinycabac: error: locked.npz: not a readable .npz archive") and \
+        len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_a_failed_encode_leaves_no_file_and_keeps_an_existing_one(tmp_path):

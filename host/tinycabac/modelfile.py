@@ -7,8 +7,10 @@ import io
 import json
 import os
 import stat
+import struct
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,11 @@ from .container import (
 from .tflite_io import TFLITE_FILE_IDENTIFIER, join_tflite, split_tflite
 
 SKELETON_NAME = TFLITE_SKELETON_NAME
+# What numpy and zipfile raise on a damaged archive: a bad header or CRC, a
+# cut member, a method, flag or encryption a mangled byte asks for (zipfile's
+# RuntimeError), a broken deflate stream.
+_NPZ_ERRORS = (ValueError, OSError, EOFError, NotImplementedError, RuntimeError, KeyError, struct.error, zlib.error,
+               zipfile.BadZipFile)  # fmt: skip
 LAYOUT_NAME = TFLITE_LAYOUT_NAME
 PLACES_NAME = TFLITE_PLACES_NAME
 # What join_tflite needs from each layout record; the rest (scales, ...) is in the skeleton.
@@ -103,8 +110,8 @@ def model_from_bytes(data: bytes, source: str = "input") -> Model:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
                 tensors = {name: archive[name] for name in archive.files}
-        except (ValueError, OSError, zipfile.BadZipFile) as error:
-            raise ModelFileError(f"{source}: not a readable .npz archive ({error})") from error
+        except _NPZ_ERRORS as error:
+            raise ModelFileError(f"{source}: not a readable .npz archive ({str(error) or type(error).__name__})") from error
         reserved = [name for name in tensors if name.startswith(RESERVED_NAME_PREFIX)]
         if reserved:
             raise ModelFileError(f"{source}: array {reserved[0][:40]!r}: names starting with "
