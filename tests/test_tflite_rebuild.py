@@ -139,7 +139,42 @@ def test_a_file_of_2_gib_or_more_keeps_the_json_layout():
     stream = modelfile.encode_model(model)
     names = [t.name for t in tinycabac.info(stream)]
     assert "__tflite_layout__" in names and "__tflite_places__" not in names
-    assert modelfile.decode_model(stream).layout["weights"] == [weight]
+    # Read back with the skeleton such a file would have (its 2 GiB are not made here).
+    layout = tinycabac.decode(stream, include_reserved=True)["__tflite_layout__"].tobytes()
+    read = modelfile._layout_from_json(layout, tinycabac.info(stream), skeleton_size=2**31 + 8)
+    assert read["file_size"] == 2**31 + 16 and read["weights"] == [weight]
+
+
+GOOD_RECORD = '{"name":"a","offset":0,"length":8,"dtype":"int8","shape":[8]}'
+HOSTILE_JSON_LAYOUTS = [
+    "[1]",  # not an object
+    '{"file_size": 24}',  # no weights
+    '{"file_size": 24, "weights": [5]}',  # a record that is not an object
+    '{"file_size": 24, "weights": [{"name": "a"}]}',  # a record without its offset
+    '{"file_size": 24, "weights": [' + GOOD_RECORD.replace('"a"', '"zz"') + "]}",  # no such tensor
+    '{"file_size": 24, "weights": [' + GOOD_RECORD.replace('"a"', '"__tflite_skeleton__"') + "]}",  # reserved
+    '{"file_size": 24, "weights": [' + GOOD_RECORD.replace(":0,", ":-5,") + "]}",  # negative offset
+    '{"file_size": 24, "weights": [' + GOOD_RECORD.replace(":0,", ":0.0,") + "]}",  # not an integer
+    '{"file_size": 24, "weights": [' + GOOD_RECORD.replace('"int8"', '"bogus"') + "]}",  # not the tensor's dtype
+    '{"file_size": 24, "weights": [' + GOOD_RECORD.replace("[8]", "[2,4]") + "]}",  # not the tensor's shape
+    '{"file_size": 25, "weights": [' + GOOD_RECORD + "]}",  # weights and skeleton do not fill the file
+    "\u00ff not JSON",
+]
+
+
+def json_layout_stream(layout: str) -> bytes:
+    return tinycabac.encode({"a": np.arange(8, dtype=np.int8), "__tflite_skeleton__": np.full(16, 7, np.uint8),
+                             "__tflite_layout__": np.frombuffer(layout.encode(), np.uint8)})  # fmt: skip
+
+
+def test_a_json_layout_is_held_to_the_places_rules():
+    """A hostile stream may carry the JSON layout whatever the file's size:
+    it must say what the directory says, or be refused as damaged."""
+    good = '{"file_size": 24, "weights": [' + GOOD_RECORD + "]}"
+    assert modelfile.decode_model(json_layout_stream(good)).to_bytes() == bytes(range(8)) + b"\x07" * 16
+    for layout in HOSTILE_JSON_LAYOUTS:
+        with pytest.raises(FormatError, match="container data is damaged"):
+            modelfile.decode_model(json_layout_stream(layout))
 
 
 def test_an_update_stream_is_not_a_whole_model(driver, tmp_path):

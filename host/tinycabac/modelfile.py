@@ -159,7 +159,7 @@ def _model_from_tensors(tensors: dict[str, np.ndarray], stream: bytes) -> Model:
         skeleton = tensors.pop(SKELETON_NAME).tobytes()
         if LAYOUT_NAME in tensors:  # a file of 2 GiB or more
             tensors.pop(PLACES_NAME, None)
-            layout = json.loads(tensors.pop(LAYOUT_NAME).tobytes())
+            layout = _layout_from_json(tensors.pop(LAYOUT_NAME).tobytes(), codec.info(stream), len(skeleton))
         else:
             layout = _layout_from_places(tensors.pop(PLACES_NAME), codec.info(stream), len(skeleton))
     except (KeyError, ValueError) as error:
@@ -189,6 +189,29 @@ def _layout_from_places(places: np.ndarray, entries: list, skeleton_size: int) -
     if skeleton_size + sum(weight["length"] for weight in weights) != file_size:
         raise ValueError(f"weights and skeleton do not fill the {file_size}-byte file")
     return {"format": "tflite", "file_size": file_size, "weights": weights}
+
+
+def _layout_from_json(text: bytes, entries: list, skeleton_size: int) -> dict:
+    """The JSON layout of a file of 2 GiB or more (FORMAT 3.5), held to the
+    places' rules: a record for a weight tensor of the directory, by
+    increasing offset, with the tensor's own length, dtype and shape."""
+    layout = json.loads(text)
+    index = {entry.name: position for position, entry in enumerate(entries)}
+    try:
+        records = [{key: record[key] for key in _LAYOUT_KEYS} for record in layout["weights"]]
+        values = [layout["file_size"]]
+    except (TypeError, KeyError) as error:
+        raise ValueError("JSON layout is not a file_size and weight records of " + ", ".join(_LAYOUT_KEYS)) from error
+    for record in records:
+        if not isinstance(record["name"], str) or record["name"] not in index:
+            raise ValueError(f"JSON layout names {str(record['name'])[:60]!r}, which is not in the directory")
+        values += [index[record["name"]], record["offset"]]
+    if not all(type(value) is int for value in values):
+        raise ValueError("JSON layout with a size or offset that is not an integer")
+    derived = _layout_from_places(np.array(values, dtype=object), entries, skeleton_size)
+    if derived["weights"] != records:
+        raise ValueError("JSON layout disagrees with the directory on a weight's length, dtype or shape")
+    return derived
 
 
 def _new_file_mode(path: Path) -> int:
