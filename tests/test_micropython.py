@@ -1064,7 +1064,7 @@ def test_tflite_rebuild_on_micropython(tmp_path):
 def test_tflite_rebuild_on_cpython_and_hostile_places():
     for stream, rebuilt in tflite_rebuild_cases().values():
         assert tcdec.rebuild_tflite(stream) == rebuilt
-    from test_tflite_rebuild import CRAFTED_FILE, HOSTILE_PLACES, crafted
+    from test_tflite_rebuild import CRAFTED_FILE, HOSTILE_CONTAINERS, HOSTILE_PLACES, crafted, crafted_container
 
     assert tcdec.rebuild_tflite(crafted([28, 1, 3, 0, 10])) == CRAFTED_FILE
     predicted = crafted([28, 1, 3, 0, 10], prediction={"__tflite_places__": "difference"},
@@ -1073,6 +1073,9 @@ def test_tflite_rebuild_on_cpython_and_hostile_places():
     for places in [*HOSTILE_PLACES, [-1]]:
         with pytest.raises(tcdec.InvalidFieldError):
             tcdec.rebuild_tflite(crafted(places))
+    for case in HOSTILE_CONTAINERS:
+        with pytest.raises(tcdec.InvalidFieldError):
+            tcdec.rebuild_tflite(crafted_container(case))
     with pytest.raises(tcdec.InvalidFieldError, match="not a stream of a .tflite file"):
         tcdec.rebuild_tflite(tinycabac.encode({"w": np.arange(5, dtype=np.int8)}))
 

@@ -78,6 +78,25 @@ def crafted(places: list[int], skeleton_size: int = 16, **options) -> bytes:
         "__tflite_places__": np.array(places, dtype=np.int32),
     }, **options)  # fmt: skip
 
+
+def crafted_container(case: str) -> bytes:
+    """The crafted stream with one container tensor of the wrong kind: each
+    would rebuild the crafted file if a tier let it through."""
+    skeleton, places = np.full(16, 7, np.uint8), np.array([28, 1, 3, 0, 10], np.int32)
+    tensors = {"a": np.arange(8, dtype=np.int8), "b": np.arange(4, dtype=np.uint8)}
+    tensors.update({
+        "int16 skeleton": {"__tflite_skeleton__": skeleton.view(np.int16), "__tflite_places__": places},
+        "int8 skeleton": {"__tflite_skeleton__": skeleton.view(np.int8), "__tflite_places__": places},
+        "float32 places": {"__tflite_skeleton__": skeleton, "__tflite_places__": places.astype(np.float32)},
+        "int16 places": {"__tflite_skeleton__": skeleton, "__tflite_places__": places.astype(np.int16)},
+        "places and JSON layout": {"__tflite_skeleton__": skeleton, "__tflite_places__": places,
+                                   "__tflite_layout__": np.frombuffer(b'{"file_size":28,"weights":[]}', np.uint8)},
+    }[case])  # fmt: skip
+    return tinycabac.encode(tensors, step=1.0)
+
+
+HOSTILE_CONTAINERS = ["int16 skeleton", "int8 skeleton", "float32 places", "int16 places", "places and JSON layout"]
+
 CRAFTED_FILE = bytes([7] * 3 + [0, 1, 2, 3] + [7] * 3 + list(range(8)) + [7] * 10)
 
 
@@ -122,6 +141,15 @@ def test_the_host_rebuilds_from_the_places_as_the_device_does():
 def test_the_host_refuses_the_hostile_places_too(places):
     with pytest.raises(FormatError, match="container data is damaged"):
         modelfile.decode_model(crafted(places))
+
+
+@pytest.mark.parametrize("case", HOSTILE_CONTAINERS)
+def test_container_tensors_of_the_wrong_kind_are_refused_by_host_and_device(driver, tmp_path, case):
+    """FORMAT 3.5: the skeleton is lossless uint8, the places lossless int32,
+    and a stream has the places or the JSON layout, never both."""
+    assert rebuild(driver, tmp_path, crafted_container(case)) == (TC_ERR_RESERVED, None)
+    with pytest.raises(FormatError, match="container data is damaged"):
+        modelfile.decode_model(crafted_container(case))
 
 
 def test_a_tflite_stream_carries_no_json_layout():

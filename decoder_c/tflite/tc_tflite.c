@@ -48,11 +48,16 @@ static tc_status find_tensor(const tc_stream *s, const char *name, size_t name_l
     return info->dtype == dtype && info->mode == TC_MODE_LOSSLESS ? TC_OK : TC_ERR_RESERVED;
 }
 
+/* The places table; a stream that also has the JSON layout, which only
+ * the host tools read, is refused as they refuse it (FORMAT 3.5). */
 static tc_status find_places(const tc_stream *s, tc_tensor_info *info)
 {
+    tc_tensor_info layout;
     tc_status st = find_tensor(s, TC_TFLITE_PLACES_NAME, sizeof TC_TFLITE_PLACES_NAME - 1, TC_DTYPE_INT32, info);
     if (st == TC_OK && info->element_count % 2u != 1u)
         return TC_ERR_RESERVED; /* the file size, then pairs */
+    if (st == TC_OK && tc_stream_find(s, TC_TFLITE_LAYOUT_NAME, sizeof TC_TFLITE_LAYOUT_NAME - 1, &layout, NULL) == TC_OK)
+        return TC_ERR_RESERVED;
     return st;
 }
 

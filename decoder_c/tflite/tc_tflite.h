@@ -31,6 +31,7 @@ extern "C" {
 
 #define TC_TFLITE_SKELETON_NAME "__tflite_skeleton__"
 #define TC_TFLITE_PLACES_NAME "__tflite_places__"
+#define TC_TFLITE_LAYOUT_NAME "__tflite_layout__" /* the host tools' JSON layout (2 GiB files): refused here */
 
 /* The size of the .tflite file the stream rebuilds and the number of weight
  * buffers in it.  TC_ERR_NOT_FOUND: not a stream of a .tflite file (or one

@@ -1701,6 +1701,7 @@ def _check_base(info, buffer):
 
 _TFLITE_SKELETON = "__tflite_skeleton__"
 _TFLITE_PLACES = "__tflite_places__"
+_TFLITE_LAYOUT = "__tflite_layout__"  # the host tools' JSON layout (2 GiB files): refused here
 # Bytes per element in the .tflite file: float16 weights decode to float32.
 _FILE_ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "float16": 2}
 
@@ -1757,6 +1758,12 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
     decoder = Decoder(stream, chunk_size, accelerated)
     places_info = _tflite_part(decoder, _TFLITE_PLACES, "int32")
     skeleton_info = _tflite_part(decoder, _TFLITE_SKELETON, "uint8")
+    try:
+        decoder.info(_TFLITE_LAYOUT)
+    except KeyError:
+        pass
+    else:  # which of the two says where the weights go?
+        raise InvalidFieldError("both %s and %s" % (_TFLITE_PLACES, _TFLITE_LAYOUT))
     places = decoder.read(places_info.index)
     if len(places) % 2 != 1 or places[0] < 0:
         raise InvalidFieldError("%s is not a file size and (tensor, offset) pairs" % _TFLITE_PLACES)

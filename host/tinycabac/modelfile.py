@@ -155,16 +155,32 @@ def decode_model(stream: bytes) -> Model:
 def _model_from_tensors(tensors: dict[str, np.ndarray], stream: bytes) -> Model:
     if SKELETON_NAME not in tensors:
         return Model("npz", tensors)
+    entries = codec.info(stream)
     try:
+        _check_container_tensors(entries)
         skeleton = tensors.pop(SKELETON_NAME).tobytes()
         if LAYOUT_NAME in tensors:  # a file of 2 GiB or more
-            tensors.pop(PLACES_NAME, None)
-            layout = _layout_from_json(tensors.pop(LAYOUT_NAME).tobytes(), codec.info(stream), len(skeleton))
+            layout = _layout_from_json(tensors.pop(LAYOUT_NAME).tobytes(), entries, len(skeleton))
         else:
-            layout = _layout_from_places(tensors.pop(PLACES_NAME), codec.info(stream), len(skeleton))
+            layout = _layout_from_places(tensors.pop(PLACES_NAME), entries, len(skeleton))
     except (KeyError, ValueError) as error:
         raise FormatError(f"stream's .tflite container data is damaged: {error}") from error
     return Model("tflite", tensors, skeleton, layout)
+
+
+# The container tensors of a .tflite stream and their dtypes (FORMAT 3.5):
+# coded exactly, as the device helper and tcdec require.
+_CONTAINER_DTYPES = {SKELETON_NAME: "uint8", PLACES_NAME: "int32", LAYOUT_NAME: "uint8"}
+
+
+def _check_container_tensors(entries: list) -> None:
+    names = {entry.name for entry in entries}
+    if PLACES_NAME in names and LAYOUT_NAME in names:
+        raise ValueError(f"both {PLACES_NAME} and {LAYOUT_NAME}: which one says where the weights go?")
+    for entry in entries:
+        dtype = _CONTAINER_DTYPES.get(entry.name)
+        if dtype is not None and (entry.dtype != dtype or not entry.mode.endswith("lossless")):
+            raise ValueError(f"{entry.name} is a {entry.mode} {entry.dtype} tensor, not a lossless {dtype} one")
 
 
 def _layout_from_places(places: np.ndarray, entries: list, skeleton_size: int) -> dict:
