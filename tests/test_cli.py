@@ -130,6 +130,16 @@ def test_verify_reports_a_different_model(tmp_path):
     assert result.returncode == 1 and "dense2/weights" in result.stdout
 
 
+def test_a_float_tensor_of_another_shape_is_a_mismatch_not_a_numpy_error(tmp_path):
+    np.savez(tmp_path / "f.npz", v=np.linspace(-1, 1, 12, dtype=np.float32))
+    np.savez(tmp_path / "other.npz", v=np.ones((3, 4), np.float32))
+    run("encode", "f.npz", "-o", "f.tcb", cwd=tmp_path)
+    result = run("verify", "f.tcb", "other.npz", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and result.stdout == "MISMATCH v: shape (12,) != (3, 4)\n" and not result.stderr
+    info = run("info", "f.tcb", "--source", "other.npz", cwd=tmp_path).stdout  # no SNR for it, no error
+    assert info.splitlines()[2].split()[0] == "v" and info.splitlines()[2].rstrip().endswith("?")
+
+
 def test_npz_models(tmp_path):
     arrays = {"w": np.arange(-60, 60, dtype=np.int8).reshape(10, 12), "f": np.linspace(-1, 1, 50, dtype=np.float32)}
     np.savez(tmp_path / "m.npz", **arrays)

@@ -124,10 +124,13 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
 
 
 def _tensor_snrs(source: dict[str, np.ndarray], decoded: dict[str, np.ndarray]) -> dict[str, float]:
+    """SNR of each float tensor the source has too, in the same shape (verify
+    reports a different shape as a mismatch; info leaves its SNR empty)."""
     return {
         name: snr_db(source[name], decoded[name])
         for name in decoded
         if name in source and np.asarray(source[name]).dtype.kind == "f"
+        and np.shape(source[name]) == decoded[name].shape
     }
 
 
