@@ -360,6 +360,19 @@ def test_bad_names_and_options_are_refused():
         tinycabac.encode({"w": np.ones((2, 2), np.float32)}, step=0.1, axis=5)
 
 
+def test_a_float16_reconstruction_past_65504_is_an_error_not_infinity():
+    """A .tflite rebuild narrows float16 weights back (FORMAT 3.5): 65504
+    quantized with a step of 40 reconstructs as 1638 * 40 = 65520, which is
+    infinity in float16."""
+    top = np.array([65504.0, -65504.0, 1.0], np.float16)
+    with pytest.raises(tinycabac.FormatError, match="overflows float16"):
+        tinycabac.encode({"w": top}, step=40.0)
+    with pytest.raises(tinycabac.FormatError, match="overflows float16"):
+        tinycabac.encode({"w": top}, base={"w": np.zeros(3, np.float16)}, step=40.0)
+    fits = tinycabac.decode(tinycabac.encode({"w": top}, step=4.0))["w"]  # 16376 * 4 = 65504
+    assert fits.tolist() == [65504.0, -65504.0, 0.0]
+
+
 @pytest.mark.parametrize("quantizer", ["nearest", "rdoq", "trellis"])
 def test_a_step_too_small_for_the_levels_is_an_error_not_a_zeroed_weight(quantizer):
     """RDOQ and the trellis could fall back to level 0 for a weight whose

@@ -139,11 +139,24 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
     return quantize_for_snr(array, target, axis, quantizer, name)
 
 
+def _check_fits_dtype(name: str, array: np.ndarray, reconstruction: np.ndarray) -> None:
+    """A float16 tensor's weights go back into float16 (a .tflite rebuild
+    narrows them, FORMAT 3.5): a reconstruction of 65520 or more, which
+    quantization can round up to from 65504, would be infinity there, so it
+    is an error here."""
+    if array.dtype == np.float16:
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(reconstruction.astype(np.float16))
+        if not np.all(finite):
+            raise FormatError(f"tensor {name!r}: reconstruction overflows float16; use a smaller step")
+
+
 def _encode_float(
     name, array, base, step, qp, target_snr, axis, quantizer, lam, target_bpw, prediction: Prediction
 ) -> tuple[TensorEntry, float]:
     if base is None:
         q = _quantize(name, array, step, qp, target_snr, axis, quantizer, lam, target_bpw)
+        _check_fits_dtype(name, array, q.reconstruction)
         entry = _levels_entry(
             name, array, MODE_QUANTIZED, q.levels, q.reconstruction, prediction,
             axis=q.axis, steps=q.steps, quantizer=q.quantizer,
@@ -158,6 +171,7 @@ def _encode_float(
         updated = base32 + q.reconstruction
     if not np.all(np.isfinite(updated)):
         raise FormatError(f"tensor {name!r}: the updated tensor overflows float32")
+    _check_fits_dtype(name, array, updated)
     entry = _levels_entry(
         name, array, MODE_DELTA_QUANTIZED, q.levels, updated, prediction,
         axis=q.axis, steps=q.steps, quantizer=q.quantizer, base_crc32=zlib.crc32(_le_bytes(base32)),
