@@ -4,6 +4,7 @@ recorded digests."""
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 
 import pytest
@@ -24,6 +25,16 @@ def read_vector(name: str) -> bytes:
 
 def test_manifest_matches_format_version():
     assert MANIFEST["format_version"] == tinycabac.FORMAT_VERSION
+
+
+def test_the_spec_names_the_current_version():
+    """docs/FORMAT.md's title, its header table and its version history all
+    move with a format bump (format 9 once left the table at 8)."""
+    spec = (GOLDEN_DIR.parent.parent / "docs" / "FORMAT.md").read_text()
+    version = tinycabac.FORMAT_VERSION
+    assert spec.startswith(f"# The tinycabac stream format, version {version}\n")
+    assert f"| format_version    | {version}; other values MUST be rejected |" in spec
+    assert re.findall(r"^- (\d+) \(", spec, re.MULTILINE)[-1] == str(version)
 
 
 def test_update_vectors_are_present():
