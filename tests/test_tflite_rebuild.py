@@ -187,6 +187,7 @@ HOSTILE_JSON_LAYOUTS = [
     '{"file_size": 24, "weights": [' + GOOD_RECORD.replace("[8]", "[2,4]") + "]}",  # not the tensor's shape
     '{"file_size": 25, "weights": [' + GOOD_RECORD + "]}",  # weights and skeleton do not fill the file
     "\u00ff not JSON",
+    "[" * 100_000,  # nested past Python's recursion limit
 ]
 
 
@@ -200,6 +201,13 @@ def test_a_json_layout_is_held_to_the_places_rules():
     it must say what the directory says, or be refused as damaged."""
     good = '{"file_size": 24, "weights": [' + GOOD_RECORD + "]}"
     assert modelfile.decode_model(json_layout_stream(good)).to_bytes() == bytes(range(8)) + b"\x07" * 16
+    # split_tflite lists weights in graph order, not by offset: any order is valid
+    second = '{"name":"b","offset":16,"length":4,"dtype":"uint8","shape":[4]}'
+    reversed_records = '{"file_size": 28, "weights": [' + second + "," + GOOD_RECORD + "]}"
+    stream = tinycabac.encode({"a": np.arange(8, dtype=np.int8), "b": np.arange(4, dtype=np.uint8),
+                               "__tflite_skeleton__": np.full(16, 7, np.uint8),
+                               "__tflite_layout__": np.frombuffer(reversed_records.encode(), np.uint8)})  # fmt: skip
+    assert modelfile.decode_model(stream).to_bytes() == bytes(range(8)) + b"\x07" * 8 + bytes(range(4)) + b"\x07" * 8
     for layout in HOSTILE_JSON_LAYOUTS:
         with pytest.raises(FormatError, match="container data is damaged"):
             modelfile.decode_model(json_layout_stream(layout))

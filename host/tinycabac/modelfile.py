@@ -27,15 +27,15 @@ from .container import (
 from .tflite_io import TFLITE_FILE_IDENTIFIER, join_tflite, split_tflite
 
 SKELETON_NAME = TFLITE_SKELETON_NAME
+LAYOUT_NAME = TFLITE_LAYOUT_NAME
+PLACES_NAME = TFLITE_PLACES_NAME
+# What join_tflite needs from each layout record; the rest (scales, ...) is in the skeleton.
+_LAYOUT_KEYS = ("name", "offset", "length", "dtype", "shape")
 # What numpy and zipfile raise on a damaged archive: a bad header or CRC, a
 # cut member, a method, flag or encryption a mangled byte asks for (zipfile's
 # RuntimeError), a broken deflate stream.
 _NPZ_ERRORS = (ValueError, OSError, EOFError, NotImplementedError, RuntimeError, KeyError, struct.error, zlib.error,
                zipfile.BadZipFile)  # fmt: skip
-LAYOUT_NAME = TFLITE_LAYOUT_NAME
-PLACES_NAME = TFLITE_PLACES_NAME
-# What join_tflite needs from each layout record; the rest (scales, ...) is in the skeleton.
-_LAYOUT_KEYS = ("name", "offset", "length", "dtype", "shape")
 
 
 class ModelFileError(ValueError):
@@ -111,7 +111,8 @@ def model_from_bytes(data: bytes, source: str = "input") -> Model:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
                 tensors = {name: archive[name] for name in archive.files}
         except _NPZ_ERRORS as error:
-            raise ModelFileError(f"{source}: not a readable .npz archive ({str(error) or type(error).__name__})") from error
+            reason = str(error) or type(error).__name__
+            raise ModelFileError(f"{source}: not a readable .npz archive ({reason})") from error
         reserved = [name for name in tensors if name.startswith(RESERVED_NAME_PREFIX)]
         if reserved:
             raise ModelFileError(f"{source}: array {reserved[0][:40]!r}: names starting with "
@@ -209,21 +210,26 @@ def _layout_from_places(places: np.ndarray, entries: list, skeleton_size: int) -
 
 def _layout_from_json(text: bytes, entries: list, skeleton_size: int) -> dict:
     """The JSON layout of a file of 2 GiB or more (FORMAT 3.5), held to the
-    places' rules: a record for a weight tensor of the directory, by
-    increasing offset, with the tensor's own length, dtype and shape."""
-    layout = json.loads(text)
+    places' rules: records (in any order) for weight tensors of the
+    directory, each with the tensor's own length, dtype and shape."""
+    try:
+        layout = json.loads(text)
+    except RecursionError as error:  # hostile nesting
+        raise ValueError("JSON layout nested too deeply") from error
     index = {entry.name: position for position, entry in enumerate(entries)}
     try:
         records = [{key: record[key] for key in _LAYOUT_KEYS} for record in layout["weights"]]
-        values = [layout["file_size"]]
+        file_size = layout["file_size"]
     except (TypeError, KeyError) as error:
         raise ValueError("JSON layout is not a file_size and weight records of " + ", ".join(_LAYOUT_KEYS)) from error
+    if not all(type(value) is int for value in [file_size] + [record["offset"] for record in records]):
+        raise ValueError("JSON layout with a size or offset that is not an integer")
+    records.sort(key=lambda record: record["offset"])
+    values = [file_size]
     for record in records:
         if not isinstance(record["name"], str) or record["name"] not in index:
             raise ValueError(f"JSON layout names {str(record['name'])[:60]!r}, which is not in the directory")
         values += [index[record["name"]], record["offset"]]
-    if not all(type(value) is int for value in values):
-        raise ValueError("JSON layout with a size or offset that is not an integer")
     derived = _layout_from_places(np.array(values, dtype=object), entries, skeleton_size)
     if derived["weights"] != records:
         raise ValueError("JSON layout disagrees with the directory on a weight's length, dtype or shape")
