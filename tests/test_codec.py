@@ -358,6 +358,11 @@ def test_bad_names_and_options_are_refused():
         tinycabac.encode({"w": np.full(4, 3e38, np.float32)}, step=2.0**127)
     with pytest.raises(ValueError, match="axis"):
         tinycabac.encode({"w": np.ones((2, 2), np.float32)}, step=0.1, axis=5)
+    for target in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(tinycabac.FormatError, match="bits per weight must be a positive finite number"):
+            tinycabac.encode({"w": np.ones(4, np.float32)}, bits_per_weight=target)
+    with pytest.raises(tinycabac.FormatError, match="target SNR must be a number"):
+        tinycabac.encode({"w": np.ones(4, np.float32)}, snr_db=float("nan"))
 
 
 def test_a_float16_reconstruction_past_65504_is_an_error_not_infinity():

@@ -134,8 +134,12 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
         steps = [Step.from_float(float(v)) for v in np.broadcast_to(values, (count,))]
         return quantize_with_steps(array, steps, axis, quantizer, lam, name)
     if target_bpw is not None:
+        if not 0 < float(target_bpw) < float("inf"):
+            raise FormatError(f"tensor {name!r}: bits per weight must be a positive finite number, got {target_bpw}")
         return quantize_for_rate(array, float(target_bpw), axis, quantizer, name)
     target = DEFAULT_SNR_DB if target_snr is None else float(target_snr)
+    if np.isnan(target):
+        raise FormatError(f"tensor {name!r}: target SNR must be a number of dB, got nan")
     return quantize_for_snr(array, target, axis, quantizer, name)
 
 
