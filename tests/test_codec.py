@@ -363,6 +363,9 @@ def test_bad_names_and_options_are_refused():
             tinycabac.encode({"w": np.ones(4, np.float32)}, bits_per_weight=target)
     with pytest.raises(tinycabac.FormatError, match="target SNR must be a number"):
         tinycabac.encode({"w": np.ones(4, np.float32)}, snr_db=float("nan"))
+    for option in ("step", "snr_db", "axis", "quantizer", "prediction", "history"):  # a typo is not a default
+        with pytest.raises(ValueError, match=rf"{option} names tensors that are not in the input: \['dense'\]"):
+            tinycabac.encode({"dense1": np.ones(4, np.float32)}, **{option: {"dense": 1}})
 
 
 def test_a_float16_reconstruction_past_65504_is_an_error_not_infinity():

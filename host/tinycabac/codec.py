@@ -48,6 +48,16 @@ def _per_tensor(option, name: str):
     return option
 
 
+def _check_option_names(tensors: Mapping, options: dict) -> None:
+    """A per-tensor mapping naming a tensor the input does not have is a
+    typo that would silently leave that tensor at the default."""
+    for option, value in options.items():
+        if isinstance(value, Mapping):
+            unknown = [name for name in value if name not in tensors]
+            if unknown:
+                raise ValueError(f"{option} names tensors that are not in the input: {unknown[:5]}")
+
+
 def _check_tensor_name(name: str) -> None:
     """A valid name that decode() will return: of the reserved names
     (FORMAT 3.5) only the .tflite container data of the model-file layer."""
@@ -236,8 +246,9 @@ def encode(
     `step`, `qp`, `snr_db`, `bits_per_weight`, `axis` (per-channel steps along that axis),
     `quantizer` ("nearest", "rdoq" or "trellis", the last coding for dependent
     quantization, FORMAT 6.2) and `lam` take one value or a mapping
-    from tensor name to value.  `progress(name, elements)` is called after
-    each tensor; `report`, if given, receives an EncodeReport per tensor.
+    from tensor name to value, which may name only tensors of the input.
+    `progress(name, elements)` is called after each tensor; `report`, if
+    given, receives an EncodeReport per tensor.
 
     Prediction (FORMAT 5.7): by default each tensor is also tried with its
     levels coded as differences from the level one row (times a small lag)
@@ -256,6 +267,9 @@ def encode(
         raise TypeError("tensors must be a mapping from names to arrays")
     if base is not None and not isinstance(base, Mapping):
         raise TypeError("base must be a mapping from names to arrays")
+    _check_option_names(tensors, {"step": step, "qp": qp, "snr_db": snr_db, "bits_per_weight": bits_per_weight,
+                                  "axis": axis, "quantizer": quantizer, "lam": lam, "prediction": prediction,
+                                  "history": history})  # fmt: skip
     entries = []
     for name, value in tensors.items():
         _check_tensor_name(name)
