@@ -8,7 +8,7 @@ import pytest
 
 from conftest import tool_missing
 
-from tinycabac.export_c import export_c
+from tinycabac.export_c import default_symbol, export_c
 
 CHECK_PROGRAM = r"""
 #include <stdio.h>
@@ -66,7 +66,27 @@ def test_files_declare_const_array_and_length_and_name_the_source(tmp_path):
     assert compile_and_dump(tmp_path, b"\xff", "tc_model", source="a */ b") == b"\xff"
 
 
-@pytest.mark.parametrize("symbol", ["", "1abc", "a-b", "a b", "x;int y"])
+@pytest.mark.parametrize("symbol", ["", "1abc", "a-b", "a b", "x;int y", "modèle"])
 def test_rejects_symbols_that_are_not_c_identifiers(tmp_path, symbol):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a C identifier"):
         export_c(b"x", tmp_path / "a.c", tmp_path / "a.h", symbol)
+
+
+@pytest.mark.parametrize("symbol, problem", [
+    ("int", "keyword"), ("restrict", "keyword"), ("class", "keyword"), ("new", "keyword"),  # C and C++
+    ("_Bool", "reserved"), ("_model", "reserved"), ("model__v2", "reserved"),
+])  # fmt: skip
+def test_rejects_keywords_and_reserved_identifiers(tmp_path, symbol, problem):
+    """They would not compile, or are the compiler's and C library's to use."""
+    with pytest.raises(ValueError, match=problem):
+        export_c(b"x", tmp_path / "a.c", tmp_path / "a.h", symbol)
+    assert not (tmp_path / "a.c").exists()
+
+
+@pytest.mark.parametrize("stem, symbol", [
+    ("digits_int8", "digits_int8"), ("my model v2", "my_model_v2"), ("modèle", "mod_le"), ("9lives", "tcb_9lives"),
+    ("int", "tcb_int"), ("__init__", "init_"), ("a--b", "a_b"), ("---", "tcb"),
+])  # fmt: skip
+def test_the_default_symbol_from_a_file_name_is_always_valid(tmp_path, stem, symbol):
+    assert default_symbol(stem) == symbol
+    assert compile_and_dump(tmp_path, b"\x07", symbol) == b"\x07"

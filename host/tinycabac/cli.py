@@ -14,7 +14,7 @@ import numpy as np
 from . import __version__, codec, native
 from .container import FormatError
 from .quantize import QUANTIZERS
-from .export_c import c_files
+from .export_c import c_files, default_symbol
 from .modelfile import (
     ModelFileError,
     apply_update,
@@ -286,9 +286,7 @@ def cmd_export_c(args) -> int:
     stream = _read_bytes(source, "stream")
     codec.info(stream)  # refuse to embed something the decoder would reject
     prefix = Path(args.output) if args.output else Path(source.name).with_suffix("")
-    symbol = args.symbol or "".join(c if c.isalnum() else "_" for c in prefix.name)
-    if symbol[0].isdigit():
-        symbol = "_" + symbol
+    symbol = args.symbol if args.symbol is not None else default_symbol(prefix.name)
     c_path, h_path = prefix.with_suffix(".c"), prefix.with_suffix(".h")
     for path in (c_path, h_path):
         if path.exists() and not args.force:

@@ -16,6 +16,17 @@ import re
 
 BYTES_PER_LINE = 12
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The header is included from C and from C++ (extern "C"), so the array may
+# be named by neither language's keywords (C23 and C++20).
+_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int long "
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "alignas alignof bool constexpr false nullptr static_assert thread_local true typeof typeof_unqual "
+    "and and_eq asm bitand bitor catch char8_t char16_t char32_t class compl concept consteval constinit "
+    "const_cast co_await co_return co_yield decltype delete dynamic_cast explicit export friend mutable namespace "
+    "new noexcept not not_eq operator or or_eq private protected public reinterpret_cast requires static_cast "
+    "template this throw try typeid typename using virtual wchar_t xor xor_eq".split()
+)
 
 # Alignment lets the decoder read headers from the array without faults on
 # cores that trap unaligned loads; compilers spell it differently.
@@ -46,11 +57,26 @@ def export_c(
     _write_text(c_path, c_text)
 
 
+def default_symbol(stem: str) -> str:
+    """A valid array name from a file name: runs of characters other than
+    ASCII letters and digits become one _, leading ones are dropped, and a
+    name that would still be refused (a leading digit, a keyword) gets a
+    tcb_ prefix."""
+    symbol = re.sub(r"[^A-Za-z0-9]+", "_", stem).lstrip("_") or "tcb"
+    if symbol[0].isdigit() or symbol in _KEYWORDS:
+        symbol = "tcb_" + symbol
+    return symbol
+
+
 def c_files(data: bytes, symbol: str, header_name: str, source: str | None = None) -> tuple[str, str]:
     """The texts of the .c file and of its header `header_name`, without
     writing them (the CLI writes them atomically)."""
     if not _IDENTIFIER.match(symbol):
         raise ValueError(f"symbol {symbol!r} is not a C identifier")
+    if symbol in _KEYWORDS:
+        raise ValueError(f"symbol {symbol!r} is a C or C++ keyword")
+    if symbol.startswith("_") or "__" in symbol:  # reserved at file scope in C, and in C++
+        raise ValueError(f"symbol {symbol!r}: a leading _ or a __ is reserved for the C and C++ implementations")
     data = bytes(data)
     origin = _comment_safe(source if source is not None else "<bytes>")
     return _source_text(data, symbol, origin, header_name), _header_text(symbol, origin, len(data))
