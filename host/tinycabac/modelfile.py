@@ -78,10 +78,7 @@ class Model:
         in layout order.  Files of 2 GiB or more (no device holds them) get
         none."""
         index = {name: position for position, name in enumerate(self.tensors)}
-        records = sorted(self.layout["weights"], key=lambda record: record["offset"])
-        values = [self.layout["file_size"]]
-        for record in records:
-            values += [index[record["name"]], record["offset"]]
+        values = _places_values(self.layout["file_size"], self.layout["weights"], index)
         if max(values) >= 2**31:
             return None
         return np.array(values, dtype=np.int32)
@@ -184,6 +181,15 @@ def _check_container_tensors(entries: list) -> None:
             raise ValueError(f"{entry.name} is a {entry.mode} {entry.dtype} tensor, not a lossless {dtype} one")
 
 
+def _places_values(file_size: int, records: list[dict], index: dict[str, int]) -> list[int]:
+    """The places table (FORMAT 3.5) of layout records: the file size, then
+    (tensor index, offset) of each weight buffer by increasing offset."""
+    values = [file_size]
+    for record in sorted(records, key=lambda record: record["offset"]):
+        values += [index[record["name"]], record["offset"]]
+    return values
+
+
 def _layout_from_places(places: np.ndarray, entries: list, skeleton_size: int) -> dict:
     """join_tflite's layout from __tflite_places__ and the directory
     (FORMAT 3.5): each weight buffer is its tensor's elements in the
@@ -224,14 +230,12 @@ def _layout_from_json(text: bytes, entries: list, skeleton_size: int) -> dict:
         raise ValueError("JSON layout is not a file_size and weight records of " + ", ".join(_LAYOUT_KEYS)) from error
     if not all(type(value) is int for value in [file_size] + [record["offset"] for record in records]):
         raise ValueError("JSON layout with a size or offset that is not an integer")
-    records.sort(key=lambda record: record["offset"])
-    values = [file_size]
     for record in records:
         if not isinstance(record["name"], str) or record["name"] not in index:
             raise ValueError(f"JSON layout names {str(record['name'])[:60]!r}, which is not in the directory")
-        values += [index[record["name"]], record["offset"]]
+    values = _places_values(file_size, records, index)
     derived = _layout_from_places(np.array(values, dtype=object), entries, skeleton_size)
-    if derived["weights"] != records:
+    if derived["weights"] != sorted(records, key=lambda record: record["offset"]):
         raise ValueError("JSON layout disagrees with the directory on a weight's length, dtype or shape")
     return derived
 
