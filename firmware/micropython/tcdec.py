@@ -2,8 +2,9 @@
 """tcdec: decoder for tinycabac weight streams (format 9), for MicroPython and CPython.
 
 One module, no dependencies.  The same file runs on MicroPython >= 1.22
-(where the arithmetic decoder is compiled with @micropython.viper) and on
-CPython >= 3.8 (a plain-Python path with the same results, bit for bit).
+(where the arithmetic decoder is compiled with @micropython.viper; on
+Cortex-M see viper_trusted) and on CPython >= 3.8 (a plain-Python path with
+the same results, bit for bit).
 docs/FORMAT.md is the specification; "FORMAT 5.1" etc. point into it.
 
 Whole stream at once::
@@ -60,11 +61,33 @@ try:
 except ImportError:  # a MicroPython port built without binascii.crc32
     _crc32 = None
 
-# The viper path needs MicroPython's native code emitter; CPython gets the
-# plain path, which computes exactly the same thing.
-ACCELERATED = sys.implementation.name == "micropython"
 __version__ = "0.1.0"
-_MICROPYTHON = ACCELERATED
+_MICROPYTHON = sys.implementation.name == "micropython"
+
+# .mpy native architecture codes (sys.implementation._mpy >> 10) of Cortex-M:
+# armv6m, armv7m, armv7em, armv7emsp, armv7emdp.
+_CORTEX_M_ARCHS = (4, 5, 6, 7, 8)
+
+
+def viper_trusted(arch, version, compiled_on_board):
+    """Whether the viper code of this module may run.  MicroPython's Thumb
+    emitter before 1.27 encoded a conditional branch jumping back more than
+    256 bytes wrongly on armv7-M (micropython PR 17946): _run_viper's main
+    loop became a jump into nowhere.  (Before 1.26 the armv6m emitter refuses
+    it outright, "native method too big", so such an import fails instead.)
+    A .mpy from build_mpy.py was compiled by a fixed mpy-cross and is safe on
+    any firmware that loads it; tcdec.py compiled by the board, or frozen into
+    its firmware, carries that firmware's emitter."""
+    return not (compiled_on_board and arch in _CORTEX_M_ARCHS and tuple(version[:2]) < (1, 27))
+
+
+# The viper path needs MicroPython's native code emitter and one that codes
+# it right; otherwise (and on CPython) the plain path computes the same thing.
+ACCELERATED = _MICROPYTHON and viper_trusted(
+    getattr(sys.implementation, "_mpy", 0) >> 10,
+    sys.implementation.version,
+    not globals().get("__file__", "").endswith(".mpy"),
+)
 
 FORMAT_VERSION = 9
 MAGIC = b"TCAB"
