@@ -38,6 +38,12 @@ system-deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
+	@# Node.js runs MicroPython's webassembly port (a 32-bit port without the native emitter)
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		echo "installing Debian packages for: node npm"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; \
+	fi
 
 # Regenerate the golden vectors (only together with a format version bump).
 golden: setup
@@ -63,7 +69,7 @@ bench-all: bench
 firmware-report: setup
 	$(VPY) bench/firmware_report.py
 
-# Precompiled MicroPython modules: firmware/micropython/dist/<arch>/tcdec.mpy
+# Precompiled MicroPython modules: firmware/micropython/dist/<arch>/tcdec.mpy and tcdec_viper.mpy
 mpy: setup
 	$(VPY) firmware/micropython/build_mpy.py --clean
 
@@ -72,5 +78,5 @@ fuzz: system-deps
 	decoder_c/fuzz/run_fuzzers.sh 60
 
 clean:
-	rm -rf build .pio firmware/.pio firmware/micropython/dist $(VENV) host/tinycabac/_native*.so
+	rm -rf build .pio .cache firmware/.pio firmware/micropython/dist $(VENV) host/tinycabac/_native*.so
 	-$(MAKE) -C decoder_c/fuzz clean

