@@ -92,6 +92,7 @@ def c_decode(data: bytes) -> list | int:
             return -4
         if stream.size > stream.end_of_payloads:
             return -6  # trailing bytes: an inconsistent size field
+        stream.names()  # unique, UTF-8
         result = []
         for index in range(stream.tensor_count):
             info = stream.info(index)
@@ -917,6 +918,33 @@ def test_hostile_streams_on_cpython(tmp_path):
     flipped = bit_flips((GOLDEN / MANIFEST["vectors"]["quantized_float"]["file"]).read_bytes(), 150, 12)
     results, _ = run_batch([sys.executable], MODULE_DIR, flipped, "bytes", tmp_path)
     assert_matches_c(flipped, results)
+
+
+def renamed(data: bytes, old: bytes, new: bytes) -> bytes:
+    """`data` with the directory name `old` overwritten by `new` (same length), CRC fixed."""
+    patched = bytearray(data)
+    at = patched.index(old, 20)
+    patched[at : at + len(old)] = new
+    return with_header_crc(patched)
+
+
+def test_names_are_utf8_and_unique_on_every_tier(tmp_path):
+    """FORMAT 3.2: a stream whose CRCs are right but whose names repeat or
+    are not UTF-8 is refused alike (reserved or invalid field) by the host
+    tools and tcdec.decode, which return tensors by name, rather than one
+    tensor silently dropped or a name mangled.  A name that is not UTF-8 is
+    refused by tcdec's Decoder too; tensors are found by index there."""
+    data = tinycabac.encode({"aa": np.arange(5, dtype=np.int8), "ab": np.arange(7, dtype=np.int16)})
+    twice, not_utf8 = renamed(data, b"ab", b"aa"), renamed(data, b"ab", b"a\xff")
+    for stream in (twice, not_utf8):
+        with pytest.raises(native.DecodeError) as refused:
+            tinycabac.decode(stream)
+        assert refused.value.status == -6
+        assert c_decode(stream) == -6
+    for interpreter in ([sys.executable], [micropython()]):
+        for stream, modes in ((twice, "bytes"), (not_utf8, "bytes,chunks")):
+            results, _ = run_batch(interpreter, MODULE_DIR, [stream], modes, tmp_path)
+            assert_matches_c([stream], results)
 
 
 def test_float_reconstruction_matches_numpy_rounding():

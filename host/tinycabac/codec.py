@@ -315,6 +315,7 @@ def _open(data) -> native.Stream:
         raise native.DecodeError(-4, "stream")  # TC_ERR_TRUNCATED
     if stream.size > stream.end_of_payloads:
         raise FormatError(f"stream has {stream.size - stream.end_of_payloads} unexpected bytes after its payloads")
+    stream.names()  # unique and UTF-8: a dict by name would drop one of two
     return stream
 
 

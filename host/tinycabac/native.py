@@ -56,6 +56,7 @@ class TensorInfo:
     quantizer: int = 0  # QUANTIZER_* (FORMAT 6.2); 0 for lossless modes
 
 
+TC_ERR_RESERVED = -6
 TC_ERR_NOT_FOUND = -10
 MAX_HISTORY = 65535  # FORMAT 3.4
 
@@ -80,6 +81,15 @@ def rebuild_tflite(data: bytes) -> bytes | None:
     if status != 0:
         raise DecodeError(status, "rebuilding the .tflite file")
     return ffi.buffer(model, file_size[0])[:]
+
+
+def _entry_name(raw, index: int) -> str:
+    """A directory name, which FORMAT 3.2 requires to be UTF-8 (the C decoder
+    compares names as bytes; tcdec and the host refuse other bytes alike)."""
+    try:
+        return ffi.buffer(raw.name, raw.name_len)[:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError(TC_ERR_RESERVED, f"tensor #{index}: name is not UTF-8") from None
 
 
 class Stream:
@@ -107,6 +117,15 @@ class Stream:
     def end_of_payloads(self) -> int:
         return 20 + self._stream.directory_size + self._stream.payload_area_size
 
+    def names(self) -> list[str]:
+        """Every tensor's name; refuses a stream with a name twice, as
+        FORMAT 3.2 forbids (the C decoder would find the first)."""
+        names = [_entry_name(self._raw_info(index), index) for index in range(self.tensor_count)]
+        if len(set(names)) != len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise DecodeError(TC_ERR_RESERVED, f"tensor name {twice!r} appears twice")
+        return names
+
     def _raw_info(self, index: int):
         info = ffi.new("tc_tensor_info *")
         status = lib.tc_stream_tensor(self._stream, index, info)
@@ -123,7 +142,7 @@ class Stream:
                 mantissa = int.from_bytes(step_bytes[3 * i : 3 * i + 2], "little")
                 exponent = int.from_bytes(step_bytes[3 * i + 2 : 3 * i + 3], "little", signed=True)
                 steps.append((mantissa, exponent))
-        name = ffi.buffer(raw.name, raw.name_len)[:].decode("utf-8", errors="replace")
+        name = _entry_name(raw, index)
         return TensorInfo(
             index=index,
             name=name,
@@ -151,7 +170,7 @@ class Stream:
         Update tensors (delta modes) need `base`, the tensor they apply to;
         the C decoder checks its CRC-32 before applying the update."""
         raw = self._raw_info(index)
-        name = ffi.buffer(raw.name, raw.name_len)[:].decode("utf-8", errors="replace")
+        name = _entry_name(raw, index)
         out_dtype = np.dtype(np.float32) if raw.mode in QUANTIZED_MODES else DTYPE_CODES[raw.dtype]
         shape = tuple(raw.dims[i] for i in range(raw.ndim))
         out = np.empty(raw.element_count, dtype=out_dtype.newbyteorder("<"))
