@@ -1,0 +1,565 @@
+#!/usr/bin/env python3
+"""A decoder written from docs/FORMAT.md alone (format version 9).
+
+A clean-room session wrote it from the spec, the golden vectors and their
+manifest, without seeing any decoder of the project; keep it that way:
+change it from the spec's text only.  tests/test_spec_decoder.py holds it to
+the golden vectors and to the C decoder's verdict on damaged streams, so a
+gap or an error in the spec shows up as a failing test.  Standard library
+only; slow, and meant to be read beside the spec.
+
+Usage:  specdec.py STREAM [--base BASESTREAM]
+"""
+import struct
+import sys
+import zlib
+
+# ---------------------------------------------------------------- errors (7)
+
+
+class TCError(Exception):
+    kind = "error"
+
+
+class NotAStream(TCError):
+    kind = "not a stream"
+
+
+class Unsupported(TCError):
+    kind = "unsupported version"
+
+
+class Truncated(TCError):
+    kind = "truncated stream"
+
+
+class HeaderCRC(TCError):
+    kind = "header/directory crc mismatch"
+
+
+class Reserved(TCError):
+    kind = "reserved or inconsistent field"
+
+
+class Limit(TCError):
+    kind = "exceeded limit"
+
+
+class Corrupt(TCError):
+    kind = "corrupt payload"
+
+
+class DataCRC(TCError):
+    kind = "decoded-data crc mismatch"
+
+
+class WrongBase(TCError):
+    kind = "wrong base"
+
+
+class HistoryMem(TCError):
+    kind = "too little history memory"
+
+
+DTYPES = {1: ("int8", 1), 2: ("uint8", 1), 3: ("int16", 2), 4: ("int32", 4),
+          5: ("float32", 4), 6: ("float16", 4)}
+INT_RANGE = {1: (-128, 127), 2: (0, 255), 3: (-32768, 32767),
+             4: (-2**31, 2**31 - 1)}
+INT_FMT = {1: "b", 2: "B", 3: "h", 4: "i"}
+MAXI = 2**31 - 1
+
+
+def bitlen(m):
+    return m.bit_length()
+
+
+# ------------------------------------------------------------- container (3)
+
+
+class Reader:
+    def __init__(self, buf, pos, end):
+        self.buf, self.pos, self.end = buf, pos, end
+
+    def take(self, n):
+        if self.pos + n > self.end:
+            # reading the directory beyond directory_size
+            raise Reserved("directory entry runs past directory_size")
+        b = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self):
+        return self.take(1)[0]
+
+    def i8(self):
+        return struct.unpack("<b", self.take(1))[0]
+
+    def u16(self):
+        return struct.unpack("<H", self.take(2))[0]
+
+    def u32(self):
+        return struct.unpack("<I", self.take(4))[0]
+
+    def i32(self):
+        return struct.unpack("<i", self.take(4))[0]
+
+
+class Entry:
+    pass
+
+
+def parse(buf, check_trailing=True):
+    if buf[:4] != b"TCAB"[:len(buf[:4])]:
+        raise NotAStream("bad magic")
+    if len(buf) < 20:
+        raise Truncated("header")
+    version, flags, count, dsize, psize, hcrc = struct.unpack(
+        "<BBHIII", buf[4:20])
+    if version != 9:
+        raise Unsupported("format_version %d" % version)
+    if flags != 0:
+        raise Reserved("flags %#x" % flags)
+    if count > 4096:
+        raise Limit("tensor_count %d" % count)
+    if dsize > 16 * 1024 * 1024:
+        raise Limit("directory_size %d" % dsize)
+    total = 20 + dsize + psize
+    if total > 2**32 - 1:
+        raise Limit("stream size")
+    if len(buf) < 20 + dsize:
+        raise Truncated("stream ends inside the directory")
+    if zlib.crc32(buf[20:20 + dsize], zlib.crc32(buf[0:16])) != hcrc:
+        raise HeaderCRC("header crc")
+    r = Reader(buf, 20, 20 + dsize)
+    entries = []
+    names = set()
+    for idx in range(count):
+        e = Entry()
+        e.index = idx
+        nl = r.u8()
+        if nl == 0:
+            raise Reserved("name_len 0")
+        try:
+            e.name = r.take(nl).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Reserved("name not UTF-8")
+        if e.name in names:
+            raise Reserved("duplicate name %r" % e.name)
+        names.add(e.name)
+        e.dtype = r.u8()
+        if e.dtype not in DTYPES:
+            raise Reserved("dtype %d" % e.dtype)
+        e.mode = r.u8()
+        if e.mode > 3:
+            raise Reserved("mode %d" % e.mode)
+        if e.mode in (0, 2) and e.dtype not in (1, 2, 3, 4):
+            raise Reserved("mode %d needs an integer dtype" % e.mode)
+        if e.mode in (1, 3) and e.dtype not in (5, 6):
+            raise Reserved("mode %d needs a float dtype" % e.mode)
+        e.initial_activity = r.u8()
+        e.prediction = r.u8()
+        if e.prediction > 2:
+            raise Reserved("prediction %d" % e.prediction)
+        e.history = 0
+        if e.prediction:
+            e.history = r.u16()
+            if e.history == 0:
+                raise Reserved("history 0")
+        ndim = r.u8()
+        if ndim > 8:
+            raise Limit("ndim %d" % ndim)
+        e.dims = [r.u32() for _ in range(ndim)]
+        n = 1
+        for d in e.dims:
+            if d > MAXI:
+                raise Limit("dim %d" % d)
+        if 0 in e.dims:
+            n = 0
+        else:
+            for d in e.dims:
+                if n > MAXI // d:
+                    raise Limit("element count")
+                n *= d
+        e.count = n
+        e.offset = 0
+        if e.mode == 0:
+            e.offset = r.i32()
+        e.axis = 0xFF
+        e.quantizer = 0
+        e.steps = []
+        if e.mode in (1, 3):
+            e.axis = r.u8()
+            if e.axis != 0xFF and e.axis >= ndim:
+                raise Reserved("axis %d" % e.axis)
+            e.quantizer = r.u8()
+            if e.quantizer > 1:
+                raise Reserved("quantizer %d" % e.quantizer)
+            sc = 1 if e.axis == 0xFF else e.dims[e.axis]
+            if sc > 65536:
+                raise Limit("step_count %d" % sc)
+            for _ in range(sc):
+                mant = r.u16()
+                ex = r.i8()
+                if mant == 0:
+                    raise Reserved("mantissa 0")
+                e.steps.append((mant, ex))
+        e.base_crc32 = None
+        if e.mode in (2, 3):
+            e.base_crc32 = r.u32()
+        e.payload_offset = r.u32()
+        e.payload_size = r.u32()
+        e.crc32 = r.u32()
+        if e.payload_offset + e.payload_size > psize:
+            raise Reserved("payload outside payload area")
+        if (e.payload_size == 0) != (e.count == 0):
+            raise Reserved("payload_size 0 iff element_count 0")
+        if e.count > 0 and e.payload_size < 4:
+            raise Corrupt("payload shorter than 4 bytes")
+        entries.append(e)
+    if r.pos != 20 + dsize:
+        raise Reserved("directory entries do not fill directory_size")
+    if len(buf) < total:
+        raise Truncated("stream shorter than header says")
+    if check_trailing and len(buf) > total:
+        raise Reserved("trailing bytes")
+    return entries, 20 + dsize
+
+
+# ------------------------------------------------------ range decoder (5.1)
+
+
+class RangeDecoder:
+    def __init__(self, data):
+        self.data = data
+        self.pos = 4
+        self.range = 0xFFFFFFFF
+        self.code = int.from_bytes(data[0:4], "big")
+        if self.code == 0xFFFFFFFF:
+            raise Corrupt("initial code 0xFFFFFFFF")
+
+    def _renorm(self):
+        while self.range < (1 << 24):
+            if self.pos >= len(self.data):
+                raise Corrupt("read past end of payload")
+            self.range = (self.range << 8) & 0xFFFFFFFF
+            self.code = ((self.code << 8) | self.data[self.pos]) & 0xFFFFFFFF
+            self.pos += 1
+
+    def bin(self, c):
+        # c is a 2-element list [fast, slow]
+        p0 = (c[0] + c[1]) >> 1
+        bound = (self.range >> 15) * p0
+        if self.code < bound:
+            b = 0
+            self.range = bound
+            c[0] += (32768 - c[0]) >> 5
+            c[1] += (32768 - c[1]) >> 8
+        else:
+            b = 1
+            self.code -= bound
+            self.range -= bound
+            c[0] -= c[0] >> 5
+            c[1] -= c[1] >> 8
+        self._renorm()
+        return b
+
+    def bypass(self):
+        self.range >>= 1
+        if self.code >= self.range:
+            b = 1
+            self.code -= self.range
+        else:
+            b = 0
+        self._renorm()
+        return b
+
+
+def new_ctx():
+    return [16384, 16384]
+
+
+# ----------------------------------------------- value decoding (5.3 - 5.5)
+
+
+class ValueDecoder:
+    def __init__(self, payload, initial_activity):
+        self.rd = RangeDecoder(payload)
+        self.prefix = [[new_ctx() for _ in range(4)] for _ in range(16)]
+        self.suffix = [[[new_ctx() for _ in range(3)] for _ in range(2)]
+                       for _ in range(15)]
+        self.sign = [new_ctx() for _ in range(12)]
+        self.activity = initial_activity
+        self.previous_sign = 0
+
+    def decode(self, a):
+        rd = self.rd
+        k = min(a >> 3, 31)
+        if k == 0:
+            prefix_set = a >> 1
+        else:
+            prefix_set = 3 + min(k, 12)
+        P = self.prefix[prefix_set]
+        p = 0
+        while p < 16 and rd.bin(P[min(p, 3)]) == 1:
+            p += 1
+        if p == 16:
+            n = 0
+            while rd.bypass() == 1:
+                n += 1
+                if n > 31:
+                    raise Corrupt("escape prefix too long")
+            v = 1
+            for _ in range(n):
+                v = (v << 1) | rd.bypass()
+            v -= 1
+            if v > 2**31:
+                raise Corrupt("escape value")
+            p = 16 + v
+        if k == 0:
+            m = p
+        else:
+            S = self.suffix[min(k, 15) - 1][1 if p > 0 else 0]
+            s = rd.bin(S[0])
+            if k >= 2:
+                s = (s << 1) | rd.bin(S[1 + s])
+            for _ in range(k - 2):
+                s = (s << 1) | rd.bypass()
+            if p > (2**31 >> k):
+                raise Corrupt("prefix too large for k")
+            m = (p << k) | s
+        if m > 2**31:
+            raise Corrupt("magnitude > 2^31")
+        negative = 0
+        if m > 0:
+            bl = bitlen(m)
+            negative = rd.bin(self.sign[self.previous_sign * 4 +
+                                        min(bl, 4) - 1])
+            self.previous_sign = 1 if negative else 2
+        act = self.activity
+        self.activity = act - (act >> 3) + bitlen(m)
+        return -m if negative else m
+
+    def finish(self):
+        rd = self.rd
+        if rd.pos != len(rd.data):
+            raise Corrupt("unread payload bytes (%d of %d read)" %
+                          (rd.pos, len(rd.data)))
+        if rd.code != 0:
+            raise Corrupt("final code %#x != 0" % rd.code)
+
+
+def decode_levels(e, payload, history_limit=65535):
+    """Return the list of levels of entry e (5.5, 5.7)."""
+    n = e.count
+    if n == 0:
+        return []
+    if e.prediction and e.history > history_limit:
+        raise HistoryMem("history %d" % e.history)
+    vd = ValueDecoder(payload, e.initial_activity)
+    levels = [0] * n
+    if e.prediction == 0:
+        for i in range(n):
+            levels[i] = vd.decode(vd.activity)
+    elif e.prediction == 1:
+        H = e.history
+        ring = [0] * H   # stored as signed int8 values
+        for i in range(n):
+            slot = i % H
+            coded = vd.decode(vd.activity)
+            level = coded + ring[slot]
+            if abs(level) > 2**31:
+                raise Corrupt("|level| > 2^31")
+            ring[slot] = min(max(level, -128), 127)
+            levels[i] = level
+    else:
+        H = e.history
+        ring = [e.initial_activity] * H
+        for i in range(n):
+            slot = i % H
+            a = (vd.activity + 3 * ring[slot]) >> 2
+            level = vd.decode(a)
+            r = ring[slot]
+            ring[slot] = (r - (r >> 3) + bitlen(abs(level))) & 0xFF
+            levels[i] = level
+    vd.finish()
+    return levels
+
+
+# ------------------------------------------------------ reconstruction (6)
+
+
+def round_half_even_shift(P, sh):
+    """round_half_even(P / 2^sh) for P >= 0, sh >= 0."""
+    if sh <= 0:
+        return P << (-sh)
+    q = P >> sh
+    rem = P - (q << sh)
+    half = 1 << (sh - 1)
+    if rem > half or (rem == half and (q & 1)):
+        q += 1
+    return q
+
+
+def recon_bits(m, negative, mantissa, exponent):
+    """6.2: binary32 bits of (-1)^negative * m * mantissa * 2^exponent."""
+    P = m * mantissa
+    if P == 0:
+        return 0
+    L = bitlen(P)
+    e = L - 1 + exponent
+    if e >= -126:
+        if L > 24:
+            sig = round_half_even_shift(P, L - 24)
+        else:
+            sig = P << (24 - L)
+        if sig == 2**24:
+            sig = 2**23
+            e += 1
+        if e > 127:
+            raise Corrupt("reconstruction overflows binary32")
+        bits = ((e + 127) << 23) | (sig - 2**23)
+    else:
+        # units of 2^-149: P * 2^(exponent + 149)
+        sh = exponent + 149
+        bits = round_half_even_shift(P, -sh)
+    if negative:
+        bits |= 0x80000000
+    return bits
+
+
+def parity(state):
+    return (0x96 >> state) & 1
+
+
+def recon_indices(e, levels):
+    """Map levels to reconstruction indices q (6.2)."""
+    if e.quantizer == 0:
+        return levels
+    out = []
+    state = 0
+    for lv in levels:
+        if not state & 1:
+            q = 2 * lv
+        else:
+            q = 2 * lv - ((lv > 0) - (lv < 0))
+        out.append(q)
+        state = ((2 * state) & 7) | ((lv & 1) ^ parity(state))
+    return out
+
+
+def step_of(e, i):
+    if e.axis == 0xFF:
+        return e.steps[0]
+    inner = 1
+    for d in e.dims[e.axis + 1:]:
+        inner *= d
+    return e.steps[(i // inner) % e.dims[e.axis]]
+
+
+def f32_from_bits(b):
+    return struct.unpack("<f", struct.pack("<I", b))[0]
+
+
+def f32_add_bits(a_bits, b_bits):
+    """binary32 a + b, round half even; Corrupt on overflow.
+
+    float64 has >= 2*24+2 bits so double rounding via float64 is exact."""
+    a = f32_from_bits(a_bits)
+    b = f32_from_bits(b_bits)
+    s = a + b
+    try:
+        out = struct.pack("<f", s)
+    except OverflowError:
+        raise Corrupt("update overflows binary32")
+    r = struct.unpack("<I", out)[0]
+    if (r & 0x7F800000) == 0x7F800000:
+        raise Corrupt("update overflows binary32")
+    return r
+
+
+def reconstruct(e, levels, base_bytes=None):
+    n = e.count
+    if e.mode in (0, 2):
+        lo, hi = INT_RANGE[e.dtype]
+        if e.mode == 2:
+            fmt = "<%d%s" % (n, INT_FMT[e.dtype])
+            base = struct.unpack(fmt, base_bytes)
+            vals = [b + lv for b, lv in zip(base, levels)]
+        else:
+            vals = [lv + e.offset for lv in levels]
+        for v in vals:
+            if v < lo or v > hi:
+                raise Corrupt("value %d out of dtype range" % v)
+        return struct.pack("<%d%s" % (n, INT_FMT[e.dtype]), *vals)
+    # float modes
+    qs = recon_indices(e, levels)
+    bits = []
+    if e.axis == 0xFF:
+        mant, ex = e.steps[0]
+        for q in qs:
+            bits.append(recon_bits(abs(q), q < 0, mant, ex))
+    else:
+        inner = 1
+        for d in e.dims[e.axis + 1:]:
+            inner *= d
+        D = e.dims[e.axis]
+        for i, q in enumerate(qs):
+            mant, ex = e.steps[(i // inner) % D]
+            bits.append(recon_bits(abs(q), q < 0, mant, ex))
+    if e.mode == 3:
+        base = struct.unpack("<%dI" % n, base_bytes)
+        for b in base:
+            if (b & 0x7F800000) == 0x7F800000:
+                raise WrongBase("NaN/inf base element")
+        bits = [f32_add_bits(b, d) for b, d in zip(base, bits)]
+    return struct.pack("<%dI" % n, *bits)
+
+
+# ---------------------------------------------------------------- driver
+
+
+def decode_stream(buf, base=None, check_crc=True):
+    """Decode a whole stream.
+
+    base: dict name -> decoded bytes of the base model (for modes 2, 3).
+    Returns list of (entry, bytes)."""
+    entries, payload_start = parse(buf)
+    out = []
+    for e in entries:
+        base_bytes = None
+        if e.mode in (2, 3):
+            if base is None or e.name not in base:
+                raise WrongBase("no base tensor %r" % e.name)
+            base_bytes = base[e.name]
+            if len(base_bytes) != e.count * DTYPES[e.dtype][1]:
+                raise WrongBase("base size mismatch for %r" % e.name)
+            if zlib.crc32(base_bytes) != e.base_crc32:
+                raise WrongBase("base crc mismatch for %r" % e.name)
+        p0 = payload_start + e.payload_offset
+        payload = buf[p0:p0 + e.payload_size]
+        levels = decode_levels(e, payload)
+        data = reconstruct(e, levels, base_bytes)
+        if check_crc and zlib.crc32(data) != e.crc32:
+            raise DataCRC("crc mismatch for %r" % e.name)
+        out.append((e, data))
+    return out
+
+
+def out_dtype_name(e):
+    return "float32" if e.dtype in (5, 6) else DTYPES[e.dtype][0]
+
+
+if __name__ == "__main__":
+    import hashlib
+    args = sys.argv[1:]
+    base = None
+    if "--base" in args:
+        i = args.index("--base")
+        bpath = args[i + 1]
+        del args[i:i + 2]
+        base = {e.name: d for e, d in
+                decode_stream(open(bpath, "rb").read())}
+    for e, d in decode_stream(open(args[0], "rb").read(), base):
+        print(e.name, out_dtype_name(e), e.dims, "mode", e.mode,
+              "pred", e.prediction, "H", e.history,
+              hashlib.sha256(d).hexdigest()[:16])

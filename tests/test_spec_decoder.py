@@ -1,0 +1,86 @@
+"""docs/FORMAT.md against the bits: tests/spec/specdec.py, a decoder written
+from the spec alone, must decode every golden vector to its manifest digest
+and give the C decoder's verdict (the same tc_status) on damaged streams.
+A format change that the spec does not describe, or a spec edit that the
+decoders do not follow, fails here."""
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+
+import pytest
+
+from conftest import GOLDEN_DIR, REPO, golden_manifest
+
+from tinycabac import native
+
+sys.path.insert(0, str(REPO / "tests" / "spec"))
+import specdec  # noqa: E402
+
+MANIFEST = golden_manifest()
+STATUS = {specdec.NotAStream: -2, specdec.Unsupported: -3, specdec.Truncated: -4, specdec.HeaderCRC: -5,
+          specdec.Reserved: -6, specdec.Limit: -7, specdec.Corrupt: -8, specdec.DataCRC: -9,
+          specdec.WrongBase: -12}  # fmt: skip
+
+
+def vector_bytes(name: str) -> bytes:
+    return (GOLDEN_DIR / MANIFEST["vectors"][name]["file"]).read_bytes()
+
+
+def spec_decode(data: bytes, base: dict | None = None) -> dict[str, bytes]:
+    return {entry.name: decoded for entry, decoded in specdec.decode_stream(data, base)}
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST["vectors"]))
+def test_the_spec_decodes_every_golden_vector(name):
+    vector = MANIFEST["vectors"][name]
+    base = spec_decode(vector_bytes(vector["base"])) if "base" in vector else None
+    decoded = spec_decode(vector_bytes(name), base)
+    expected = {t["name"]: t["sha256"] for t in vector["tensors"]}
+    assert {k: hashlib.sha256(v).hexdigest() for k, v in decoded.items()} == expected
+
+
+def c_verdict(data: bytes) -> list[bytes] | int:
+    """The C decoder's tensors, or its tc_status (with the host's whole-stream checks)."""
+    try:
+        stream = native.Stream(data)
+        if stream.size < stream.end_of_payloads:
+            return -4
+        if stream.size > stream.end_of_payloads:
+            return -6
+        stream.names()
+        return [stream.decode(index).tobytes() for index in range(stream.tensor_count)]
+    except native.DecodeError as error:
+        return error.status
+
+
+def spec_verdict(data: bytes) -> list[bytes] | int:
+    try:
+        return list(spec_decode(data).values())
+    except specdec.TCError as error:
+        return STATUS[type(error)]
+
+
+def damaged(data: bytes, flips: int, seed: int) -> list[bytes]:
+    """Every 5th truncation and `flips` single-bit flips of `data`."""
+    rng = random.Random(seed)
+    cases = [data[:size] for size in range(0, len(data), 5)]
+    for _ in range(flips):
+        flipped = bytearray(data)
+        at = rng.randrange(len(flipped))
+        flipped[at] ^= 1 << rng.randrange(8)
+        cases.append(bytes(flipped))
+    return cases
+
+
+# the small vectors: every mode, prediction and quantizer, at a pure-Python pace
+DAMAGED = [n for n, v in sorted(MANIFEST["vectors"].items()) if "base" not in v and v["size"] < 5000]
+
+
+@pytest.mark.parametrize("name", DAMAGED)
+def test_the_spec_refuses_damage_as_the_c_decoder_does(name):
+    """FORMAT 7 names the report of each check; both decoders must agree on
+    every truncation and bit flip, tensors or status."""
+    for index, data in enumerate(damaged(vector_bytes(name), 200, seed=len(name))):
+        assert spec_verdict(data) == c_verdict(data), f"{name}: damaged case #{index} ({len(data)} bytes)"
