@@ -713,6 +713,23 @@ def mpy_dist(tmp_path_factory):
     return out
 
 
+def test_tcdec_in_a_package_finds_its_viper_core(tmp_path):
+    """Frozen or installed as a package (lib/pkg/tcdec.py), tcdec imports
+    pkg.tcdec_viper rather than falling back to the plain path."""
+    package = tmp_path / "weights"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("tcdec.py", "tcdec_viper.py"):
+        shutil.copy(MODULE_DIR / name, package)
+    data = (GOLDEN / MANIFEST["vectors"]["lossless_int8"]["file"]).read_bytes()
+    (tmp_path / "v.tcb").write_bytes(data)
+    script = "from weights import tcdec\nprint(tcdec.ACCELERATED, sorted(tcdec.decode(open('v.tcb', 'rb').read())))"
+    done = subprocess.run([micropython(), "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    names = sorted(t["name"] for t in MANIFEST["vectors"]["lossless_int8"]["tensors"])
+    assert done.stdout.split(None, 1) == ["True", repr(names) + "\n"]
+
+
 def test_webassembly_port_decodes_on_the_plain_path(tmp_path):
     """A real 32-bit MicroPython without the native emitter (small ints of 31
     bits, where the unix port's are 63): every golden vector, a random

@@ -86,9 +86,13 @@ def _load_viper_core():
     None, and the plain path (same results) does the work."""
     if not _MICROPYTHON:
         return None
+    # beside this module: top level, or in the same package
+    name = __name__.rpartition(".")[0] + ".tcdec_viper" if "." in __name__ else "tcdec_viper"
     try:
-        import tcdec_viper
-    except (ImportError, SyntaxError, NotImplementedError, ValueError):
+        tcdec_viper = __import__(name)
+        for part in name.split(".")[1:]:
+            tcdec_viper = getattr(tcdec_viper, part)
+    except (ImportError, AttributeError, SyntaxError, NotImplementedError, ValueError):
         # not installed beside tcdec; no native emitter ("invalid micropython
         # decorator"); armv6m before 1.26 ("native method too big"); a .mpy
         # for another architecture ("incompatible .mpy arch")
