@@ -958,8 +958,13 @@ def test_names_are_utf8_and_unique_on_every_tier(tmp_path):
             tinycabac.decode(stream)
         assert refused.value.status == -6
         assert c_decode(stream) == -6
+    # FORMAT 7's order: the stream's size before names, names before payloads
+    short, damaged = not_utf8[:-1], bytearray(twice)
+    damaged[20 + struct.unpack_from("<I", damaged, 8)[0] + 2] ^= 0x40  # inside the first payload
+    assert c_decode(short) == -4 and c_decode(bytes(damaged)) == -6
     for interpreter in ([sys.executable], [micropython()]):
-        for stream, modes in ((twice, "bytes"), (not_utf8, "bytes,chunks")):
+        cases = ((twice, "bytes"), (not_utf8, "bytes,chunks"), (short, "bytes,chunks"), (bytes(damaged), "bytes"))
+        for stream, modes in cases:
             results, _ = run_batch(interpreter, MODULE_DIR, [stream], modes, tmp_path)
             assert_matches_c([stream], results)
 

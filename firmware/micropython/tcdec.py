@@ -794,7 +794,14 @@ def _need(at, stop, count, index):
         raise _entry_error(index, "entry runs past the end of the directory")
 
 
-def _parse_entry(head, at, stop, payload_base, index):
+def _entry_name(head, at, index):
+    try:
+        return bytes(head[at + 1 : at + 1 + head[at]]).decode("utf-8")
+    except UnicodeError:
+        raise _entry_error(index, "name is not UTF-8")
+
+
+def _parse_entry(head, at, stop, payload_base, index, check_name=True):
     """Parse the entry at head[at:] (FORMAT 3.2); returns (TensorInfo, next
     offset).  Checks follow the C decoder's order so both report the same
     error.  `payload_base` is the stream offset of the payload area."""
@@ -805,10 +812,7 @@ def _parse_entry(head, at, stop, payload_base, index):
     if name_len == 0:
         raise _entry_error(index, "empty name")
     _need(at, stop, 1 + name_len + 4, index)
-    try:
-        name = bytes(head[at + 1 : at + 1 + name_len]).decode("utf-8")
-    except UnicodeError:
-        raise _entry_error(index, "name is not UTF-8")
+    name = _entry_name(head, at, index) if check_name else None
     at += 1 + name_len
     # pairs, not one 4-tuple: MicroPython builds a tuple for 4 targets
     code, mode = head[at], head[at + 1]
@@ -1175,7 +1179,7 @@ class Decoder:
         self._payload_base = stop
         for index in range(self.tensor_count):
             self._entries.append(at)
-            at = _parse_entry(head, at, stop, stop, index)[1]
+            at = _parse_entry(head, at, stop, stop, index, False)[1]
         if at != stop:
             raise InvalidFieldError("directory has %d bytes after its last entry" % (stop - at))
         self._directory_end = stop
@@ -1187,6 +1191,8 @@ class Decoder:
                 raise InvalidFieldError(
                     "stream has %d unexpected bytes after its payloads" % (source.size - self.stream_size)
                 )
+        for index in range(self.tensor_count):  # UTF-8 names: after the checks above (FORMAT 7)
+            _entry_name(head, self._entries[index], index)
 
     def _read_directory(self, head, directory_size):
         source = self._source
@@ -1208,8 +1214,7 @@ class Decoder:
         raise KeyError(key)
 
     def _name_at(self, index):
-        at = self._entries[index]
-        return bytes(self._head[at + 1 : at + 1 + self._head[at]]).decode("utf-8")
+        return _entry_name(self._head, self._entries[index], index)
 
     def index(self, name):
         """Index of the tensor called `name` (KeyError if there is none)."""
@@ -1408,11 +1413,14 @@ def decode(stream, chunk_size=1024, accelerated=True, base=None):
     array.array), as decode() returns) holding the tensors the update was
     made for.  Updated tensors are decoded in place over those arrays."""
     decoder = Decoder(stream, chunk_size, accelerated)
+    names = set()
+    for name in decoder.names():  # before any tensor is decoded (FORMAT 7)
+        if name in names:
+            raise InvalidFieldError("tensor name %r appears twice" % name)
+        names.add(name)
     tensors = {}
     for index in range(decoder.tensor_count):
         info = decoder.info(index)
-        if info.name in tensors:
-            raise InvalidFieldError("tensor name %r appears twice" % info.name)
         if info.base_crc32 is None:
             tensors[info.name] = (info.shape, decoder.read(index))
             continue

@@ -139,13 +139,7 @@ def parse(buf, check_trailing=True):
         nl = r.u8()
         if nl == 0:
             raise Reserved("name_len 0")
-        try:
-            e.name = r.take(nl).decode("utf-8")
-        except UnicodeDecodeError:
-            raise Reserved("name not UTF-8")
-        if e.name in names:
-            raise Reserved("duplicate name %r" % e.name)
-        names.add(e.name)
+        e.raw_name = r.take(nl)
         e.dtype = r.u8()
         if e.dtype not in DTYPES:
             raise Reserved("dtype %d" % e.dtype)
@@ -213,8 +207,6 @@ def parse(buf, check_trailing=True):
             raise Reserved("payload outside payload area")
         if (e.payload_size == 0) != (e.count == 0):
             raise Reserved("payload_size 0 iff element_count 0")
-        if e.count > 0 and e.payload_size < 4:
-            raise Corrupt("payload shorter than 4 bytes")
         entries.append(e)
     if r.pos != 20 + dsize:
         raise Reserved("directory entries do not fill directory_size")
@@ -222,6 +214,16 @@ def parse(buf, check_trailing=True):
         raise Truncated("stream shorter than header says")
     if check_trailing and len(buf) > total:
         raise Reserved("trailing bytes")
+    # 7: names are checked after the header, the directory and the size
+    for e in entries:
+        try:
+            e.name = e.raw_name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Reserved("name not UTF-8")
+    for e in entries:
+        if e.name in names:
+            raise Reserved("duplicate name %r" % e.name)
+        names.add(e.name)
     return entries, 20 + dsize
 
 
@@ -230,6 +232,8 @@ def parse(buf, check_trailing=True):
 
 class RangeDecoder:
     def __init__(self, data):
+        if len(data) < 4:
+            raise Corrupt("payload shorter than 4 bytes")
         self.data = data
         self.pos = 4
         self.range = 0xFFFFFFFF
