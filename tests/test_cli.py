@@ -236,6 +236,43 @@ def test_an_archive_asking_for_encryption_is_one_clear_line(tmp_path):
         len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_a_tensor_claiming_more_elements_than_its_payload_holds_is_refused_before_allocation(tmp_path):
+    """A damaged directory (CRC repaired) claims 2^31 - 1 int32 elements for a
+    6-byte payload: refused before 8 GiB are asked for, so a machine with
+    little memory, here a 3 GB address space, gets one line, not numpy's
+    MemoryError traceback."""
+    import resource
+    import struct
+    import zlib
+
+    stream = bytearray(tinycabac.encode({"a": np.arange(5, dtype=np.int32)}))
+    ndim_at = 20 + 1 + 1 + 4  # name_len, "a", dtype, mode, activity, prediction
+    assert stream[ndim_at] == 1
+    struct.pack_into("<I", stream, ndim_at + 1, 0x7FFFFFFF)
+    directory_size = struct.unpack_from("<I", stream, 8)[0]
+    struct.pack_into("<I", stream, 16, zlib.crc32(bytes(stream[:16]) + bytes(stream[20 : 20 + directory_size])))
+    (tmp_path / "huge.tcb").write_bytes(bytes(stream))
+
+    def small_address_space():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    result = subprocess.run([sys.executable, "-m", "tinycabac.cli", "decode", "huge.tcb", "-o", "huge.npz"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=small_address_space)
+    assert result.returncode == 1 and not (tmp_path / "huge.npz").exists()
+    assert result.stderr == "tinycabac: error: tensor 'a': 2147483647 elements in 6 bytes: corrupt payload\n"
+
+
+def test_out_of_memory_is_one_clear_line(monkeypatch, capsys):
+    from tinycabac import cli
+
+    def too_big(args):
+        raise MemoryError("Unable to allocate 8.00 GiB")
+
+    monkeypatch.setattr(cli, "cmd_info", too_big)
+    assert cli.main(["info", "x.tcb"]) == 1
+    assert capsys.readouterr().err == "tinycabac: error: out of memory: Unable to allocate 8.00 GiB\n"
+
+
 def test_a_failed_encode_leaves_no_file_and_keeps_an_existing_one(tmp_path):
     np.savez(tmp_path / "nan.npz", w=np.array([1.0, np.nan], np.float32))
     run("encode", "nan.npz", "-o", "out.tcb", cwd=tmp_path, check=False)

@@ -440,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, ModelFileError, FormatError, DecodeError, ValueError, OSError) as error:
         print(f"tinycabac: error: {error}", file=sys.stderr)
         return 1
+    except MemoryError as error:  # a model larger than this machine's memory; outputs are atomic
+        print(f"tinycabac: error: out of memory: {error or 'allocation failed'}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("tinycabac: interrupted", file=sys.stderr)
         return 130

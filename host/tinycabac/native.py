@@ -57,7 +57,12 @@ class TensorInfo:
 
 
 TC_ERR_RESERVED = -6
+TC_ERR_PAYLOAD = -8
 TC_ERR_NOT_FOUND = -10
+# Every value costs at least one context-coded bin, which narrows the range
+# by at most 32625/32768 (FORMAT 5.2): n payload bytes hold fewer than
+# 1268 * (n - 3) values.
+MAX_ELEMENTS_PER_BYTE = 1300
 MAX_HISTORY = 65535  # FORMAT 3.4
 
 
@@ -171,6 +176,10 @@ class Stream:
         the C decoder checks its CRC-32 before applying the update."""
         raw = self._raw_info(index)
         name = _entry_name(raw, index)
+        if raw.element_count > MAX_ELEMENTS_PER_BYTE * raw.payload_size:
+            # what the C decoder would find at the payload's end, found before
+            # allocating the tensor a damaged entry claims (tcdec does the same)
+            raise DecodeError(TC_ERR_PAYLOAD, f"tensor {name!r}: {raw.element_count} elements in {raw.payload_size} bytes")
         out_dtype = np.dtype(np.float32) if raw.mode in QUANTIZED_MODES else DTYPE_CODES[raw.dtype]
         shape = tuple(raw.dims[i] for i in range(raw.ndim))
         out = np.empty(raw.element_count, dtype=out_dtype.newbyteorder("<"))

@@ -360,10 +360,10 @@ def decode_levels(e, payload, history_limit=65535):
     if e.prediction and e.history > history_limit:
         raise HistoryMem("history %d" % e.history)
     vd = ValueDecoder(payload, e.initial_activity)
-    levels = [0] * n
+    levels = []  # grown as decoded: a damaged entry may claim 2^31 elements
     if e.prediction == 0:
         for i in range(n):
-            levels[i] = vd.decode(vd.activity)
+            levels.append(vd.decode(vd.activity))
     elif e.prediction == 1:
         H = e.history
         ring = [0] * H   # stored as signed int8 values
@@ -374,7 +374,7 @@ def decode_levels(e, payload, history_limit=65535):
             if abs(level) > 2**31:
                 raise Corrupt("|level| > 2^31")
             ring[slot] = min(max(level, -128), 127)
-            levels[i] = level
+            levels.append(level)
     else:
         H = e.history
         ring = [e.initial_activity] * H
@@ -384,7 +384,7 @@ def decode_levels(e, payload, history_limit=65535):
             level = vd.decode(a)
             r = ring[slot]
             ring[slot] = (r - (r >> 3) + bitlen(abs(level))) & 0xFF
-            levels[i] = level
+            levels.append(level)
     vd.finish()
     return levels
 
