@@ -286,8 +286,10 @@ _MAX_ELEMENTS_PER_BYTE = const(1300)
 # with `ring` the H-byte prediction history of the tensor (FORMAT 5.7).
 # Everything per bin sits in one function with the range coder inlined,
 # because a call from viper code costs more than decoding a whole value.
-# Both versions stop with _NEED_INPUT while the payload continues and fewer
-# than 64 bytes are in hand, and with _NEED_OUTPUT when dst is full.
+# Both versions (this plain one, and tcdec_viper's) stop with _NEED_INPUT
+# while the payload continues and fewer than 64 bytes are in hand, and with
+# _NEED_OUTPUT when dst is full.
+
 
 def _prepare_plain(st):
     for i in range(_S_PREFIX, _S_CONTEXT_END):
