@@ -1232,6 +1232,51 @@ def test_tflite_rebuild_on_cpython_and_hostile_places():
         tcdec.rebuild_tflite(tinycabac.encode({"w": np.arange(5, dtype=np.int8)}))
 
 
+def lying_tflite_stream(liar: str) -> bytes:
+    """A stream of a 24-byte .tflite file whose directory (CRC repaired) then
+    claims 2^31 - 17 elements for `liar`, the skeleton or the weight tensor
+    "a", with a places table whose file size agrees: everything adds up but
+    the payload, which holds 16 or 8 values."""
+    huge = 0x7FFFFFFF - 16  # the file size, huge + 16 at most, is an int32
+    other = 8 if liar == "__tflite_skeleton__" else 16
+    places = np.array([huge + other, 0, 0], np.int32)  # "a" at offset 0
+    stream = bytearray(tinycabac.encode({"a": np.arange(8, dtype=np.int8),
+                                         "__tflite_skeleton__": np.full(16, 7, np.uint8),
+                                         "__tflite_places__": places}))  # fmt: skip
+    ndim_at = stream.index(liar.encode(), 20) + len(liar) + 4
+    assert stream[ndim_at] == 1
+    struct.pack_into("<I", stream, ndim_at + 1, huge)
+    return with_header_crc(stream)
+
+
+@pytest.mark.parametrize("liar", ["__tflite_skeleton__", "a"])
+def test_a_tflite_rebuild_allocates_nothing_for_a_lie(liar, tmp_path):
+    """Every tier refuses the lying tensor as a corrupt payload before it
+    allocates the 2 GiB file the places table describes: the C helper (a
+    model buffer of exactly that size would be the caller's), tcdec on
+    CPython under a 1 GiB address-space limit, and on MicroPython with a
+    4 MiB heap."""
+    stream = lying_tflite_stream(liar)
+    (tmp_path / "lie.tcb").write_bytes(stream)
+    with pytest.raises(native.DecodeError) as refused:
+        native.rebuild_tflite(stream)
+    assert refused.value.status == -8
+    script = (f"import sys\nsys.path.insert(0, {str(MODULE_DIR)!r})\nimport tcdec\n"
+              "try:\n    tcdec.rebuild_tflite(open('lie.tcb', 'rb'))\n"
+              "except tcdec.DecodeError as error:\n    print(type(error).__name__, error.status)\n")
+
+    def small_address_space():
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    runs = [subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=TIMEOUT, preexec_fn=small_address_space),
+            subprocess.run([micropython(), "-X", "heapsize=4m", "-c", script], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=TIMEOUT)]  # fmt: skip
+    for done in runs:
+        assert (done.returncode, done.stdout) == (0, "CorruptPayloadError -8\n"), done.stderr
+
+
 def test_float16_narrowing_matches_numpy():
     rng = np.random.default_rng(7)
     values = np.concatenate([np.array([0.0, -0.0, 65504.0, 65520.0, 2.0**-24, 2.0**-25, 1e-40], np.float32),

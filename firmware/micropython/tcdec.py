@@ -940,6 +940,16 @@ def _byte_length(buffer):
 # Decoding one tensor.
 
 
+def _check_payload_holds(info):
+    """A tensor claiming more elements than its payload can hold is corrupt:
+    cheaper than decoding to the overrun the C decoder would report, and it
+    keeps callers from allocating for a lie."""
+    if info.size > _MAX_ELEMENTS_PER_BYTE * info.payload_size:
+        raise CorruptPayloadError(
+            "tensor %r: %d payload bytes cannot hold %d elements" % (info.name, info.payload_size, info.size)
+        )
+
+
 class TensorReader:
     """Decodes one tensor in pieces, like a file: `readinto(buffer)` fills
     the buffer with as many whole elements as fit (little-endian, C order)
@@ -950,12 +960,7 @@ class TensorReader:
     Decoder.read_into).  After an error every call raises it again."""
 
     def __init__(self, decoder, info, shared=False):
-        if info.size > _MAX_ELEMENTS_PER_BYTE * info.payload_size:
-            # Cheaper than decoding to the overrun the C decoder would
-            # report, and it keeps read() from allocating for a lie.
-            raise CorruptPayloadError(
-                "tensor %r: %d payload bytes cannot hold %d elements" % (info.name, info.payload_size, info.size)
-            )
+        _check_payload_holds(info)
         self.info = info
         self.remaining = info.size
         self._source = decoder._source
@@ -1381,11 +1386,34 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
     places = decoder.read(places_info.index)
     if len(places) % 2 != 1 or places[0] < 0:
         raise InvalidFieldError("%s is not a file size and (tensor, offset) pairs" % _TFLITE_PLACES)
+    # checked before anything is allocated or decoded, in the C helper's order
+    placed = _placed_weights(decoder, places, skeleton_info.size)
+    _check_payload_holds(skeleton_info)
     skeleton = bytearray(skeleton_info.size)
     decoder.read_into(skeleton_info.index, skeleton)
+    for info, _, _ in placed:
+        _check_payload_holds(info)
     model = bytearray(places[0])
     view = memoryview(model)
     written = taken = 0
+    for info, offset, length in placed:
+        gap = offset - written  # skeleton bytes before this buffer
+        view[written:offset] = skeleton[taken : taken + gap]
+        taken += gap
+        _place_weights(decoder, info, view[offset : offset + length])
+        written = offset + length
+    view[written:] = skeleton[taken:]
+    return model
+
+
+def _placed_weights(decoder, places, skeleton_size):
+    """(info, offset, length) of every weight buffer of the places table:
+    each a tensor of the directory that is not container data nor an update,
+    inside the file, in order, not overlapping, and together with the
+    skeleton exactly the file."""
+    file_size = places[0]
+    placed = []
+    end, covered = 0, skeleton_size
     for k in range(1, len(places), 2):
         index, offset = places[k], places[k + 1]
         if not 0 <= index < decoder.tensor_count:
@@ -1394,17 +1422,14 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
         if info.name.startswith("__"):  # container data, never a weight buffer
             raise InvalidFieldError("%s names reserved tensor %r" % (_TFLITE_PLACES, info.name))
         length = info.size * _FILE_ITEMSIZE[info.dtype]
-        gap = offset - written
-        if info.base_crc32 is not None or gap < 0 or offset + length > len(model) or taken + gap > len(skeleton):
+        if info.base_crc32 is not None or offset < end or offset + length > file_size:
             raise InvalidFieldError("%s: weights %r do not fit the file" % (_TFLITE_PLACES, info.name))
-        view[written:offset] = skeleton[taken : taken + gap]
-        taken += gap
-        _place_weights(decoder, info, view[offset : offset + length])
-        written = offset + length
-    if len(skeleton) - taken != len(model) - written:
+        placed.append((info, offset, length))
+        end = offset + length
+        covered += length
+    if covered != file_size:
         raise InvalidFieldError("%s: weights and skeleton do not fill the file" % _TFLITE_PLACES)
-    view[written:] = skeleton[taken:]
-    return model
+    return placed
 
 
 def decode(stream, chunk_size=1024, accelerated=True, base=None):
