@@ -4,7 +4,7 @@
 No dependencies.  The same file runs on MicroPython >= 1.22 and on CPython
 >= 3.8, with a plain-Python arithmetic decoder.  On MicroPython, put
 tcdec_viper.py (or its .mpy) beside it for the same decoder compiled with
-@micropython.viper, 50-80 times faster; tcdec uses it where the port can
+@micropython.viper, about 40 times faster; tcdec uses it where the port can
 compile it and compiles it right (see viper_trusted), with the same results
 bit for bit.
 docs/FORMAT.md is the specification; "FORMAT 5.1" etc. point into it.
