@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN_DIR, REPO, golden_manifest, require_tool
+from conftest import GOLDEN_DIR, REPO, golden_manifest, require_tool, tool_missing
 
 
 def _pep517(hook: str, source: Path, out: Path) -> Path:
@@ -40,7 +40,7 @@ def _tracked_copy(destination: Path) -> Path:
 @pytest.fixture(scope="module")
 def wheel_from_sdist(tmp_path_factory) -> Path:
     if not (REPO / ".git").exists():
-        pytest.skip("not a git checkout")
+        tool_missing("the packaging test builds from a git checkout's tracked files")
     work = tmp_path_factory.mktemp("packaging")
     sdist = _pep517("build_sdist", _tracked_copy(work / "tree"), work)
     with tarfile.open(sdist) as archive:
