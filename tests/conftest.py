@@ -8,6 +8,7 @@ import json
 import sys
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,15 @@ def require_tool(name: str) -> str:
 
 def golden_manifest() -> dict:
     return json.loads((GOLDEN_DIR / "MANIFEST.json").read_text())
+
+
+def with_header_crc(stream: bytearray) -> bytes:
+    """`stream` with its header CRC (FORMAT 3.1) recomputed after a hand
+    edit, so that the checks behind it see the edit."""
+    directory_size = int.from_bytes(stream[8:12], "little")
+    crc = zlib.crc32(bytes(stream[20 : 20 + directory_size]), zlib.crc32(bytes(stream[:16])))
+    stream[16:20] = crc.to_bytes(4, "little")
+    return bytes(stream)
 
 
 def tensor_sha256(array: np.ndarray) -> str:

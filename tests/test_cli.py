@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import with_header_crc
+
 import tinycabac
 from tinycabac import codec, modelfile
 from tinycabac.container import FORMAT_VERSION
@@ -243,15 +245,12 @@ def test_a_tensor_claiming_more_elements_than_its_payload_holds_is_refused_befor
     MemoryError traceback."""
     import resource
     import struct
-    import zlib
 
     stream = bytearray(tinycabac.encode({"a": np.arange(5, dtype=np.int32)}))
     ndim_at = 20 + 1 + 1 + 4  # name_len, "a", dtype, mode, activity, prediction
     assert stream[ndim_at] == 1
     struct.pack_into("<I", stream, ndim_at + 1, 0x7FFFFFFF)
-    directory_size = struct.unpack_from("<I", stream, 8)[0]
-    struct.pack_into("<I", stream, 16, zlib.crc32(bytes(stream[:16]) + bytes(stream[20 : 20 + directory_size])))
-    (tmp_path / "huge.tcb").write_bytes(bytes(stream))
+    (tmp_path / "huge.tcb").write_bytes(with_header_crc(stream))
 
     def small_address_space():
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))

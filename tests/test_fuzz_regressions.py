@@ -13,10 +13,10 @@ fuzz_roundtrip inputs are level records, replayed by their fuzz binary only.
 from __future__ import annotations
 
 import struct
-import zlib
 from pathlib import Path
 
 import pytest
+from conftest import with_header_crc
 
 from tinycabac import native
 from tinycabac.container import QUANTIZED_MODES, QUANTIZER_DEPENDENT, QUANTIZER_UNIFORM, FormatError
@@ -30,10 +30,8 @@ def stream_of(path: Path) -> bytes:
     data = path.read_bytes()
     skip = 8 + (data[1] if path.parent.name == "fuzz_directory" else 0)
     stream = bytearray(data[skip:])
-    if data[0] & 1 and len(stream) >= 20:
-        directory_size = struct.unpack_from("<I", stream, 8)[0]
-        if len(stream) - 20 >= directory_size:
-            struct.pack_into("<I", stream, 16, zlib.crc32(bytes(stream[:16]) + bytes(stream[20 : 20 + directory_size])))
+    if data[0] & 1 and len(stream) >= 20 and len(stream) - 20 >= struct.unpack_from("<I", stream, 8)[0]:
+        return with_header_crc(stream)
     return bytes(stream)
 
 

@@ -19,13 +19,12 @@ import struct
 import subprocess
 import sys
 import threading
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import tool_missing
+from conftest import tool_missing, with_header_crc
 
 import tinycabac
 from tinycabac import native
@@ -277,14 +276,6 @@ def with_prediction(data: bytes, prediction: int, history: int | None) -> bytes:
         patched[at + 1 : at + 1] = struct.pack("<H", history)
         struct.pack_into("<I", patched, 8, struct.unpack_from("<I", patched, 8)[0] + 2)
     return with_header_crc(patched)
-
-
-def with_header_crc(patched: bytearray) -> bytes:
-    """The stream with its header CRC (FORMAT 3.1) recomputed after a hand edit."""
-    directory_size = struct.unpack_from("<I", patched, 8)[0]
-    crc = zlib.crc32(bytes(patched[20 : 20 + directory_size]), zlib.crc32(bytes(patched[:16])))
-    struct.pack_into("<I", patched, 16, crc)
-    return bytes(patched)
 
 
 def with_quantizer(data: bytes, quantizer: int) -> bytes:

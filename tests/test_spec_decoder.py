@@ -8,11 +8,10 @@ from __future__ import annotations
 import hashlib
 import random
 import sys
-import zlib
 
 import pytest
 
-from conftest import GOLDEN_DIR, REPO, golden_manifest
+from conftest import GOLDEN_DIR, REPO, golden_manifest, with_header_crc
 
 from tinycabac import native
 
@@ -99,10 +98,7 @@ def directory_mutations(data: bytes, count: int, seed: int) -> list[bytes]:
         for _ in range(rng.choice((1, 1, 2, 3))):
             at = rng.choice(places)
             mutated[at] = rng.choice((rng.randrange(256), 0, 255, mutated[at] ^ 1, (mutated[at] + 1) & 255))
-        size = int.from_bytes(mutated[8:12], "little")
-        crc = zlib.crc32(bytes(mutated[20 : 20 + size]), zlib.crc32(bytes(mutated[:16])))
-        mutated[16:20] = crc.to_bytes(4, "little")
-        cases.append(bytes(mutated))
+        cases.append(with_header_crc(mutated))
     return cases
 
 
