@@ -47,6 +47,24 @@ def with_header_crc(stream: bytearray) -> bytes:
     return bytes(stream)
 
 
+def c_decoder_verdict(data: bytes) -> list | int:
+    """[(TensorInfo, decoded array), ...] in stream order, or the tc_status
+    the C decoder fails with, after the whole-stream checks the host tools
+    make (FORMAT 7): the stream's size, then UTF-8 and unique names."""
+    from tinycabac import native
+
+    try:
+        stream = native.Stream(data)
+        if stream.size < stream.end_of_payloads:
+            return -4
+        if stream.size > stream.end_of_payloads:
+            return -6  # trailing bytes: an inconsistent size field
+        stream.names()
+        return [(stream.info(index), stream.decode(index)) for index in range(stream.tensor_count)]
+    except native.DecodeError as error:
+        return error.status
+
+
 def tensor_sha256(array: np.ndarray) -> str:
     data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
     return hashlib.sha256(data).hexdigest()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tool_missing, with_header_crc
+from conftest import c_decoder_verdict, tool_missing, with_header_crc
 
 import tinycabac
 from tinycabac import native
@@ -84,22 +84,11 @@ def wasm_micropython() -> list[str]:
 
 def c_decode(data: bytes) -> list | int:
     """[[name, shape, typecode, sha256], ...] sorted by name, or the tc_status
-    the C decoder (with tinycabac's whole-stream size checks) fails with."""
-    try:
-        stream = native.Stream(data)
-        if stream.size < stream.end_of_payloads:
-            return -4
-        if stream.size > stream.end_of_payloads:
-            return -6  # trailing bytes: an inconsistent size field
-        stream.names()  # unique, UTF-8
-        result = []
-        for index in range(stream.tensor_count):
-            info = stream.info(index)
-            array = stream.decode(index)
-            result.append([info.name, list(info.shape), TYPECODES[str(info.dtype)], sha256(array)])
-        return sorted(result)
-    except native.DecodeError as error:
-        return error.status
+    the C decoder (with tinycabac's whole-stream checks) fails with."""
+    verdict = c_decoder_verdict(data)
+    if isinstance(verdict, int):
+        return verdict
+    return sorted([info.name, list(info.shape), TYPECODES[str(info.dtype)], sha256(array)] for info, array in verdict)
 
 
 def sha256(array: np.ndarray) -> str:
