@@ -32,17 +32,18 @@ import pytest
 
 import tinycabac
 from tinycabac.models import default_model_path
-from tinycabac.modelfile import decode_model, encode_model, read_model, write_atomic
+from tinycabac.modelfile import decode_model, encode_model, read_model
 
-from conftest import golden_manifest, require_tool
+from conftest import golden_manifest, require_tool, with_header_crc
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
 BOARDS = REPO / "boards" / "platform" / "boards"
 GOLDEN = REPO / "tests" / "golden"
 # The bundled model stream the firmware embeds when TINYCABAC_STREAM is
-# unset (firmware/scripts/embed_streams.py, DEFAULT_STREAM).
-DEFAULT_STREAM = FIRMWARE / ".build" / "default.tcb"
+# unset (firmware/scripts/embed_streams.py, DEFAULT_STREAM): the golden
+# vector that is `tinycabac encode`'s output for the bundled int8 model.
+DEFAULT_STREAM = GOLDEN / "digits_int8.tcb"
 
 QEMU_ENVS = ["mps2_an385", "mps2_an386", "mps2_an500", "microbit"]
 # The envs with RAM to rebuild a .tflite file (TINYCABAC_TFLITE_BUFFER_SIZE).
@@ -156,12 +157,9 @@ def host_tflite_digest(data: bytes) -> tuple[int, str] | None:
 
 def bundled_model_stream() -> bytes:
     """The bundled model as `tinycabac encode` writes it (no arguments: the
-    int8 digits model), kept at DEFAULT_STREAM, where the firmware build
-    looks when TINYCABAC_STREAM is unset."""
+    int8 digits model), which is what the firmware embeds by default."""
     data = encode_model(read_model(default_model_path("int8")))
-    if not DEFAULT_STREAM.is_file() or DEFAULT_STREAM.read_bytes() != data:
-        DEFAULT_STREAM.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(DEFAULT_STREAM, data)
+    assert DEFAULT_STREAM.read_bytes() == data, "run `make golden`: the default stream is stale"
     return data
 
 
@@ -173,6 +171,12 @@ def corrupted_variants(data: bytes) -> dict[str, bytes]:
         "header_bit_flip.tcb": _flip(data, 10, 0x10),
         "directory_bit_flip.tcb": _flip(data, 30, 0x10),  # the directory starts at byte 20
         "truncated.tcb": data[: payload_start + (len(data) - payload_start) // 2],
+        "trailing_byte.tcb": data + b"\0",
+        # FORMAT 7's other whole-stream checks, behind a valid header CRC
+        "name_twice.tcb": _rename(data, b"dense2/weights", b"dense1/weights"),
+        "name_not_utf8.tcb": _rename(data, b"dense2/weights", b"dense2/w\xffights"),
+        "name_overlong_utf8.tcb": _rename(data, b"dense2/weights", b"dense2/\xc0\xafights"),
+        "name_surrogate.tcb": _rename(data, b"dense2/weights", b"dense2/\xed\xa0\x80ghts"),
     }
     # A payload bit flip the host detects (payload error or tensor CRC): some
     # flips near a payload's end can leave the decoded values unchanged.
@@ -184,6 +188,12 @@ def corrupted_variants(data: bytes) -> dict[str, bytes]:
     assert all(_host_rejects(v) for v in variants.values())
     assert "payload_bit_flip.tcb" in variants
     return variants
+
+
+def _rename(data: bytes, name: bytes, new_name: bytes) -> bytes:
+    """`data` with a directory name replaced by one of the same length."""
+    assert len(new_name) == len(name) and data.count(name) == 1
+    return with_header_crc(bytearray(data.replace(name, new_name)))
 
 
 def _flip(data: bytes, position: int, mask: int) -> bytes:
@@ -206,6 +216,9 @@ def valid_streams(tmp_path_factory) -> list[Path]:
     # update vectors need their base model: tests/test_firmware_update.py runs those
     sources = {v["file"]: (GOLDEN / v["file"]).read_bytes() for v in vectors if "base" not in v}
     sources["bundled_model.tcb"] = bundled_model_stream()
+    # names at the edges of UTF-8's 1- to 4-byte forms pass the device's check
+    edges = ["\x7f", "\x80", "\u07ff", "\u0800", "\ud7ff", "\ue000", "\uffff", "\U00010000", "\U0010ffff"]
+    sources["utf8_names.tcb"] = tinycabac.encode({f"w{c}": np.arange(i + 1, dtype=np.int8) for i, c in enumerate(edges)})
     assert len(sources) > 1, "tests/golden/*.tcb is empty"
     # the device must reconstruct dependent-quantized tensors (FORMAT 6.2) too
     assert "trellis_float.tcb" in sources

@@ -5,8 +5,10 @@ or several separated by os.pathsep (":" on Linux/macOS, ";" on Windows), so
 a test can decode many streams with a single build.  A relative path is
 looked up from the directory `pio` was started in (the shell's $PWD, e.g.
 the repository root with `pio run -d firmware`), then from the firmware
-project directory.  Unset or empty means DEFAULT_STREAM, the bundled model,
-which `make` writes before building.
+project directory.  Unset or empty means DEFAULT_STREAM, the bundled model
+as `tinycabac encode` writes it with no arguments: the golden vector
+tests/golden/digits_int8.tcb, which `make golden` keeps in step with the
+format, so a fresh clone builds without running the encoder first.
 
 Each stream becomes a C array through host/tinycabac/export_c.py (loaded by
 file path, so the build needs only this repository and the standard
@@ -21,7 +23,7 @@ Import("env")  # noqa: F821 - SCons injects Import into extra scripts
 
 STREAM_VARIABLE = "TINYCABAC_STREAM"
 # The bundled model stream, relative to the firmware project directory.
-DEFAULT_STREAM = os.path.join(".build", "default.tcb")
+DEFAULT_STREAM = os.path.join("..", "tests", "golden", "digits_int8.tcb")
 
 project_dir = env.subst("$PROJECT_DIR")  # noqa: F821
 repo_dir = os.path.dirname(project_dir)
@@ -63,9 +65,8 @@ def check_exists(paths):
         if os.environ.get(STREAM_VARIABLE, "").strip():
             fail("%s names %s, which does not exist." % (STREAM_VARIABLE, path))
         fail(
-            "the default stream %s (the bundled model) does not exist. Create it with "
-            "`tinycabac encode -o firmware/.build/default.tcb` from the repository root, "
-            "or set %s to the .tcb file(s) to embed." % (path, STREAM_VARIABLE)
+            "the default stream %s (the bundled model) does not exist; this checkout is "
+            "incomplete. Set %s to the .tcb file(s) to embed." % (path, STREAM_VARIABLE)
         )
 
 

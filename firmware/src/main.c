@@ -8,7 +8,10 @@
  *     tensor <name> <elements> crc32=<8 lowercase hex digits>   (one per tensor)
  *     OK                                   or   FAIL <reason>
  *
- * and returns 0 only if every stream decoded.  Tensors are decoded one at a
+ * and returns 0 only if every stream decoded.  Before any tensor, a stream
+ * passes the whole-stream checks of FORMAT 7 that the host tools make too
+ * (its exact size, UTF-8 names, no name twice), so the device refuses what
+ * the host refuses, with the same reason.  Tensors are decoded one at a
  * time through a 256-byte output buffer whose bytes are folded into a CRC-32
  * and dropped, so RAM use does not depend on the model (the microbit board
  * has 16 KiB).  The payload is read in place from flash.  No printf: a few
@@ -306,12 +309,93 @@ static tc_status rebuild_tflite(void)
 }
 #endif
 
+/* Length of the UTF-8 sequence that a lead byte starts and the range its
+ * second byte must lie in, which rules out overlong forms, surrogates and
+ * code points above U+10FFFF, as a strict UTF-8 decoder (Python's) does;
+ * 0 for a byte that cannot start a sequence. */
+static unsigned utf8_sequence(uint8_t lead, uint8_t *second_min, uint8_t *second_max)
+{
+    *second_min = 0x80u;
+    *second_max = 0xBFu;
+    if (lead < 0x80u) {
+        return 1u;
+    }
+    if (lead < 0xC2u || lead > 0xF4u) {
+        return 0u; /* a continuation byte, an overlong 2-byte lead, or beyond U+10FFFF */
+    }
+    if (lead < 0xE0u) {
+        return 2u;
+    }
+    if (lead < 0xF0u) {
+        *second_min = lead == 0xE0u ? 0xA0u : 0x80u; /* no overlong 3-byte forms */
+        *second_max = lead == 0xEDu ? 0x9Fu : 0xBFu; /* no surrogates */
+        return 3u;
+    }
+    *second_min = lead == 0xF0u ? 0x90u : 0x80u; /* no overlong 4-byte forms */
+    *second_max = lead == 0xF4u ? 0x8Fu : 0xBFu; /* nothing above U+10FFFF */
+    return 4u;
+}
+
+static int is_utf8(const uint8_t *text, size_t length)
+{
+    size_t i = 0;
+    while (i < length) {
+        uint8_t second_min, second_max;
+        unsigned count = utf8_sequence(text[i], &second_min, &second_max);
+        if (count == 0u || count > length - i) {
+            return 0;
+        }
+        for (unsigned k = 1; k < count; k++) {
+            uint8_t low = k == 1u ? second_min : 0x80u, high = k == 1u ? second_max : 0xBFu;
+            if (text[i + k] < low || text[i + k] > high) {
+                return 0;
+            }
+        }
+        i += count;
+    }
+    return 1;
+}
+
+/* FORMAT 7's checks of a whole stream held in memory, in its order: the
+ * stream's size, then UTF-8 names, then a name that appears twice.  The C
+ * decoder leaves them to its caller, as it may hold only part of a stream. */
+static tc_status check_whole_stream(void)
+{
+    uint64_t expected = (uint64_t)TC_HEADER_SIZE + stream.directory_size + stream.payload_area_size;
+    uint32_t index, first;
+    tc_status status = TC_OK;
+    if (stream.size != expected) {
+        return stream.size < expected ? TC_ERR_TRUNCATED : TC_ERR_RESERVED;
+    }
+    for (index = 0; status == TC_OK && index < stream.tensor_count; index++) {
+        status = tc_stream_tensor(&stream, index, &tensor);
+        if (status == TC_OK && !is_utf8(tensor.name, tensor.name_len)) {
+            status = TC_ERR_RESERVED;
+        }
+    }
+    /* tc_stream_find returns the first entry of a name: another index means
+     * an earlier tensor has the same name. */
+    for (index = 0; status == TC_OK && index < stream.tensor_count; index++) {
+        status = tc_stream_tensor(&stream, index, &tensor);
+        if (status == TC_OK) {
+            status = tc_stream_find(&stream, (const char *)tensor.name, tensor.name_len, &base_tensor, &first);
+        }
+        if (status == TC_OK && first != index) {
+            status = TC_ERR_RESERVED;
+        }
+    }
+    return status;
+}
+
 /* Decode one embedded stream, printing its report; TC_OK if all decoded.
  * `base` is the stream embedded before it, which update tensors apply to. */
 static tc_status decode_stream(const tc_embedded_stream *embedded, const tc_embedded_stream *base)
 {
     report_stream(embedded);
     tc_status status = tc_stream_open(&stream, embedded->data, (size_t)*embedded->length);
+    if (status == TC_OK) {
+        status = check_whole_stream();
+    }
     if (status != TC_OK) {
         line_writer w = line_start();
         put_text(&w, "FAIL ");

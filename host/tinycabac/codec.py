@@ -314,7 +314,9 @@ def _open(data) -> native.Stream:
     if stream.size < stream.end_of_payloads:
         raise native.DecodeError(-4, "stream")  # TC_ERR_TRUNCATED
     if stream.size > stream.end_of_payloads:
-        raise FormatError(f"stream has {stream.size - stream.end_of_payloads} unexpected bytes after its payloads")
+        # a reserved field (FORMAT 7): the directory's sizes do not account for them
+        extra = stream.size - stream.end_of_payloads
+        raise native.DecodeError(-6, f"stream has {extra} unexpected bytes after its payloads")  # TC_ERR_RESERVED
     stream.names()  # unique and UTF-8: a dict by name would drop one of two
     return stream
 
