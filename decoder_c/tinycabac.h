@@ -13,8 +13,12 @@
  *     if (tc_stream_open(&s, data, size) != TC_OK) ...
  *     for (uint32_t i = 0; i < s.tensor_count; i++) {
  *         tc_stream_tensor(&s, i, &t);
- *         tc_decode_tensor(&s, &t, out, sizeof out);   // whole tensor at once
+ *         tc_decode_tensor(&s, &t, out, sizeof out,     // whole tensor at once
+ *                          history, sizeof history);    // for prediction (5.7)
  *     }
+ *
+ * tc_decode_tensor keeps its tc_decoder (about 750 bytes) on the stack; a
+ * device with little stack uses the streaming calls below with a static one.
  *
  * A tensor larger than RAM is decoded piecewise with tc_decoder_init() and
  * repeated tc_decoder_run() calls (xz-embedded style in/in_pos/in_size and

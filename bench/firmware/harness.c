@@ -50,13 +50,31 @@ int32_t bench_decode(const uint8_t *data, uint32_t size)
     return (int32_t)status;
 }
 
+/* The same through tc_decode_tensor, which holds its tc_decoder on the
+ * stack: the report measures the stack a caller of the one-call API needs.
+ * Tensors up to WHOLE_OUTPUT_SIZE bytes (the bench streams' largest is 12 KB). */
+#define WHOLE_OUTPUT_SIZE 65536u
+static uint8_t whole_output[WHOLE_OUTPUT_SIZE];
+
+int32_t bench_decode_whole(const uint8_t *data, uint32_t size)
+{
+    tc_status status = tc_stream_open(&stream, data, size);
+    for (uint32_t index = 0; status == TC_OK && index < stream.tensor_count; index++) {
+        status = tc_stream_tensor(&stream, index, &tensor);
+        if (status == TC_OK) {
+            status = tc_decode_tensor(&stream, &tensor, whole_output, sizeof whole_output, history, sizeof history);
+        }
+    }
+    return (int32_t)status;
+}
+
 /* Keeps every public function in a --gc-sections link, so the linked size
  * is that of the whole library, as a user calling all of it would get. */
 const void *const tc_public_api[] = {
     (const void *)tc_stream_open,   (const void *)tc_stream_tensor,       (const void *)tc_stream_find,
     (const void *)tc_decoder_init,  (const void *)tc_decoder_set_history, (const void *)tc_decoder_run,
     (const void *)tc_decode_tensor, (const void *)tc_check_base,          (const void *)tc_crc32,
-    (const void *)tc_status_string, (const void *)bench_decode,
+    (const void *)tc_status_string, (const void *)bench_decode,           (const void *)bench_decode_whole,
 };
 
 /* Sizes of the caller-owned structures, read back from the symbol table. */
