@@ -49,10 +49,10 @@ void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsi
 uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
 double tce_estimate_bits(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity);
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels,
-                size_t inner, double lambda, unsigned initial_activity, int64_t *levels);
+                size_t inner, double lambda_scale, unsigned initial_activity, int64_t *levels);
 void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices);
 double tce_trellis(const double *weights, size_t n, const double *steps, size_t channels,
-                   size_t inner, double lambda, unsigned initial_activity, int64_t *levels);
+                   size_t inner, double lambda_scale, unsigned initial_activity, int64_t *levels);
 """
 
 

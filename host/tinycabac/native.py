@@ -265,7 +265,9 @@ def estimate_bits(levels: np.ndarray, activity: int = 0, columns: np.ndarray | N
 
 
 def _choose_levels(search, weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int) -> np.ndarray:
-    """Run one of the C level searches (tce_rdoq, tce_trellis); channel = (i // inner) % len(steps)."""
+    """Run one of the C level searches (tce_rdoq, tce_trellis); channel = (i // inner) % len(steps).
+    `lam` is the Lagrange multiplier in units of the squared step: each
+    channel trades bits for squared error at lam * step**2."""
     weights = np.ascontiguousarray(weights, dtype=np.float64).ravel()
     steps = np.ascontiguousarray(steps, dtype=np.float64).ravel()
     levels = np.empty(weights.size, dtype=np.int64)

@@ -89,7 +89,8 @@ def quantize_with_steps(
     return Quantized(levels, steps, axis, reconstruct(levels, steps, axis, name, rule), rule)
 
 
-# lambda = LAMBDA_FACTOR * step^2 trades bits for squared error.  RDOQ's comes
+# lambda = LAMBDA_FACTOR * step^2 trades bits for squared error, with each
+# channel's own step (tce_rdoq, tce_trellis); `lam` overrides the factor.  RDOQ's comes
 # from the high-rate model, D'(R) = -ln(2) * 2 * D with D ~ step^2 / 12,
 # scaled by 1.5.  The trellis's was tuned with bench/bench_quantized.py on
 # hand_landmark_lite and iris_landmark (4 states, 64-level chunks), bits at equal SNR
@@ -105,7 +106,7 @@ def _searched_levels(w, steps, step_values, axis, quantizer, lam) -> np.ndarray:
     _, inner = channel_layout(w.shape, axis)
     flat_steps = np.array([s.value for s in steps]) if steps else np.ones(1)
     if lam is None:
-        lam = float(np.mean(flat_steps**2)) * LAMBDA_FACTOR[quantizer]
+        lam = LAMBDA_FACTOR[quantizer]
     divisor = 2.0 if quantizer == "trellis" else 1.0  # a dependent level covers two grid steps
     start = native.initial_activity(np.rint(w.ravel()[: native.INITIAL_ACTIVITY_WINDOW] / (divisor * step_values.ravel()[0])))
     search = native.trellis if quantizer == "trellis" else native.rdoq
@@ -149,24 +150,24 @@ def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
     return [Step.from_float(float(s * factor)) for s in scales]
 
 
-def _bisect_step(weights, axis, quantizer, name, accept, accept_fine: bool, goal: str) -> Quantized:
+def _bisect_step(weights, axis, quantizer, lam, name, accept, accept_fine: bool, goal: str) -> Quantized:
     """Bisection on log2(step / channel RMS) for the step at the boundary of
     `accept`, returning the accepted candidate nearest to it.  `accept_fine`
     says which side accepts: fine steps (an SNR floor) or coarse steps (a
     size ceiling)."""
     scales = channel_scales(weights, axis)
     if not np.any(weights):
-        return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, name=name)
+        return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, lam, name)
     # from the finest step whose levels still fit in 2**29 to one that rounds
     # nearly everything to zero
     peak = _peak_to_rms(weights, axis, scales)
     fine, coarse = np.log2(peak) - 29.0, np.log2(peak) + 2.0
-    best = quantize_with_steps(weights, steps_for_factor(scales, 2.0 ** (fine if accept_fine else coarse)), axis, quantizer, name=name)
+    best = quantize_with_steps(weights, steps_for_factor(scales, 2.0 ** (fine if accept_fine else coarse)), axis, quantizer, lam, name)
     if not accept(best):
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
     for _ in range(40):
         mid = (fine + coarse) / 2
-        candidate = quantize_with_steps(weights, steps_for_factor(scales, 2.0**mid), axis, quantizer, name=name)
+        candidate = quantize_with_steps(weights, steps_for_factor(scales, 2.0**mid), axis, quantizer, lam, name)
         if accept(candidate) == accept_fine:
             fine = mid
         else:
@@ -179,17 +180,19 @@ def _bisect_step(weights, axis, quantizer, name, accept, accept_fine: bool, goal
 
 
 def quantize_for_snr(
-    weights: np.ndarray, target_db: float, axis: int, quantizer: str = "nearest", name: str = ""
+    weights: np.ndarray, target_db: float, axis: int, quantizer: str = "nearest", name: str = "", lam: float | None = None
 ) -> Quantized:
     """Largest step (per channel: proportional to the channel's RMS) whose
     reconstruction reaches `target_db`."""
     return _bisect_step(
-        weights, axis, quantizer, name, lambda q: snr_db(weights, q.reconstruction) >= target_db, True, f"{target_db} dB SNR"
+        weights, axis, quantizer, lam, name, lambda q: snr_db(weights, q.reconstruction) >= target_db, True,
+        f"{target_db} dB SNR",
     )
 
 
 def quantize_for_rate(
-    weights: np.ndarray, bits_per_weight: float, axis: int, quantizer: str = "nearest", name: str = ""
+    weights: np.ndarray, bits_per_weight: float, axis: int, quantizer: str = "nearest", name: str = "",
+    lam: float | None = None,
 ) -> Quantized:
     """Smallest step whose levels the coder's own model estimates at no more
     than `bits_per_weight` (payload only)."""
@@ -198,4 +201,4 @@ def quantize_for_rate(
     def small_enough(q: Quantized) -> bool:
         return native.estimate_bits(q.levels, native.initial_activity(q.levels)) <= bits_per_weight * count
 
-    return _bisect_step(weights, axis, quantizer, name, small_enough, False, f"{bits_per_weight} bits per weight")
+    return _bisect_step(weights, axis, quantizer, lam, name, small_enough, False, f"{bits_per_weight} bits per weight")

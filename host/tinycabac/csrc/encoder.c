@@ -350,7 +350,7 @@ static double level_cost(const model_state *st, int64_t level)
 }
 
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
-                double lambda, unsigned initial_activity, int64_t *levels)
+                double lambda_scale, unsigned initial_activity, int64_t *levels)
 {
     model_state st;
     bin_sink sink;
@@ -358,6 +358,7 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
     start_estimate(&st, &sink, initial_activity);
     for (i = 0; i < n; i++) {
         double step = steps[(i / inner) % channels];
+        double lambda = step * step * lambda_scale;
         double q = bounded_ratio(weights[i], step);
         int64_t candidates[3];
         double best_cost = INFINITY;
@@ -473,8 +474,9 @@ static void trellis_candidates(double x, unsigned state, int64_t candidates[TREL
 
 /* Extends every survivor by weight w (step `step`) into next[]. */
 static void trellis_advance(const model_state *st, const trellis_path path[DQ_STATES], double w, double step,
-                            double lambda, trellis_path next[DQ_STATES], trellis_step choice[DQ_STATES])
+                            double lambda_scale, trellis_path next[DQ_STATES], trellis_step choice[DQ_STATES])
 {
+    double lambda = step * step * lambda_scale;
     unsigned s, t, c;
     for (t = 0; t < DQ_STATES; t++)
         next[t].cost = INFINITY;
@@ -526,7 +528,7 @@ static unsigned trellis_commit(model_state *st, bin_sink *sink, const trellis_pa
 }
 
 double tce_trellis(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
-                   double lambda, unsigned initial_activity, int64_t *levels)
+                   double lambda_scale, unsigned initial_activity, int64_t *levels)
 {
     model_state st;
     bin_sink sink;
@@ -546,7 +548,7 @@ double tce_trellis(const double *weights, size_t n, const double *steps, size_t 
         }
         for (i = 0; i < count; i++) {
             size_t at = start + i;
-            trellis_advance(&st, path, weights[at], steps[(at / inner) % channels], lambda, next, chunk[i]);
+            trellis_advance(&st, path, weights[at], steps[(at / inner) % channels], lambda_scale, next, chunk[i]);
             memcpy(path, next, sizeof path);
         }
         state = trellis_commit(&st, &sink, path, chunk, count, levels + start);

@@ -45,11 +45,14 @@ uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
 /* Rate-distortion-optimised quantization of n float weights with step
  * scale[c] for channel c = (i / inner) % channels.  For each weight it
  * compares the candidate levels floor(w/step), ceil(w/step) and 0 by
- * (w - level*step)^2 + lambda * bits, where bits come from the adaptive
- * model's current state, which then advances with the chosen level.  Writes
+ * (w - level*step)^2 + lambda * bits with lambda = step^2 * lambda_scale,
+ * where bits come from the adaptive model's current state, which then
+ * advances with the chosen level.  lambda follows each channel's step so
+ * that every channel trades bits for error at the same relative precision:
+ * one lambda for all would zero the channels with small steps.  Writes
  * levels[0..n); returns the estimated payload bits. */
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
-                double lambda, unsigned initial_activity, int64_t *levels);
+                double lambda_scale, unsigned initial_activity, int64_t *levels);
 
 /* Reconstruction indices q of dependent quantization (FORMAT 6.2) for n
  * levels in C order, the state starting at 0. */
@@ -57,11 +60,12 @@ void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices);
 
 /* Dependent (trellis-coded) quantization of n float weights, steps and
  * channels as for tce_rdoq.  A Viterbi search over the eight states of FORMAT
- * 6.2 minimises (w - q*step)^2 + lambda * bits over each chunk of 1024 levels,
+ * 6.2 minimises (w - q*step)^2 + lambda * bits (lambda = step^2 * lambda_scale,
+ * as for tce_rdoq) over each chunk of 1024 levels,
  * pricing bits from the adaptive model as it stood at the chunk's start;
  * the model then advances with the chosen levels.  Writes levels[0..n);
  * returns the estimated payload bits, or -1 if out of memory. */
 double tce_trellis(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
-                   double lambda, unsigned initial_activity, int64_t *levels);
+                   double lambda_scale, unsigned initial_activity, int64_t *levels);
 
 #endif
