@@ -44,6 +44,14 @@ def test_encode_without_input_uses_the_bundled_model_and_round_trips(tmp_path):
     assert "the device rebuilds the same .tflite" in verify.stdout  # decoder_c/tflite through cffi
 
 
+def test_size_target_from_the_command_line(tmp_path):
+    run("encode", FLOAT_MODEL, "-o", "s.tcb", "--max-size", "9000", cwd=tmp_path)
+    assert 8000 < (tmp_path / "s.tcb").stat().st_size <= 9000
+    failing = run("encode", FLOAT_MODEL, "-o", "t.tcb", "--max-size", "900", cwd=tmp_path, check=False)
+    assert failing.returncode != 0 and "cannot fit 900 bytes" in failing.stderr
+    assert len(failing.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.tcb").exists()
+
+
 def test_float_model_quantized_with_snr_target_and_info_table(tmp_path):
     run("encode", FLOAT_MODEL, "-o", "f.tcb", "--snr-db", "35", "--per-channel", cwd=tmp_path)
     info = run("info", "f.tcb", "--source", FLOAT_MODEL, cwd=tmp_path).stdout
@@ -51,6 +59,9 @@ def test_float_model_quantized_with_snr_target_and_info_table(tmp_path):
     assert header == ["tensor", "elements", "dtype", "mode", "pred", "bytes", "bits/w", "ratio", "SNR", "dB"]
     rows = [line.split() for line in info.splitlines() if line.startswith("dense1/weights")]
     assert rows and rows[0][3] == "quantized" and float(rows[0][-1]) >= 35.0
+    # --per-channel: a step per output channel of each filter, one for a bias
+    steps = {t.name: len(t.steps) for t in tinycabac.info((tmp_path / "f.tcb").read_bytes()) if t.steps}
+    assert steps["dense1/weights"] == 48 and steps["conv/filter"] == 16 and steps["dense1/bias"] == 1
     verify = run("verify", "f.tcb", FLOAT_MODEL, "--min-snr", "35", cwd=tmp_path)
     assert "lowest SNR" in verify.stdout and "the device rebuilds the same .tflite" in verify.stdout
     failing = run("verify", "f.tcb", FLOAT_MODEL, "--min-snr", "60", cwd=tmp_path, check=False)

@@ -210,6 +210,80 @@ def test_rdoq_trades_distortion_for_fewer_bits():
     assert rdoq[0].snr_db < nearest[0].snr_db
 
 
+def _channel_snrs(w: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Weight SNR of each row (output channel), in dB."""
+    noise = np.sum((w.astype(np.float64) - out) ** 2, axis=1)
+    return 10 * np.log10(np.sum(w.astype(np.float64) ** 2, axis=1) / noise)
+
+
+@pytest.mark.parametrize("quantizer", ["rdoq", "trellis"])
+def test_searching_quantizers_keep_every_channel_at_its_own_precision(quantizer):
+    """With per-channel steps a small channel has a small step; RDOQ and the
+    trellis must weigh its errors by that step (lambda = lam * step**2 per
+    channel), not by a lambda sized for the large channels, which zeroed
+    the small ones."""
+    rng = np.random.default_rng(5)
+    scales = np.array([1.0, 0.3, 0.03, 0.003])[:, None]
+    w = (rng.laplace(size=(4, 2000)) * scales).astype(np.float32)
+    steps = (scales.ravel() / 8).tolist()
+    nearest = tinycabac.decode(tinycabac.encode({"w": w}, step=steps, axis=0))["w"]
+    searched = tinycabac.decode(tinycabac.encode({"w": w}, step=steps, axis=0, quantizer=quantizer))["w"]
+    # each channel gives up about the same SNR for its bits (a dependent
+    # level spans two steps, so the trellis gives up more at a given step)
+    loss = _channel_snrs(w, nearest) - _channel_snrs(w, searched)
+    assert np.ptp(loss) < 1.5 and np.max(loss) < (6.0 if quantizer == "trellis" else 3.0), loss
+
+
+def test_lam_is_used_however_the_step_is_chosen():
+    """`lam` (in units of step**2) steers RDOQ whether the step is given or
+    searched for an SNR or a size; 0 makes RDOQ pick the nearest level."""
+    rng = np.random.default_rng(6)
+    w = {"w": (rng.laplace(size=(16, 500)) * 0.05).astype(np.float32)}
+    nearest = tinycabac.decode(tinycabac.encode(w, step=0.01))["w"]
+    assert np.array_equal(tinycabac.decode(tinycabac.encode(w, step=0.01, quantizer="rdoq", lam=0.0))["w"], nearest)
+    for target in ({"snr_db": 25.0}, {"bits_per_weight": 3.0}):
+        sizes, snrs = [], []
+        for lam in (0.0, 0.17, 2.0):
+            report = []
+            sizes.append(len(tinycabac.encode(w, quantizer="rdoq", lam=lam, report=report, **target)))
+            snrs.append(report[0].snr_db)
+        assert len(set(sizes)) == 3, (target, sizes)
+        if "snr_db" in target:
+            assert min(snrs) >= 25.0
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="lam"):
+            tinycabac.encode(w, step=0.01, quantizer="rdoq", lam=bad)
+
+
+@pytest.mark.parametrize("quantizer", ["nearest", "trellis"])
+def test_max_size_is_met_by_the_whole_stream_at_one_common_snr(quantizer):
+    rng = np.random.default_rng(8)
+    tensors = {
+        "conv": (rng.standard_normal((16, 3, 3, 8)) * 0.2).astype(np.float32),
+        "dense": (rng.laplace(size=(32, 300)) * 0.01).astype(np.float16),
+        "bias": np.arange(32, dtype=np.int32),
+    }
+    for max_size in (1500, 4000, 9000):
+        report = []
+        data = tinycabac.encode(tensors, max_size=max_size, quantizer=quantizer, report=report)
+        assert 0.9 * max_size < len(data) <= max_size
+        snrs = [r.snr_db for r in report if r.snr_db is not None]
+        assert len(snrs) == 2 and max(snrs) - min(snrs) < 1.0  # one SNR target for all
+        decoded = tinycabac.decode(data)
+        assert np.array_equal(decoded["bias"], tensors["bias"])
+
+
+def test_max_size_errors():
+    w = {"w": np.linspace(-1, 1, 5000, dtype=np.float32), "i": np.arange(4000, dtype=np.int32)}
+    with pytest.raises(tinycabac.FormatError, match="cannot fit 100 bytes"):
+        tinycabac.encode(w, max_size=100)
+    with pytest.raises(ValueError, match="max_size alone"):
+        tinycabac.encode(w, max_size=10_000, snr_db=30)
+    for bad in (0, -5, 1.5, True):
+        with pytest.raises(ValueError, match="max_size"):
+            tinycabac.encode(w, max_size=bad)
+
+
 DEPENDENT_NEXT_STATE = [[0, 1], [3, 2], [5, 4], [6, 7], [1, 0], [2, 3], [4, 5], [7, 6]]  # FORMAT 6.2
 
 

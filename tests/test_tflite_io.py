@@ -15,6 +15,7 @@ from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
 
+from tinycabac import modelfile
 from tinycabac.models import default_model_path, evaluate_accuracy, make_interpreter
 from tinycabac.models.tflite_writer import (
     ModelSpec,
@@ -158,6 +159,36 @@ def test_bundled_int8_layout_carries_per_channel_quantization():
     assert records["dense1/bias"]["dtype"] == "int32" and len(records["dense1/bias"]["scales"]) == 48
     # 10-element bias: too small to be worth coding, it stays in the skeleton.
     assert "dense2/bias" not in records
+
+
+def test_channel_axes_follow_the_operators():
+    """--per-channel needs each filter's output-channel axis: axis 3 of a
+    depthwise filter, axis 0 of a fully-connected one even behind a
+    DEQUANTIZE (float16), none for a bias or a buffer that is no filter."""
+    rng = np.random.default_rng(7)
+    tensors = [
+        TensorSpec("input", (1, 8, 8, 4), np.float32),
+        TensorSpec("dw/filter", (1, 3, 3, 4), np.float32, rng.standard_normal((1, 3, 3, 4)).astype(np.float32)),
+        TensorSpec("dw/bias", (4,), np.float32, rng.standard_normal(4).astype(np.float32)),
+        TensorSpec("hidden", (1, 8, 8, 4), np.float32),
+        TensorSpec("flat", (1, 256), np.float32),
+        TensorSpec("dense/weights", (10, 256), np.float32),
+        TensorSpec("dense/bias", (10,), np.float32),
+        TensorSpec("output", (1, 10), np.float32),
+        TensorSpec("dense/weights_fp16", (10, 256), np.float16, rng.standard_normal((10, 256)).astype(np.float16)),
+        TensorSpec("table", (16, 4), np.float32, rng.standard_normal((16, 4)).astype(np.float32)),
+    ]
+    operators = [
+        OperatorSpec(BuiltinOperator.DEPTHWISE_CONV_2D, [0, 1, 2], [3]),
+        OperatorSpec(BuiltinOperator.RESHAPE, [3], [4]),
+        OperatorSpec(BuiltinOperator.DEQUANTIZE, [8], [5]),
+        OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [4, 5, -1], [7]),
+    ]
+    model = modelfile.model_from_bytes(build_tflite(ModelSpec(tensors, operators, [0], [7])))
+    names = {record["tensors"][0]["name"]: record["name"] for record in model.layout["weights"]}
+    assert model.channel_axes() == {names["dw/filter"]: 3, names["dense/weights_fp16"]: 0}
+    npz = modelfile.Model("npz", {"w": np.ones((4, 3)), "b": np.ones(4), "single": np.ones((1, 9))})
+    assert npz.channel_axes() == {"w": 0}
 
 
 def test_shared_buffer_is_coded_once_and_lists_every_tensor():

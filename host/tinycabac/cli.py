@@ -72,7 +72,7 @@ def _progress_callback(total: int):
     return (lambda name, elements: bar.update(elements)), bar.close
 
 
-def _encode_options(args) -> dict:
+def _encode_options(args, model) -> dict:
     options = {"quantizer": args.quantizer}
     if args.step is not None:
         options["step"] = args.step
@@ -82,8 +82,10 @@ def _encode_options(args) -> dict:
         options["snr_db"] = args.snr_db
     if args.bits_per_weight is not None:
         options["bits_per_weight"] = args.bits_per_weight
+    if args.max_size is not None:
+        options["max_size"] = args.max_size
     if args.per_channel:
-        options["axis"] = 0
+        options["axis"] = model.channel_axes()
     if args.max_history is not None:
         options["max_history"] = args.max_history
     if args.prediction is not None:
@@ -146,9 +148,9 @@ def cmd_encode(args) -> int:
     base = read_model(args.base) if args.base else None
     try:
         if base is not None:
-            stream = encode_update(model, base, progress=progress, **_encode_options(args))
+            stream = encode_update(model, base, progress=progress, **_encode_options(args, model))
         else:
-            stream = codec.encode(model.stream_tensors(), progress=progress, **_encode_options(args))
+            stream = codec.encode(model.stream_tensors(), progress=progress, **_encode_options(args, model))
     finally:
         finish()
     _write_output(output, stream, args.force)
@@ -357,8 +359,19 @@ def _add_coding_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--step", type=float, help="quantization step for float tensors")
     group.add_argument("--qp", type=int, help="NNR-style QP: step = (1 + (qp%%4)/4) * 2^(qp//4)")
     group.add_argument("--snr-db", type=float, help=f"target weight SNR in dB (default {codec.DEFAULT_SNR_DB:g})")
-    group.add_argument("--bits-per-weight", type=float, help="size target: finest step whose payload fits this many bits per weight")
-    p.add_argument("--per-channel", action="store_true", help="one step per output channel (axis 0)")
+    group.add_argument(
+        "--bits-per-weight", type=float,
+        help="rate target per tensor: finest step whose payload the coder estimates at this many bits per weight",
+    )
+    group.add_argument(
+        "--max-size", type=int, metavar="BYTES",
+        help="size target: the highest weight SNR, the same for every float tensor, whose whole stream fits",
+    )
+    p.add_argument(
+        "--per-channel", action="store_true",
+        help="one step per output channel of each filter (the operator's output-channel axis in a .tflite "
+        "file, axis 0 of 2-D and larger .npz arrays); other tensors keep one step",
+    )
     p.add_argument("--quantizer", choices=QUANTIZERS, default="nearest", help="level choice: nearest, rdoq, or trellis (dependent quantization; default nearest)")
     p.add_argument(
         "--max-history", type=int, metavar="N",

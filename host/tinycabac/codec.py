@@ -1,6 +1,7 @@
 """The public encode / decode / info API over the container and the C core."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
 from collections.abc import Callable, Mapping
@@ -127,6 +128,8 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
     chosen = [x is not None for x in (step, qp, target_snr, target_bpw)]
     if sum(chosen) > 1:
         raise ValueError(f"tensor {name!r}: give at most one of step, qp, snr_db, bits_per_weight")
+    if lam is not None and not 0 <= float(lam) < float("inf"):
+        raise ValueError(f"tensor {name!r}: lam must be a finite number >= 0, got {lam}")
     if axis is None:
         axis = AXIS_NONE
     elif not 0 <= axis < array.ndim:
@@ -146,11 +149,11 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
     if target_bpw is not None:
         if not 0 < float(target_bpw) < float("inf"):
             raise FormatError(f"tensor {name!r}: bits per weight must be a positive finite number, got {target_bpw}")
-        return quantize_for_rate(array, float(target_bpw), axis, quantizer, name)
+        return quantize_for_rate(array, float(target_bpw), axis, quantizer, name, lam)
     target = DEFAULT_SNR_DB if target_snr is None else float(target_snr)
     if np.isnan(target):
         raise FormatError(f"tensor {name!r}: target SNR must be a number of dB, got nan")
-    return quantize_for_snr(array, target, axis, quantizer, name)
+    return quantize_for_snr(array, target, axis, quantizer, name, lam)
 
 
 def _check_fits_dtype(name: str, array: np.ndarray, reconstruction: np.ndarray) -> None:
@@ -227,6 +230,7 @@ def encode(
     qp=None,
     snr_db=None,
     bits_per_weight=None,
+    max_size: int | None = None,
     axis=None,
     quantizer: str = "nearest",
     lam=None,
@@ -241,12 +245,19 @@ def encode(
 
     Integer tensors (int8, uint8, int16, int32) are coded losslessly.  Float
     tensors (float32, float16) are quantized: with an explicit `step`, an
-    NNR-style `qp`, the largest step reaching `snr_db` (default 40 dB), or
-    the smallest step whose payload fits `bits_per_weight` (a size target).
+    NNR-style `qp`, the largest step reaching `snr_db` (default 40 dB), the
+    smallest step whose payload fits `bits_per_weight` (a per-tensor rate
+    target, payload only, as the coder's model estimates it), or, with
+    `max_size`, at the highest weight SNR, the same for every float tensor,
+    whose whole stream (container included) takes at most `max_size` bytes.
     `step`, `qp`, `snr_db`, `bits_per_weight`, `axis` (per-channel steps along that axis),
     `quantizer` ("nearest", "rdoq" or "trellis", the last coding for dependent
     quantization, FORMAT 6.2) and `lam` take one value or a mapping
     from tensor name to value, which may name only tensors of the input.
+    `lam` is the searching quantizers' Lagrange multiplier in units of the
+    squared step: each channel trades bits for squared error at
+    lam * step**2 (default 0.17 for "rdoq", 0.25 for "trellis"), whichever
+    way the step was chosen.
     `progress(name, elements)` is called after each tensor; `report`, if
     given, receives an EncodeReport per tensor.
 
@@ -267,6 +278,14 @@ def encode(
         raise TypeError("tensors must be a mapping from names to arrays")
     if base is not None and not isinstance(base, Mapping):
         raise TypeError("base must be a mapping from names to arrays")
+    if max_size is not None:
+        if any(option is not None for option in (step, qp, snr_db, bits_per_weight)):
+            raise ValueError("give max_size alone: it chooses the steps (no step, qp, snr_db or bits_per_weight)")
+        encode_at = functools.partial(
+            encode, tensors, axis=axis, quantizer=quantizer, lam=lam, base=base, prediction=prediction,
+            history=history, max_history=max_history,
+        )
+        return _encode_within(encode_at, max_size, progress, report)
     _check_option_names(tensors, {"step": step, "qp": qp, "snr_db": snr_db, "bits_per_weight": bits_per_weight,
                                   "axis": axis, "quantizer": quantizer, "lam": lam, "prediction": prediction,
                                   "history": history})  # fmt: skip
@@ -307,6 +326,39 @@ def encode(
         digest = np.frombuffer(base_digest(base), dtype=np.uint8)
         entries.append(_levels_entry(BASE_DIGEST_NAME, digest, MODE_LOSSLESS, digest.astype(np.int64), digest))
     return write_stream(entries)
+
+
+# The SNR range searched for a size target, and how closely: 0 dB rounds
+# every weight to zero, and float32 weights hold little beyond 100 dB.
+SIZE_SEARCH_DB = (0.0, 100.0)
+SIZE_SEARCH_TOLERANCE_DB = 0.05
+
+
+def _encode_within(encode_at: Callable[..., bytes], max_size, progress, report) -> bytes:
+    """The stream at the highest common SNR whose size is at most max_size
+    bytes, by bisection on the SNR (the size grows with it)."""
+    if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) or max_size <= 0:
+        raise ValueError(f"max_size must be a positive number of bytes, got {max_size!r}")
+    low, high = SIZE_SEARCH_DB
+    smallest = encode_at(snr_db=low)
+    if len(smallest) > max_size:
+        raise FormatError(
+            f"cannot fit {max_size} bytes: the smallest stream, every float weight rounded to zero, "
+            f"takes {len(smallest)} bytes"
+        )
+
+    def fits(target_db: float) -> bool:
+        try:
+            return len(encode_at(snr_db=target_db)) <= max_size
+        except FormatError:  # that SNR cannot be reached (levels beyond 2**31)
+            return False
+
+    if fits(high):
+        low = high
+    while high - low > SIZE_SEARCH_TOLERANCE_DB:
+        middle = (low + high) / 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return encode_at(snr_db=low, progress=progress, report=report)
 
 
 def _open(data) -> native.Stream:

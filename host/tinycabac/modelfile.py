@@ -83,6 +83,18 @@ class Model:
             return None
         return np.array(values, dtype=np.int32)
 
+    def channel_axes(self) -> dict[str, int]:
+        """Tensor name -> output-channel axis, for the tensors that have
+        output channels: in a .tflite file the filters of convolution and
+        fully-connected operators (axis 3 of a depthwise filter), in an .npz
+        archive axis 0 of every array of two or more dimensions.  Biases and
+        other 1-D tensors have none: one step serves them."""
+        if self.kind == "tflite":
+            axes = {r["name"]: r.get("channel_axis") for r in self.layout.get("weights", [])}
+        else:
+            axes = {name: 0 for name, a in self.tensors.items() if np.ndim(a) >= 2 and np.shape(a)[0] > 1}
+        return {name: axis for name, axis in axes.items() if axis is not None}
+
     def to_bytes(self) -> bytes:
         if self.kind == "tflite":
             return join_tflite(self.skeleton, self.layout, self.tensors)

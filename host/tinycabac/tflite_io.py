@@ -42,6 +42,20 @@ TENSOR_TYPE_NAMES = {
     value: name for name, value in vars(TensorType).items() if not name.startswith("_")
 }
 
+# Operators whose weights have output channels: builtin operator name ->
+# (input index of the filter, output-channel axis of the filter), the axis
+# TFLite's per-channel quantization uses.
+FILTER_INPUTS = {
+    "CONV_2D": (1, 0),  # [out, h, w, in]
+    "CONV_3D": (1, 4),  # [d, h, w, in, out]
+    "FULLY_CONNECTED": (1, 0),  # [out, in]
+    "TRANSPOSE_CONV": (1, 0),  # [out, h, w, in]; input 0 is the output shape
+    "DEPTHWISE_CONV_2D": (1, 3),  # [1, h, w, out]
+}
+_BUILTIN_OPERATOR_NAMES = {
+    code: name for name, code in vars(tflite.BuiltinOperator).items() if not name.startswith("_")
+}
+
 # Errors the generated flatbuffer readers raise on malformed input.
 _FLATBUFFER_READ_ERRORS = (struct.error, IndexError, ValueError, TypeError, OverflowError)
 
@@ -140,13 +154,42 @@ def _parse_model(data: bytes) -> tflite.Model:
     return model
 
 
+def _operator_name(model: tflite.Model, operator) -> str:
+    if not 0 <= operator.OpcodeIndex() < model.OperatorCodesLength():
+        return ""
+    code = model.OperatorCodes(operator.OpcodeIndex())
+    return _BUILTIN_OPERATOR_NAMES.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
+
+
+def _filter_axes(model: tflite.Model, subgraph) -> dict[int, int]:
+    """tensor index -> output-channel axis, for the filters of the subgraph's
+    convolution and fully-connected operators.  A float16 filter reaches its
+    operator through a DEQUANTIZE, which is followed back to the constant."""
+    operators = [subgraph.Operators(i) for i in range(subgraph.OperatorsLength())]
+    dequantized_from = {
+        op.Outputs(0): op.Inputs(0)
+        for op in operators
+        if _operator_name(model, op) == "DEQUANTIZE" and op.InputsLength() and op.OutputsLength()
+    }
+    axes = {}
+    for op in operators:
+        filter_input = FILTER_INPUTS.get(_operator_name(model, op))
+        if filter_input is None or op.InputsLength() <= filter_input[0]:
+            continue
+        tensor_index = op.Inputs(filter_input[0])
+        axes[dequantized_from.get(tensor_index, tensor_index)] = filter_input[1]
+    return axes
+
+
 def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
     """One record per distinct constant buffer, in order of first use."""
     metadata_buffers = {model.Metadata(i).Buffer() for i in range(model.MetadataLength())}
     records_by_buffer: dict[int, dict] = {}
+    axes_by_buffer: dict[int, set[int]] = {}
     used_names: set[str] = set()
     for subgraph_index in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(subgraph_index)
+        filter_axes = _filter_axes(model, subgraph)
         for tensor_index in range(subgraph.TensorsLength()):
             tensor = subgraph.Tensors(tensor_index)
             buffer_index = tensor.Buffer()
@@ -155,6 +198,8 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
                 "tensor": tensor_index,
                 "name": _tensor_name(tensor),
             }
+            if tensor_index in filter_axes:
+                axes_by_buffer.setdefault(buffer_index, set()).add(filter_axes[tensor_index])
             if buffer_index in records_by_buffer:
                 records_by_buffer[buffer_index]["tensors"].append(reference)
                 continue
@@ -172,7 +217,19 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
             record["buffer"] = buffer_index
             record["tensors"] = [reference]
             records_by_buffer[buffer_index] = record
+    for buffer_index, record in records_by_buffer.items():
+        record["channel_axis"] = _channel_axis(record, axes_by_buffer.get(buffer_index, set()))
     return list(records_by_buffer.values())
+
+
+def _channel_axis(record: dict, axes: set[int]) -> int | None:
+    """The output-channel axis of a filter buffer: None for a buffer that is
+    no filter, whose operators disagree, or whose shape lacks that axis or
+    has a single channel there."""
+    if len(axes) != 1:
+        return None
+    (axis,) = axes
+    return axis if axis < len(record["shape"]) and record["shape"][axis] > 1 else None
 
 
 def _weight_record(tensor, buffer, data: bytes) -> dict | None:
