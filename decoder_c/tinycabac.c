@@ -233,12 +233,13 @@ static tc_status parse_dims(cursor *c, tc_tensor_info *t)
         t->dims[i] = read_u32(p + 4u * i);
         if (t->dims[i] > TC_MAX_ELEMENTS)
             return TC_ERR_LIMIT;
-        if (t->dims[i] == 0)
-            empty = 1;
-        else if (!empty && count > TC_MAX_ELEMENTS / t->dims[i])
+        empty |= t->dims[i] == 0;
+    }
+    /* A 0 anywhere makes the count 0, whatever the dims before it. */
+    for (i = 0; !empty && i < t->ndim; i++) {
+        if (count > TC_MAX_ELEMENTS / t->dims[i])
             return TC_ERR_LIMIT;
-        else if (!empty)
-            count *= t->dims[i];
+        count *= t->dims[i];
     }
     t->element_count = empty ? 0 : count;
     return TC_OK;

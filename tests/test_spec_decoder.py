@@ -100,3 +100,27 @@ def test_several_directory_faults_are_reported_in_the_spec_s_order(name):
     the one both decoders report."""
     for index, data in enumerate(directory_mutations(vector_bytes(name), 150, seed=len(name) + 1)):
         assert spec_verdict(data) == c_verdict(data), f"{name}: mutated directory #{index}"
+
+
+def test_a_zero_dimension_empties_a_tensor_whatever_the_dims_before_it():
+    """FORMAT 3.2: a 0 anywhere makes element_count 0, even where the dims
+    before it multiply past 2**31 - 1; the C decoder and tcdec once stopped
+    at that product and refused the entry as over the limit."""
+    import numpy as np
+
+    import tinycabac
+
+    sys.path.insert(0, str(REPO / "firmware" / "micropython"))
+    import tcdec
+
+    shapes = [(2**20, 2**20, 0), (2**31 - 1, 2, 0, 3), (0, 2**31 - 1, 2**20)]
+    data = tinycabac.encode({f"e{i}": np.zeros(shape, np.int8) for i, shape in enumerate(shapes)})
+    assert {k: v.shape for k, v in tinycabac.decode(data).items()} == {f"e{i}": s for i, s in enumerate(shapes)}
+    assert all(len(decoded) == 0 for decoded in spec_decode(data).values())
+    assert {name: tuple(shape) for name, (shape, _) in tcdec.decode(data).items()} == {
+        f"e{i}": s for i, s in enumerate(shapes)
+    }
+    too_many = tinycabac.encode({"w": np.zeros((3, 1), np.int8)})
+    too_many = bytearray(too_many.replace((3).to_bytes(4, "little") + (1).to_bytes(4, "little"),
+                                          (2**16).to_bytes(4, "little") + (2**16).to_bytes(4, "little"), 1))
+    assert c_decoder_verdict(with_header_crc(too_many)) == -7  # no 0: the product is over the limit

@@ -842,18 +842,17 @@ def _parse_entry(head, at, stop, payload_base, index, check_name=True):
         raise LimitError("directory entry #%d: %d dimensions (at most %d)" % (index, ndim, MAX_NDIM))
     _need(at, stop, 4 * ndim, index)
     shape = []
-    count, empty = 1, False
     for _ in range(ndim):
         dim = _u32(head, at)
         at += 4
-        if dim > MAX_ELEMENTS or (dim and not empty and count > MAX_ELEMENTS // dim):
-            raise LimitError("directory entry #%d: more than 2**31 - 1 elements" % index)
-        if dim == 0:
-            empty = True
-        elif not empty:
-            count *= dim
+        if dim > MAX_ELEMENTS:
+            raise LimitError("directory entry #%d: a dimension over 2**31 - 1" % index)
         shape.append(dim)
-    size = 0 if empty else count
+    size = 0 if 0 in shape else 1  # a 0 anywhere: empty, whatever the dims before it
+    for dim in shape if size else ():
+        if size > MAX_ELEMENTS // dim:
+            raise LimitError("directory entry #%d: more than 2**31 - 1 elements" % index)
+        size *= dim
     offset, axis, quantizer, step_count, steps_at, base_crc = 0, None, None, 0, 0, None
     if mode == 0:
         _need(at, stop, 4, index)
