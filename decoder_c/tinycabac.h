@@ -209,7 +209,10 @@ tc_status tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size);
  * drain a buffer (unconsumed input stays at in[*in_pos..in_size) and must be
  * passed again), or an error.  Output holds whole elements in C order,
  * little-endian; float tensors decode to IEEE-754 float32 bit patterns.
- * Delta modes read each base element from out[*out_pos..] and overwrite it. */
+ * Delta modes read each base element from out[*out_pos..] and overwrite it.
+ * Output goes in whole elements: a buffer with room for less than one
+ * element (1 to 4 bytes, info->element_size) gets TC_NEED_OUTPUT and
+ * nothing written, so give at least that much. */
 tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
                          uint8_t *out, size_t *out_pos, size_t out_size);
 

@@ -308,6 +308,80 @@ def test_atomic_write_survives_a_failing_writer(tmp_path, monkeypatch):
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["model.tcb"]
 
 
+def test_atomic_write_keeps_links_and_never_replaces_a_pipe_or_device(tmp_path):
+    import threading
+
+    real = tmp_path / "models" / "m.tcb"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    link = tmp_path / "current.tcb"
+    link.symlink_to(real)
+    modelfile.write_atomic(link, b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new"
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    modelfile.write_atomic(fifo, b"streamed")
+    reader.join(timeout=30)
+    assert received == [b"streamed"] and fifo.is_fifo()
+
+
+def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
+    """SIGTERM unwinds like Ctrl-C: exit status 130, nothing half-written."""
+    script = (
+        "import os, signal, sys\n"
+        "from tinycabac import cli\n"
+        "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGTERM)\n"
+        "sys.exit(cli.main(['encode', '-o', 'out.tcb']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 130 and "interrupted" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_never_overwrite_an_input_and_follow_the_extension(tmp_path):
+    model = tmp_path / "m.npz"
+    np.savez(model, w=np.arange(100, dtype=np.int8))
+    refused = run("encode", model, "-o", model, "--force", cwd=tmp_path, check=False)
+    assert refused.returncode == 1 and "overwrite an input" in refused.stderr
+    assert modelfile.read_model(model).kind == "npz"
+
+    run("encode", "-o", "d.tcb", cwd=tmp_path)  # the bundled .tflite model
+    run("decode", "d.tcb", "-o", "weights.npz", cwd=tmp_path)
+    with np.load(tmp_path / "weights.npz") as archive:
+        assert np.array_equal(archive["dense1/weights"], modelfile.read_model(INT8_MODEL).tensors["dense1/weights"])
+    run("encode", model, "-o", "a.tcb", cwd=tmp_path)
+    arrays = run("decode", "a.tcb", "-o", "a.tflite", cwd=tmp_path, check=False)
+    assert arrays.returncode == 1 and "not a .tflite model" in arrays.stderr
+    assert not (tmp_path / "a.tflite").exists()
+
+
+def test_an_empty_npz_archive_is_named_as_such(tmp_path):
+    np.savez(tmp_path / "empty.npz")
+    result = run("encode", "empty.npz", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "empty .npz archive" in result.stderr
+
+
+def test_python_dash_m_tinycabac_runs_the_command_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tinycabac", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip()
+
+
+def test_per_channel_leaves_tensors_with_too_many_channels_at_one_step(tmp_path):
+    """The format allows 65536 steps per tensor: --per-channel gives a wider
+    tensor one step, an explicit axis is refused, and no stream a decoder
+    would refuse is ever written."""
+    np.savez(tmp_path / "emb.npz", table=np.ones((70_000, 2), np.float32), w=np.ones((4, 3), np.float32))
+    run("encode", "emb.npz", "-o", "emb.tcb", "--per-channel", cwd=tmp_path)
+    steps = {t.name: len(t.steps) for t in tinycabac.info((tmp_path / "emb.tcb").read_bytes())}
+    assert steps == {"table": 1, "w": 4}
+    with pytest.raises(tinycabac.FormatError, match="65536 steps"):
+        tinycabac.encode({"table": np.ones((70_000, 2), np.float32)}, axis=0)
+
+
 def test_outputs_get_the_permissions_a_plain_write_would(tmp_path):
     fresh, kept = tmp_path / "fresh.tcb", tmp_path / "kept.tcb"
     kept.write_bytes(b"old")

@@ -273,6 +273,28 @@ def test_max_size_is_met_by_the_whole_stream_at_one_common_snr(quantizer):
         assert np.array_equal(decoded["bias"], tensors["bias"])
 
 
+@pytest.mark.parametrize("shape, axis", [((0, 4), 0), ((0, 4), 1), ((3, 0), 0)])
+@pytest.mark.parametrize("options", [{}, {"step": 0.1}, {"bits_per_weight": 2.0}])
+def test_empty_float_tensors_with_a_channel_axis(shape, axis, options):
+    data = tinycabac.encode({"z": np.zeros(shape, np.float32)}, axis=axis, **options)
+    assert tinycabac.decode(data)["z"].shape == shape
+
+
+def test_snr_target_reaches_weights_at_the_float32_limit():
+    """The step search skips steps whose levels would reconstruct past
+    float32's range instead of failing on them."""
+    w = np.array([3.4e38, -3.4e38, 0.0, 1e38] * 8, np.float32)
+    report = []
+    out = tinycabac.decode(tinycabac.encode({"w": w}, snr_db=40, report=report))["w"]
+    assert np.all(np.isfinite(out)) and report[0].snr_db >= 40
+
+
+@pytest.mark.parametrize("qp", [2.5, True, "3"])
+def test_qp_must_be_an_integer(qp):
+    with pytest.raises(ValueError, match="qp must be an integer"):
+        tinycabac.encode({"w": np.ones(8, np.float32)}, qp=qp)
+
+
 def test_max_size_errors():
     w = {"w": np.linspace(-1, 1, 5000, dtype=np.float32), "i": np.arange(4000, dtype=np.int32)}
     with pytest.raises(tinycabac.FormatError, match="cannot fit 100 bytes"):

@@ -5,7 +5,9 @@ import argparse
 import json
 import lzma
 import os
+import signal
 import sys
+import threading
 import zlib
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from .container import FormatError
 from .quantize import QUANTIZERS
 from .export_c import c_files, default_symbol
 from .modelfile import (
+    Model,
     ModelFileError,
     apply_update,
     decode_model,
@@ -143,6 +146,8 @@ def cmd_encode(args) -> int:
     source = Path(args.input) if args.input else default_model_path("int8")
     model = read_model(source)
     output = Path(args.output) if args.output else Path(source.name).with_suffix(".tcb")
+    if any(output.resolve() == Path(model_path).resolve() for model_path in (source, args.base) if model_path):
+        raise CliError("output would overwrite an input model")
     total = sum(np.asarray(a).size for a in model.tensors.values())
     progress, finish = _progress_callback(total)
     base = read_model(args.base) if args.base else None
@@ -153,12 +158,24 @@ def cmd_encode(args) -> int:
             stream = codec.encode(model.stream_tensors(), progress=progress, **_encode_options(args, model))
     finally:
         finish()
-    _write_output(output, stream, args.force)
+    # decoded before it is written: a stream the decoder refuses is never left behind
     decoded = apply_update(base, stream) if base is not None else decode_model(stream)
+    _write_output(output, stream, args.force)
     if not args.quiet:
         print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
         print(f"wrote {output}")
     return 0
+
+
+def _model_file_bytes(model: Model, output: Path) -> bytes:
+    """The model as the output's extension asks: a .tflite stream's weight
+    arrays can go to an .npz archive, but arrays make no .tflite file."""
+    suffix = output.suffix.lower()
+    if suffix == ".npz" and model.kind == "tflite":
+        return Model("npz", model.tensors).to_bytes()
+    if suffix == ".tflite" and model.kind != "tflite":
+        raise CliError(f"the stream holds arrays, not a .tflite model; write them to an .npz file, not {output}")
+    return model.to_bytes()
 
 
 def cmd_decode(args) -> int:
@@ -168,9 +185,10 @@ def cmd_decode(args) -> int:
     output = Path(args.output) if args.output else Path(source.name).with_suffix(suffix)
     if output.resolve() == source.resolve():
         raise CliError("output would overwrite the input stream")
-    _write_output(output, model.to_bytes(), args.force)
+    _write_output(output, _model_file_bytes(model, output), args.force)
     if not args.quiet:
-        print(f"wrote {output} ({model.kind}, {len(model.tensors)} tensors)")
+        kind = "npz" if output.suffix.lower() == ".npz" else model.kind
+        print(f"wrote {output} ({kind}, {len(model.tensors)} tensors)")
     return 0
 
 
@@ -184,7 +202,8 @@ def cmd_apply(args) -> int:
         raise CliError(f"output {output} would overwrite an input; use --force")
     _write_output(output, model.to_bytes(), args.force)
     if not args.quiet:
-        print(f"wrote {output} ({model.kind}, {len(model.tensors)} tensors)")
+        kind = "npz" if output.suffix.lower() == ".npz" else model.kind
+        print(f"wrote {output} ({kind}, {len(model.tensors)} tensors)")
     return 0
 
 
@@ -441,8 +460,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum, _frame) -> None:
+    """SIGTERM unwinds like Ctrl-C, so a half-written temporary file is removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return args.func(args)
     except BrokenPipeError:
@@ -459,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tinycabac: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

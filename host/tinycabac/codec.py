@@ -14,6 +14,7 @@ from .container import (
     AXIS_NONE,
     FLOAT_DTYPES,
     INTEGER_DTYPES,
+    MAX_STEP_COUNT,
     MODE_DELTA_LOSSLESS,
     MODE_DELTA_QUANTIZED,
     MODE_LOSSLESS,
@@ -134,7 +135,12 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
         axis = AXIS_NONE
     elif not 0 <= axis < array.ndim:
         raise ValueError(f"tensor {name!r}: channel axis {axis} is out of range for shape {array.shape}")
+    elif array.shape[axis] > MAX_STEP_COUNT:
+        raise FormatError(f"tensor {name!r}: {array.shape[axis]} channels on axis {axis}; the format allows "
+                          f"{MAX_STEP_COUNT} steps per tensor (FORMAT 3.4)")
     if qp is not None:
+        if isinstance(qp, bool) or not isinstance(qp, (int, np.integer)):
+            raise ValueError(f"tensor {name!r}: qp must be an integer, got {qp!r}")
         steps = [Step.from_qp(qp)] * (1 if axis == AXIS_NONE else array.shape[axis])
         return quantize_with_steps(array, steps, axis, quantizer, lam, name)
     if step is not None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import codec
 from .container import (
+    MAX_STEP_COUNT,
     RESERVED_NAME_PREFIX,
     TFLITE_LAYOUT_NAME,
     TFLITE_PLACES_NAME,
@@ -88,12 +89,16 @@ class Model:
         output channels: in a .tflite file the filters of convolution and
         fully-connected operators (axis 3 of a depthwise filter), in an .npz
         archive axis 0 of every array of two or more dimensions.  Biases and
-        other 1-D tensors have none: one step serves them."""
+        other 1-D tensors have none, nor has a tensor with more channels
+        than the format has steps (FORMAT 3.4): one step serves them."""
         if self.kind == "tflite":
             axes = {r["name"]: r.get("channel_axis") for r in self.layout.get("weights", [])}
         else:
-            axes = {name: 0 for name, a in self.tensors.items() if np.ndim(a) >= 2 and np.shape(a)[0] > 1}
-        return {name: axis for name, axis in axes.items() if axis is not None}
+            axes = {name: 0 for name, a in self.tensors.items() if np.ndim(a) >= 2}
+        return {
+            name: axis for name, axis in axes.items()
+            if axis is not None and 1 < np.shape(self.tensors[name])[axis] <= MAX_STEP_COUNT
+        }
 
     def to_bytes(self) -> bytes:
         if self.kind == "tflite":
@@ -115,6 +120,8 @@ def model_from_bytes(data: bytes, source: str = "input") -> Model:
         except ValueError as error:
             raise ModelFileError(f"{source}: {error}") from error
         return Model("tflite", weights, skeleton, layout)
+    if data[:4] == b"PK\x05\x06":  # a zip archive's end record first: nothing in it
+        raise ModelFileError(f"{source}: an empty .npz archive (no arrays)")
     if data[:4] == b"PK\x03\x04":
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
@@ -266,8 +273,14 @@ def _new_file_mode(path: Path) -> int:
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write via a temporary file and rename: a failure never leaves a
-    half-written file, and never destroys an existing one."""
-    path = Path(path)
+    half-written file, and never destroys an existing one.  A symbolic link
+    keeps pointing where it did (its target is replaced), and a device or
+    pipe (/dev/stdout) is written to, never replaced by a file."""
+    path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file() and not path.is_dir():
+        with open(path, "wb") as handle:  # nothing to replace: a device or pipe
+            handle.write(data)
+        return
     directory = path.parent if str(path.parent) else Path(".")
     mode = _new_file_mode(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

@@ -131,6 +131,8 @@ def channel_scales(weights: np.ndarray, axis: int) -> np.ndarray:
     if axis == AXIS_NONE:
         rms = np.sqrt(np.mean(w**2)) if w.size else 1.0
         return np.array([rms if rms > 0 else 1.0])
+    if w.size == 0:  # an empty tensor: any step will do
+        return np.ones(w.shape[axis])
     moved = np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1)
     rms = np.sqrt(np.mean(moved**2, axis=1)) if moved.shape[1] else np.ones(moved.shape[0])
     rms[rms == 0] = 1.0
@@ -167,7 +169,11 @@ def _bisect_step(weights, axis, quantizer, lam, name, accept, accept_fine: bool,
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
     for _ in range(40):
         mid = (fine + coarse) / 2
-        candidate = quantize_with_steps(weights, steps_for_factor(scales, 2.0**mid), axis, quantizer, lam, name)
+        try:
+            candidate = quantize_with_steps(weights, steps_for_factor(scales, 2.0**mid), axis, quantizer, lam, name)
+        except FormatError:  # weights near the float32 limit: a coarse level rounds past it
+            coarse = mid
+            continue
         if accept(candidate) == accept_fine:
             fine = mid
         else:
