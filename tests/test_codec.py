@@ -295,6 +295,19 @@ def test_qp_must_be_an_integer(qp):
         tinycabac.encode({"w": np.ones(8, np.float32)}, qp=qp)
 
 
+def test_progress_names_each_tensor_as_it_starts_and_counts_it_when_done():
+    calls = []
+    tinycabac.encode({"a": np.ones(10, np.float32), "b": np.arange(5, dtype=np.int8)},
+                     progress=lambda name, elements: calls.append((name, elements)))
+    assert calls == [("a", 0), ("a", 10), ("b", 0), ("b", 5)]
+    calls.clear()
+    tinycabac.encode({"a": np.linspace(0, 1, 1000, dtype=np.float32)}, max_size=600,
+                     progress=lambda name, elements: calls.append((name, elements)))
+    searches = [name for name, elements in calls if name.startswith("size search")]
+    assert searches and calls[-2:] == [("a", 0), ("a", 1000)]  # counted once, by the final encode
+    assert sum(elements for _, elements in calls) == 1000
+
+
 def test_max_size_errors():
     w = {"w": np.linspace(-1, 1, 5000, dtype=np.float32), "i": np.arange(4000, dtype=np.int32)}
     with pytest.raises(tinycabac.FormatError, match="cannot fit 100 bytes"):

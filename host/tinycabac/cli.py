@@ -72,7 +72,14 @@ def _progress_callback(total: int):
 
         return plain, lambda: print(file=sys.stderr)
     bar = tqdm(total=total, unit="w", unit_scale=True, desc="encoding", file=sys.stderr)
-    return (lambda name, elements: bar.update(elements)), bar.close
+
+    def update(name: str, elements: int) -> None:
+        if elements:
+            bar.update(elements)
+        else:  # a tensor starts: name it, since a large one takes a while
+            bar.set_postfix_str(name[:40])
+
+    return update, bar.close
 
 
 def _encode_options(args, model) -> dict:

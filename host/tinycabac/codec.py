@@ -264,7 +264,9 @@ def encode(
     squared step: each channel trades bits for squared error at
     lam * step**2 (default 0.17 for "rdoq", 0.25 for "trellis"), whichever
     way the step was chosen.
-    `progress(name, elements)` is called after each tensor; `report`, if
+    `progress(name, elements)` is called with 0 as a tensor starts and with
+    its element count when it is done (with `max_size`, also with 0 and a
+    description of each trial of the size search); `report`, if
     given, receives an EncodeReport per tensor.
 
     Prediction (FORMAT 5.7): by default each tensor is also tried with its
@@ -298,6 +300,8 @@ def encode(
     entries = []
     for name, value in tensors.items():
         _check_tensor_name(name)
+        if progress is not None:
+            progress(name, 0)
         array = _as_array(name, value)
         allowed = check_prediction(
             name, _per_tensor(prediction, name) or "auto", _per_tensor(history, name), max_history
@@ -354,6 +358,8 @@ def _encode_within(encode_at: Callable[..., bytes], max_size, progress, report) 
         )
 
     def fits(target_db: float) -> bool:
+        if progress is not None:
+            progress(f"size search: {target_db:.2f} dB", 0)
         try:
             return len(encode_at(snr_db=target_db)) <= max_size
         except FormatError:  # that SNR cannot be reached (levels beyond 2**31)
