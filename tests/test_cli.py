@@ -359,6 +359,15 @@ def test_outputs_never_overwrite_an_input_and_follow_the_extension(tmp_path):
     assert not (tmp_path / "a.tflite").exists()
 
 
+def test_info_warns_when_the_source_is_not_the_stream_s_model(tmp_path):
+    run("encode", FLOAT_MODEL, "-o", "f.tcb", cwd=tmp_path)
+    matched = run("info", "f.tcb", "--source", FLOAT_MODEL, cwd=tmp_path)
+    assert matched.stderr == ""
+    other = run("info", "f.tcb", "--source", INT8_MODEL, cwd=tmp_path)
+    assert "warning:" in other.stderr and "is not the model this stream was made from" in other.stderr
+    assert "dense1/weights" in other.stdout  # the table is still printed
+
+
 def test_an_empty_npz_archive_is_named_as_such(tmp_path):
     np.savez(tmp_path / "empty.npz")
     result = run("encode", "empty.npz", cwd=tmp_path, check=False)

@@ -255,7 +255,12 @@ def cmd_info(args) -> int:
     stream = _read_bytes(Path(args.input), "stream")
     snrs = {}
     if args.source:
-        snrs = _tensor_snrs(read_model(args.source).tensors, decode_model(stream).tensors)
+        source, decoded = read_model(args.source), decode_model(stream)
+        problems = _compare_models(source, decoded)
+        if problems:  # the SNR column would be empty or meaningless: say why
+            print(f"tinycabac: warning: {args.source} is not the model this stream was made from: "
+                  f"{problems[0]}", file=sys.stderr)
+        snrs = _tensor_snrs(source.tensors, decoded.tensors)
     print(_info_json(stream, snrs) if args.json else _size_table(stream, snrs))
     return 0
 
