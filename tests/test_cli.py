@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from tinycabac.models import default_model_path
 
 INT8_MODEL = default_model_path("int8")
 FLOAT_MODEL = default_model_path("float32")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -322,7 +324,7 @@ def test_atomic_write_keeps_links_and_never_replaces_a_pipe_or_device(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     received = []
-    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
     reader.start()
     modelfile.write_atomic(fifo, b"streamed")
     reader.join(timeout=30)
@@ -338,8 +340,35 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
         "sys.exit(cli.main(['encode', '-o', 'out.tcb']))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 130 and "interrupted" in result.stderr
+    assert result.returncode == 128 + signal.SIGTERM and "terminated" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_restores_the_caller_s_sigterm_handler(tmp_path):
+    from tinycabac import cli
+
+    def mine(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert cli.main(["encode", "-q", "-o", str(tmp_path / "x.tcb")]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        assert cli.main(["info", str(tmp_path / "x.tcb")]) == 0
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_output_to_dev_stdout_through_a_pipe(tmp_path):
+    """-o /dev/stdout is written in place, never replaced by a file."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tinycabac", "encode", "-q", "--force", "-o", "/dev/stdout"],
+        cwd=tmp_path, capture_output=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (REPO / "tests" / "golden" / "digits_int8.tcb").read_bytes()
 
 
 def test_outputs_never_overwrite_an_input_and_follow_the_extension(tmp_path):
@@ -353,6 +382,10 @@ def test_outputs_never_overwrite_an_input_and_follow_the_extension(tmp_path):
     run("decode", "d.tcb", "-o", "weights.npz", cwd=tmp_path)
     with np.load(tmp_path / "weights.npz") as archive:
         assert np.array_equal(archive["dense1/weights"], modelfile.read_model(INT8_MODEL).tensors["dense1/weights"])
+    run("encode", "--base", INT8_MODEL, INT8_MODEL, "-o", "u.tcb", cwd=tmp_path)
+    run("apply", INT8_MODEL, "u.tcb", "-o", "applied.npz", cwd=tmp_path)
+    with np.load(tmp_path / "applied.npz") as archive:
+        assert "dense1/weights" in archive.files
     run("encode", model, "-o", "a.tcb", cwd=tmp_path)
     arrays = run("decode", "a.tcb", "-o", "a.tflite", cwd=tmp_path, check=False)
     assert arrays.returncode == 1 and "not a .tflite model" in arrays.stderr

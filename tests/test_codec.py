@@ -280,13 +280,19 @@ def test_empty_float_tensors_with_a_channel_axis(shape, axis, options):
     assert tinycabac.decode(data)["z"].shape == shape
 
 
-def test_snr_target_reaches_weights_at_the_float32_limit():
-    """The step search skips steps whose levels would reconstruct past
-    float32's range instead of failing on them."""
-    w = np.array([3.4e38, -3.4e38, 0.0, 1e38] * 8, np.float32)
+@pytest.mark.parametrize("w", [
+    np.array([3.4e38, -3.4e38, 0.0, 1e38] * 8, np.float32),
+    np.array([65504.0, 0.1, -65504.0, 300.0] * 8, np.float16),
+])
+@pytest.mark.parametrize("target", [{"snr_db": 10}, {"snr_db": 40}, {"bits_per_weight": 3.0}])
+def test_step_search_reaches_weights_at_their_dtype_s_limit(w, target):
+    """The step search skips steps whose levels would reconstruct past the
+    dtype's range (float16 rounds 65520 up to infinity) instead of failing."""
     report = []
-    out = tinycabac.decode(tinycabac.encode({"w": w}, snr_db=40, report=report))["w"]
-    assert np.all(np.isfinite(out)) and report[0].snr_db >= 40
+    out = tinycabac.decode(tinycabac.encode({"w": w}, report=report, **target))["w"]
+    assert np.all(np.isfinite(out.astype(w.dtype)))
+    if "snr_db" in target:
+        assert report[0].snr_db >= target["snr_db"]
 
 
 @pytest.mark.parametrize("qp", [2.5, True, "3"])

@@ -207,7 +207,7 @@ def cmd_apply(args) -> int:
     output = Path(args.output) if args.output else Path(update_path.name).with_suffix(suffix)
     if output.resolve() in (base_path.resolve(), update_path.resolve()) and not args.force:
         raise CliError(f"output {output} would overwrite an input; use --force")
-    _write_output(output, model.to_bytes(), args.force)
+    _write_output(output, _model_file_bytes(model, output), args.force)
     if not args.quiet:
         kind = "npz" if output.suffix.lower() == ".npz" else model.kind
         print(f"wrote {output} ({kind}, {len(model.tensors)} tensors)")
@@ -472,15 +472,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exit_on_sigterm(signum, _frame) -> None:
-    """SIGTERM unwinds like Ctrl-C, so a half-written temporary file is removed."""
-    raise KeyboardInterrupt
+class Terminated(BaseException):
+    """SIGTERM, raised so that it unwinds like Ctrl-C and removes a
+    half-written temporary file."""
+
+
+def _raise_terminated(signum, _frame) -> None:
+    raise Terminated
+
+
+def _catch_sigterm():
+    """Install the SIGTERM handler for the command's duration; returns the
+    handler to restore, or None where none was installed (not the main
+    thread, or SIGTERM ignored by whoever started us)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN or previous is None:
+        return None
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    previous_sigterm = _catch_sigterm()
     try:
         return args.func(args)
     except BrokenPipeError:
@@ -497,9 +513,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tinycabac: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("tinycabac: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

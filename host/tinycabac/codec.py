@@ -254,8 +254,9 @@ def encode(
     NNR-style `qp`, the largest step reaching `snr_db` (default 40 dB), the
     smallest step whose payload fits `bits_per_weight` (a per-tensor rate
     target, payload only, as the coder's model estimates it), or, with
-    `max_size`, at the highest weight SNR, the same for every float tensor,
-    whose whole stream (container included) takes at most `max_size` bytes.
+    `max_size`, at the highest `snr_db`, the same for every float tensor (for
+    an update: for its difference), whose whole stream (container included)
+    takes at most `max_size` bytes.
     `step`, `qp`, `snr_db`, `bits_per_weight`, `axis` (per-channel steps along that axis),
     `quantizer` ("nearest", "rdoq" or "trellis", the last coding for dependent
     quantization, FORMAT 6.2) and `lam` take one value or a mapping
@@ -339,7 +340,8 @@ def encode(
 
 
 # The SNR range searched for a size target, and how closely: 0 dB rounds
-# every weight to zero, and float32 weights hold little beyond 100 dB.
+# every weight to zero, and 100 dB is far beyond what a model's accuracy
+# can notice (float32 rounding itself is about 150 dB, float16's 70).
 SIZE_SEARCH_DB = (0.0, 100.0)
 SIZE_SEARCH_TOLERANCE_DB = 0.05
 
@@ -353,8 +355,8 @@ def _encode_within(encode_at: Callable[..., bytes], max_size, progress, report) 
     smallest = encode_at(snr_db=low)
     if len(smallest) > max_size:
         raise FormatError(
-            f"cannot fit {max_size} bytes: the smallest stream, every float weight rounded to zero, "
-            f"takes {len(smallest)} bytes"
+            f"cannot fit {max_size} bytes: the smallest stream of this input (float tensors at the "
+            f"coarsest step, 0 dB SNR) takes {len(smallest)} bytes"
         )
 
     def fits(target_db: float) -> bool:

@@ -271,16 +271,29 @@ def _new_file_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
+def _is_device_or_pipe(path: str | os.PathLike) -> bool:
+    """A path to write in place: an existing device, pipe or socket, or
+    anything under /dev or /proc (/dev/stdout redirected to a file is still
+    the shell's file, not ours to replace)."""
+    if str(path).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        mode = os.stat(path).st_mode  # through symlinks: /dev/fd/N, a link to a pipe
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write via a temporary file and rename: a failure never leaves a
     half-written file, and never destroys an existing one.  A symbolic link
     keeps pointing where it did (its target is replaced), and a device or
     pipe (/dev/stdout) is written to, never replaced by a file."""
-    path = Path(os.path.realpath(path))
-    if path.exists() and not path.is_file() and not path.is_dir():
-        with open(path, "wb") as handle:  # nothing to replace: a device or pipe
+    if _is_device_or_pipe(path):
+        with open(path, "wb") as handle:  # nothing to replace
             handle.write(data)
         return
+    path = Path(os.path.realpath(path))
     directory = path.parent if str(path.parent) else Path(".")
     mode = _new_file_mode(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

@@ -152,11 +152,29 @@ def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
     return [Step.from_float(float(s * factor)) for s in scales]
 
 
+# float16 rounds 65520 and above to infinity: a float16 tensor's
+# reconstruction must stay below it (FORMAT 3.5, a .tflite rebuild narrows it).
+FLOAT16_OVERFLOW = 65520.0
+
+
+def _candidate(weights, scales, factor, axis, quantizer, lam, name) -> Quantized | None:
+    """The quantization at step factor * RMS, or None where a level would
+    reconstruct past the tensor's dtype (weights near its largest value)."""
+    try:
+        q = quantize_with_steps(weights, steps_for_factor(scales, factor), axis, quantizer, lam, name)
+    except FormatError:  # past float32
+        return None
+    if weights.dtype == np.float16 and q.reconstruction.size and np.max(np.abs(q.reconstruction)) >= FLOAT16_OVERFLOW:
+        return None
+    return q
+
+
 def _bisect_step(weights, axis, quantizer, lam, name, accept, accept_fine: bool, goal: str) -> Quantized:
     """Bisection on log2(step / channel RMS) for the step at the boundary of
     `accept`, returning the accepted candidate nearest to it.  `accept_fine`
     says which side accepts: fine steps (an SNR floor) or coarse steps (a
-    size ceiling)."""
+    size ceiling).  A step whose levels overflow the dtype counts as too
+    coarse."""
     scales = channel_scales(weights, axis)
     if not np.any(weights):
         return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, lam, name)
@@ -169,9 +187,8 @@ def _bisect_step(weights, axis, quantizer, lam, name, accept, accept_fine: bool,
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
     for _ in range(40):
         mid = (fine + coarse) / 2
-        try:
-            candidate = quantize_with_steps(weights, steps_for_factor(scales, 2.0**mid), axis, quantizer, lam, name)
-        except FormatError:  # weights near the float32 limit: a coarse level rounds past it
+        candidate = _candidate(weights, scales, 2.0**mid, axis, quantizer, lam, name)
+        if candidate is None:
             coarse = mid
             continue
         if accept(candidate) == accept_fine:
