@@ -114,15 +114,24 @@ static const char *check_shape(const tc_tensor_info *t)
 {
     uint64_t count = 1;
     unsigned i;
+    int empty = 0;
     if (t->ndim > TC_MAX_NDIM)
         return "ndim above the limit";
     for (i = 0; i < t->ndim; i++) {
         if (t->dims[i] > TC_MAX_ELEMENTS)
             return "dimension above the limit";
-        count = count * t->dims[i];
+        empty |= t->dims[i] == 0;
+    }
+    /* FORMAT 3.2: a 0 anywhere empties the tensor, whatever the dims
+     * before it; otherwise the product must stay within the limit (each
+     * step fits 64 bits: at most 2^31 - 1 times 2^31 - 1). */
+    for (i = 0; i < t->ndim && !empty; i++) {
+        count *= t->dims[i];
         if (count > TC_MAX_ELEMENTS)
             return "element count above the limit accepted";
     }
+    if (empty)
+        count = 0;
     if (count != t->element_count)
         return "element_count is not the product of dims";
     return NULL;
