@@ -364,7 +364,7 @@ def test_the_cli_restores_the_caller_s_sigterm_handler(tmp_path):
 def test_output_to_dev_stdout_through_a_pipe(tmp_path):
     """-o /dev/stdout is written in place, never replaced by a file."""
     result = subprocess.run(
-        [sys.executable, "-m", "tinycabac", "encode", "-q", "--force", "-o", "/dev/stdout"],
+        [sys.executable, "-m", "tinycabac", "encode", "-q", "-o", "/dev/stdout"],  # no --force: not a file
         cwd=tmp_path, capture_output=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr

@@ -26,6 +26,7 @@ from .modelfile import (
     model_from_bytes,
     read_model,
     write_atomic,
+    writes_in_place,
 )
 from .models import default_model_path
 from .native import DecodeError
@@ -49,7 +50,7 @@ def _read_bytes(path: Path, what: str) -> bytes:
 
 
 def _write_output(path: Path, data: bytes, force: bool) -> None:
-    if path.exists() and not force:
+    if path.exists() and not force and not writes_in_place(path):  # -o /dev/stdout needs no --force
         raise CliError(f"{path} exists; use --force to overwrite it")
     try:
         write_atomic(path, data)

@@ -271,7 +271,7 @@ def _new_file_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def _is_device_or_pipe(path: str | os.PathLike) -> bool:
+def writes_in_place(path: str | os.PathLike) -> bool:
     """A path to write in place: an existing device, pipe or socket, or
     anything under /dev or /proc (/dev/stdout redirected to a file is still
     the shell's file, not ours to replace)."""
@@ -289,7 +289,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     half-written file, and never destroys an existing one.  A symbolic link
     keeps pointing where it did (its target is replaced), and a device or
     pipe (/dev/stdout) is written to, never replaced by a file."""
-    if _is_device_or_pipe(path):
+    if writes_in_place(path):
         with open(path, "wb") as handle:  # nothing to replace
             handle.write(data)
         return
