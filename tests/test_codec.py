@@ -314,6 +314,16 @@ def test_progress_names_each_tensor_as_it_starts_and_counts_it_when_done():
     assert sum(elements for _, elements in calls) == 1000
 
 
+def test_a_quantization_setting_for_an_integer_tensor_is_an_error():
+    tensors = {"i": np.arange(10, dtype=np.int8), "f": np.ones(10, np.float32)}
+    assert tinycabac.decode(tinycabac.encode(tensors, step=0.5))["i"].tolist() == list(range(10))  # floats only
+    for option in ({"step": {"i": 0.5}}, {"qp": {"i": 3}}, {"snr_db": {"i": 30.0}}, {"lam": {"i": 0.1}},
+                   {"bits_per_weight": {"i": 2.0}}):
+        with pytest.raises(ValueError, match="integer tensor, coded losslessly"):
+            tinycabac.encode(tensors, **option)
+    tinycabac.encode(tensors, axis={"i": 0, "f": 0})  # axes, as --per-channel gives them, are harmless
+
+
 def test_max_size_errors():
     w = {"w": np.linspace(-1, 1, 5000, dtype=np.float32), "i": np.arange(4000, dtype=np.int32)}
     with pytest.raises(tinycabac.FormatError, match="cannot fit 100 bytes"):

@@ -50,6 +50,15 @@ def _per_tensor(option, name: str):
     return option
 
 
+def _check_no_quantization_for(name: str, options: dict) -> None:
+    """A per-tensor quantization setting for an integer tensor, which is
+    coded losslessly, is a mistake that would otherwise go unnoticed (one
+    value for all tensors applies to the float ones only)."""
+    for option, value in options.items():
+        if isinstance(value, Mapping) and name in value:
+            raise ValueError(f"tensor {name!r} is an integer tensor, coded losslessly: {option} does not apply to it")
+
+
 def _check_option_names(tensors: Mapping, options: dict) -> None:
     """A per-tensor mapping naming a tensor the input does not have is a
     typo that would silently leave that tensor at the default."""
@@ -312,6 +321,8 @@ def encode(
             raise ValueError(f"unknown quantizer {tensor_quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
         base_array = _matching_base(name, array, base)
         if array.dtype in INTEGER_DTYPES:
+            _check_no_quantization_for(name, {"step": step, "qp": qp, "snr_db": snr_db, "lam": lam,
+                                              "bits_per_weight": bits_per_weight})  # fmt: skip
             entries.append(_encode_integer(name, array, base_array, allowed))
             measured = None
         else:
