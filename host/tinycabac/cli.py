@@ -175,15 +175,18 @@ def cmd_encode(args) -> int:
     return 0
 
 
-def _model_file_bytes(model: Model, output: Path) -> bytes:
-    """The model as the output's extension asks: a .tflite stream's weight
-    arrays can go to an .npz archive, but arrays make no .tflite file."""
+def _write_model_file(model: Model, output: Path, args) -> None:
+    """Write the model as the output's extension asks (decode, apply): a
+    .tflite stream's weight arrays can go to an .npz archive, but arrays
+    make no .tflite file."""
     suffix = output.suffix.lower()
     if suffix == ".npz" and model.kind == "tflite":
-        return Model("npz", model.tensors).to_bytes()
+        model = Model("npz", model.tensors)
     if suffix == ".tflite" and model.kind != "tflite":
         raise CliError(f"the stream holds arrays, not a .tflite model; write them to an .npz file, not {output}")
-    return model.to_bytes()
+    _write_output(output, model.to_bytes(), args.force)
+    if not args.quiet:
+        print(f"wrote {output} ({model.kind}, {len(model.tensors)} tensors)")
 
 
 def cmd_decode(args) -> int:
@@ -193,10 +196,7 @@ def cmd_decode(args) -> int:
     output = Path(args.output) if args.output else Path(source.name).with_suffix(suffix)
     if output.resolve() == source.resolve():
         raise CliError("output would overwrite the input stream")
-    _write_output(output, _model_file_bytes(model, output), args.force)
-    if not args.quiet:
-        kind = "npz" if output.suffix.lower() == ".npz" else model.kind
-        print(f"wrote {output} ({kind}, {len(model.tensors)} tensors)")
+    _write_model_file(model, output, args)
     return 0
 
 
@@ -208,10 +208,7 @@ def cmd_apply(args) -> int:
     output = Path(args.output) if args.output else Path(update_path.name).with_suffix(suffix)
     if output.resolve() in (base_path.resolve(), update_path.resolve()) and not args.force:
         raise CliError(f"output {output} would overwrite an input; use --force")
-    _write_output(output, _model_file_bytes(model, output), args.force)
-    if not args.quiet:
-        kind = "npz" if output.suffix.lower() == ".npz" else model.kind
-        print(f"wrote {output} ({kind}, {len(model.tensors)} tensors)")
+    _write_model_file(model, output, args)
     return 0
 
 
