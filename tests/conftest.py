@@ -51,15 +51,10 @@ def c_decoder_verdict(data: bytes) -> list | int:
     """[(TensorInfo, decoded array), ...] in stream order, or the tc_status
     the C decoder fails with, after the whole-stream checks the host tools
     make (FORMAT 7): the stream's size, then UTF-8 and unique names."""
-    from tinycabac import native
+    from tinycabac import codec, native
 
     try:
-        stream = native.Stream(data)
-        if stream.size < stream.end_of_payloads:
-            return -4
-        if stream.size > stream.end_of_payloads:
-            return -6  # trailing bytes: an inconsistent size field
-        stream.names()
+        stream = codec._open(data)  # the host tools' own whole-stream checks
         return [(stream.info(index), stream.decode(index)) for index in range(stream.tensor_count)]
     except native.DecodeError as error:
         return error.status
