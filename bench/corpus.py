@@ -130,15 +130,6 @@ def read_model_file(source: ModelSource) -> bytes:
 
 # ---------------------------------------------------------------- TFLite
 
-# Operator -> (input index of the filter, output-channel axis of the filter).
-_TFLITE_FILTER_INPUTS = {
-    "CONV_2D": (1, 0),  # [out, h, w, in]
-    "FULLY_CONNECTED": (1, 0),  # [out, in]
-    "TRANSPOSE_CONV": (1, 0),  # [out, h, w, in]; input 0 is the output shape
-    "DEPTHWISE_CONV_2D": (1, 3),  # [1, h, w, out]
-}
-
-
 def _tflite_tensor_array(model, subgraph, tensor_index: int) -> np.ndarray | None:
     import tflite
 
@@ -155,29 +146,17 @@ def _tflite_tensor_array(model, subgraph, tensor_index: int) -> np.ndarray | Non
 
 
 def _tflite_weights(data: bytes) -> list[WeightTensor]:
+    """The filters of the first subgraph's convolution and fully-connected
+    operators, with their output-channel axes as tinycabac's .tflite reader
+    finds them (float16 filters followed back through DEQUANTIZE)."""
     import tflite
 
-    op_names = {code: name for name, code in vars(tflite.BuiltinOperator).items() if not name.startswith("_")}
+    from tinycabac.tflite_io import filter_axes
+
     model = tflite.Model.GetRootAsModel(data, 0)
     subgraph = model.Subgraphs(0)
-    operators = [subgraph.Operators(i) for i in range(subgraph.OperatorsLength())]
-
-    def op_name(op) -> str:
-        code = model.OperatorCodes(op.OpcodeIndex())
-        return op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
-
-    # float16 weights reach the conv through a DEQUANTIZE op: follow it back to the buffer.
-    dequantized_from = {op.Outputs(0): op.Inputs(0) for op in operators if op_name(op) == "DEQUANTIZE"}
-    tensors, seen = [], set()
-    for op in operators:
-        if op_name(op) not in _TFLITE_FILTER_INPUTS:
-            continue
-        input_index, channel_axis = _TFLITE_FILTER_INPUTS[op_name(op)]
-        tensor_index = op.Inputs(input_index)
-        tensor_index = dequantized_from.get(tensor_index, tensor_index)
-        if tensor_index in seen:
-            continue
-        seen.add(tensor_index)
+    tensors = []
+    for tensor_index, channel_axis in filter_axes(model, subgraph).items():
         weights = _tflite_tensor_array(model, subgraph, tensor_index)
         if weights is not None and weights.ndim >= 2:
             name = subgraph.Tensors(tensor_index).Name().decode()

@@ -161,7 +161,7 @@ def _operator_name(model: tflite.Model, operator) -> str:
     return _BUILTIN_OPERATOR_NAMES.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
 
 
-def _filter_axes(model: tflite.Model, subgraph) -> dict[int, int]:
+def filter_axes(model: tflite.Model, subgraph) -> dict[int, int]:
     """tensor index -> output-channel axis, for the filters of the subgraph's
     convolution and fully-connected operators.  A float16 filter reaches its
     operator through a DEQUANTIZE, which is followed back to the constant."""
@@ -189,7 +189,7 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
     used_names: set[str] = set()
     for subgraph_index in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(subgraph_index)
-        filter_axes = _filter_axes(model, subgraph)
+        filters = filter_axes(model, subgraph)
         for tensor_index in range(subgraph.TensorsLength()):
             tensor = subgraph.Tensors(tensor_index)
             buffer_index = tensor.Buffer()
@@ -198,8 +198,8 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
                 "tensor": tensor_index,
                 "name": _tensor_name(tensor),
             }
-            if tensor_index in filter_axes:
-                axes_by_buffer.setdefault(buffer_index, set()).add(filter_axes[tensor_index])
+            if tensor_index in filters:
+                axes_by_buffer.setdefault(buffer_index, set()).add(filters[tensor_index])
             if buffer_index in records_by_buffer:
                 records_by_buffer[buffer_index]["tensors"].append(reference)
                 continue
