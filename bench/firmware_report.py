@@ -368,8 +368,8 @@ def measure_speed(elf: Path, cpu: str, optimization: str, label: str, data: byte
 
 
 def measure_whole_call_stack(elf: Path, cpu: str, data: bytes) -> int:
-    """Stack used decoding `data` with tc_decode_tensor, which keeps its
-    tc_decoder on the stack (bench/firmware/harness.c, bench_decode_whole)."""
+    """Stack used decoding `data` with tc_decode_tensor, the one-call API
+    (bench/firmware/harness.c, bench_decode_whole)."""
     machine = ThumbMachine(elf, cpu, SPEED_CPUS[cpu][1])
     address = machine.load_input(data)
     if machine.call("bench_decode_whole", address, len(data)) != 0:
@@ -493,7 +493,7 @@ def render(results: dict) -> str:
         "|---|---|---|",
         f"| flash <= {TARGET_FLASH_OS_M4} B at -Os on Cortex-M4, all features | {m4_flash} B library objects (decoder_c/tinycabac.c: every feature of the format); {m4_linked} B linked (with any C library helpers it calls; unreferenced sections dropped). The optional .tflite rebuild helper (decoder_c/tflite/) adds {helper_flash} B | {verdict(max(m4_flash, m4_linked) <= TARGET_FLASH_OS_M4)} for the decoder; {m4_flash + helper_flash} B with the helper |",
         f"| decoder state <= {TARGET_STATE_RAM} B RAM | {state} B (tc_decoder {structs['tc_decoder']} + tc_stream {structs['tc_stream']} + tc_tensor_info {structs['tc_tensor_info']}); static RAM of the library {static_ram} B. A tensor coded with prediction also needs H bytes of caller-owned history: {default_history} B for the bench's streams ({state + static_ram + default_history} B in all); the encoder allows H up to {HISTORY_BUFFER_SIZE} by default, and `--max-history` caps it | {verdict(state + static_ram + default_history <= TARGET_STATE_RAM)} for H <= {TARGET_STATE_RAM - state - static_ram} |",
-        f"| stack <= {TARGET_STACK} B | {max_stack} B worst case measured, with the tc_decoder in caller-owned memory (the streaming calls, as the firmware uses them); tc_decode_tensor, which keeps its tc_decoder on the stack: {whole_stack} B | {verdict(max_stack <= TARGET_STACK)} for the streaming calls; {verdict(whole_stack <= TARGET_STACK)} for tc_decode_tensor |",
+        f"| stack <= {TARGET_STACK} B | {max_stack} B worst case measured through the streaming calls (as the firmware uses them), {whole_stack} B through tc_decode_tensor; both take the tc_decoder from the caller | {verdict(max(max_stack, whole_stack) <= TARGET_STACK)} |",
         f"| no heap | {'no allocator linked' if not results['heap'] else 'linked: ' + ', '.join(results['heap'])} | {verdict(not results['heap'])} |",
         f"| <= {TARGET_INSTR_PER_INT8_M4} instructions per int8 weight on Cortex-M4 | {best_m4_int8:.1f} (best of -Os/-O2) | {verdict(best_m4_int8 <= TARGET_INSTR_PER_INT8_M4)} |",
         "",

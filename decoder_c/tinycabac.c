@@ -1124,20 +1124,19 @@ tc_status tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t 
     return tc_crc32(0, base, size) == info->base_crc32 ? TC_OK : TC_ERR_BASE;
 }
 
-tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, uint8_t *out, size_t out_size,
-                           int8_t *history, size_t history_size)
+tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, tc_decoder *d, uint8_t *out,
+                           size_t out_size, int8_t *history, size_t history_size)
 {
-    tc_decoder d;
     size_t in_pos = 0, out_pos = 0;
     tc_status st;
-    if (s == NULL || info == NULL || s->data == NULL)
+    if (s == NULL || info == NULL || d == NULL || s->data == NULL)
         return TC_ERR_ARGUMENT;
     if (info->payload_offset > s->size || info->payload_size > s->size - info->payload_offset)
         return TC_ERR_TRUNCATED;
     if ((uint64_t)info->element_count * info->element_size > out_size)
         return TC_ERR_OUTPUT_SIZE;
-    if ((st = tc_decoder_init(&d, info)) != TC_OK || (st = tc_decoder_set_history(&d, history, history_size)) != TC_OK)
+    if ((st = tc_decoder_init(d, info)) != TC_OK || (st = tc_decoder_set_history(d, history, history_size)) != TC_OK)
         return st;
-    st = tc_decoder_run(&d, s->data + info->payload_offset, &in_pos, info->payload_size, out, &out_pos, out_size);
+    st = tc_decoder_run(d, s->data + info->payload_offset, &in_pos, info->payload_size, out, &out_pos, out_size);
     return st == TC_NEED_INPUT ? TC_ERR_PAYLOAD : st;
 }

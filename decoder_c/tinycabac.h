@@ -8,17 +8,18 @@
  *
  * Typical use with the whole stream in memory (flash or RAM):
  *
+ *     static tc_decoder d;                              // 744 bytes, not on the stack
  *     tc_stream s;
  *     tc_tensor_info t;
  *     if (tc_stream_open(&s, data, size) != TC_OK) ...
  *     for (uint32_t i = 0; i < s.tensor_count; i++) {
  *         tc_stream_tensor(&s, i, &t);
- *         tc_decode_tensor(&s, &t, out, sizeof out,     // whole tensor at once
+ *         tc_decode_tensor(&s, &t, &d, out, sizeof out, // whole tensor at once
  *                          history, sizeof history);    // for prediction (5.7)
  *     }
  *
- * tc_decode_tensor keeps its tc_decoder (about 750 bytes) on the stack; a
- * device with little stack uses the streaming calls below with a static one.
+ * Every call takes its state from the caller, tc_decode_tensor included, so
+ * the decoder's own stack stays under 300 bytes on a Cortex-M.
  *
  * A tensor larger than RAM is decoded piecewise with tc_decoder_init() and
  * repeated tc_decoder_run() calls (xz-embedded style in/in_pos/in_size and
@@ -224,8 +225,10 @@ tc_status tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t 
  * the delta modes `out` must hold the base tensor, which is replaced by the
  * updated one (call tc_check_base first to refuse a wrong base untouched).
  * `history` is working memory for tensors coded with prediction (NULL, 0
- * is fine for the others; see tc_decoder_set_history). */
-tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info,
+ * is fine for the others; see tc_decoder_set_history).  `d` is the working
+ * state, any tc_decoder the caller owns: its contents on entry do not matter,
+ * and it is free again on return. */
+tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, tc_decoder *d,
                            uint8_t *out, size_t out_size, int8_t *history, size_t history_size);
 
 /* CRC-32 (the zlib polynomial), continuing from `crc` (start with 0). */

@@ -37,6 +37,9 @@
 #include "encoder.h"
 #include "fuzz_common.h"
 
+/* The working state of every tc_decode_tensor call here. */
+static tc_decoder whole_decoder;
+
 #define MAX_LEVELS 4096u
 #define TWO_31 ((int64_t)1 << 31)
 
@@ -244,7 +247,7 @@ static tc_status decode_whole(const tc_stream *s, const tc_tensor_info *t, uint8
     if (history == NULL)
         abort();
     memset(history, 0x5A, size);
-    st = tc_decode_tensor(s, t, out, bytes, history, size);
+    st = tc_decode_tensor(s, t, &whole_decoder, out, bytes, history, size);
     for (i = t->history; i < size; i++)
         TCU_CHECK(history[i] == 0x5A, "used history beyond H");
     free(history);

@@ -18,6 +18,9 @@
  */
 #include "fuzz_common.h"
 
+/* The working state of every tc_decode_tensor call here. */
+static tc_decoder whole_decoder;
+
 #define GUARD 0x5Au
 
 static int untouched(const uint8_t *p, size_t n)
@@ -36,7 +39,7 @@ static void too_small_whole(const tc_stream *s, const tc_tensor_info *t, size_t 
     tc_status st;
     int8_t *history = tcu_history_buffer(t);
     memset(out, GUARD, out_size ? out_size : 1u);
-    st = tc_decode_tensor(s, t, out_size ? out : NULL, out_size, history, t->history);
+    st = tc_decode_tensor(s, t, &whole_decoder, out_size ? out : NULL, out_size, history, t->history);
     TCU_CHECK(st == TC_ERR_OUTPUT_SIZE || st == TC_ERR_TRUNCATED, "accepted an output buffer that is too small");
     TCU_CHECK(untouched(out, out_size), "wrote into a buffer it rejected");
     free(out);
@@ -50,7 +53,7 @@ static void larger_whole(const tc_stream *s, const tc_tensor_info *t, size_t byt
     int8_t *history = tcu_history_buffer(t);
     memset(out, GUARD, out_size);
     memset(out, 0, bytes); /* delta modes: a zero base */
-    tc_decode_tensor(s, t, out, out_size, history, t->history);
+    tc_decode_tensor(s, t, &whole_decoder, out, out_size, history, t->history);
     TCU_CHECK(untouched(out + bytes, out_size - bytes), "wrote past the end of the tensor");
     free(out);
     free(history);
@@ -87,7 +90,7 @@ static void too_small_history(const tc_stream *s, const tc_tensor_info *t, size_
     tc_status st;
     memset(history, GUARD, history_size ? history_size : 1u);
     memset(out, GUARD, bytes ? bytes : 1u);
-    st = tc_decode_tensor(s, t, out, bytes, history_size ? history : NULL, history_size);
+    st = tc_decode_tensor(s, t, &whole_decoder, out, bytes, history_size ? history : NULL, history_size);
     TCU_CHECK(st == TC_ERR_HISTORY || (st == TC_ERR_TRUNCATED && available < t->payload_size),
               "decoded with less history than the tensor needs");
     TCU_CHECK(untouched(out, bytes) && untouched((const uint8_t *)history, history_size),

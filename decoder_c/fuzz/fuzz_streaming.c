@@ -12,6 +12,9 @@
  */
 #include "fuzz_common.h"
 
+/* The working state of every tc_decode_tensor call here. */
+static tc_decoder whole_decoder;
+
 static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uint8_t *params)
 {
     tcu_chunks chunks;
@@ -27,7 +30,7 @@ static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uin
     history = tcu_history_buffer(t);
     if (whole == NULL || streamed == NULL)
         abort();
-    whole_st = tc_decode_tensor(s, t, whole, bytes, history, t->history);
+    whole_st = tc_decode_tensor(s, t, &whole_decoder, whole, bytes, history, t->history);
     chunks.in_max = (size_t)params[1] + 1u;
     chunks.out_max = (size_t)params[2] + 1u;
     chunks.state = (uint32_t)params[3] | ((uint32_t)params[4] << 8) | ((uint32_t)params[5] << 16) |

@@ -12,6 +12,9 @@
 #include "fuzz_common.h"
 #include "tflite/tc_tflite.h"
 
+/* The working state of every tc_decode_tensor call here. */
+static tc_decoder whole_decoder;
+
 #define FUZZ_MAX_PLACES 65536u
 
 static int8_t history[4096];
@@ -31,7 +34,7 @@ static void repair_places_crc(uint8_t *stream, size_t n)
     out = malloc(bytes + 1u);
     if (out == NULL)
         abort();
-    if (tc_decode_tensor(&s, &t, out, bytes, history, sizeof history) == TC_ERR_CRC) {
+    if (tc_decode_tensor(&s, &t, &whole_decoder, out, bytes, history, sizeof history) == TC_ERR_CRC) {
         tcu_put_u32(stream + tcu_entry_crc_offset(&s, &t), tc_crc32(0, out, bytes));
         tcu_fix_header_crc(stream, n);
     }

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The working state of every tc_decode_tensor call here. */
+static tc_decoder whole_decoder;
+
 #define GUARD_BYTE 0xA5u
 
 void tcu_fail(const char *file, int line, const char *message)
@@ -355,7 +358,7 @@ static tc_status load_base(const tcu_decoded *base, const tc_tensor_info *t, uin
 static tc_status decode_with_history(const tc_stream *s, const tc_tensor_info *t, uint8_t *out, size_t size)
 {
     int8_t *history = tcu_history_buffer(t);
-    tc_status st = tc_decode_tensor(s, t, out, size, history, t->history);
+    tc_status st = tc_decode_tensor(s, t, &whole_decoder, out, size, history, t->history);
     free(history);
     return st;
 }

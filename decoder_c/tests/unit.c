@@ -21,6 +21,9 @@
 #include "encoder.h"
 #include "tc_test_util.h"
 
+/* The working state of every tc_decode_tensor call here. */
+static tc_decoder whole_decoder;
+
 static int failures, checks;
 
 #define EXPECT(condition)                                                         \
@@ -144,7 +147,7 @@ static void test_empty_tensor(void)
     EXPECT(tc_decoder_run(&d, NULL, &in_pos, 0, NULL, &out_pos, 0) == TC_OK);
     EXPECT(tc_decoder_run(&d, garbage, &in_pos, sizeof garbage, out, &out_pos, sizeof out) == TC_OK);
     EXPECT(in_pos == 0 && out_pos == 0 && out[0] == 9);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, NULL, 0, NULL, 0) == TC_OK);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, NULL, 0, NULL, 0) == TC_OK);
 }
 
 static void test_scalar(void)
@@ -154,8 +157,9 @@ static void test_scalar(void)
     uint8_t out[1];
     make_lossless(&f, TC_DTYPE_INT8, &level, 1, 0, NULL, 0);
     EXPECT(f.info.ndim == 0 && f.info.element_count == 1);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 1, NULL, 0) == TC_OK && out[0] == 0x80);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 0, NULL, 0) == TC_ERR_OUTPUT_SIZE);
+    memset(&whole_decoder, 0xA5, sizeof whole_decoder); /* what it held before must not matter */
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, 1, NULL, 0) == TC_OK && out[0] == 0x80);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, 0, NULL, 0) == TC_ERR_OUTPUT_SIZE);
 }
 
 /* Fewer than 4 bytes: nothing consumed; fewer than TC_MAX_VALUE_INPUT and
@@ -227,7 +231,7 @@ static void test_crc_mismatch(void)
     f.bytes[tcu_entry_crc_offset(&f.stream, &f.info)] ^= 1u;
     tcu_fix_header_crc(f.bytes, f.size);
     EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_OK && tc_stream_tensor(&f.stream, 0, &f.info) == TC_OK);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == TC_ERR_CRC);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, NULL, 0) == TC_ERR_CRC);
 }
 
 static void test_argument_errors(void)
@@ -256,8 +260,9 @@ static void test_argument_errors(void)
     EXPECT(tc_stream_find(&f.stream, NULL, 1, &t, &index) == TC_ERR_ARGUMENT);
     EXPECT(tc_stream_find(&f.stream, "u", 1, &t, &index) == TC_ERR_NOT_FOUND);
     EXPECT(tc_stream_find(&f.stream, "t", 1, &t, NULL) == TC_OK);
-    EXPECT(tc_decode_tensor(NULL, &f.info, out, 4, NULL, 0) == TC_ERR_ARGUMENT &&
-           tc_decode_tensor(&f.stream, NULL, out, 4, NULL, 0) == TC_ERR_ARGUMENT);
+    EXPECT(tc_decode_tensor(NULL, &f.info, &whole_decoder, out, 4, NULL, 0) == TC_ERR_ARGUMENT &&
+           tc_decode_tensor(&f.stream, NULL, &whole_decoder, out, 4, NULL, 0) == TC_ERR_ARGUMENT &&
+           tc_decode_tensor(&f.stream, &f.info, NULL, out, 4, NULL, 0) == TC_ERR_ARGUMENT);
     EXPECT(tc_check_base(NULL, out, 4) == TC_ERR_ARGUMENT && tc_check_base(&f.info, out, 10) == TC_ERR_ARGUMENT);
     EXPECT(tc_crc32(5, NULL, 10) == 5 && tc_crc32(0, (const uint8_t *)"123456789", 9) == 0xCBF43926u);
 }
@@ -326,9 +331,9 @@ static void test_delta(void)
     EXPECT(tc_stream_open(&s, stream, size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK);
     EXPECT(tc_check_base(&t, base, 16) == TC_OK && tc_check_base(&t, base, 15) == TC_ERR_OUTPUT_SIZE);
     memcpy(out, base, 16);
-    EXPECT(tc_decode_tensor(&s, &t, out, 16, NULL, 0) == TC_OK && memcmp(out, expected, 16) == 0);
+    EXPECT(tc_decode_tensor(&s, &t, &whole_decoder, out, 16, NULL, 0) == TC_OK && memcmp(out, expected, 16) == 0);
     EXPECT(tc_check_base(&t, out, 16) == TC_ERR_BASE); /* applying it twice is refused */
-    EXPECT(tc_decode_tensor(&s, &t, out, 16, NULL, 0) == TC_ERR_BASE);
+    EXPECT(tc_decode_tensor(&s, &t, &whole_decoder, out, 16, NULL, 0) == TC_ERR_BASE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -350,7 +355,7 @@ static void expect_lossless_value(uint8_t dtype, int32_t offset, int64_t level, 
     uint8_t out[4];
     uint32_t one = 1;
     make_lossless(&f, dtype, &level, 1, 1, &one, offset);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == (fits ? TC_OK : TC_ERR_PAYLOAD));
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, NULL, 0) == (fits ? TC_OK : TC_ERR_PAYLOAD));
     EXPECT(!fits || memcmp(out, f.expected, integer_size(dtype)) == 0);
 }
 
@@ -379,7 +384,7 @@ static void expect_delta_value(uint8_t dtype, int64_t base_value, int64_t level,
                                    tc_crc32(0, expected, size));
     EXPECT(tc_stream_open(&s, stream, stream_size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK);
     memcpy(out, base, size);
-    EXPECT(tc_decode_tensor(&s, &t, out, size, NULL, 0) == (fits ? TC_OK : TC_ERR_PAYLOAD));
+    EXPECT(tc_decode_tensor(&s, &t, &whole_decoder, out, size, NULL, 0) == (fits ? TC_OK : TC_ERR_PAYLOAD));
     EXPECT(!fits || memcmp(out, expected, size) == 0);
 }
 
@@ -464,7 +469,7 @@ static void expect_predicted_round_trip(const fixture *predicted, const fixture 
     uint32_t i;
     EXPECT(predicted->info.payload_size < plain->info.payload_size && columns + 8u <= sizeof history);
     memset(history, 0x77, sizeof history);
-    EXPECT(tc_decode_tensor(&predicted->stream, &predicted->info, out, size, history, columns + 8u) == TC_OK);
+    EXPECT(tc_decode_tensor(&predicted->stream, &predicted->info, &whole_decoder, out, size, history, columns + 8u) == TC_OK);
     EXPECT(memcmp(out, predicted->expected, size) == 0);
     for (i = 0; i < columns; i++)
         EXPECT(history[i] == final_ring_byte(predicted->info.prediction, levels, n, columns, i));
@@ -518,11 +523,11 @@ static void test_history_extremes(void)
     make_predicted(&shortest, TC_DTYPE_INT8, levels, n, 1, &n, 0, TC_PREDICT_DIFFERENCE, 1);
     EXPECT(longest.info.payload_size == plain.info.payload_size &&
            memcmp(payload(&longest), payload(&plain), plain.info.payload_size) == 0);
-    EXPECT(tc_decode_tensor(&longest.stream, &longest.info, out, n, history, TC_MAX_HISTORY - 1) == TC_ERR_HISTORY);
-    EXPECT(tc_decode_tensor(&longest.stream, &longest.info, out, n, history, TC_MAX_HISTORY) == TC_OK &&
+    EXPECT(tc_decode_tensor(&longest.stream, &longest.info, &whole_decoder, out, n, history, TC_MAX_HISTORY - 1) == TC_ERR_HISTORY);
+    EXPECT(tc_decode_tensor(&longest.stream, &longest.info, &whole_decoder, out, n, history, TC_MAX_HISTORY) == TC_OK &&
            memcmp(out, plain.expected, n) == 0);
     EXPECT(shortest.info.payload_size < plain.info.payload_size);
-    EXPECT(tc_decode_tensor(&shortest.stream, &shortest.info, out, n, history, 1) == TC_OK &&
+    EXPECT(tc_decode_tensor(&shortest.stream, &shortest.info, &whole_decoder, out, n, history, 1) == TC_OK &&
            memcmp(out, plain.expected, n) == 0);
 }
 
@@ -560,8 +565,8 @@ static void test_history_errors(void)
     EXPECT(out_pos == N && memcmp(out, f.expected, N) == 0);
 
     memcpy(out, untouched, sizeof out);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, history, H - 1) == TC_ERR_HISTORY);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == TC_ERR_HISTORY);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, history, H - 1) == TC_ERR_HISTORY);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, NULL, 0) == TC_ERR_HISTORY);
     EXPECT(memcmp(out, untouched, sizeof out) == 0);
 
     make_ramp(&plain, TC_DTYPE_INT8, N);
@@ -608,8 +613,8 @@ static void test_predicted_update(uint8_t prediction)
     EXPECT(tc_stream_open(&s, stream, size) == TC_OK && tc_stream_tensor(&s, 0, &t) == TC_OK &&
            t.prediction == prediction && t.history == H);
     memcpy(out, base, N);
-    EXPECT(tc_decode_tensor(&s, &t, out, N, history, H - 1) == TC_ERR_HISTORY && memcmp(out, base, N) == 0);
-    EXPECT(tc_decode_tensor(&s, &t, out, N, history, H) == TC_OK && memcmp(out, expected, N) == 0);
+    EXPECT(tc_decode_tensor(&s, &t, &whole_decoder, out, N, history, H - 1) == TC_ERR_HISTORY && memcmp(out, base, N) == 0);
+    EXPECT(tc_decode_tensor(&s, &t, &whole_decoder, out, N, history, H) == TC_OK && memcmp(out, expected, N) == 0);
 }
 
 /* The stream of `f` with its payload and CRC unchanged but the directory
@@ -665,9 +670,9 @@ static void test_scale_prediction(void)
     make_predicted(&scaled, TC_DTYPE_INT16, levels, N, 2, dims, 0, TC_PREDICT_SCALE, COLUMNS);
     expect_predicted_round_trip(&scaled, &plain, levels, N, COLUMNS, out, 1);
     relabel_prediction(&scaled, &relabelled, TC_PREDICT_NONE, 0);
-    EXPECT(tc_decode_tensor(&relabelled.stream, &relabelled.info, out, sizeof out, NULL, 0) != TC_OK);
+    EXPECT(tc_decode_tensor(&relabelled.stream, &relabelled.info, &whole_decoder, out, sizeof out, NULL, 0) != TC_OK);
     relabel_prediction(&scaled, &relabelled, TC_PREDICT_DIFFERENCE, COLUMNS);
-    EXPECT(tc_decode_tensor(&relabelled.stream, &relabelled.info, out, sizeof out, history, COLUMNS) != TC_OK);
+    EXPECT(tc_decode_tensor(&relabelled.stream, &relabelled.info, &whole_decoder, out, sizeof out, history, COLUMNS) != TC_OK);
 }
 
 /* A scale-predicted tensor needs its H bytes like a difference-predicted
@@ -688,13 +693,13 @@ static void test_scale_history_too_small(void)
     memset(untouched, 0xEE, sizeof untouched);
     memcpy(out, untouched, sizeof out);
     memset(history, 0x44, sizeof history);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, history, COLUMNS - 1) == TC_ERR_HISTORY);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, history, COLUMNS - 1) == TC_ERR_HISTORY);
     EXPECT(memcmp(out, untouched, sizeof out) == 0 && history[0] == 0x44 && history[COLUMNS - 2] == 0x44);
     EXPECT(tc_decoder_init(&d, &f.info) == TC_OK);
     EXPECT(tc_decoder_set_history(&d, history, COLUMNS - 1) == TC_ERR_HISTORY);
     EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, sizeof out) == TC_ERR_HISTORY);
     EXPECT(in_pos == 0 && out_pos == 0 && memcmp(out, untouched, sizeof out) == 0 && history[0] == 0x44);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, history, COLUMNS) == TC_OK &&
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, history, COLUMNS) == TC_OK &&
            memcmp(out, f.expected, sizeof out) == 0);
 }
 
@@ -829,7 +834,7 @@ static void expect_float_decode(fixture *f, uint32_t n, tc_status expected_statu
     tcu_chunks chunks;
     tcu_stream_stats stats;
     size_t len;
-    tc_status st = tc_decode_tensor(&f->stream, &f->info, out, 4u * n, history, sizeof history);
+    tc_status st = tc_decode_tensor(&f->stream, &f->info, &whole_decoder, out, 4u * n, history, sizeof history);
     EXPECT(st == expected_status);
     if (st == TC_OK)
         EXPECT(memcmp(out, f->expected, 4u * n) == 0);
@@ -948,11 +953,11 @@ static void test_reserved_quantizer(void)
     }
     store_float(f.expected, 0.5f);
     make_quantized(&f, TC_MODE_QUANTIZED, TC_QUANTIZER_UNIFORM, &level, 1, &one, TC_AXIS_NONE, step, 0);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 4, NULL, 0) == TC_OK && memcmp(out, f.expected, 4) == 0);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, 4, NULL, 0) == TC_OK && memcmp(out, f.expected, 4) == 0);
     store_float(f.expected, 1.0f);
     make_quantized(&f, TC_MODE_QUANTIZED, TC_QUANTIZER_DEPENDENT, &level, 1, &one, TC_AXIS_NONE, step, 0);
     EXPECT(f.info.steps[0] == 1 && f.info.steps[2] == 0xFF); /* the steps follow the quantizer byte */
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, 4, NULL, 0) == TC_OK && memcmp(out, f.expected, 4) == 0);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, 4, NULL, 0) == TC_OK && memcmp(out, f.expected, 4) == 0);
 }
 
 /* A hand-made tc_tensor_info passes the parser's rules in tc_decoder_init:
@@ -1049,7 +1054,7 @@ static void test_dependent_reconstruction(void)
         base[i] = (float)i * 0.3f - 2.0f;
     }
     make_quantized(&f, TC_MODE_QUANTIZED, TC_QUANTIZER_DEPENDENT, levels, 2, dims, 0, steps, 0);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == TC_OK);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, NULL, 0) == TC_OK);
     EXPECT(memcmp(out, f.expected, sizeof out) == 0);
 
     for (i = 0; i < N; i++)
@@ -1059,7 +1064,7 @@ static void test_dependent_reconstruction(void)
     make_quantized(&f, TC_MODE_DELTA_QUANTIZED, TC_QUANTIZER_DEPENDENT, levels, 2, dims, 0, steps,
                    tc_crc32(0, out, sizeof out));
     EXPECT(tc_check_base(&f.info, out, sizeof out) == TC_OK);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, out, sizeof out, NULL, 0) == TC_OK);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, NULL, 0) == TC_OK);
     EXPECT(memcmp(out, f.expected, sizeof out) == 0);
 }
 
@@ -1105,7 +1110,7 @@ static void test_dependent_streaming(void)
     }
     EXPECT(odd > 10u && odd < N);
     make_quantized(&f, TC_MODE_QUANTIZED, TC_QUANTIZER_DEPENDENT, levels, 2, dims, 0, steps, 0);
-    EXPECT(tc_decode_tensor(&f.stream, &f.info, whole, sizeof whole, NULL, 0) == TC_OK);
+    EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, whole, sizeof whole, NULL, 0) == TC_OK);
     EXPECT(memcmp(whole, f.expected, sizeof whole) == 0);
 
     EXPECT(tc_decoder_init(&d, &f.info) == TC_OK);

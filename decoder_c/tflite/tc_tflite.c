@@ -72,20 +72,6 @@ static tc_status start_decoder(const tc_stream *s, const tc_tensor_info *t, tc_d
     return tc_decoder_set_history(d, history, history_size);
 }
 
-/* Decode tensor `t` into out[0 .. out_size) with the caller's decoder;
- * out_size is exactly its decoded size.  tc_decode_tensor does the same
- * but keeps its tc_decoder (about 750 bytes) on the stack. */
-static tc_status decode_whole(const tc_stream *s, const tc_tensor_info *t, tc_decoder *d, int8_t *history,
-                              size_t history_size, uint8_t *out, size_t out_size)
-{
-    size_t in_pos = 0, out_pos = 0;
-    tc_status st = start_decoder(s, t, d, history, history_size);
-    if (st != TC_OK)
-        return st;
-    st = tc_decoder_run(d, s->data + t->payload_offset, &in_pos, t->payload_size, out, &out_pos, out_size);
-    return st == TC_NEED_INPUT ? TC_ERR_PAYLOAD : st == TC_NEED_OUTPUT ? TC_ERR_OUTPUT_SIZE : st;
-}
-
 /* A float16 weight buffer: decoded as float32 through a small chunk and
  * narrowed into out[0 .. 2 * element_count). */
 static tc_status decode_float16(const tc_stream *s, const tc_tensor_info *t, tc_decoder *d, int8_t *history,
@@ -214,7 +200,7 @@ tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *his
         return st;
     if ((uint64_t)places_info.element_count * 4u > places_size)
         return TC_ERR_ARGUMENT;
-    st = decode_whole(s, &places_info, decoder, history, history_size, places, (size_t)places_info.element_count * 4u);
+    st = tc_decode_tensor(s, &places_info, decoder, places, (size_t)places_info.element_count * 4u, history, history_size);
     if (st != TC_OK)
         return st;
     file_size = read_le32(places);
@@ -223,7 +209,7 @@ tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *his
         return TC_ERR_OUTPUT_SIZE;
     if ((st = check_places(s, places, count, file_size, skeleton.element_count)) != TC_OK)
         return st;
-    if ((st = decode_whole(s, &skeleton, decoder, history, history_size, model, skeleton.element_count)) != TC_OK)
+    if ((st = tc_decode_tensor(s, &skeleton, decoder, model, skeleton.element_count, history, history_size)) != TC_OK)
         return st;
     unread = skeleton.element_count; /* skeleton bytes still at model[0 .. unread) */
     written = file_size;             /* model[written .. file_size) is final */
@@ -235,7 +221,7 @@ tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *his
         unread -= after;
         memmove(model + offset + length, model + unread, after);
         st = t.dtype == TC_DTYPE_FLOAT16 ? decode_float16(s, &t, decoder, history, history_size, model + offset)
-                                         : decode_whole(s, &t, decoder, history, history_size, model + offset, length);
+                                         : tc_decode_tensor(s, &t, decoder, model + offset, length, history, history_size);
         if (st != TC_OK)
             return st;
         written = offset;

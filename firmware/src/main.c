@@ -245,7 +245,7 @@ static tc_status load_base(const tc_embedded_stream *base, size_t size)
     if (status != TC_OK) {
         return status;
     }
-    return note_history(tc_decode_tensor(&base_stream, &base_tensor, update_buffer, size, history, sizeof history),
+    return note_history(tc_decode_tensor(&base_stream, &base_tensor, &decoder, update_buffer, size, history, sizeof history),
                         &base_tensor);
 }
 

@@ -30,8 +30,8 @@ int tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *info);
 int tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
 int tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
                    uint8_t *out, size_t *out_pos, size_t out_size);
-int tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, uint8_t *out, size_t out_size,
-                     int8_t *history, size_t history_size);
+int tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, tc_decoder *d, uint8_t *out,
+                     size_t out_size, int8_t *history, size_t history_size);
 int tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size);
 int tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t size);
 uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);

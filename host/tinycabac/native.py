@@ -196,7 +196,8 @@ class Stream:
             if status != 0:
                 raise BaseMismatchError(f"tensor {name!r}: this update was made for another base (CRC-32 differs)")
         history = ffi.new("int8_t[]", max(raw.history, 1))
-        status = lib.tc_decode_tensor(self._stream, raw, ffi.from_buffer(out), out.nbytes, history, raw.history)
+        decoder = ffi.new("tc_decoder *")
+        status = lib.tc_decode_tensor(self._stream, raw, decoder, ffi.from_buffer(out), out.nbytes, history, raw.history)
         if status != 0:
             raise DecodeError(status, f"tensor {name!r}")
         return out.astype(out_dtype, copy=False).reshape(shape)
