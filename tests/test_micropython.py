@@ -28,6 +28,7 @@ from conftest import c_decoder_verdict, tool_missing, with_header_crc
 
 import tinycabac
 from tinycabac import native
+from tinycabac.container import ContainerTensors
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_DIR = REPO / "firmware" / "micropython"
@@ -114,13 +115,13 @@ def random_tensors(rng, large: bool) -> list[dict]:
     for _ in range(6):
         shape = tuple(int(d) for d in rng.integers(1, 9, size=rng.integers(1, 5)))
         sets.append(
-            {
+            ContainerTensors({
                 "i8": _laplace_int(rng, shape, rng.uniform(0.3, 40), -128, 127, np.int8),
                 "u8": rng.integers(0, 256, size=shape).astype(np.uint8),
                 "i16": rng.integers(-32768, 32768, size=shape).astype(np.int16),
                 "i32": rng.integers(-(2**31), 2**31, size=shape, dtype=np.int64).astype(np.int32),
                 "__tflite_skeleton__": rng.integers(0, 256, size=37).astype(np.uint8),  # reserved (FORMAT 3.5)
-            }
+            })
         )
     sets.append(
         {
@@ -1229,9 +1230,9 @@ def lying_tflite_stream(liar: str) -> bytes:
     huge = 0x7FFFFFFF - 16  # the file size, huge + 16 at most, is an int32
     other = 8 if liar == "__tflite_skeleton__" else 16
     places = np.array([huge + other, 0, 0], np.int32)  # "a" at offset 0
-    stream = bytearray(tinycabac.encode({"a": np.arange(8, dtype=np.int8),
-                                         "__tflite_skeleton__": np.full(16, 7, np.uint8),
-                                         "__tflite_places__": places}))  # fmt: skip
+    stream = bytearray(tinycabac.encode(ContainerTensors({"a": np.arange(8, dtype=np.int8),
+                                                          "__tflite_skeleton__": np.full(16, 7, np.uint8),
+                                                          "__tflite_places__": places})))  # fmt: skip
     ndim_at = stream.index(liar.encode(), 20) + len(liar) + 4
     assert stream[ndim_at] == 1
     struct.pack_into("<I", stream, ndim_at + 1, huge)

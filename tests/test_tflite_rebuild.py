@@ -15,7 +15,7 @@ import tinycabac
 from test_c_decoder import DECODER, SANITIZE, TESTS_C, build
 from test_tflite_io import generated_models
 from tinycabac import modelfile
-from tinycabac.container import FormatError
+from tinycabac.container import ContainerTensors, FormatError
 from tinycabac.models import default_model_path
 
 TC_ERR_RESERVED, TC_ERR_NOT_FOUND, TC_ERR_OUTPUT_SIZE = -6, -10, -11
@@ -71,19 +71,19 @@ def test_a_stream_of_arrays_is_not_a_model(driver, tmp_path):
 
 def crafted(places: list[int], skeleton_size: int = 16, **options) -> bytes:
     """Two weight buffers (8 and 4 bytes) and a skeleton, with any places table."""
-    return tinycabac.encode({
+    return tinycabac.encode(ContainerTensors({
         "a": np.arange(8, dtype=np.int8),
         "b": np.arange(4, dtype=np.uint8),
         "__tflite_skeleton__": np.full(skeleton_size, 7, np.uint8),
         "__tflite_places__": np.array(places, dtype=np.int32),
-    }, **options)  # fmt: skip
+    }), **options)  # fmt: skip
 
 
 def crafted_container(case: str) -> bytes:
     """The crafted stream with one container tensor of the wrong kind: each
     would rebuild the crafted file if a tier let it through."""
     skeleton, places = np.full(16, 7, np.uint8), np.array([28, 1, 3, 0, 10], np.int32)
-    tensors = {"a": np.arange(8, dtype=np.int8), "b": np.arange(4, dtype=np.uint8)}
+    tensors = ContainerTensors({"a": np.arange(8, dtype=np.int8), "b": np.arange(4, dtype=np.uint8)})
     tensors.update({
         "int16 skeleton": {"__tflite_skeleton__": skeleton.view(np.int16), "__tflite_places__": places},
         "int8 skeleton": {"__tflite_skeleton__": skeleton.view(np.int8), "__tflite_places__": places},

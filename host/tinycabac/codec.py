@@ -24,6 +24,7 @@ from .container import (
     QUANTIZER_DEPENDENT,
     QUANTIZER_UNIFORM,
     BASE_DIGEST_NAME,
+    ContainerTensors,
     RESERVED_NAME_PREFIX,
     TFLITE_LAYOUT_NAME,
     TFLITE_PLACES_NAME,
@@ -69,12 +70,13 @@ def _check_option_names(tensors: Mapping, options: dict) -> None:
                 raise ValueError(f"{option} names tensors that are not in the input: {unknown[:5]}")
 
 
-def _check_tensor_name(name: str) -> None:
+def _check_tensor_name(name: str, container: bool) -> None:
     """A valid name that decode() will return: of the reserved names
-    (FORMAT 3.5) only the .tflite container data of the model-file layer."""
+    (FORMAT 3.5) only the .tflite container data, and only from the
+    model-file layer (`container`: the tensors are a ContainerTensors)."""
     check_name(name)
-    if name.startswith(RESERVED_NAME_PREFIX) and name not in (TFLITE_SKELETON_NAME, TFLITE_LAYOUT_NAME,
-                                                             TFLITE_PLACES_NAME):
+    container_names = (TFLITE_SKELETON_NAME, TFLITE_LAYOUT_NAME, TFLITE_PLACES_NAME) if container else ()
+    if name.startswith(RESERVED_NAME_PREFIX) and name not in container_names:
         raise FormatError(f"tensor name {name[:40]!r}: names starting with {RESERVED_NAME_PREFIX!r} are reserved "
                           "for container data; rename the tensor")
 
@@ -309,7 +311,7 @@ def encode(
                                   "history": history})  # fmt: skip
     entries = []
     for name, value in tensors.items():
-        _check_tensor_name(name)
+        _check_tensor_name(name, isinstance(tensors, ContainerTensors))
         if progress is not None:
             progress(name, 0)
         array = _as_array(name, value)

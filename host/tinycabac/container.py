@@ -60,6 +60,13 @@ TFLITE_LAYOUT_NAME = "__tflite_layout__"  # the same as JSON, only for files of 
 BASE_DIGEST_NAME = "__base_sha256__"  # an update's base model (SHA-256)
 
 
+class ContainerTensors(dict):
+    """A model file's tensors together with its container data (the
+    TFLITE_* names above), as only the model-file layer builds them: the one
+    mapping encode() takes those names from, so that a user's tensor given
+    one of them is refused instead of coded and then hidden by decode()."""
+
+
 class FormatError(ValueError):
     """A stream or a tensor cannot be represented in / read from the format."""
 

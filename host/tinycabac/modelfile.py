@@ -19,6 +19,7 @@ import numpy as np
 from . import codec
 from .container import (
     MAX_STEP_COUNT,
+    ContainerTensors,
     RESERVED_NAME_PREFIX,
     TFLITE_LAYOUT_NAME,
     TFLITE_PLACES_NAME,
@@ -58,7 +59,7 @@ class Model:
         JSON layout."""
         if self.kind != "tflite":
             return dict(self.tensors)
-        tensors = dict(self.tensors)
+        tensors = ContainerTensors(self.tensors)
         tensors[SKELETON_NAME] = np.frombuffer(self.skeleton, dtype=np.uint8)
         places = self._places()
         if places is not None:
