@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -405,6 +407,79 @@ def test_an_empty_npz_archive_is_named_as_such(tmp_path):
     np.savez(tmp_path / "empty.npz")
     result = run("encode", "empty.npz", cwd=tmp_path, check=False)
     assert result.returncode == 1 and "empty .npz archive" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["file", "allow_pickle", "a/b", "x.npy", "é"])
+def test_decode_to_npz_keeps_every_name(tmp_path, name):
+    """np.savez(**tensors) took "file" and "allow_pickle" as its own
+    arguments: one crashed, the other wrote an empty archive."""
+    tensors = {name: np.arange(20, dtype=np.int8), "w": np.ones(3, np.int16)}
+    (tmp_path / "m.tcb").write_bytes(tinycabac.encode(tensors))
+    run("decode", "m.tcb", "-o", "back.npz", cwd=tmp_path)
+    with np.load(tmp_path / "back.npz") as back:
+        assert back.files == list(tensors) and all(np.array_equal(back[n], a) for n, a in tensors.items())
+    assert "OK" in run("verify", "m.tcb", "back.npz", cwd=tmp_path).stdout
+
+
+def test_a_name_an_npz_archive_cannot_hold_is_refused_and_nothing_written(tmp_path):
+    (tmp_path / "m.tcb").write_bytes(tinycabac.encode({"a\x00b": np.zeros(2, np.int8), "a\x00c": np.ones(2, np.int8)}))
+    result = run("decode", "m.tcb", "-o", "back.npz", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "cannot hold a NUL character" in result.stderr
+    assert not (tmp_path / "back.npz").exists()
+
+
+def _npz_member(header: dict, data: bytes) -> bytes:
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, header)
+    return member.getvalue() + data
+
+
+def test_npz_archives_np_load_would_misread_are_refused(tmp_path):
+    """A member name twice (np.load keeps one array), and a header claiming
+    far more data than its member holds (np.load allocates it first)."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as members, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the name it is told to write twice
+        for value in (1, 2):
+            members.writestr("a.npy", _npz_member({"descr": "|i1", "fortran_order": False, "shape": (3,)}, bytes([value] * 3)))
+    (tmp_path / "twice.npz").write_bytes(archive.getvalue())
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as members:
+        members.writestr("w.npy", _npz_member({"descr": "<f4", "fortran_order": False, "shape": (10**11,)}, bytes(16)))
+    (tmp_path / "huge.npz").write_bytes(archive.getvalue())
+    for name, message in (("twice.npz", "member 'a.npy' appears twice"), ("huge.npz", "claims 400000000000 bytes")):
+        result = run("encode", name, cwd=tmp_path, check=False)
+        assert result.returncode == 1 and message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_verify_compares_npz_arrays_not_archive_bytes(tmp_path):
+    """A compressed or big-endian source decodes to the same arrays in a
+    different file; verify judges the arrays (names, dtypes, values)."""
+    np.savez_compressed(tmp_path / "packed.npz", w=np.arange(40, dtype=np.int8))
+    np.savez(tmp_path / "big_endian.npz", w=np.arange(20, dtype=">i4"), f=np.linspace(-1, 1, 9).astype(">f4"))
+    for name in ("packed", "big_endian"):
+        run("encode", f"{name}.npz", "-o", f"{name}.tcb", "--step", "0.001", cwd=tmp_path)
+        assert run("verify", f"{name}.tcb", f"{name}.npz", cwd=tmp_path).stdout.startswith("OK")
+
+
+@pytest.mark.parametrize("coded, source, problem", [
+    (np.int8, np.arange(-10, 10, dtype=np.float32), "w: decoded dtype int8 != float32"),
+    (np.int8, np.arange(-10, 10, dtype=np.int16), "w: decoded dtype int8 != int16"),
+    (np.float32, np.full(20, np.nan, np.float32), "w: the source holds NaN or infinity"),
+])  # fmt: skip
+def test_verify_refuses_a_source_of_another_dtype_or_with_nan(tmp_path, coded, source, problem):
+    (tmp_path / "w.tcb").write_bytes(tinycabac.encode({"w": np.arange(-10, 10).astype(coded)}))
+    np.savez(tmp_path / "source.npz", w=source)
+    result = run("verify", "w.tcb", "source.npz", "--min-snr", "30", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and f"MISMATCH {problem}" in result.stdout
+
+
+def test_info_json_names_snrs_json_cannot_hold(tmp_path):
+    (tmp_path / "f.tcb").write_bytes(tinycabac.encode({"z": np.linspace(-1, 1, 20, dtype=np.float32),
+                                                       "n": np.linspace(-1, 1, 20, dtype=np.float32)}))  # fmt: skip
+    np.savez(tmp_path / "source.npz", z=np.zeros(20, np.float32), n=np.full(20, np.nan, np.float32))
+    document = json.loads(run("info", "--json", "f.tcb", "--source", "source.npz", cwd=tmp_path).stdout)
+    assert [t["snr_db"] for t in document["tensors"]] == ["-inf", "nan"]
 
 
 def test_python_dash_m_tinycabac_runs_the_command_line(tmp_path):

@@ -104,9 +104,47 @@ class Model:
     def to_bytes(self) -> bytes:
         if self.kind == "tflite":
             return join_tflite(self.skeleton, self.layout, self.tensors)
-        buffer = io.BytesIO()
-        np.savez(buffer, **self.tensors)
-        return buffer.getvalue()
+        return _npz_bytes(self.tensors)
+
+
+def _npz_bytes(tensors: dict[str, np.ndarray]) -> bytes:
+    """The arrays as an .npz archive that np.load reads back as the same
+    names, written member by member as np.savez does, but not through its
+    keyword arguments, which a tensor named "file" or "allow_pickle" would
+    collide with."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in tensors.items():
+            if "\0" in name:  # zipfile ends a member name at its first NUL
+                raise ModelFileError(f"tensor {name!r}: an .npz member name cannot hold a NUL character")
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _check_npz_members(archive: zipfile.ZipFile) -> None:
+    """Refuse what np.load would get wrong: a member name twice (it keeps one
+    array), or an array header claiming more bytes than its member holds
+    (it would allocate that much before finding the data short)."""
+    names = archive.namelist()
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise ValueError(f"member {twice[:40]!r} appears twice")
+    for info in archive.infolist():
+        with archive.open(info) as member:
+            if member.read(6) != b"\x93NUMPY":
+                continue  # not an array: np.load and the dtype check say so
+            member.seek(0)
+            version = np.lib.format.read_magic(member)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)  # fmt: skip
+            if read_header is None:
+                continue  # np.load refuses other versions itself
+            shape, _, dtype = read_header(member)
+            claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if claimed > info.file_size - member.tell():
+                raise ValueError(f"member {info.filename[:40]!r} claims {claimed} bytes of data "
+                                 f"but holds {info.file_size - member.tell()}")
 
 
 def _looks_like_tflite(data: bytes) -> bool:
@@ -125,6 +163,8 @@ def model_from_bytes(data: bytes, source: str = "input") -> Model:
         raise ModelFileError(f"{source}: an empty .npz archive (no arrays)")
     if data[:4] == b"PK\x03\x04":
         try:
+            with zipfile.ZipFile(io.BytesIO(data)) as members:
+                _check_npz_members(members)
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
                 tensors = {name: archive[name] for name in archive.files}
         except _NPZ_ERRORS as error:
