@@ -211,6 +211,32 @@ def test_external_buffers_are_read_from_past_the_flatbuffer():
     np.testing.assert_allclose(run_model(changed, inputs), expected, rtol=1e-5, atol=1e-4)
 
 
+def test_constants_the_format_cannot_hold_stay_in_the_skeleton():
+    """A float constant with -inf (an attention mask) or one of 9 dimensions
+    made the whole file unencodable; they are carried exactly instead."""
+    weights, bias = random_dense(3)
+    mask = np.where(np.arange(32) % 3 == 0, -np.inf, 0.0).astype(np.float32)
+    nine_dims = np.arange(512).astype(np.int8).reshape((2,) * 9)
+    tensors = [
+        TensorSpec("input", (1, 20), np.float32),
+        TensorSpec("dense/weights", weights.shape, np.float32, weights),
+        TensorSpec("dense/bias", bias.shape, np.float32, bias),
+        TensorSpec("output", (1, 12), np.float32),
+        TensorSpec("mask", mask.shape, np.float32, mask),
+        TensorSpec("nine_dims", nine_dims.shape, np.int8, nine_dims),
+    ]
+    operators = [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, 2], [3], 1, BuiltinOptions.FullyConnectedOptions,
+                              fully_connected_options(ActivationFunctionType.NONE))]
+    data = build_tflite(ModelSpec(tensors, operators, [0], [3]))
+    arrays, skeleton, _ = split_tflite(data)
+    assert set(arrays) == {"dense/weights"}  # the 12-element bias is too small to code
+    decoded = modelfile.decode_model(modelfile.encode_model(modelfile.model_from_bytes(data)))
+    assert decoded.skeleton == skeleton
+    rebuilt = decoded.to_bytes()
+    for constant in (mask, nine_dims):
+        assert rebuilt.find(constant.tobytes()) == data.find(constant.tobytes()) > 0
+
+
 def test_duplicate_tensor_names_get_unique_weight_names():
     weights, bias = random_dense(3, out_features=20)
     tensors = [

@@ -17,6 +17,8 @@ import struct
 
 import numpy as np
 import tflite
+
+from .container import FormatError, check_shape
 from tflite.TensorType import TensorType
 
 # TFLite files carry this identifier at bytes 4..8 (after the root offset).
@@ -249,6 +251,8 @@ def _weight_record(tensor, buffer, data: bytes) -> dict | None:
     # layouts) cannot be viewed as an array of this dtype: leave it alone.
     if count * dtype.itemsize != length or count < MIN_WEIGHT_ELEMENTS:
         return None
+    if not _codable(shape, dtype, memoryview(data)[offset : offset + length]):
+        return None
     return {
         "offset": offset,
         "length": length,
@@ -258,6 +262,18 @@ def _weight_record(tensor, buffer, data: bytes) -> dict | None:
         "shape": shape,
         **_quantization_params(tensor),
     }
+
+
+def _codable(shape: list[int], dtype: np.dtype, raw) -> bool:
+    """Whether a stream can hold the buffer: a shape within the format's
+    limits (FORMAT 3.2), and for floats only finite values (an attention
+    mask of -inf, say).  A buffer that fails stays in the skeleton, carried
+    exactly, instead of making the whole file unencodable."""
+    try:
+        check_shape("", tuple(shape))
+    except FormatError:
+        return False
+    return dtype.kind != "f" or bool(np.isfinite(np.frombuffer(raw, dtype)).all())
 
 
 def _buffer_byte_range(buffer, data: bytes) -> tuple[int, int, bool] | None:
