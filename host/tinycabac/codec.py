@@ -132,6 +132,14 @@ def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None, predi
     return _levels_entry(name, array, MODE_LOSSLESS, levels, array, prediction, offset=offset)
 
 
+def _named_step(name: str, make: Callable[..., Step], value) -> Step:
+    """A step given by the caller, its errors naming the tensor (it may be one of many)."""
+    try:
+        return make(value)
+    except FormatError as error:
+        raise FormatError(f"tensor {name!r}: {error}") from None
+
+
 def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantizer, lam, target_bpw=None):
     if not np.all(np.isfinite(array)):
         raise FormatError(f"tensor {name!r} contains NaN or infinity")
@@ -150,7 +158,7 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
     if qp is not None:
         if isinstance(qp, bool) or not isinstance(qp, (int, np.integer)):
             raise ValueError(f"tensor {name!r}: qp must be an integer, got {qp!r}")
-        steps = [Step.from_qp(qp)] * (1 if axis == AXIS_NONE else array.shape[axis])
+        steps = [_named_step(name, Step.from_qp, qp)] * (1 if axis == AXIS_NONE else array.shape[axis])
         return quantize_with_steps(array, steps, axis, quantizer, lam, name)
     if step is not None:
         values = np.atleast_1d(np.asarray(step, dtype=np.float64))
@@ -159,7 +167,7 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
         if axis != AXIS_NONE and values.size not in (1, array.shape[axis]):
             raise ValueError(f"tensor {name!r}: need 1 or {array.shape[axis]} steps, got {values.size}")
         count = 1 if axis == AXIS_NONE else array.shape[axis]
-        steps = [Step.from_float(float(v)) for v in np.broadcast_to(values, (count,))]
+        steps = [_named_step(name, Step.from_float, float(v)) for v in np.broadcast_to(values, (count,))]
         return quantize_with_steps(array, steps, axis, quantizer, lam, name)
     if target_bpw is not None:
         if not 0 < float(target_bpw) < float("inf"):

@@ -148,8 +148,17 @@ def _peak_to_rms(weights: np.ndarray, axis: int, scales: np.ndarray) -> float:
     return float(np.max(peaks / scales))
 
 
+# The finest and coarsest steps the format can code (FORMAT 3.3: a 16-bit
+# mantissa of at least 1, an exponent from -128 to 127).
+MIN_STEP = 2.0**-128
+MAX_STEP = 65535 * 2.0**127
+
+
 def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
-    return [Step.from_float(float(s * factor)) for s in scales]
+    """Each channel's step factor * RMS, held to the steps the format can
+    code: weights near float32's smallest or largest values would otherwise
+    ask for a step it cannot hold."""
+    return [Step.from_float(float(np.clip(s * factor, MIN_STEP, MAX_STEP))) for s in scales]
 
 
 # float16 rounds 65520 and above to infinity: a float16 tensor's
@@ -179,11 +188,15 @@ def _bisect_step(weights, axis, quantizer, lam, name, accept, accept_fine: bool,
     if not np.any(weights):
         return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, lam, name)
     # from the finest step whose levels still fit in 2**29 to one that rounds
-    # nearly everything to zero
+    # nearly everything to zero, within the steps the format has: past
+    # `lowest` every channel's step is the finest, past `highest` the coarsest
     peak = _peak_to_rms(weights, axis, scales)
-    fine, coarse = np.log2(peak) - 29.0, np.log2(peak) + 2.0
+    lowest, highest = np.log2(MIN_STEP / np.max(scales)), np.log2(MAX_STEP / np.min(scales))
+    fine, coarse = np.clip([np.log2(peak) - 29.0, np.log2(peak) + 2.0], lowest, highest)
     best = quantize_with_steps(weights, steps_for_factor(scales, 2.0 ** (fine if accept_fine else coarse)), axis, quantizer, lam, name)
     if not accept(best):
+        if accept_fine and fine == lowest:
+            return best  # weights too small for the target: the best SNR the format allows
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
     for _ in range(40):
         mid = (fine + coarse) / 2
