@@ -13,7 +13,7 @@ from conftest import with_header_crc
 
 import tinycabac
 from tinycabac.container import Step
-from tinycabac.quantize import reconstruct
+from tinycabac.quantize import quantize_for_snr, reconstruct, snr_db
 
 INTEGER_DTYPES = [np.int8, np.uint8, np.int16, np.int32]
 FLOAT_DTYPES = [np.float32, np.float16]
@@ -293,6 +293,35 @@ def test_step_search_reaches_weights_at_their_dtype_s_limit(w, target):
     assert np.all(np.isfinite(out.astype(w.dtype)))
     if "snr_db" in target:
         assert report[0].snr_db >= target["snr_db"]
+
+
+@pytest.mark.parametrize("options", [{}, {"snr_db": 20}, {"bits_per_weight": 2.0}, {"max_size": 300},
+                                     {"quantizer": "trellis"}, {"axis": {"channels": 0}}])
+def test_step_search_stays_within_the_steps_the_format_has(options):
+    """Weights near float32's smallest values ask for steps below the
+    format's finest, 2**-128 (FORMAT 3.3): the search holds them to it, at
+    the best SNR it allows, and the C decoder outputs the encoder's
+    reconstruction."""
+    subnormal = np.zeros(100, np.float32)
+    subnormal[5] = 1e-40  # 0.03 of the finest step: it can only become 0
+    tensors = {
+        "bias": subnormal,
+        "tiny": np.full(64, 1e-37, np.float32),  # 34 finest steps
+        "channels": np.array([[1e-40, 0.0, 2e-40], [1.0, 2.0, 3.0]], np.float32),
+        "ok": np.ones(10, np.float32),
+    }
+    report = []
+    data = tinycabac.encode(tensors, report=report, **options)
+    decoded = tinycabac.decode(data)
+    for entry in report:
+        assert entry.snr_db == snr_db(tensors[entry.name], decoded[entry.name])
+    measured = {entry.name: entry.snr_db for entry in report}
+    assert measured["bias"] == 0.0
+    if not options:
+        assert measured["tiny"] >= 40 and measured["channels"] >= 40
+        assert decoded["tiny"].tobytes() == quantize_for_snr(tensors["tiny"], 40.0, 0xFF).reconstruction.tobytes()
+    with pytest.raises(tinycabac.FormatError, match="tensor 'bias': quantization step 1e-50 is below"):
+        tinycabac.encode(tensors, step={"bias": 1e-50, "tiny": 1e-38, "channels": 1e-38, "ok": 0.1})
 
 
 @pytest.mark.parametrize("qp", [2.5, True, "3"])

@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinycabac
 from tinycabac.container import Step
-from tinycabac.quantize import reconstruct
+from tinycabac.quantize import reconstruct, snr_db
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -124,3 +124,27 @@ def test_signed_zero_and_cancellation_follow_ieee():
     # -0 + (+0) is +0 in IEEE arithmetic, exactly as numpy computes it
     assert out.tobytes() == (base + np.array([0.0, -1.5, 0.0, 1.0], dtype=np.float32)).tobytes()
     assert out.tobytes() == np.array([0.0, 0.0, -2.0, 1.0], dtype=np.float32).tobytes()
+
+
+@pytest.mark.parametrize("dtype, old, new, overflowing_step, error", [
+    (np.float16, 60000.0, 65504.0, 40.0, "reconstruction overflows float16"),  # 138 * 40 = 5520 over 60000
+    (np.float32, 3.0e38, 3.4e38, 2.5e37, "the updated tensor overflows float32"),  # 2 * 2.5e37 over 3.0e38
+])
+@pytest.mark.parametrize("target", [{}, {"snr_db": 20}, {"bits_per_weight": 2.0}, {"max_size": 200},
+                                    {"quantizer": "trellis"}])
+def test_update_step_search_keeps_the_updated_tensor_in_its_dtype(dtype, old, new, overflowing_step, error, target):
+    """The search quantizes the difference, but like a whole tensor's it
+    skips steps whose decoded tensor, base + difference in float32
+    (FORMAT 6.3), would leave the dtype; an explicit step that does is an
+    error naming the tensor."""
+    signs = np.array([1.0, -1.0] * 10)
+    base = {"w": (signs * old).astype(dtype)}
+    updated = {"w": (signs * new).astype(dtype)}
+    report = []
+    out = tinycabac.apply(base, tinycabac.encode(updated, base=base, report=report, **target))["w"]
+    assert np.all(np.isfinite(out.astype(dtype)))
+    assert report[0].snr_db == snr_db(updated["w"], out)  # the C decoder's output is the encoder's
+    if "snr_db" in target:
+        assert report[0].snr_db >= target["snr_db"]
+    with pytest.raises(tinycabac.FormatError, match=f"tensor 'w': {error}"):
+        tinycabac.encode(updated, base=base, step=overflowing_step)

@@ -134,7 +134,19 @@ def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None, predi
     return _levels_entry(name, array, MODE_LOSSLESS, levels, array, prediction, offset=offset)
 
 
-def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantizer, lam, target_bpw=None):
+def _named_step(name: str, make: Callable[..., Step], value) -> Step:
+    """A step given by the caller, its errors naming the tensor (it may be one of many)."""
+    try:
+        return make(value)
+    except FormatError as error:
+        raise FormatError(f"tensor {name!r}: {error}") from None
+
+
+def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantizer, lam, target_bpw=None, dtype=None,
+              base=None):
+    """`array` quantized as the options say; for an update it is the
+    difference from `base`, and a searched step keeps base + reconstruction
+    within `dtype`."""
     if not np.all(np.isfinite(array)):
         raise FormatError(f"tensor {name!r} contains NaN or infinity")
     chosen = [x is not None for x in (step, qp, target_snr, target_bpw)]
@@ -152,7 +164,7 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
     if qp is not None:
         if isinstance(qp, bool) or not isinstance(qp, (int, np.integer)):
             raise ValueError(f"tensor {name!r}: qp must be an integer, got {qp!r}")
-        steps = [Step.from_qp(qp)] * (1 if axis == AXIS_NONE else array.shape[axis])
+        steps = [_named_step(name, Step.from_qp, qp)] * (1 if axis == AXIS_NONE else array.shape[axis])
         return quantize_with_steps(array, steps, axis, quantizer, lam, name)
     if step is not None:
         values = np.atleast_1d(np.asarray(step, dtype=np.float64))
@@ -161,16 +173,16 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
         if axis != AXIS_NONE and values.size not in (1, array.shape[axis]):
             raise ValueError(f"tensor {name!r}: need 1 or {array.shape[axis]} steps, got {values.size}")
         count = 1 if axis == AXIS_NONE else array.shape[axis]
-        steps = [Step.from_float(float(v)) for v in np.broadcast_to(values, (count,))]
+        steps = [_named_step(name, Step.from_float, float(v)) for v in np.broadcast_to(values, (count,))]
         return quantize_with_steps(array, steps, axis, quantizer, lam, name)
     if target_bpw is not None:
         if not 0 < float(target_bpw) < float("inf"):
             raise FormatError(f"tensor {name!r}: bits per weight must be a positive finite number, got {target_bpw}")
-        return quantize_for_rate(array, float(target_bpw), axis, quantizer, name, lam)
+        return quantize_for_rate(array, float(target_bpw), axis, quantizer, name, lam, dtype, base)
     target = DEFAULT_SNR_DB if target_snr is None else float(target_snr)
     if np.isnan(target):
         raise FormatError(f"tensor {name!r}: target SNR must be a number of dB, got nan")
-    return quantize_for_snr(array, target, axis, quantizer, name, lam)
+    return quantize_for_snr(array, target, axis, quantizer, name, lam, dtype, base)
 
 
 def _check_fits_dtype(name: str, array: np.ndarray, reconstruction: np.ndarray) -> None:
@@ -200,7 +212,7 @@ def _encode_float(
     # base in float32 arithmetic (FORMAT 6.3), exactly as done here.
     base32 = base.astype(np.float32)
     difference = array.astype(np.float64) - base32.astype(np.float64)
-    q = _quantize(name, difference, step, qp, target_snr, axis, quantizer, lam, target_bpw)
+    q = _quantize(name, difference, step, qp, target_snr, axis, quantizer, lam, target_bpw, array.dtype, base32)
     with np.errstate(over="ignore"):
         updated = base32 + q.reconstruction
     if not np.all(np.isfinite(updated)):

@@ -148,8 +148,17 @@ def _peak_to_rms(weights: np.ndarray, axis: int, scales: np.ndarray) -> float:
     return float(np.max(peaks / scales))
 
 
+# The finest and coarsest steps the format can code (FORMAT 3.3: a 16-bit
+# mantissa of at least 1, an exponent from -128 to 127).
+MIN_STEP = 2.0**-128
+MAX_STEP = 65535 * 2.0**127
+
+
 def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
-    return [Step.from_float(float(s * factor)) for s in scales]
+    """Each channel's step factor * RMS, held to the steps the format can
+    code: weights near float32's smallest or largest values would otherwise
+    ask for a step it cannot hold."""
+    return [Step.from_float(float(np.clip(s * factor, MIN_STEP, MAX_STEP))) for s in scales]
 
 
 # float16 rounds 65520 and above to infinity: a float16 tensor's
@@ -157,37 +166,51 @@ def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
 FLOAT16_OVERFLOW = 65520.0
 
 
-def _candidate(weights, scales, factor, axis, quantizer, lam, name) -> Quantized | None:
+def overflows(reconstruction: np.ndarray, dtype, base: np.ndarray | None = None) -> bool:
+    """Whether the decoded tensor leaves `dtype`'s range: float32 overflow,
+    or for float16 a magnitude of 65520 or more.  An update's decoded tensor
+    is base + reconstruction in float32 arithmetic (FORMAT 6.3)."""
+    if base is not None:
+        with np.errstate(over="ignore"):
+            reconstruction = base + reconstruction
+    if not np.all(np.isfinite(reconstruction)):
+        return True
+    return dtype == np.float16 and reconstruction.size > 0 and np.max(np.abs(reconstruction)) >= FLOAT16_OVERFLOW
+
+
+def _candidate(weights, scales, factor, axis, quantizer, lam, name, dtype, base) -> Quantized | None:
     """The quantization at step factor * RMS, or None where a level would
-    reconstruct past the tensor's dtype (weights near its largest value)."""
+    decode past the tensor's dtype (weights near its largest value)."""
     try:
         q = quantize_with_steps(weights, steps_for_factor(scales, factor), axis, quantizer, lam, name)
     except FormatError:  # past float32
         return None
-    if weights.dtype == np.float16 and q.reconstruction.size and np.max(np.abs(q.reconstruction)) >= FLOAT16_OVERFLOW:
-        return None
-    return q
+    return None if overflows(q.reconstruction, dtype, base) else q
 
 
-def _bisect_step(weights, axis, quantizer, lam, name, accept, accept_fine: bool, goal: str) -> Quantized:
+def _bisect_step(weights, axis, quantizer, lam, name, accept, accept_fine: bool, goal: str, dtype, base) -> Quantized:
     """Bisection on log2(step / channel RMS) for the step at the boundary of
     `accept`, returning the accepted candidate nearest to it.  `accept_fine`
     says which side accepts: fine steps (an SNR floor) or coarse steps (a
-    size ceiling).  A step whose levels overflow the dtype counts as too
-    coarse."""
+    size ceiling).  A step whose levels decode past `dtype` (for an update:
+    added to `base`) counts as too coarse."""
     scales = channel_scales(weights, axis)
     if not np.any(weights):
         return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, lam, name)
     # from the finest step whose levels still fit in 2**29 to one that rounds
-    # nearly everything to zero
+    # nearly everything to zero, within the steps the format has: past
+    # `lowest` every channel's step is the finest, past `highest` the coarsest
     peak = _peak_to_rms(weights, axis, scales)
-    fine, coarse = np.log2(peak) - 29.0, np.log2(peak) + 2.0
-    best = quantize_with_steps(weights, steps_for_factor(scales, 2.0 ** (fine if accept_fine else coarse)), axis, quantizer, lam, name)
-    if not accept(best):
+    lowest, highest = np.log2(MIN_STEP / np.max(scales)), np.log2(MAX_STEP / np.min(scales))
+    fine, coarse = np.clip([np.log2(peak) - 29.0, np.log2(peak) + 2.0], lowest, highest)
+    best = _candidate(weights, scales, 2.0 ** (fine if accept_fine else coarse), axis, quantizer, lam, name, dtype, base)
+    if best is None or not accept(best):
+        if best is not None and accept_fine and fine == lowest:
+            return best  # weights too small for the target: the best SNR the format allows
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
     for _ in range(40):
         mid = (fine + coarse) / 2
-        candidate = _candidate(weights, scales, 2.0**mid, axis, quantizer, lam, name)
+        candidate = _candidate(weights, scales, 2.0**mid, axis, quantizer, lam, name, dtype, base)
         if candidate is None:
             coarse = mid
             continue
@@ -203,25 +226,32 @@ def _bisect_step(weights, axis, quantizer, lam, name, accept, accept_fine: bool,
 
 
 def quantize_for_snr(
-    weights: np.ndarray, target_db: float, axis: int, quantizer: str = "nearest", name: str = "", lam: float | None = None
+    weights: np.ndarray, target_db: float, axis: int, quantizer: str = "nearest", name: str = "", lam: float | None = None,
+    dtype=None, base: np.ndarray | None = None,
 ) -> Quantized:
     """Largest step (per channel: proportional to the channel's RMS) whose
-    reconstruction reaches `target_db`."""
+    reconstruction reaches `target_db`.  For an update, `weights` is the
+    difference from `base` (float32) and `dtype` the updated tensor's: the
+    search skips steps whose updated tensor would leave its range."""
     return _bisect_step(
         weights, axis, quantizer, lam, name, lambda q: snr_db(weights, q.reconstruction) >= target_db, True,
-        f"{target_db} dB SNR",
+        f"{target_db} dB SNR", weights.dtype if dtype is None else dtype, base,
     )
 
 
 def quantize_for_rate(
     weights: np.ndarray, bits_per_weight: float, axis: int, quantizer: str = "nearest", name: str = "",
-    lam: float | None = None,
+    lam: float | None = None, dtype=None, base: np.ndarray | None = None,
 ) -> Quantized:
     """Smallest step whose levels the coder's own model estimates at no more
-    than `bits_per_weight` (payload only)."""
+    than `bits_per_weight` (payload only); `dtype` and `base` as for
+    quantize_for_snr."""
     count = max(weights.size, 1)
 
     def small_enough(q: Quantized) -> bool:
         return native.estimate_bits(q.levels, native.initial_activity(q.levels)) <= bits_per_weight * count
 
-    return _bisect_step(weights, axis, quantizer, lam, name, small_enough, False, f"{bits_per_weight} bits per weight")
+    return _bisect_step(
+        weights, axis, quantizer, lam, name, small_enough, False, f"{bits_per_weight} bits per weight",
+        weights.dtype if dtype is None else dtype, base,
+    )
