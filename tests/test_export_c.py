@@ -55,7 +55,7 @@ def test_files_declare_const_array_and_length_and_name_the_source(tmp_path):
     export_c(b"\x01\x02", tmp_path / "m.c", tmp_path / "m.h", "tc_model", source="models/digits */ evil.tcb")
     header = (tmp_path / "m.h").read_text()
     source = (tmp_path / "m.c").read_text()
-    assert "#ifndef TINYCABAC_EXPORT_TC_MODEL_H" in header
+    assert "#ifndef TINYCABAC_EXPORT_tc_model_H" in header
     assert "extern const unsigned char tc_model[];" in header
     assert "extern const unsigned long tc_model_len;" in header
     assert "models/digits * / evil.tcb" in header  # cannot close the comment early
@@ -64,6 +64,24 @@ def test_files_declare_const_array_and_length_and_name_the_source(tmp_path):
     assert "const unsigned long tc_model_len = 2ul;" in source
     # the comment survives compilation intact
     assert compile_and_dump(tmp_path, b"\xff", "tc_model", source="a */ b") == b"\xff"
+
+
+def test_symbols_differing_in_case_have_their_own_include_guards(tmp_path):
+    for symbol in ("ab", "AB"):
+        export_c(symbol.encode(), tmp_path / f"{symbol}_x.c", tmp_path / f"{symbol}_x.h", symbol)
+    (tmp_path / "both.c").write_text('#include "ab_x.h"\n#include "AB_x.h"\n'
+                                     "int main(void) { return (int)(ab_len + AB_len) - 4; }\n")
+    executable = tmp_path / "both"
+    subprocess.run([compiler(), "-std=c99", "-Wall", "-Werror", "-o", str(executable), str(tmp_path / "both.c"),
+                    str(tmp_path / "ab_x.c"), str(tmp_path / "AB_x.c")], check=True)  # fmt: skip
+    assert subprocess.run([str(executable)]).returncode == 0
+
+
+@pytest.mark.parametrize("header", ['we"ird.h', "back\\slash.h", "new\nline.h"])
+def test_a_header_name_an_include_cannot_spell_is_refused(tmp_path, header):
+    with pytest.raises(ValueError, match="cannot be #included"):
+        export_c(b"x", tmp_path / "a.c", tmp_path / header, "blob")
+    assert not (tmp_path / "a.c").exists() and not (tmp_path / header).exists()
 
 
 @pytest.mark.parametrize("symbol", ["", "1abc", "a-b", "a b", "x;int y", "modèle"])

@@ -77,6 +77,8 @@ def c_files(data: bytes, symbol: str, header_name: str, source: str | None = Non
         raise ValueError(f"symbol {symbol!r} is a C or C++ keyword")
     if symbol.startswith("_") or "__" in symbol:  # reserved at file scope in C, and in C++
         raise ValueError(f"symbol {symbol!r}: a leading _ or a __ is reserved for the C and C++ implementations")
+    if any(c in header_name for c in '"\\\n'):  # C leaves these undefined in an #include "..."
+        raise ValueError(f"header name {header_name!r}: a quote, backslash or newline cannot be #included")
     data = bytes(data)
     origin = _comment_safe(source if source is not None else "<bytes>")
     return _source_text(data, symbol, origin, header_name), _header_text(symbol, origin, len(data))
@@ -88,7 +90,9 @@ def _comment_safe(text: str) -> str:
 
 
 def _include_guard(symbol: str) -> str:
-    return f"TINYCABAC_EXPORT_{symbol.upper()}_H"
+    """The symbol as it is: macros are case-sensitive, as the arrays are, so
+    the headers of `ab` and `AB` can be included together."""
+    return f"TINYCABAC_EXPORT_{symbol}_H"
 
 
 def _header_text(symbol: str, origin: str, size: int) -> str:
