@@ -508,6 +508,10 @@ def test_bad_names_and_options_are_refused():
             tinycabac.encode({reserved: np.zeros(1, np.int8)})
     with pytest.raises(ValueError, match="at most one of"):
         tinycabac.encode({"w": np.ones(4, np.float32)}, step=0.1, qp=-20)
+    with pytest.raises(TypeError, match="channel axis must be an integer, got 1.0"):
+        tinycabac.encode({"w": np.ones((4, 4), np.float32)}, axis=1.0)
+    with pytest.raises(TypeError, match="report must be a list"):
+        tinycabac.encode({"w": np.ones(4, np.float32)}, report={})
     with pytest.raises(tinycabac.FormatError, match="positive finite"):
         tinycabac.encode({"w": np.ones(4, np.float32)}, step=-1.0)
     with pytest.raises(tinycabac.FormatError, match="overflows float32"):

@@ -156,6 +156,8 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
         raise ValueError(f"tensor {name!r}: lam must be a finite number >= 0, got {lam}")
     if axis is None:
         axis = AXIS_NONE
+    elif isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"tensor {name!r}: a channel axis must be an integer, got {axis!r}")
     elif not 0 <= axis < array.ndim:
         raise ValueError(f"tensor {name!r}: channel axis {axis} is out of range for shape {array.shape}")
     elif array.shape[axis] > MAX_STEP_COUNT:
@@ -310,6 +312,8 @@ def encode(
         raise TypeError("tensors must be a mapping from names to arrays")
     if base is not None and not isinstance(base, Mapping):
         raise TypeError("base must be a mapping from names to arrays")
+    if report is not None and not isinstance(report, list):
+        raise TypeError(f"report must be a list to receive an EncodeReport per tensor, got {type(report).__name__}")
     if max_size is not None:
         if any(option is not None for option in (step, qp, snr_db, bits_per_weight)):
             raise ValueError("give max_size alone: it chooses the steps (no step, qp, snr_db or bits_per_weight)")
