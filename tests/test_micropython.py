@@ -652,6 +652,53 @@ def test_truncated_streams_raise_on_micropython(tmp_path):
     assert all(isinstance(got, int) for by_mode in results for got in by_mode.values())
 
 
+def with_payload_area(data: bytes, extra: int) -> bytes:
+    """`data` whose header claims `extra` more payload-area bytes (header CRC fixed)."""
+    patched = bytearray(data)
+    struct.pack_into("<I", patched, 12, struct.unpack_from("<I", patched, 12)[0] + extra)
+    return with_header_crc(patched)
+
+
+def size_fault_streams() -> list[tuple[bytes, int | None]]:
+    """(stream, C verdict) pairs whose only fault, if any, is the stream's
+    size (FORMAT 3.1, 7): bytes after the payload area are a reserved field
+    (-6), a payload area that the stream does not hold is truncated (-4);
+    unused bytes at the end of a payload area that the stream does hold are
+    fine (None).  Some faults are longer than decode_batch's 64-byte window."""
+    cases = []
+    for name in ("lossless_int8", "quantized_float"):
+        data = (GOLDEN / MANIFEST["vectors"][name]["file"]).read_bytes()
+        cases += [
+            (data + b"xxxxxxx", -6),
+            (data + b"\0", -6),
+            (data + bytes(300), -6),
+            (with_payload_area(data, 1), -4),
+            (with_payload_area(data, 5), -4),
+            (with_payload_area(data, 5) + bytes(4), -4),
+            (with_payload_area(data, 200) + bytes(100), -4),
+            (with_payload_area(data, 5) + bytes(5), None),
+            (with_payload_area(data, 5) + bytes(6), -6),
+            (with_payload_area(data, 100) + bytes(101), -6),
+        ]
+    return cases
+
+
+@pytest.mark.parametrize("port", ["unix", "cpython"])
+def test_stream_size_is_checked_for_files_and_streams(tmp_path, port):
+    """FORMAT 7: tcdec.decode, which returns tensors by name, gives the C
+    decoder's verdict on the stream's size whatever holds the stream: bytes,
+    a seekable file (checked when opened) or a forward-only stream (checked
+    after the last tensor).  Both used to decode every tensor from a file."""
+    streams = [data for data, _ in size_fault_streams()]
+    for data, verdict in size_fault_streams():
+        expected = c_decode(data)
+        assert expected == verdict if verdict is not None else isinstance(expected, list)
+    interpreter = [micropython()] if port == "unix" else [sys.executable]
+    modes = "bytes,file,stream,path,chunks" + (",plain" if port == "unix" else "")
+    results, _ = run_batch(interpreter, MODULE_DIR, streams, modes, tmp_path)
+    assert_matches_c(streams, results, exact_errors=tuple(modes.split(",")))
+
+
 def test_bit_flips_match_c_on_micropython(tmp_path):
     streams = []
     for seed, name in enumerate(("lossless_int8", "lossless_dtypes", "quantized_float", "digits_int8")):
@@ -1112,6 +1159,67 @@ def test_forward_only_stream_refuses_to_go_back(stream_bytes):
     decoder.read("c")  # skips "a" and "b" by reading forward
     with pytest.raises(tcdec.StreamOrderError):
         decoder.read("a")
+
+
+class _Reader:
+    """A file-like object with read() and, if asked, tell() and a seek()
+    that takes no `whence` (so its end cannot be found by seeking)."""
+
+    def __init__(self, data, seekable):
+        self.data, self.at = data, 0
+        if seekable:
+            self.tell = lambda: self.at
+            self.seek = self._seek
+
+    def _seek(self, position):
+        self.at = position
+
+    def read(self, size):
+        part = self.data[self.at : self.at + size]
+        self.at += len(part)
+        return part
+
+
+@pytest.mark.parametrize("seekable", [False, True])
+def test_decoder_checks_the_size_of_a_stream_of_unknown_length(stream_bytes, seekable):
+    """A stream whose size cannot be found when it is opened: Decoder reads
+    its tensors as ever (in any order if it can seek), check_end() gives the
+    size's verdict afterwards, and decode() calls it."""
+    for data, error in ((stream_bytes + b"x", tcdec.InvalidFieldError), (with_payload_area(stream_bytes, 3), tcdec.TruncatedError)):
+        decoder = tcdec.Decoder(_Reader(data, seekable), chunk_size=64)
+        for name in ("c", "a", "b") if seekable else ("a", "b", "c"):
+            decoder.read(name)
+        with pytest.raises(error):
+            decoder.check_end()
+        with pytest.raises(error):
+            tcdec.decode(_Reader(data, seekable), 64)
+    decoder = tcdec.Decoder(_Reader(stream_bytes, seekable), chunk_size=64)
+    decoder.read("b")
+    decoder.check_end()  # reads past "c" to the end: nothing follows
+    assert sorted(tcdec.decode(_Reader(stream_bytes, seekable), 64)) == ["a", "b", "c"]
+
+
+def test_a_file_is_measured_from_where_it_stands(stream_bytes):
+    """A seekable file is measured from its position when opened (a stream
+    inside a larger file) to its end, then read on from that position."""
+    import io
+
+    reference = tcdec.decode(stream_bytes)
+    for tail, error in ((b"", None), (b"x", tcdec.InvalidFieldError)):
+        f = io.BytesIO(b"prefix" + stream_bytes + tail)
+        f.seek(6)
+        if error is None:
+            decoder = tcdec.Decoder(f, chunk_size=64)
+            assert decoder.names() == ["a", "b", "c"]
+            assert [decoder.read(name) for name in "abc"] == [reference[name][1] for name in "abc"]
+            decoder.check_end()  # measured when opened: nothing to do
+        else:
+            with pytest.raises(error):
+                tcdec.Decoder(f)
+    f = io.BytesIO(b"prefix" + with_payload_area(stream_bytes, 1))
+    f.seek(6)
+    with pytest.raises(tcdec.TruncatedError):
+        tcdec.Decoder(f)
 
 
 @pytest.mark.parametrize(

@@ -649,6 +649,8 @@ def _new_state():
 class _BytesSource:
     """The whole stream is in memory: the core reads it in place."""
 
+    in_place = True  # header and directory are read in place, too
+
     def __init__(self, data):
         self.buf = data
         self.base = 0
@@ -668,7 +670,14 @@ class _BytesSource:
 class _FileSource:
     """A window over a file-like stream: `chunk_size` bytes are read at a
     time into buf[_KEEP:], the unread rest of the previous window (fewer
-    than 64 bytes) is moved just before them, so the core sees one run."""
+    than 64 bytes) is moved just before them, so the core sees one run.
+
+    `size` is the stream's length from where it stood when opened, found by
+    seeking to its end, or None for a stream that cannot seek there (a
+    socket, a UART): then check_end() checks the length once the tensors
+    have been read.  The stream's position is always that start + `end`."""
+
+    in_place = False
 
     def __init__(self, stream, chunk_size, move):
         self._stream = stream
@@ -683,7 +692,34 @@ class _FileSource:
         self.base = 0 - _KEEP
         self._start = _KEEP  # buf[_start:] holds valid bytes up to `end`
         self.end = 0
-        self.size = None
+        self.size = None if self._origin is None else self._measure()
+
+    def _measure(self):
+        """Bytes from the start position to the end of the stream, or None."""
+        stream = self._stream
+        try:
+            stream.seek(0, 2)  # MicroPython's files and BytesIO take a whence
+            end = stream.tell()
+        except (AttributeError, OSError, ValueError, TypeError):
+            return None  # not moved: a failed seek leaves the position alone
+        stream.seek(self._origin)
+        return end - self._origin
+
+    def check_end(self, stream_size):
+        """The stream holds exactly `stream_size` bytes: reads forward to
+        there, then tries one more byte (FORMAT 7: fewer bytes are
+        truncated, more a reserved field)."""
+        if self.end > stream_size:
+            raise InvalidFieldError("stream has unexpected bytes after its payloads")
+        count = stream_size - self.end
+        while count > 0:
+            part = self._stream.read(min(count, len(self._tail)))
+            if not part:
+                raise TruncatedError("stream is truncated: %d of %d bytes" % (stream_size - count, stream_size))
+            count -= len(part)
+        self._reset(stream_size)
+        if self._stream.read(1):
+            raise InvalidFieldError("stream has unexpected bytes after its payloads")
 
     def read_head(self, size):
         """The first `size` bytes of the stream (shorter at end of file)."""
@@ -1128,7 +1164,10 @@ class Decoder:
     `stream` is a bytes-like object (decoded in place) or a binary file-like
     object with readinto() or read() (read through a window of `chunk_size`
     bytes; seekable for random access, else tensors must be read in stream
-    order).  The header and the directory are read and checked at once.
+    order).  The header and the directory are read and checked at once,
+    and so is the stream's size (FORMAT 7) where it is known: for bytes and
+    for a stream that can seek to its end.  A forward-only stream's size is
+    checked by check_end(), which decode() calls after the last tensor.
 
     `key` arguments are a tensor index or name.  `accelerated=False` selects
     the plain-Python path on MicroPython (for comparison; same results)."""
@@ -1200,9 +1239,20 @@ class Decoder:
         for index in range(self.tensor_count):  # UTF-8 names: after the checks above (FORMAT 7)
             _entry_name(head, self._entries[index], index)
 
+    def check_end(self):
+        """Check that the stream is exactly `stream_size` bytes long, for a
+        forward-only stream whose size was unknown when it was opened (a
+        no-op for others, checked then): call it after the last tensor you
+        read.  It reads on to the end of the stream (up to EOF: a socket's
+        sender must close it) and raises TruncatedError if the stream is
+        shorter, InvalidFieldError if bytes follow."""
+        source = self._source
+        if source.size is None:
+            source.check_end(self.stream_size)
+
     def _read_directory(self, head, directory_size):
         source = self._source
-        if source.size is not None or len(head) < HEADER_SIZE:
+        if source.in_place or len(head) < HEADER_SIZE:
             return head
         return head + source.read_head(directory_size)
 
@@ -1402,6 +1452,7 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
         _place_weights(decoder, info, view[offset : offset + length])
         written = offset + length
     view[written:] = skeleton[taken:]
+    decoder.check_end()
     return model
 
 
@@ -1457,4 +1508,5 @@ def decode(stream, chunk_size=1024, accelerated=True, base=None):
             raise BaseMismatchError("tensor %r is an update: pass its base tensor in `base`" % info.name)
         decoder.read_into(index, target)
         tensors[info.name] = (info.shape, target)
+    decoder.check_end()  # a forward-only stream's size (FORMAT 7)
     return tensors
