@@ -192,8 +192,9 @@ HOSTILE_JSON_LAYOUTS = [
 
 
 def json_layout_stream(layout: str) -> bytes:
-    return tinycabac.encode({"a": np.arange(8, dtype=np.int8), "__tflite_skeleton__": np.full(16, 7, np.uint8),
-                             "__tflite_layout__": np.frombuffer(layout.encode(), np.uint8)})  # fmt: skip
+    return tinycabac.encode(ContainerTensors({"a": np.arange(8, dtype=np.int8),
+                                              "__tflite_skeleton__": np.full(16, 7, np.uint8),
+                                              "__tflite_layout__": np.frombuffer(layout.encode(), np.uint8)}))  # fmt: skip
 
 
 def test_a_json_layout_is_held_to_the_places_rules():
@@ -204,9 +205,9 @@ def test_a_json_layout_is_held_to_the_places_rules():
     # split_tflite lists weights in graph order, not by offset: any order is valid
     second = '{"name":"b","offset":16,"length":4,"dtype":"uint8","shape":[4]}'
     reversed_records = '{"file_size": 28, "weights": [' + second + "," + GOOD_RECORD + "]}"
-    stream = tinycabac.encode({"a": np.arange(8, dtype=np.int8), "b": np.arange(4, dtype=np.uint8),
-                               "__tflite_skeleton__": np.full(16, 7, np.uint8),
-                               "__tflite_layout__": np.frombuffer(reversed_records.encode(), np.uint8)})  # fmt: skip
+    stream = tinycabac.encode(ContainerTensors({"a": np.arange(8, dtype=np.int8), "b": np.arange(4, dtype=np.uint8),
+                                                "__tflite_skeleton__": np.full(16, 7, np.uint8),
+                                                "__tflite_layout__": np.frombuffer(reversed_records.encode(), np.uint8)}))  # fmt: skip
     assert modelfile.decode_model(stream).to_bytes() == bytes(range(8)) + b"\x07" * 8 + bytes(range(4)) + b"\x07" * 8
     for layout in HOSTILE_JSON_LAYOUTS:
         with pytest.raises(FormatError, match="container data is damaged"):
