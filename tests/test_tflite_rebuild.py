@@ -18,7 +18,7 @@ from tinycabac import modelfile
 from tinycabac.container import ContainerTensors, FormatError
 from tinycabac.models import default_model_path
 
-TC_ERR_RESERVED, TC_ERR_NOT_FOUND, TC_ERR_OUTPUT_SIZE = -6, -10, -11
+TC_ERR_ARGUMENT, TC_ERR_RESERVED, TC_ERR_NOT_FOUND, TC_ERR_OUTPUT_SIZE = -1, -6, -10, -11
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,12 @@ def driver(tmp_path_factory) -> Path:
     return build(tmp_path_factory.mktemp("tflite"), "tflite_rebuild", sources, ["-O1", "-g", *SANITIZE])
 
 
-def rebuild(driver: Path, tmp_path: Path, stream: bytes, model_size: int | None = None) -> tuple[int, bytes | None]:
+def rebuild(driver: Path, tmp_path: Path, stream: bytes, model_size: int | None = None,
+            table_in_model: bool = False) -> tuple[int, bytes | None]:
     (tmp_path / "in.tcb").write_bytes(stream)
     out = tmp_path / "out.tflite"
     out.unlink(missing_ok=True)
-    extra = [] if model_size is None else [str(model_size)]
+    extra = [] if model_size is None else [str(model_size)] + (["table-in-model"] if table_in_model else [])
     result = subprocess.run([str(driver), "rebuild", str(tmp_path / "in.tcb"), str(out), *extra],
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -63,6 +64,15 @@ def test_a_model_buffer_one_byte_short_is_refused(driver, tmp_path):
     size = len(default_model_path("int8").read_bytes())
     assert rebuild(driver, tmp_path, stream, size - 1) == (TC_ERR_OUTPUT_SIZE, None)
     assert rebuild(driver, tmp_path, stream, size + 100)[0] == 0
+
+
+def test_a_places_table_inside_the_model_buffer_is_refused(driver, tmp_path):
+    """Decoding the weights would overwrite the table the rebuild still
+    reads: it crashed in memmove; the buffers must be separate."""
+    data = default_model_path("int8").read_bytes()
+    stream = modelfile.encode_model(modelfile.model_from_bytes(data))
+    assert rebuild(driver, tmp_path, stream, len(data), table_in_model=True) == (TC_ERR_ARGUMENT, None)
+    assert rebuild(driver, tmp_path, stream, len(data)) == (0, data)
 
 
 def test_a_stream_of_arrays_is_not_a_model(driver, tmp_path):

@@ -3,10 +3,13 @@
  * tflite_rebuild.c - command-line driver for decoder_c/tflite/tc_tflite.c,
  * run by tests/test_tflite_rebuild.py under the sanitizers:
  *
- *     tflite_rebuild rebuild STREAM OUT [MODEL_SIZE]  rebuild the .tflite; MODEL_SIZE
+ *     tflite_rebuild rebuild STREAM OUT [MODEL_SIZE [table-in-model]]
+ *                                                     rebuild the .tflite; MODEL_SIZE
  *                                                     (default: the file size) sizes
  *                                                     the model buffer exactly, so any
- *                                                     write past it is caught
+ *                                                     write past it is caught;
+ *                                                     table-in-model puts the places
+ *                                                     table in the model buffer's tail
  *     tflite_rebuild float16 IN OUT                   narrow little-endian float32
  *                                                     bit patterns to float16
  *
@@ -29,7 +32,7 @@ static int write_file(const char *path, const unsigned char *data, size_t size)
     return ok;
 }
 
-static int rebuild(const char *stream_path, const char *out_path, const char *model_size_text)
+static int rebuild(const char *stream_path, const char *out_path, const char *model_size_text, int table_in_model)
 {
     static tc_decoder decoder;
     static int8_t history[65536];
@@ -49,10 +52,15 @@ static int rebuild(const char *stream_path, const char *out_path, const char *mo
         return 0;
     }
     model_size = model_size_text != NULL ? (size_t)strtoul(model_size_text, NULL, 10) : file_size;
-    table = malloc(8u * (size_t)places + 4u);
     model = malloc(model_size + 1u); /* +1: malloc(0) may return NULL */
-    st = tc_tflite_rebuild(&s, &decoder, history, sizeof history, table, 8u * (size_t)places + 4u, model,
-                           model_size);
+    table = malloc(8u * (size_t)places + 4u);
+    if (table_in_model && model_size >= 8u * (size_t)places + 4u) {
+        free(table);
+        table = NULL;
+    }
+    st = tc_tflite_rebuild(&s, &decoder, history, sizeof history,
+                           table != NULL ? table : model + model_size - (8u * (size_t)places + 4u),
+                           8u * (size_t)places + 4u, model, model_size);
     printf("status %d\n", (int)st);
     if (st == TC_OK && !write_file(out_path, model, file_size))
         return 2;
@@ -85,9 +93,9 @@ static int narrow(const char *in_path, const char *out_path)
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "rebuild") == 0)
-        return rebuild(argv[2], argv[3], argc >= 5 ? argv[4] : NULL);
+        return rebuild(argv[2], argv[3], argc >= 5 ? argv[4] : NULL, argc >= 6 && strcmp(argv[5], "table-in-model") == 0);
     if (argc == 4 && strcmp(argv[1], "float16") == 0)
         return narrow(argv[2], argv[3]);
-    fprintf(stderr, "usage: tflite_rebuild rebuild STREAM OUT [MODEL_SIZE] | float16 IN OUT\n");
+    fprintf(stderr, "usage: tflite_rebuild rebuild STREAM OUT [MODEL_SIZE [table-in-model]] | float16 IN OUT\n");
     return 2;
 }

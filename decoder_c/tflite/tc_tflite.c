@@ -115,8 +115,8 @@ uint16_t tc_float16_from_float32(uint32_t bits)
         shift = (unsigned)(14 - exponent);
         half = mantissa >> shift;
     }
-    rest = mantissa & ((1u << shift) - 1u);
-    tie = 1u << (shift - 1u);
+    rest = mantissa & (((uint32_t)1 << shift) - 1u); /* shift <= 24: 1u is 16 bits wide on some C99 targets */
+    tie = (uint32_t)1 << (shift - 1u);
     if (rest > tie || (rest == tie && (half & 1u)))
         half++; /* a carry out of the mantissa steps the exponent, up to infinity */
     return (uint16_t)(sign | half);
@@ -186,13 +186,21 @@ static tc_status check_places(const tc_stream *s, const uint8_t *places, uint32_
     return covered == file_size ? TC_OK : TC_ERR_RESERVED;
 }
 
+/* Whether two caller buffers share a byte (compared as addresses, which
+ * every flat-memory target the decoder serves allows). */
+static int overlap(const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_size)
+{
+    uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return a_size != 0 && b_size != 0 && a0 < b0 + b_size && b0 < a0 + a_size;
+}
+
 tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                             uint8_t *places, size_t places_size, uint8_t *model, size_t model_size)
 {
     tc_tensor_info places_info, skeleton;
     uint32_t file_size, count, unread, written, k;
     tc_status st;
-    if (s == NULL || decoder == NULL || places == NULL || model == NULL)
+    if (s == NULL || decoder == NULL || places == NULL || model == NULL || overlap(places, places_size, model, model_size))
         return TC_ERR_ARGUMENT;
     if ((st = find_places(s, &places_info)) != TC_OK ||
         (st = find_tensor(s, TC_TFLITE_SKELETON_NAME, sizeof TC_TFLITE_SKELETON_NAME - 1, TC_DTYPE_UINT8,
@@ -216,8 +224,14 @@ tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *his
     for (k = count; k-- > 0;) {
         tc_tensor_info t;
         uint32_t offset, length, after;
-        place_of(s, places, k, &t, &offset, &length); /* checked above */
-        after = written - (offset + length);          /* skeleton bytes after this buffer */
+        /* checked above; checked again, so that a table the caller let the
+         * decoding overwrite (its history or stream in the same RAM) cannot
+         * send memmove out of the model */
+        if (place_of(s, places, k, &t, &offset, &length) != TC_OK || offset > written || length > written - offset)
+            return TC_ERR_ARGUMENT;
+        after = written - (offset + length); /* skeleton bytes after this buffer */
+        if (after > unread)
+            return TC_ERR_ARGUMENT;
         unread -= after;
         memmove(model + offset + length, model + unread, after);
         st = t.dtype == TC_DTYPE_FLOAT16 ? decode_float16(s, &t, decoder, history, history_size, model + offset)

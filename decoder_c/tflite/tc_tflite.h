@@ -45,7 +45,9 @@ tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *histor
  * coded with prediction, as for tc_decode_tensor.  Every offset and size is
  * checked before the first byte is moved: a stream whose places do not tile
  * the file exactly fails with TC_ERR_RESERVED, and model_size < file_size
- * with TC_ERR_OUTPUT_SIZE.  On an error the model buffer holds no model. */
+ * with TC_ERR_OUTPUT_SIZE.  On an error the model buffer holds no model.
+ * `places` and `model` must be separate buffers (TC_ERR_ARGUMENT if they
+ * overlap), and neither may share memory with the stream or `history`. */
 tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                             uint8_t *places, size_t places_size, uint8_t *model, size_t model_size);
 
