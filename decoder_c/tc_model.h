@@ -34,7 +34,7 @@
 #define TC_PROB_INIT (TC_PROB_ONE / 2u)  /* every context starts at p = 1/2 */
 #define TC_RATE_FAST 5u                  /* fast estimate: window ~32 bins */
 #define TC_RATE_SLOW 8u                  /* slow estimate: window ~256 bins */
-#define TC_RANGE_TOP (1u << 24)          /* renormalise below this range */
+#define TC_RANGE_TOP ((uint32_t)1 << 24) /* renormalise below this range (1u may be 16 bits) */
 
 #define TC_UNARY_MAX 16u      /* prefix bins before the exp-Golomb escape */
 #define TC_ESCAPE_MAX_BITS 31u /* longest legal escape prefix */

@@ -382,8 +382,7 @@ tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size)
         return TC_ERR_VERSION;
     if (data[5] != 0)
         return TC_ERR_RESERVED; /* flags: all reserved in version 1 */
-    s->data = data;
-    s->size = size;
+    s->size = size; /* s->data, the mark of an open stream, is set last */
     s->tensor_count = read_u16(data + 6);
     s->directory_size = read_u32(data + 8);
     s->payload_area_size = read_u32(data + 12);
@@ -397,12 +396,14 @@ tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size)
     crc = tc_crc32(crc, data + TC_HEADER_SIZE, s->directory_size);
     if (crc != read_u32(data + 16))
         return TC_ERR_HEADER_CRC;
-    c = directory_cursor(s);
+    c.p = data + TC_HEADER_SIZE;
+    c.end = c.p + s->directory_size;
     for (i = 0; i < s->tensor_count; i++)
         if ((st = parse_entry(&c, s, &t)) != TC_OK)
             return st == TC_ERR_TRUNCATED ? TC_ERR_RESERVED : st; /* CRC was fine: the writer lied */
     if (c.p != c.end)
         return TC_ERR_RESERVED; /* directory_size disagrees with its entries */
+    s->data = data;
     return TC_OK;
 }
 
@@ -940,7 +941,8 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     /* a hand-made info must be as consistent as a parsed one */
     if (!entry_kind_is_valid(info) || info->quantizer > (unsigned)mode_is_quantized(info->mode) ||
         (mode_is_quantized(info->mode) && info->element_count != 0 && (info->steps == NULL || info->step_count == 0 ||
-                                           (info->axis != TC_AXIS_NONE && info->axis >= info->ndim))))
+                                           (info->axis != TC_AXIS_NONE && info->axis >= info->ndim))) ||
+        info->ndim > TC_MAX_NDIM)
         return TC_ERR_ARGUMENT;
     zero_bytes(d, sizeof *d);
     d->payload_left = info->payload_size;

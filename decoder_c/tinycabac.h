@@ -150,7 +150,8 @@ typedef struct {
 #define TC_SUFFIX_SETS 15
 #define TC_SIGN_CONTEXTS 12
 
-/* Streaming decoder state for one tensor: about 850 bytes, caller-owned. */
+/* Streaming decoder state for one tensor: 744 bytes on a 32-bit core,
+ * caller-owned. */
 typedef struct {
     uint32_t range;
     uint32_t code;
@@ -184,7 +185,8 @@ typedef struct {
 } tc_decoder;
 
 /* Parse and check the header and the whole directory.  `size` must cover at
- * least the header and the directory; payloads may lie beyond it. */
+ * least the header and the directory; payloads may lie beyond it.  On any
+ * error `*s` is left closed: the calls below refuse it (TC_ERR_ARGUMENT). */
 tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size);
 
 /* Directory entry number `index` (0-based). */
@@ -194,7 +196,8 @@ tc_status tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *i
 tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
                          tc_tensor_info *info, uint32_t *index);
 
-/* Start decoding one tensor. */
+/* Start decoding one tensor.  `info` normally comes from tc_stream_tensor;
+ * a hand-made one must be as consistent as a parsed one (TC_ERR_ARGUMENT). */
 tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
 
 /* A tensor coded with prediction (info->history = H > 0) needs H bytes of
@@ -223,7 +226,9 @@ tc_status tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t 
 
 /* Decode a whole tensor whose payload lies inside the stream buffer.  For
  * the delta modes `out` must hold the base tensor, which is replaced by the
- * updated one (call tc_check_base first to refuse a wrong base untouched).
+ * updated one: call tc_check_base first to refuse a wrong base untouched
+ * (without it a wrong base is found at the end, as TC_ERR_BASE, or earlier
+ * as TC_ERR_PAYLOAD if an updated value leaves the dtype's range).
  * `history` is working memory for tensors coded with prediction (NULL, 0
  * is fine for the others; see tc_decoder_set_history).  `d` is the working
  * state, any tc_decoder the caller owns: its contents on entry do not matter,

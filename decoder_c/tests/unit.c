@@ -244,6 +244,11 @@ static void test_argument_errors(void)
     tc_tensor_info t;
     uint32_t index;
     make_ramp(&f, TC_DTYPE_INT8, 10);
+    /* a stream that failed to open stays closed: the directory it claims is
+     * not in the buffer, so nothing may read it */
+    EXPECT(tc_stream_open(&s, f.bytes, TC_HEADER_SIZE) == TC_ERR_TRUNCATED);
+    EXPECT(tc_stream_tensor(&s, 0, &t) == TC_ERR_ARGUMENT && tc_stream_find(&s, "t", 1, &t, NULL) == TC_ERR_ARGUMENT &&
+           tc_decode_tensor(&s, &f.info, &whole_decoder, out, 4, NULL, 0) == TC_ERR_ARGUMENT);
     tc_decoder_init(&d, &f.info);
     EXPECT(tc_decoder_init(NULL, &f.info) == TC_ERR_ARGUMENT && tc_decoder_init(&d, NULL) == TC_ERR_ARGUMENT);
     EXPECT(tc_decoder_run(NULL, &byte, &pos, 1, out, &pos, 4) == TC_ERR_ARGUMENT);
@@ -980,6 +985,12 @@ static void test_hand_made_quantizer_info(void)
     t.quantizer = 2;
     EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
     t.quantizer = 255;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t = quantized.info; /* more dimensions than dims[] holds: refused, not read past it */
+    t.axis = 0;
+    t.ndim = TC_MAX_NDIM + 1u;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.ndim = 255;
     EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
     make_ramp(&lossless, TC_DTYPE_INT8, 10);
     t = lossless.info;
