@@ -50,10 +50,12 @@ golden: setup
 	$(VPY) tests/golden/make_golden.py
 
 # Benchmarks are not tests: they print figures next to anchors measured in
-# the same run and write the reports under docs/.  `bench` is the quick set;
-# `bench-all` adds NNCodec (built once in bench/.venv-nncodec) and the long runs.
-bench: setup
+# the same run and write the reports under docs/.  `bench` is the quick set,
+# NNCodec (the lossless anchor, built once in bench/.venv-nncodec, about
+# 4 minutes) included; `bench-all` adds the long runs.
+bench: setup system-deps
 	$(VPY) -m pip install --quiet -e '.[bench]'
+	bash bench/setup_nncodec.sh
 	$(VPY) bench/bench_lossless.py
 	$(VPY) bench/firmware_report.py
 	$(VPY) bench/bench_micropython.py --write docs/BENCH_MICROPYTHON.md
@@ -61,12 +63,10 @@ bench: setup
 	$(VPY) bench/federated.py
 
 bench-all: bench
-	bash bench/setup_nncodec.sh
-	$(VPY) bench/bench_lossless.py
 	$(VPY) bench/bench_quantized.py
 	$(VPY) bench/bench_accuracy.py
 
-firmware-report: setup
+firmware-report: setup system-deps
 	$(VPY) bench/firmware_report.py
 
 # Precompiled MicroPython modules: firmware/micropython/dist/<arch>/tcdec.mpy and tcdec_viper.mpy

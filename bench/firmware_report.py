@@ -78,8 +78,16 @@ RETURN_MAGIC = CODE_BASE + CODE_SIZE - 0x10  # LR points here; reaching it ends 
 # ---------------------------------------------------------------- building
 
 
+class ToolMissing(RuntimeError):
+    """A tool of the ARM toolchain is not installed."""
+
+
 def run(command: list[str]) -> str:
-    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    try:
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        raise ToolMissing(f"{command[0]} not found: install Debian's gcc-arm-none-eabi and "
+                          "libnewlib-arm-none-eabi (`make system-deps` does)") from None
 
 
 # The optional .tflite rebuild: measured apart, as it is not part of the decoder.
@@ -584,7 +592,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        text = render(collect(Path(tmp)))
+        try:
+            text = render(collect(Path(tmp)))
+        except ToolMissing as error:
+            print(f"firmware_report: {error}", file=sys.stderr)
+            return 1
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(text)
