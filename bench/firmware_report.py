@@ -35,8 +35,10 @@ from unicorn import arm_const as uc_arm
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/anchor_decoders.py
 
 import tinycabac  # noqa: E402
+from anchor_decoders import ANCHOR_DECODERS, QUOTED_ANCHORS, AnchorUnavailable, source_dir  # noqa: E402
 from tinycabac.models import default_model_path  # noqa: E402
 from tinycabac.tflite_io import split_tflite  # noqa: E402
 
@@ -59,11 +61,7 @@ TARGET_STATE_RAM = 1024
 TARGET_STACK = 512
 TARGET_INSTR_PER_INT8_M4 = 120
 HISTORY_BUFFER_SIZE = 4096  # bench/firmware/harness.c BENCH_HISTORY_SIZE, the encoder's default max_history
-ANCHORS = [
-    ("tamp decompressor", "1.6-2.7 KB"),
-    ("heatshrink decoder", "about 4 KB"),
-    ("uzlib inflate", "about 4 KB"),
-]
+ANCHOR_CPUS = ["cortex-m0plus", "cortex-m4"]  # -Os, as the flash target
 
 # unicorn memory map (bench/firmware/bench.ld): code at 0, data at 0x20000000.
 CODE_BASE, CODE_SIZE = 0x00000000, 0x00100000
@@ -94,14 +92,35 @@ def run(command: list[str]) -> str:
 TFLITE_HELPER = DECODER_DIR / "tflite" / "tc_tflite.c"
 
 
-def compile_objects(cpu: str, optimization: str, out_dir: Path, sources: list[Path] | None = None) -> list[Path]:
+def compile_objects(cpu: str, optimization: str, out_dir: Path, sources: list[Path] | None = None,
+                    include: Path = DECODER_DIR, defines: tuple[str, ...] = ()) -> list[Path]:
     objects = []
     for source in sources or sorted(DECODER_DIR.glob("*.c")):
         target = out_dir / f"{source.stem}.{cpu}{optimization}.o"
-        run(["arm-none-eabi-gcc", f"-mcpu={cpu}", optimization, *COMMON_FLAGS, "-I", str(DECODER_DIR),
+        run(["arm-none-eabi-gcc", f"-mcpu={cpu}", optimization, *COMMON_FLAGS, *defines, "-I", str(include),
              "-c", str(source), "-o", str(target)])  # fmt: skip
         objects.append(target)
     return objects
+
+
+def anchor_flash(work: Path) -> dict[str, dict[str, int] | str]:
+    """Flash of each anchor decompressor's objects at -Os, compiled here
+    like the decoder; the reason instead where its sources are unavailable."""
+    flash = {}
+    for anchor in ANCHOR_DECODERS:
+        try:
+            root = source_dir(anchor)
+        except AnchorUnavailable as error:
+            flash[anchor.label] = f"not measured: {error}"
+            continue
+        out = work / "anchors" / root.name
+        out.mkdir(parents=True, exist_ok=True)
+        flash[anchor.label] = {
+            cpu: object_footprint(compile_objects(cpu, "-Os", out, [root / s for s in anchor.sources],
+                                                  root / anchor.include, anchor.defines)).flash
+            for cpu in ANCHOR_CPUS
+        }  # fmt: skip
+    return flash
 
 
 def link_harness(cpu: str, optimization: str, out_dir: Path) -> Path:
@@ -446,8 +465,27 @@ def collect(work: Path) -> dict:
         for label, data in streams.items()
     }  # fmt: skip
     return {"sizes": sizes, "linked": linked, "structs": structs, "heap": sorted(heap), "speed": speed,
-            "streams": stream_info, "tflite_helper": helper,
+            "streams": stream_info, "tflite_helper": helper, "anchors": anchor_flash(work),
             "whole_call_stack": max(whole_call_stack.values())}  # fmt: skip
+
+
+def anchor_lines(anchors: dict, sizes: dict) -> list[str]:
+    """The anchors next to the decoder, all compiled in this run at -Os."""
+    lines = [
+        "Anchors: decompressors a user might otherwise embed, compiled in this run with the same",
+        "compiler and flags at -Os from their PyPI source distributions (bench/anchor_decoders.py;",
+        "library objects, as for the decoder above):",
+        "",
+        "| Decompressor | " + " | ".join(SIZE_CPUS[cpu] for cpu in ANCHOR_CPUS) + " |",
+        "|---|" + "---:|" * len(ANCHOR_CPUS),
+        "| tinycabac decoder (this report) | " + " | ".join(f"{sizes[cpu, '-Os'].flash} B" for cpu in ANCHOR_CPUS)
+        + " |",
+    ]
+    for label, flash in anchors.items():
+        cells = [f"{flash[cpu]} B" for cpu in ANCHOR_CPUS] if isinstance(flash, dict) else [flash] * len(ANCHOR_CPUS)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [f"| {label} | " + " | ".join([size] * len(ANCHOR_CPUS)) + " |" for label, size in QUOTED_ANCHORS]
+    return lines
 
 
 def forced_prediction_note(streams: dict) -> list[str]:
@@ -528,11 +566,8 @@ def render(results: dict) -> str:
         + ", ".join(f"{SIZE_CPUS[cpu]} {opt} {footprint.flash} B" for (cpu, opt), footprint in helper.items())
         + "; no static RAM, 8 bytes of caller-owned RAM per weight buffer besides the model.",
     ]
+    lines += ["", *anchor_lines(results["anchors"], results["sizes"])]
     lines += [
-        "",
-        "Anchors (decompressors a user might otherwise embed): "
-        + "; ".join(f"{name}: {size} flash" for name, size in ANCHORS)
-        + ".",
         "",
         "## Speed and stack",
         "",
