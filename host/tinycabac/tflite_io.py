@@ -17,9 +17,9 @@ import struct
 
 import numpy as np
 import tflite
+from tflite.TensorType import TensorType
 
 from .container import FormatError, check_shape
-from tflite.TensorType import TensorType
 
 # TFLite files carry this identifier at bytes 4..8 (after the root offset).
 TFLITE_FILE_IDENTIFIER = b"TFL3"
