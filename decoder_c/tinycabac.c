@@ -357,11 +357,13 @@ static tc_status parse_entry(cursor *c, const tc_stream *s, tc_tensor_info *t)
     return TC_OK;
 }
 
-static cursor directory_cursor(const tc_stream *s)
+/* The directory of a stream at `data` (taken apart from the tc_stream,
+ * whose data pointer tc_stream_open sets only once the stream is checked). */
+static cursor directory_cursor(const uint8_t *data, uint32_t directory_size)
 {
     cursor c;
-    c.p = s->data + TC_HEADER_SIZE;
-    c.end = c.p + s->directory_size;
+    c.p = data + TC_HEADER_SIZE;
+    c.end = c.p + directory_size;
     return c;
 }
 
@@ -396,8 +398,7 @@ tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size)
     crc = tc_crc32(crc, data + TC_HEADER_SIZE, s->directory_size);
     if (crc != read_u32(data + 16))
         return TC_ERR_HEADER_CRC;
-    c.p = data + TC_HEADER_SIZE;
-    c.end = c.p + s->directory_size;
+    c = directory_cursor(data, s->directory_size);
     for (i = 0; i < s->tensor_count; i++)
         if ((st = parse_entry(&c, s, &t)) != TC_OK)
             return st == TC_ERR_TRUNCATED ? TC_ERR_RESERVED : st; /* CRC was fine: the writer lied */
@@ -416,7 +417,7 @@ tc_status tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *i
         return TC_ERR_ARGUMENT;
     if (index >= s->tensor_count)
         return TC_ERR_NOT_FOUND;
-    c = directory_cursor(s);
+    c = directory_cursor(s->data, s->directory_size);
     for (i = 0; i <= index; i++)
         if ((st = parse_entry(&c, s, info)) != TC_OK)
             return st;
@@ -431,7 +432,7 @@ tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
     tc_status st;
     if (s == NULL || info == NULL || s->data == NULL || (name == NULL && name_len != 0))
         return TC_ERR_ARGUMENT;
-    c = directory_cursor(s);
+    c = directory_cursor(s->data, s->directory_size);
     for (i = 0; i < s->tensor_count; i++) {
         if ((st = parse_entry(&c, s, info)) != TC_OK)
             return st;
