@@ -356,9 +356,11 @@ static int is_utf8(const uint8_t *text, size_t length)
     return 1;
 }
 
-/* FORMAT 7's checks of a whole stream held in memory, in its order: the
- * stream's size, then UTF-8 names, then a name that appears twice.  The C
- * decoder leaves them to its caller, as it may hold only part of a stream. */
+/* FORMAT 7's checks of a whole stream held in memory: the stream's size,
+ * then UTF-8 names and a name that appears twice.  The last two are both
+ * reserved fields, so one pass over the names gives FORMAT 7's verdict.
+ * The C decoder leaves them to its caller, as it may hold only part of a
+ * stream. */
 static tc_status check_whole_stream(void)
 {
     uint64_t expected = (uint64_t)TC_HEADER_SIZE + stream.directory_size + stream.payload_area_size;
@@ -372,11 +374,8 @@ static tc_status check_whole_stream(void)
         if (status == TC_OK && !is_utf8(tensor.name, tensor.name_len)) {
             status = TC_ERR_RESERVED;
         }
-    }
-    /* tc_stream_find returns the first entry of a name: another index means
-     * an earlier tensor has the same name. */
-    for (index = 0; status == TC_OK && index < stream.tensor_count; index++) {
-        status = tc_stream_tensor(&stream, index, &tensor);
+        /* tc_stream_find returns the first entry of a name: another index
+         * means an earlier tensor has the same name */
         if (status == TC_OK) {
             status = tc_stream_find(&stream, (const char *)tensor.name, tensor.name_len, &base_tensor, &first);
         }
