@@ -71,6 +71,12 @@ class FormatError(ValueError):
     """A stream or a tensor cannot be represented in / read from the format."""
 
 
+# The finest and coarsest steps the format can code (FORMAT 3.3: a 16-bit
+# mantissa of at least 1, an exponent from -128 to 127).
+MIN_STEP = 2.0**-128
+MAX_STEP = 65535 * 2.0**127
+
+
 @dataclass
 class Step:
     """A quantization step mantissa * 2**exponent (FORMAT 3.3)."""

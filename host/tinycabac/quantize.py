@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import native
-from .container import AXIS_NONE, QUANTIZER_DEPENDENT, QUANTIZER_UNIFORM, FormatError, Step
+from .container import AXIS_NONE, MAX_STEP, MIN_STEP, QUANTIZER_DEPENDENT, QUANTIZER_UNIFORM, FormatError, Step
 
 MAX_MAGNITUDE = 2**31
 QUANTIZERS = ("nearest", "rdoq", "trellis")
@@ -146,12 +146,6 @@ def _peak_to_rms(weights: np.ndarray, axis: int, scales: np.ndarray) -> float:
     w = np.abs(weights.astype(np.float64))
     peaks = np.array([w.max()]) if axis == AXIS_NONE else np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1).max(axis=1)
     return float(np.max(peaks / scales))
-
-
-# The finest and coarsest steps the format can code (FORMAT 3.3: a 16-bit
-# mantissa of at least 1, an exponent from -128 to 127).
-MIN_STEP = 2.0**-128
-MAX_STEP = 65535 * 2.0**127
 
 
 def steps_for_factor(scales: np.ndarray, factor: float) -> list[Step]:
