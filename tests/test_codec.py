@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 from conftest import with_header_crc
 
 import tinycabac
+from tinycabac import native, quantize
 from tinycabac.container import Step
 from tinycabac.quantize import quantize_for_snr, reconstruct, snr_db
 
@@ -322,6 +323,34 @@ def test_step_search_stays_within_the_steps_the_format_has(options):
         assert decoded["tiny"].tobytes() == quantize_for_snr(tensors["tiny"], 40.0, 0xFF).reconstruction.tobytes()
     with pytest.raises(tinycabac.FormatError, match="tensor 'bias': quantization step 1e-50 is below"):
         tinycabac.encode(tensors, step={"bias": 1e-50, "tiny": 1e-38, "channels": 1e-38, "ok": 0.1})
+
+
+@pytest.mark.parametrize("quantizer", ["nearest", "rdoq", "trellis"])
+@pytest.mark.parametrize("search", [("snr", 30.0), ("rate", 3.0)])
+def test_step_search_aims_at_the_boundary_in_few_quantizations(monkeypatch, quantizer, search):
+    """Each try of the step search quantizes the whole tensor (a trellis
+    search, on a large one, takes seconds), so it aims its tries: a
+    real-sized tensor takes at most 10 of them where bisection took 16, and
+    the step found is at the boundary: 0.1% past it (0.0014 in log2;
+    coarser for an SNR floor, finer for a rate ceiling) misses the target."""
+    rng = np.random.default_rng(3)
+    w = (rng.standard_t(4, size=(128, 1152)) * np.exp(rng.normal(0, 0.5, (128, 1))) * 0.02).astype(np.float32)
+    tries = []
+    real_quantize = quantize.quantize_with_steps
+    monkeypatch.setattr(quantize, "quantize_with_steps", lambda *args, **kw: tries.append(1) or real_quantize(*args, **kw))
+    kind, target = search
+    search_for = quantize.quantize_for_snr if kind == "snr" else quantize.quantize_for_rate
+    found = search_for(w, target, 0, quantizer, "w")
+    assert len(tries) <= 10
+
+    def measure(q):
+        if kind == "snr":
+            return snr_db(w, q.reconstruction) - target
+        return target - native.estimate_bits(q.levels, native.initial_activity(q.levels)) / w.size
+
+    assert measure(found) >= 0
+    past = [Step.from_float(s.value * (1.001 if kind == "snr" else 1 / 1.001)) for s in found.steps]
+    assert measure(quantize.quantize_with_steps(w, past, 0, quantizer)) < 0
 
 
 @pytest.mark.parametrize("qp", [2.5, True, "3"])
