@@ -29,12 +29,13 @@ def driver(tmp_path_factory) -> Path:
 
 
 def rebuild(driver: Path, tmp_path: Path, stream: bytes, model_size: int | None = None,
-            table_in_model: bool = False) -> tuple[int, bytes | None]:
+            table_in_model: bool = False, emulator: tuple[str, ...] = ()) -> tuple[int, bytes | None]:
+    """(status, rebuilt file); `emulator` runs a driver built for another machine."""
     (tmp_path / "in.tcb").write_bytes(stream)
     out = tmp_path / "out.tflite"
     out.unlink(missing_ok=True)
     extra = [] if model_size is None else [str(model_size)] + (["table-in-model"] if table_in_model else [])
-    result = subprocess.run([str(driver), "rebuild", str(tmp_path / "in.tcb"), str(out), *extra],
+    result = subprocess.run([*emulator, str(driver), "rebuild", str(tmp_path / "in.tcb"), str(out), *extra],
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
     status = int(result.stdout.split()[1])
@@ -232,20 +233,29 @@ def test_an_update_stream_is_not_a_whole_model(driver, tmp_path):
     assert rebuild(driver, tmp_path, modelfile.encode_update(new, base))[0] == TC_ERR_RESERVED
 
 
-def test_float16_narrowing_matches_numpy(driver, tmp_path):
+def float16_narrowing_samples(count: int) -> np.ndarray:
+    """Finite float32 values: the rounding edges, then `count` normal ones at
+    scales from 2^-30 to 2^17 and `count` random bit patterns."""
     rng = np.random.default_rng(20261129)
     edges = np.array([0.0, -0.0, 65504.0, 65519.99, 65520.0, -65520.0, 3e38, 2.0**-24, 2.0**-25, 2.0**-25 * 1.0001,
                       2.0**-14, 2.0**-14 * (1 - 2.0**-11), 1.0 + 2.0**-11, 1.0 + 3 * 2.0**-11, 1e-40],
                      dtype=np.float32)  # fmt: skip
-    scales = 2.0 ** rng.integers(-30, 18, size=300_000)
-    values = np.concatenate([edges, (rng.standard_normal(300_000) * scales).astype(np.float32),
-                             rng.integers(0, 2**32, size=300_000, dtype=np.uint64).astype(np.uint32).view(np.float32)])
-    values = values[np.isfinite(values)]
+    scales = 2.0 ** rng.integers(-30, 18, size=count)
+    values = np.concatenate([edges, (rng.standard_normal(count) * scales).astype(np.float32),
+                             rng.integers(0, 2**32, size=count, dtype=np.uint64).astype(np.uint32).view(np.float32)])
+    return values[np.isfinite(values)]
+
+
+def numpy_float16_bits(values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return values.astype("<f2").view("<u2")
+
+
+def test_float16_narrowing_matches_numpy(driver, tmp_path):
+    values = float16_narrowing_samples(300_000)
     (tmp_path / "f32.bin").write_bytes(values.astype("<f4").tobytes())
     subprocess.run([str(driver), "float16", str(tmp_path / "f32.bin"), str(tmp_path / "f16.bin")], check=True)
-    with np.errstate(over="ignore"):
-        expected = values.astype("<f2").view("<u2")
-    assert np.array_equal(np.frombuffer((tmp_path / "f16.bin").read_bytes(), "<u2"), expected)
+    assert np.array_equal(np.frombuffer((tmp_path / "f16.bin").read_bytes(), "<u2"), numpy_float16_bits(values))
 
 
 def test_the_cffi_binding_runs_the_same_rebuild():
