@@ -612,3 +612,16 @@ def test_size_target_picks_the_finest_step_that_fits():
         assert row.bits_per_weight >= target * 0.95  # and not needlessly coarse
         sizes.append((row.payload_bytes, report[0].snr_db))
     assert sizes[0][0] < sizes[1][0] < sizes[2][0] and sizes[0][1] < sizes[1][1] < sizes[2][1]
+
+
+# --- encoder core edges found by the sanitized run (make sanitize) -----------
+
+
+def test_history_cost_classes_levels_near_the_int64_limits_as_33_bits():
+    """Near INT64_MIN the residual and its negation overflowed int64 (UBSan:
+    signed overflow); INT64_MIN itself was counted as 0 bits."""
+    from tinycabac import native
+
+    extremes = np.array([127, -(2**63), 2**63 - 1, -(2**33) - 1, 2**32], dtype=np.int64)
+    assert native.history_cost(extremes, 0) == 7 + 4 * 33
+    assert native.history_cost(extremes, 1) == 7 + 4 * 33

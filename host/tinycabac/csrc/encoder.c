@@ -263,18 +263,28 @@ int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t 
     return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
 }
 
+/* The magnitude class of level - predicted (|predicted| <= 128), 33 for
+ * anything beyond 32 bits.  A level beyond 2^33 is class 33 whatever the
+ * prediction, and is classed before subtracting: near INT64_MIN the
+ * subtraction, or the negation, would overflow. */
+static unsigned residual_class(int64_t level, int64_t predicted)
+{
+    const int64_t beyond = (int64_t)1 << 33;
+    int64_t r;
+    if (level > beyond || level < -beyond)
+        return 33u;
+    r = level - predicted;
+    r = r < 0 ? -r : r;
+    return r > 0xFFFFFFFF ? 33u : tc_bit_length((uint32_t)r);
+}
+
 uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance)
 {
     uint64_t total = 0;
     size_t i;
     for (i = 0; i < n; i++) {
-        int64_t r = levels[i];
-        if (distance != 0 && i >= distance) {
-            int64_t p = levels[i - distance];
-            r -= p < -128 ? -128 : p > 127 ? 127 : p;
-        }
-        r = r < 0 ? -r : r;
-        total += r > 0xFFFFFFFF ? 33u : tc_bit_length((uint32_t)r);
+        int64_t p = distance != 0 && i >= distance ? levels[i - distance] : 0;
+        total += residual_class(levels[i], p < -128 ? -128 : p > 127 ? 127 : p);
     }
     return total;
 }
