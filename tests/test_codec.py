@@ -625,3 +625,16 @@ def test_history_cost_classes_levels_near_the_int64_limits_as_33_bits():
     extremes = np.array([127, -(2**63), 2**63 - 1, -(2**33) - 1, 2**32], dtype=np.int64)
     assert native.history_cost(extremes, 0) == 7 + 4 * 33
     assert native.history_cost(extremes, 1) == 7 + 4 * 33
+
+
+@pytest.mark.parametrize("lam", [1e307, 1.7e308])
+def test_trellis_with_a_huge_lambda_codes_zeros(lam):
+    """Path costs overflowed to infinity, every state then looked unreached,
+    and the traceback read choices never written (ASan: index 190 out of
+    bounds for trellis_step[8]); a huge lambda now minimises bits, as RDOQ does."""
+    from tinycabac import native
+
+    weights = np.linspace(-3, 3, 2000)
+    assert not native.trellis(weights, np.ones(1), weights.size, lam).any()
+    stream = tinycabac.encode({"w": weights.astype(np.float32)}, step=1.0, quantizer="trellis", lam=lam)
+    assert not tinycabac.decode(stream)["w"].any()
