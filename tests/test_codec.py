@@ -638,3 +638,62 @@ def test_trellis_with_a_huge_lambda_codes_zeros(lam):
     assert not native.trellis(weights, np.ones(1), weights.size, lam).any()
     stream = tinycabac.encode({"w": weights.astype(np.float32)}, step=1.0, quantizer="trellis", lam=lam)
     assert not tinycabac.decode(stream)["w"].any()
+
+
+def test_column_activities_of_the_wrong_length_are_refused():
+    """The C core reads one column activity per level: ten for a hundred
+    levels was a heap-buffer-overflow read (ASan)."""
+    from tinycabac import native
+
+    levels = np.zeros(100, dtype=np.int64)
+    for columns in (np.zeros(10, dtype=np.uint8), np.zeros(101, dtype=np.uint8)):
+        with pytest.raises(ValueError, match="column activities"):
+            native.estimate_bits(levels, 0, columns)
+        with pytest.raises(ValueError, match="column activities"):
+            native.encode_levels(levels, "t", 0, columns)
+
+
+def test_levels_that_int64_would_change_are_refused():
+    """2**64 - 1 as uint64 was silently coded as -1, and 1.5 as 1."""
+    from tinycabac import native
+
+    with pytest.raises(ValueError, match="int64"):
+        native.encode_levels(np.array([2**64 - 1], dtype=np.uint64))
+    with pytest.raises(TypeError, match="integer"):
+        native.encode_levels(np.array([1.5]))
+
+
+def test_dependent_indices_refuse_levels_beyond_the_format():
+    """2 * level overflowed int64 in tce_dependent_indices (UBSan)."""
+    from tinycabac import native
+
+    for level in (2**31 + 1, -(2**31) - 1, 2**62, np.iinfo(np.int64).min):
+        with pytest.raises(tinycabac.FormatError, match="exceeds 2\\*\\*31"):
+            native.dependent_indices(np.array([0, level], dtype=np.int64))
+    assert native.dependent_indices(np.array([2**31, -(2**31)])).tolist() == [2**32, -(2**32)]
+
+
+@pytest.mark.parametrize("search", ["rdoq", "trellis"])
+def test_level_searches_refuse_what_they_cannot_search(search):
+    """No step was a division by zero in C (SIGFPE killed the interpreter);
+    a NaN weight an undefined float-to-int64 conversion (UBSan)."""
+    from tinycabac import native
+
+    search = getattr(native, search)
+    with pytest.raises(ValueError, match="step"):
+        search(np.ones(4), np.array([]), 1, 0.1)
+    assert search(np.array([]), np.array([]), 1, 0.1).size == 0
+    for weight in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="finite"):
+            search(np.array([1.0, weight]), np.ones(1), 1, 0.1)
+
+
+def test_unaligned_levels_reach_the_c_core_aligned():
+    """np.ascontiguousarray kept an unaligned view as it was, which the C
+    core read with misaligned int64 loads (UBSan)."""
+    from tinycabac import native
+
+    levels = np.frombuffer(bytes(1) + np.arange(-32, 32, dtype=np.int64).tobytes(), dtype=np.int64, offset=1)
+    assert not levels.flags.aligned
+    assert native._int64_levels(levels).flags.aligned
+    assert native.estimate_bits(levels) == native.estimate_bits(levels.copy())
