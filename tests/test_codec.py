@@ -697,3 +697,27 @@ def test_unaligned_levels_reach_the_c_core_aligned():
     assert not levels.flags.aligned
     assert native._int64_levels(levels).flags.aligned
     assert native.estimate_bits(levels) == native.estimate_bits(levels.copy())
+
+
+@pytest.mark.parametrize("quantizer", ["rdoq", "trellis"])
+@pytest.mark.parametrize("shape, axis", [((0,), 0), ((0, 3), 0), ((3, 0), 1)])
+def test_an_empty_tensor_with_a_channel_axis_is_searched(quantizer, shape, axis):
+    """An empty channel axis has no step to start the search's activity
+    from: IndexError from the searching quantizers, where nearest coded it."""
+    empty = np.zeros(shape, dtype=np.float32)
+    out = round_trip({"w": empty}, axis=axis, quantizer=quantizer)["w"]
+    assert out.shape == shape
+
+
+def test_initial_activity_of_ratios_beyond_int64_saturates():
+    """The searches start from rounded weight/step ratios, with the first
+    channel's step for every channel: casting 1e30 to int64 is undefined
+    (numpy: INT64_MIN with a RuntimeWarning, counted as 0 bits)."""
+    import warnings
+
+    from tinycabac import native
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert native.initial_activity(np.array([1e30, 3.0])) == 255  # 8 x mean(63, 2 bits), capped
+        assert native.initial_activity(np.array([-1e30, 3.0])) == 255

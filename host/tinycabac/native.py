@@ -207,7 +207,10 @@ def initial_activity(levels: np.ndarray) -> int:
     """The activity the model starts from (FORMAT 5.4): eight times the mean
     magnitude class of the first levels, so short tensors (biases) start at
     their scale instead of learning it."""
-    head = np.abs(np.asarray(levels, dtype=np.int64).ravel()[:INITIAL_ACTIVITY_WINDOW])
+    head = np.asarray(levels).ravel()[:INITIAL_ACTIVITY_WINDOW]
+    if head.dtype.kind == "f":  # rounded weight/step ratios: casting one beyond int64 is undefined
+        head = np.clip(head, -(2.0**62), 2.0**62)
+    head = np.abs(head.astype(np.int64))
     if head.size == 0:
         return 0
     classes = np.where(head > 0, np.floor(np.log2(np.maximum(head, 1))) + 1, 0)
