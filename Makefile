@@ -17,7 +17,7 @@ SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cla
 SYSTEM_TOOLS := arm-none-eabi-gcc qemu-system-arm clang valgrind cppcheck s390x-linux-gnu-gcc qemu-s390x avr-gcc simavr
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test setup system-deps golden bench bench-all mpy fuzz firmware-report clean
+.PHONY: demo test setup system-deps golden bench bench-all mpy fuzz sanitize firmware-report clean
 
 demo: setup
 	$(VENV)/bin/tinycabac demo
@@ -80,6 +80,11 @@ mpy: setup
 # Full fuzzing run (CI runs each target for TINYCABAC_FUZZ_SECONDS inside `make test`).
 fuzz: system-deps
 	decoder_c/fuzz/run_fuzzers.sh 60
+
+# The encoder's C core and cffi binding under ASan + UBSan, built into
+# build/sanitize beside the normal install (docs/FUZZING.md; about 4 minutes).
+sanitize: setup
+	PYTHON=$(VPY) tests/sanitize.sh
 
 clean:
 	rm -rf build .pio .cache firmware/.pio firmware/micropython/dist $(VENV) host/tinycabac/_native*.so

@@ -641,3 +641,112 @@ def test_size_target_picks_the_finest_step_that_fits():
         assert row.bits_per_weight >= target * 0.95  # and not needlessly coarse
         sizes.append((row.payload_bytes, report[0].snr_db))
     assert sizes[0][0] < sizes[1][0] < sizes[2][0] and sizes[0][1] < sizes[1][1] < sizes[2][1]
+
+
+# --- encoder core edges found by the sanitized run (make sanitize) -----------
+
+
+def test_history_cost_classes_levels_near_the_int64_limits_as_33_bits():
+    """Near INT64_MIN the residual and its negation overflowed int64 (UBSan:
+    signed overflow); INT64_MIN itself was counted as 0 bits."""
+    from tinycabac import native
+
+    extremes = np.array([127, -(2**63), 2**63 - 1, -(2**33) - 1, 2**32], dtype=np.int64)
+    assert native.history_cost(extremes, 0) == 7 + 4 * 33
+    assert native.history_cost(extremes, 1) == 7 + 4 * 33
+
+
+@pytest.mark.parametrize("lam", [1e307, 1.7e308])
+def test_trellis_with_a_huge_lambda_codes_zeros(lam):
+    """Path costs overflowed to infinity, every state then looked unreached,
+    and the traceback read choices never written (ASan: index 190 out of
+    bounds for trellis_step[8]); a huge lambda now minimises bits, as RDOQ does."""
+    from tinycabac import native
+
+    weights = np.linspace(-3, 3, 2000)
+    assert not native.trellis(weights, np.ones(1), weights.size, lam).any()
+    stream = tinycabac.encode({"w": weights.astype(np.float32)}, step=1.0, quantizer="trellis", lam=lam)
+    assert not tinycabac.decode(stream)["w"].any()
+
+
+def test_column_activities_of_the_wrong_length_are_refused():
+    """The C core reads one column activity per level: ten for a hundred
+    levels was a heap-buffer-overflow read (ASan)."""
+    from tinycabac import native
+
+    levels = np.zeros(100, dtype=np.int64)
+    for columns in (np.zeros(10, dtype=np.uint8), np.zeros(101, dtype=np.uint8)):
+        with pytest.raises(ValueError, match="column activities"):
+            native.estimate_bits(levels, 0, columns)
+        with pytest.raises(ValueError, match="column activities"):
+            native.encode_levels(levels, "t", 0, columns)
+
+
+def test_levels_that_int64_would_change_are_refused():
+    """2**64 - 1 as uint64 was silently coded as -1, and 1.5 as 1."""
+    from tinycabac import native
+
+    with pytest.raises(ValueError, match="int64"):
+        native.encode_levels(np.array([2**64 - 1], dtype=np.uint64))
+    with pytest.raises(TypeError, match="integer"):
+        native.encode_levels(np.array([1.5]))
+
+
+def test_dependent_indices_refuse_levels_beyond_the_format():
+    """2 * level overflowed int64 in tce_dependent_indices (UBSan)."""
+    from tinycabac import native
+
+    for level in (2**31 + 1, -(2**31) - 1, 2**62, np.iinfo(np.int64).min):
+        with pytest.raises(tinycabac.FormatError, match="exceeds 2\\*\\*31"):
+            native.dependent_indices(np.array([0, level], dtype=np.int64))
+    assert native.dependent_indices(np.array([2**31, -(2**31)])).tolist() == [2**32, -(2**32)]
+
+
+@pytest.mark.parametrize("search", ["rdoq", "trellis"])
+def test_level_searches_refuse_what_they_cannot_search(search):
+    """No step was a division by zero in C (SIGFPE killed the interpreter);
+    a NaN weight an undefined float-to-int64 conversion (UBSan)."""
+    from tinycabac import native
+
+    search = getattr(native, search)
+    with pytest.raises(ValueError, match="step"):
+        search(np.ones(4), np.array([]), 1, 0.1)
+    assert search(np.array([]), np.array([]), 1, 0.1).size == 0
+    for weight in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="finite"):
+            search(np.array([1.0, weight]), np.ones(1), 1, 0.1)
+
+
+def test_unaligned_levels_reach_the_c_core_aligned():
+    """np.ascontiguousarray kept an unaligned view as it was, which the C
+    core read with misaligned int64 loads (UBSan)."""
+    from tinycabac import native
+
+    levels = np.frombuffer(bytes(1) + np.arange(-32, 32, dtype=np.int64).tobytes(), dtype=np.int64, offset=1)
+    assert not levels.flags.aligned
+    assert native._int64_levels(levels).flags.aligned
+    assert native.estimate_bits(levels) == native.estimate_bits(levels.copy())
+
+
+@pytest.mark.parametrize("quantizer", ["rdoq", "trellis"])
+@pytest.mark.parametrize("shape, axis", [((0,), 0), ((0, 3), 0), ((3, 0), 1)])
+def test_an_empty_tensor_with_a_channel_axis_is_searched(quantizer, shape, axis):
+    """An empty channel axis has no step to start the search's activity
+    from: IndexError from the searching quantizers, where nearest coded it."""
+    empty = np.zeros(shape, dtype=np.float32)
+    out = round_trip({"w": empty}, axis=axis, quantizer=quantizer)["w"]
+    assert out.shape == shape
+
+
+def test_initial_activity_of_ratios_beyond_int64_saturates():
+    """The searches start from rounded weight/step ratios, with the first
+    channel's step for every channel: casting 1e30 to int64 is undefined
+    (numpy: INT64_MIN with a RuntimeWarning, counted as 0 bits)."""
+    import warnings
+
+    from tinycabac import native
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert native.initial_activity(np.array([1e30, 3.0])) == 255  # 8 x mean(63, 2 bits), capped
+        assert native.initial_activity(np.array([-1e30, 3.0])) == 255

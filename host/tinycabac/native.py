@@ -207,7 +207,10 @@ def initial_activity(levels: np.ndarray) -> int:
     """The activity the model starts from (FORMAT 5.4): eight times the mean
     magnitude class of the first levels, so short tensors (biases) start at
     their scale instead of learning it."""
-    head = np.abs(np.asarray(levels, dtype=np.int64).ravel()[:INITIAL_ACTIVITY_WINDOW])
+    head = np.asarray(levels).ravel()[:INITIAL_ACTIVITY_WINDOW]
+    if head.dtype.kind == "f":  # rounded weight/step ratios: casting one beyond int64 is undefined
+        head = np.clip(head, -(2.0**62), 2.0**62)
+    head = np.abs(head.astype(np.int64))
     if head.size == 0:
         return 0
     classes = np.where(head > 0, np.floor(np.log2(np.maximum(head, 1))) + 1, 0)
@@ -216,34 +219,62 @@ def initial_activity(levels: np.ndarray) -> int:
 
 # tce_encode_levels' errors (host/tinycabac/csrc/encoder.h)
 TCE_ERR_LEVEL_RANGE, TCE_ERR_OUTPUT_FULL = -1, -2
+MAX_LEVEL = 2**31  # FORMAT 5.5: |level| <= 2**31
+INT64_MAX = 2**63 - 1
+
+
+def _c_array(values, dtype) -> np.ndarray:
+    """`values` as the C core reads them: flat, contiguous, native-endian
+    and aligned, copied only where needed.  np.ascontiguousarray keeps an
+    unaligned buffer as it is, which the C code would read with misaligned
+    loads (undefined behaviour)."""
+    return np.require(np.asarray(values, dtype=dtype).ravel(), requirements=("C", "A"))
+
+
+def _int64_levels(levels) -> np.ndarray:
+    """Integer levels as int64 for the C core.  Refuses what the conversion
+    would silently change: fractions, and unsigned values beyond int64
+    (2**64 - 1 would become -1)."""
+    array = np.asarray(levels)
+    if array.dtype.kind not in "biu":
+        raise TypeError(f"levels must be integers, got dtype {array.dtype}")
+    if array.dtype.kind == "u" and array.size and int(array.max()) > INT64_MAX:
+        raise ValueError(f"level {int(array.max())} does not fit int64")
+    return _c_array(array, np.int64)
 
 
 def column_activities(levels: np.ndarray, history: int, activity: int) -> np.ndarray:
     """Scale prediction (FORMAT 5.7): the activity of each element's column
     (elements `history` apart) before it, every column starting at `activity`."""
-    levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
+    levels = _int64_levels(levels)
     columns = np.empty(levels.size, dtype=np.uint8)
     lib.tce_column_activities(ffi.from_buffer("int64_t[]", levels), levels.size, history, activity, ffi.from_buffer("uint8_t[]", columns))
     return columns
 
 
-def _columns(columns: np.ndarray | None):
+def _columns(columns: np.ndarray | None, count: int):
+    """The column activities for `count` levels, or NULL; the C core reads
+    one per level, so a shorter array would be read past its end."""
     if columns is None:
         return ffi.NULL
-    return ffi.from_buffer("uint8_t[]", np.ascontiguousarray(columns, dtype=np.uint8).ravel())
+    columns = _c_array(columns, np.uint8)
+    if columns.size != count:
+        raise ValueError(f"{columns.size} column activities given for {count} levels")
+    return ffi.from_buffer("uint8_t[]", columns)
 
 
 def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns: np.ndarray | None = None) -> bytes:
     """Arithmetic-code int64 levels (|level| <= 2**31) into a payload;
     `columns` (column activities from column_activities) selects scale prediction."""
-    levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
+    levels = _int64_levels(levels)
+    columns = _columns(columns, levels.size)
     bad = ffi.new("size_t *")
     # Most payloads take under 2 bytes a level; the proven bound (32 bytes a
     # level) is only allocated, and zeroed, when that does not suffice.
     for capacity in (2 * levels.size + 64, int(lib.tce_max_payload_size(levels.size))):
         out = bytearray(capacity)
         size = lib.tce_encode_levels(
-            ffi.from_buffer("int64_t[]", levels), _columns(columns), levels.size, activity, ffi.from_buffer(out), capacity, bad
+            ffi.from_buffer("int64_t[]", levels), columns, levels.size, activity, ffi.from_buffer(out), capacity, bad
         )
         if size != TCE_ERR_OUTPUT_FULL:
             break
@@ -256,21 +287,26 @@ def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns
 
 def history_cost(levels: np.ndarray, distance: int) -> int:
     """Sum of the residuals' magnitude classes with prediction at `distance`."""
-    levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
+    levels = _int64_levels(levels)
     return int(lib.tce_history_cost(ffi.from_buffer("int64_t[]", levels), levels.size, distance))
 
 
 def estimate_bits(levels: np.ndarray, activity: int = 0, columns: np.ndarray | None = None) -> float:
-    levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
-    return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), _columns(columns), levels.size, activity))
+    levels = _int64_levels(levels)
+    return float(lib.tce_estimate_bits(ffi.from_buffer("int64_t[]", levels), _columns(columns, levels.size), levels.size,
+                                       activity))
 
 
 def _choose_levels(search, weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, activity: int) -> np.ndarray:
     """Run one of the C level searches (tce_rdoq, tce_trellis); channel = (i // inner) % len(steps).
     `lam` is the Lagrange multiplier in units of the squared step: each
     channel trades bits for squared error at lam * step**2."""
-    weights = np.ascontiguousarray(weights, dtype=np.float64).ravel()
-    steps = np.ascontiguousarray(steps, dtype=np.float64).ravel()
+    weights = _c_array(weights, np.float64)
+    steps = _c_array(steps, np.float64)
+    if weights.size and not steps.size:
+        raise ValueError("the level search needs at least one step (the C core takes channel i % steps)")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("weights must be finite: NaN or infinity has no level")
     levels = np.empty(weights.size, dtype=np.int64)
     bits = search(
         ffi.from_buffer("double[]", weights),
@@ -299,7 +335,11 @@ def trellis(weights: np.ndarray, steps: np.ndarray, inner: int, lam: float, acti
 
 def dependent_indices(levels: np.ndarray) -> np.ndarray:
     """Reconstruction indices q of dependent quantization for levels in C order (FORMAT 6.2)."""
-    flat = np.ascontiguousarray(levels, dtype=np.int64).ravel()
+    flat = _int64_levels(levels)
+    low, high = (int(flat.min()), int(flat.max())) if flat.size else (0, 0)
+    if not -MAX_LEVEL <= low <= high <= MAX_LEVEL:
+        # no stream holds such a level, and 2 * level could overflow int64 in C
+        raise FormatError(f"level {low if low < -MAX_LEVEL else high} exceeds 2**31: it has no reconstruction index")
     indices = np.empty_like(flat)
     lib.tce_dependent_indices(ffi.from_buffer("int64_t[]", flat), flat.size, ffi.from_buffer("int64_t[]", indices))
     return indices.reshape(np.shape(levels))

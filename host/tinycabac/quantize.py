@@ -103,6 +103,8 @@ LAMBDA_FACTOR = {"rdoq": np.log(2) / 6.0 * 1.5, "trellis": 0.25}
 
 def _searched_levels(w, steps, step_values, axis, quantizer, lam) -> np.ndarray:
     """Levels from the coder-aware searches in C (RDOQ or trellis)."""
+    if w.size == 0:  # nothing to search; an empty channel axis also has no step to start from
+        return np.zeros(0, dtype=np.int64)
     _, inner = channel_layout(w.shape, axis)
     flat_steps = np.array([s.value for s in steps]) if steps else np.ones(1)
     if lam is None:

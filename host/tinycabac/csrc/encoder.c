@@ -9,6 +9,7 @@
  */
 #include "encoder.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,18 +264,28 @@ int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t 
     return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
 }
 
+/* The magnitude class of level - predicted (|predicted| <= 128), 33 for
+ * anything beyond 32 bits.  A level beyond 2^33 is class 33 whatever the
+ * prediction, and is classed before subtracting: near INT64_MIN the
+ * subtraction, or the negation, would overflow. */
+static unsigned residual_class(int64_t level, int64_t predicted)
+{
+    const int64_t beyond = (int64_t)1 << 33;
+    int64_t r;
+    if (level > beyond || level < -beyond)
+        return 33u;
+    r = level - predicted;
+    r = r < 0 ? -r : r;
+    return r > 0xFFFFFFFF ? 33u : tc_bit_length((uint32_t)r);
+}
+
 uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance)
 {
     uint64_t total = 0;
     size_t i;
     for (i = 0; i < n; i++) {
-        int64_t r = levels[i];
-        if (distance != 0 && i >= distance) {
-            int64_t p = levels[i - distance];
-            r -= p < -128 ? -128 : p > 127 ? 127 : p;
-        }
-        r = r < 0 ? -r : r;
-        total += r > 0xFFFFFFFF ? 33u : tc_bit_length((uint32_t)r);
+        int64_t p = distance != 0 && i >= distance ? levels[i - distance] : 0;
+        total += residual_class(levels[i], p < -128 ? -128 : p > 127 ? 127 : p);
     }
     return total;
 }
@@ -326,11 +337,14 @@ double tce_estimate_bits(const int64_t *levels, const uint8_t *columns, size_t n
 
 /* weight / step, bounded so that its floor converts to int64 (a larger
  * ratio is out of every level's range anyway: the caller checks the range
- * before searching). */
+ * before searching).  A NaN (a NaN weight, 0/0, inf/inf) becomes 0: its
+ * conversion to int64 would be undefined. */
 static double bounded_ratio(double weight, double step)
 {
     double ratio = weight / step;
     const double limit = 1099511627776.0; /* 2^40 */
+    if (ratio != ratio)
+        return 0.0;
     return ratio > limit ? limit : ratio < -limit ? -limit : ratio;
 }
 
@@ -472,11 +486,26 @@ static void trellis_candidates(double x, unsigned state, int64_t candidates[TREL
     candidates[2] = 0;
 }
 
+/* The largest lambda with which a chunk's path costs stay finite: a level
+ * costs under 2^9 bits and a chunk has 2^10, so lambda * bits sums to at
+ * most half of DBL_MAX.  At this lambda a thousandth of a bit outweighs
+ * any squared error a float32 weight can have with the format's steps
+ * (under 2^370), so a larger one would choose the same levels. */
+#define TRELLIS_MAX_LAMBDA (DBL_MAX / 1048576.0) /* 2^20 */
+
+/* A path's cost, saturated at DBL_MAX: an infinite (or NaN) cost would tie
+ * with the INFINITY that marks an unreached state, and a state reached
+ * only by such paths would be left without a recorded choice. */
+static double path_cost(double cost)
+{
+    return cost < DBL_MAX ? cost : DBL_MAX;
+}
+
 /* Extends every survivor by weight w (step `step`) into next[]. */
 static void trellis_advance(const model_state *st, const trellis_path path[DQ_STATES], double w, double step,
                             double lambda_scale, trellis_path next[DQ_STATES], trellis_step choice[DQ_STATES])
 {
-    double lambda = step * step * lambda_scale;
+    double lambda = fmin(step * step * lambda_scale, TRELLIS_MAX_LAMBDA);
     unsigned s, t, c;
     for (t = 0; t < DQ_STATES; t++)
         next[t].cost = INFINITY;
@@ -491,7 +520,8 @@ static void trellis_advance(const model_state *st, const trellis_path path[DQ_ST
             double err = w - (double)dq_index(level, s) * step, cost;
             if (level < -(int64_t)TC_MAX_MAGNITUDE || level > (int64_t)TC_MAX_MAGNITUDE)
                 continue;
-            cost = path[s].cost + err * err + lambda * frozen_level_cost(st, path[s].activity, path[s].previous_sign, m, level < 0);
+            cost = path_cost(path[s].cost + err * err +
+                             lambda * frozen_level_cost(st, path[s].activity, path[s].previous_sign, m, level < 0));
             t = dq_next_state[s][level & 1];
             if (cost < next[t].cost) {
                 next[t].cost = cost;

@@ -49,13 +49,14 @@ uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
  * where bits come from the adaptive model's current state, which then
  * advances with the chosen level.  lambda follows each channel's step so
  * that every channel trades bits for error at the same relative precision:
- * one lambda for all would zero the channels with small steps.  Writes
- * levels[0..n); returns the estimated payload bits. */
+ * one lambda for all would zero the channels with small steps.  channels
+ * and inner must be at least 1.  Writes levels[0..n); returns the
+ * estimated payload bits. */
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels, size_t inner,
                 double lambda_scale, unsigned initial_activity, int64_t *levels);
 
 /* Reconstruction indices q of dependent quantization (FORMAT 6.2) for n
- * levels in C order, the state starting at 0. */
+ * levels in C order (|level| <= 2^31), the state starting at 0. */
 void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices);
 
 /* Dependent (trellis-coded) quantization of n float weights, steps and
