@@ -37,7 +37,9 @@ from .container import (
     write_stream,
 )
 from .predict import DEFAULT_MAX_HISTORY, PREDICTION_KINDS, Prediction, check_prediction, code_levels
-from .quantize import QUANTIZERS, quantize_for_rate, quantize_for_snr, quantize_with_steps, snr_db
+from .quantize import (
+    QUANTIZERS, Bracket, SearchTry, quantize_for_rate, quantize_for_snr, quantize_with_steps, search_boundary, snr_db,
+)
 
 DEFAULT_SNR_DB = 40.0
 PREDICTION_NAMES = {code: name for name, code in PREDICTION_KINDS.items()}
@@ -377,31 +379,34 @@ SIZE_SEARCH_TOLERANCE_DB = 0.05
 
 def _encode_within(encode_at: Callable[..., bytes], max_size, progress, report) -> bytes:
     """The stream at the highest common SNR whose size is at most max_size
-    bytes, by bisection on the SNR (the size grows with it)."""
+    bytes.  The size grows about linearly with the SNR, so the search aims
+    its encodes by secant (quantize.search_boundary) on x = -SNR."""
     if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) or max_size <= 0:
         raise ValueError(f"max_size must be a positive number of bytes, got {max_size!r}")
     low, high = SIZE_SEARCH_DB
-    smallest = encode_at(snr_db=low)
-    if len(smallest) > max_size:
-        raise FormatError(
-            f"cannot fit {max_size} bytes: the smallest stream of this input (float tensors at the "
-            f"coarsest step, 0 dB SNR) takes {len(smallest)} bytes"
-        )
 
-    def fits(target_db: float) -> bool:
+    def attempt(target_db: float) -> SearchTry:
         if progress is not None:
             progress(f"size search: {target_db:.2f} dB", 0)
         try:
-            return len(encode_at(snr_db=target_db)) <= max_size
-        except FormatError:  # that SNR cannot be reached (levels beyond 2**31)
-            return False
+            size = len(encode_at(snr_db=target_db))
+        except FormatError:  # that SNR cannot be reached (levels beyond 2**31): too fine
+            return SearchTry(-target_db, None, np.nan, True)
+        return SearchTry(-target_db, target_db, float(max_size - size), size > max_size)
 
-    if fits(high):
-        low = high
-    while high - low > SIZE_SEARCH_TOLERANCE_DB:
-        middle = (low + high) / 2
-        low, high = (middle, high) if fits(middle) else (low, middle)
-    return encode_at(snr_db=low, progress=progress, report=report)
+    smallest = len(encode_at(snr_db=low))
+    if smallest > max_size:
+        raise FormatError(
+            f"cannot fit {max_size} bytes: the smallest stream of this input (float tensors at the "
+            f"coarsest step, 0 dB SNR) takes {smallest} bytes"
+        )
+    finest = attempt(high)
+    if finest.gap >= 0:
+        return encode_at(snr_db=high, progress=progress, report=report)
+    tries = [SearchTry(-low, low, float(max_size - smallest), False), finest]
+    bracket = Bracket(-high, -low, SIZE_SEARCH_TOLERANCE_DB)
+    target_db = search_boundary(lambda x: attempt(-x), bracket, tries, guess=None, slope=max_size / (high - low))
+    return encode_at(snr_db=target_db, progress=progress, report=report)
 
 
 def _open(data) -> native.Stream:

@@ -201,20 +201,21 @@ GAUSSIAN_ENTROPY_BITS = 0.5 * np.log2(2.0 * np.pi * np.e)
 
 
 @dataclass
-class _Try:
+class SearchTry:
     x: float
-    candidate: Quantized | None  # None: a level past the dtype, too coarse
+    candidate: object  # what the try made; None: nothing usable (a level past the dtype)
     gap: float  # 0 at the boundary, >= 0 accepts; nan without a candidate
     fine_side: bool  # the boundary lies at a coarser step
 
 
-class _Bracket:
+class Bracket:
     """The search's state: the nearest tries to the boundary on its fine and
     on its coarse side, and the gaps a secant between them uses (None: an
-    end of the range, not tried, or a candidate past the dtype)."""
+    end of the range, not tried, or a try without a candidate), until the
+    two are within `tolerance`."""
 
-    def __init__(self, fine: float, coarse: float):
-        self.fine, self.coarse = fine, coarse
+    def __init__(self, fine: float, coarse: float, tolerance: float = SEARCH_TOLERANCE):
+        self.fine, self.coarse, self.tolerance = fine, coarse, tolerance
         self.fine_gap: float | None = None
         self.coarse_gap: float | None = None
         self.last_fine_side: bool | None = None
@@ -223,7 +224,7 @@ class _Bracket:
     def width(self) -> float:
         return self.coarse - self.fine
 
-    def add(self, t: _Try) -> None:
+    def add(self, t: SearchTry) -> None:
         gap = t.gap if np.isfinite(t.gap) else None
         if gap is not None:
             self.gaps[t.x] = gap
@@ -259,8 +260,8 @@ class _Bracket:
         sides in two tries; without an aim inside the bracket, its middle."""
         if aimed is None or not self.fine < aimed < self.coarse:
             return (self.fine + self.coarse) / 2
-        nudge = 0.45 * SEARCH_TOLERANCE * (1 if self.last_fine_side else -1)
-        margin = min(0.05 * SEARCH_TOLERANCE, self.width() / 4)
+        nudge = 0.45 * self.tolerance * (1 if self.last_fine_side else -1)
+        margin = min(0.05 * self.tolerance, self.width() / 4)
         return float(np.clip(aimed + nudge, self.fine + margin, self.coarse - margin))
 
 
@@ -285,10 +286,10 @@ def _search_step(
     if not np.any(weights):
         return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, lam, name)
 
-    def attempt(x: float) -> _Try:
+    def attempt(x: float) -> SearchTry:
         q = _candidate(weights, scales, 2.0**x, axis, quantizer, lam, name, dtype, base)
         g = np.nan if q is None else float(gap(q))
-        return _Try(x, q, g, q is not None and (g >= 0) == accept_fine)
+        return SearchTry(x, q, g, q is not None and (g >= 0) == accept_fine)
 
     # from the finest step whose levels still fit in 2**29 to one that rounds
     # nearly everything to zero, within the steps the format has: past
@@ -301,17 +302,29 @@ def _search_step(
         if first.candidate is not None and accept_fine and fine == lowest:
             return first.candidate  # weights too small for the target: the best SNR the format allows
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
+    return search_boundary(attempt, Bracket(fine, coarse), [first], guess, slope)
+
+
+def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: float | None, slope: float):
+    """The candidate of the accepted try nearest to the boundary, once
+    `bracket` holds it within its tolerance.  `attempt(x)` makes a try:
+    first at `guess` (None: where a secant through `tries` aims), then
+    where a secant aims, then, after SEARCH_AIMED_TRIES, by bisection.
+    `tries` are those made already, one at least accepted.  The gap
+    changes by about `slope` per unit of x."""
     # An accepted try moves the bracket's accepting end to itself, so the
-    # latest one is the accepted step nearest to the boundary.
-    best, bracket, aimed = first.candidate, _Bracket(fine, coarse), guess
-    bracket.add(first)
-    for tries in range(2, SEARCH_MAX_TRIES + 1):
-        if bracket.width() < SEARCH_TOLERANCE:
+    # latest one is the accepted try nearest to the boundary.
+    for made in tries:
+        bracket.add(made)
+    best = next(t.candidate for t in reversed(tries) if t.gap >= 0)
+    aimed = bracket.aim(slope) if guess is None else guess
+    for count in range(len(tries) + 1, SEARCH_MAX_TRIES + 1):
+        if bracket.width() < bracket.tolerance:
             break
         latest = attempt(bracket.next_x(aimed))
         bracket.add(latest)
         best = latest.candidate if latest.gap >= 0 else best
-        aimed = bracket.aim(slope) if tries <= SEARCH_AIMED_TRIES else None
+        aimed = bracket.aim(slope) if count <= SEARCH_AIMED_TRIES else None
     return best
 
 
