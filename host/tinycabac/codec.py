@@ -145,7 +145,7 @@ def _named_step(name: str, make: Callable[..., Step], value) -> Step:
 
 
 def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantizer, lam, target_bpw=None, dtype=None,
-              base=None):
+              base=None, on_try=None):
     """`array` quantized as the options say; for an update it is the
     difference from `base`, and a searched step keeps base + reconstruction
     within `dtype`."""
@@ -182,11 +182,11 @@ def _quantize(name: str, array: np.ndarray, step, qp, target_snr, axis, quantize
     if target_bpw is not None:
         if not 0 < float(target_bpw) < float("inf"):
             raise FormatError(f"tensor {name!r}: bits per weight must be a positive finite number, got {target_bpw}")
-        return quantize_for_rate(array, float(target_bpw), axis, quantizer, name, lam, dtype, base)
+        return quantize_for_rate(array, float(target_bpw), axis, quantizer, name, lam, dtype, base, on_try)
     target = DEFAULT_SNR_DB if target_snr is None else float(target_snr)
     if np.isnan(target):
         raise FormatError(f"tensor {name!r}: target SNR must be a number of dB, got nan")
-    return quantize_for_snr(array, target, axis, quantizer, name, lam, dtype, base)
+    return quantize_for_snr(array, target, axis, quantizer, name, lam, dtype, base, on_try)
 
 
 def _check_fits_dtype(name: str, array: np.ndarray, reconstruction: np.ndarray) -> None:
@@ -202,10 +202,10 @@ def _check_fits_dtype(name: str, array: np.ndarray, reconstruction: np.ndarray) 
 
 
 def _encode_float(
-    name, array, base, step, qp, target_snr, axis, quantizer, lam, target_bpw, prediction: Prediction
+    name, array, base, step, qp, target_snr, axis, quantizer, lam, target_bpw, prediction: Prediction, on_try=None
 ) -> tuple[TensorEntry, float]:
     if base is None:
-        q = _quantize(name, array, step, qp, target_snr, axis, quantizer, lam, target_bpw)
+        q = _quantize(name, array, step, qp, target_snr, axis, quantizer, lam, target_bpw, on_try=on_try)
         _check_fits_dtype(name, array, q.reconstruction)
         entry = _levels_entry(
             name, array, MODE_QUANTIZED, q.levels, q.reconstruction, prediction,
@@ -216,7 +216,7 @@ def _encode_float(
     # base in float32 arithmetic (FORMAT 6.3), exactly as done here.
     base32 = base.astype(np.float32)
     difference = array.astype(np.float64) - base32.astype(np.float64)
-    q = _quantize(name, difference, step, qp, target_snr, axis, quantizer, lam, target_bpw, array.dtype, base32)
+    q = _quantize(name, difference, step, qp, target_snr, axis, quantizer, lam, target_bpw, array.dtype, base32, on_try)
     with np.errstate(over="ignore"):
         updated = base32 + q.reconstruction
     if not np.all(np.isfinite(updated)):
@@ -293,8 +293,9 @@ def encode(
     lam * step**2 (default 0.17 for "rdoq", 0.25 for "trellis"), whichever
     way the step was chosen.
     `progress(name, elements)` is called with 0 as a tensor starts and with
-    its element count when it is done (with `max_size`, also with 0 and a
-    description of each trial of the size search); `report`, if
+    its element count when it is done, and also with 0 and a description of
+    each try of a step search ("step try 3: name") and, with `max_size`, of
+    each trial of the size search; `report`, if
     given, receives an EncodeReport per tensor.
 
     Prediction (FORMAT 5.7): by default each tensor is also tried with its
@@ -358,6 +359,7 @@ def encode(
                 _per_tensor(lam, name),
                 _per_tensor(bits_per_weight, name),
                 allowed,
+                on_try=None if progress is None else _step_try_reporter(progress, name),
             )
             entries.append(entry)
         if report is not None:
@@ -368,6 +370,12 @@ def encode(
         digest = np.frombuffer(base_digest(base), dtype=np.uint8)
         entries.append(_levels_entry(BASE_DIGEST_NAME, digest, MODE_LOSSLESS, digest.astype(np.int64), digest))
     return write_stream(entries)
+
+
+def _step_try_reporter(progress: Callable[[str, int], None], name: str) -> Callable[[int], None]:
+    """Tells `progress` of each try of a tensor's step search, which on a
+    large tensor takes seconds each (minutes with the trellis)."""
+    return lambda tries: progress(f"step try {tries}: {name}", 0)
 
 
 # The SNR range searched for a size target, and how closely: 0 dB rounds

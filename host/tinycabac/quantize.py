@@ -5,6 +5,8 @@ and the exact float32 reconstruction every decoder must produce
 (docs/FORMAT.md section 6)."""
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -266,7 +268,8 @@ class Bracket:
 
 
 def _search_step(
-    weights, axis, quantizer, lam, name, gap, accept_fine: bool, goal: str, dtype, base, guess: float, slope: float
+    weights, axis, quantizer, lam, name, gap, accept_fine: bool, goal: str, dtype, base, guess: float, slope: float,
+    on_try: Callable[[int], None] | None = None,
 ) -> Quantized:
     """The accepted step nearest to the boundary where `gap` changes sign,
     within SEARCH_TOLERANCE of log2(step / channel RMS).  `gap(q) >= 0`
@@ -281,12 +284,17 @@ def _search_step(
     falling back to bisection after SEARCH_AIMED_TRIES.  On tensors of a
     real model's size that takes 4 to 9 tries where bisection takes 16.
     Only the latest accepted candidate is kept: on large tensors each
-    holds hundreds of megabytes."""
+    holds hundreds of megabytes.  `on_try(n)`, if given, hears of the nth
+    try as it starts (a progress display)."""
     scales = channel_scales(weights, axis)
     if not np.any(weights):
         return quantize_with_steps(weights, steps_for_factor(scales, 1.0), axis, quantizer, lam, name)
 
+    made = itertools.count(1)
+
     def attempt(x: float) -> SearchTry:
+        if on_try is not None:
+            on_try(next(made))
         q = _candidate(weights, scales, 2.0**x, axis, quantizer, lam, name, dtype, base)
         g = np.nan if q is None else float(gap(q))
         return SearchTry(x, q, g, q is not None and (g >= 0) == accept_fine)
@@ -330,26 +338,27 @@ def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: fl
 
 def quantize_for_snr(
     weights: np.ndarray, target_db: float, axis: int, quantizer: str = "nearest", name: str = "", lam: float | None = None,
-    dtype=None, base: np.ndarray | None = None,
+    dtype=None, base: np.ndarray | None = None, on_try: Callable[[int], None] | None = None,
 ) -> Quantized:
     """Largest step (per channel: proportional to the channel's RMS) whose
     reconstruction reaches `target_db`.  For an update, `weights` is the
     difference from `base` (float32) and `dtype` the updated tensor's: the
-    search skips steps whose updated tensor would leave its range."""
+    search skips steps whose updated tensor would leave its range.
+    `on_try(n)` hears of each try of the search as it starts."""
     return _search_step(
         weights, axis, quantizer, lam, name, lambda q: snr_db(weights, q.reconstruction) - target_db, True,
         f"{target_db} dB SNR", weights.dtype if dtype is None else dtype, base,
-        guess=(UNIFORM_NOISE_DB - target_db) / DB_PER_OCTAVE, slope=-DB_PER_OCTAVE,
+        guess=(UNIFORM_NOISE_DB - target_db) / DB_PER_OCTAVE, slope=-DB_PER_OCTAVE, on_try=on_try,
     )
 
 
 def quantize_for_rate(
     weights: np.ndarray, bits_per_weight: float, axis: int, quantizer: str = "nearest", name: str = "",
-    lam: float | None = None, dtype=None, base: np.ndarray | None = None,
+    lam: float | None = None, dtype=None, base: np.ndarray | None = None, on_try: Callable[[int], None] | None = None,
 ) -> Quantized:
     """Smallest step whose levels the coder's own model estimates at no more
-    than `bits_per_weight` (payload only); `dtype` and `base` as for
-    quantize_for_snr."""
+    than `bits_per_weight` (payload only); `dtype`, `base` and `on_try` as
+    for quantize_for_snr."""
     count = max(weights.size, 1)
 
     def bits_to_spare(q: Quantized) -> float:
@@ -358,5 +367,5 @@ def quantize_for_rate(
     return _search_step(
         weights, axis, quantizer, lam, name, bits_to_spare, False, f"{bits_per_weight} bits per weight",
         weights.dtype if dtype is None else dtype, base,
-        guess=GAUSSIAN_ENTROPY_BITS - bits_per_weight, slope=1.0,
+        guess=GAUSSIAN_ENTROPY_BITS - bits_per_weight, slope=1.0, on_try=on_try,
     )
