@@ -276,6 +276,25 @@ def test_max_size_is_met_by_the_whole_stream_at_one_common_snr(quantizer):
         assert np.array_equal(decoded["bias"], tensors["bias"])
 
 
+@pytest.mark.parametrize("max_size", [np.uint64(600), np.uint16(600), np.int8(100), 600, 10**400])
+def test_max_size_of_any_integer_type_is_met(max_size):
+    """A numpy unsigned max_size once made max_size - size wrap around, so a
+    stream 3.6 times too large passed as fitting; a small numpy type or a
+    huge int overflowed."""
+    w = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    data = tinycabac.encode({"w": w}, max_size=max_size)
+    assert len(data) <= int(max_size)
+    assert len(data) == len(tinycabac.encode({"w": w}, snr_db=100.0)) or len(data) > 0.9 * int(max_size)
+
+
+def test_an_infinite_snr_target_is_met_by_exactly_representable_weights():
+    """inf - inf is nan: the search once found no try meeting the target."""
+    report = []
+    w = np.array([0.5, 0.25, -0.125, 1.0] * 10, np.float32)
+    data = tinycabac.encode({"w": w}, snr_db=float("inf"), report=report)
+    assert report[0].snr_db == float("inf") and np.array_equal(tinycabac.decode(data)["w"], w)
+
+
 @pytest.mark.parametrize("shape, axis", [((0, 4), 0), ((0, 4), 1), ((3, 0), 0)])
 @pytest.mark.parametrize("options", [{}, {"step": 0.1}, {"bits_per_weight": 2.0}])
 def test_empty_float_tensors_with_a_channel_axis(shape, axis, options):

@@ -391,6 +391,10 @@ def _encode_within(encode_at: Callable[..., bytes], max_size, progress, report) 
     its encodes by secant (quantize.search_boundary) on x = -SNR."""
     if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) or max_size <= 0:
         raise ValueError(f"max_size must be a positive number of bytes, got {max_size!r}")
+    # a Python int, so that max_size - size cannot wrap around (numpy's
+    # unsigned and small types would) and converts to float: no stream
+    # comes near 2**62 bytes
+    max_size = min(int(max_size), 2**62)
     low, high = SIZE_SEARCH_DB
 
     def attempt(target_db: float) -> SearchTry:

@@ -306,7 +306,7 @@ def _search_step(
     lowest, highest = np.log2(MIN_STEP / np.max(scales)), np.log2(MAX_STEP / np.min(scales))
     fine, coarse = (float(end) for end in np.clip([np.log2(peak) - 29.0, np.log2(peak) + 2.0], lowest, highest))
     first = attempt(fine if accept_fine else coarse)
-    if first.candidate is None or first.gap < 0:
+    if first.candidate is None or not first.gap >= 0:
         if first.candidate is not None and accept_fine and fine == lowest:
             return first.candidate  # weights too small for the target: the best SNR the format allows
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
@@ -324,7 +324,10 @@ def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: fl
     # latest one is the accepted try nearest to the boundary.
     for made in tries:
         bracket.add(made)
-    best = next(t.candidate for t in reversed(tries) if t.gap >= 0)
+    accepted = [t.candidate for t in tries if t.gap >= 0]
+    if not accepted:
+        raise ValueError("search_boundary needs a try that meets the target to start from")
+    best = accepted[-1]
     aimed = bracket.aim(slope) if guess is None else guess
     for count in range(len(tries) + 1, SEARCH_MAX_TRIES + 1):
         if bracket.width() < bracket.tolerance:
@@ -345,8 +348,12 @@ def quantize_for_snr(
     difference from `base` (float32) and `dtype` the updated tensor's: the
     search skips steps whose updated tensor would leave its range.
     `on_try(n)` hears of each try of the search as it starts."""
+    def decibels_to_spare(q: Quantized) -> float:
+        measured = snr_db(weights, q.reconstruction)
+        return 0.0 if measured == target_db else measured - target_db  # inf - inf would be nan
+
     return _search_step(
-        weights, axis, quantizer, lam, name, lambda q: snr_db(weights, q.reconstruction) - target_db, True,
+        weights, axis, quantizer, lam, name, decibels_to_spare, True,
         f"{target_db} dB SNR", weights.dtype if dtype is None else dtype, base,
         guess=(UNIFORM_NOISE_DB - target_db) / DB_PER_OCTAVE, slope=-DB_PER_OCTAVE, on_try=on_try,
     )
