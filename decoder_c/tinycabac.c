@@ -775,7 +775,7 @@ static integer_map integer_map_of(const tc_decoder *d)
 
 static unsigned bit_length64(uint64_t x)
 {
-    uint32_t high = (uint32_t)(x >> 32); /* up to 31 bits: an unsigned int may have 16 */
+    uint32_t high = (uint32_t)(x >> 32); /* 32 bits: an unsigned int may have 16 */
     return high ? 32u + tc_bit_length(high) : tc_bit_length((uint32_t)x);
 }
 
