@@ -397,14 +397,16 @@ def _encode_within(encode_at: Callable[..., bytes], max_size, progress, report) 
     max_size = min(int(max_size), 2**62)
     low, high = SIZE_SEARCH_DB
 
+    def sized(target_db: float, size: int) -> SearchTry:
+        return SearchTry(-target_db, target_db, float(max_size - size), size > max_size)
+
     def attempt(target_db: float) -> SearchTry:
         if progress is not None:
             progress(f"size search: {target_db:.2f} dB", 0)
         try:
-            size = len(encode_at(snr_db=target_db))
+            return sized(target_db, len(encode_at(snr_db=target_db)))
         except FormatError:  # that SNR cannot be reached (levels beyond 2**31): too fine
             return SearchTry(-target_db, None, np.nan, True)
-        return SearchTry(-target_db, target_db, float(max_size - size), size > max_size)
 
     smallest = len(encode_at(snr_db=low))
     if smallest > max_size:
@@ -415,7 +417,7 @@ def _encode_within(encode_at: Callable[..., bytes], max_size, progress, report) 
     finest = attempt(high)
     if finest.gap >= 0:
         return encode_at(snr_db=high, progress=progress, report=report)
-    tries = [SearchTry(-low, low, float(max_size - smallest), False), finest]
+    tries = [sized(low, smallest), finest]
     bracket = Bracket(-high, -low, SIZE_SEARCH_TOLERANCE_DB)
     target_db = search_boundary(lambda x: attempt(-x), bracket, tries, guess=None, slope=max_size / (high - low))
     return encode_at(snr_db=target_db, progress=progress, report=report)

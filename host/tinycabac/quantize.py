@@ -108,13 +108,13 @@ def _searched_levels(w, steps, step_values, axis, quantizer, lam) -> np.ndarray:
     if w.size == 0:  # nothing to search; an empty channel axis also has no step to start from
         return np.zeros(0, dtype=np.int64)
     _, inner = channel_layout(w.shape, axis)
-    flat_steps = np.array([s.value for s in steps]) if steps else np.ones(1)
+    flat_steps = np.array([s.value for s in steps])
     if lam is None:
         lam = LAMBDA_FACTOR[quantizer]
     divisor = 2.0 if quantizer == "trellis" else 1.0  # a dependent level covers two grid steps
     start = native.initial_activity(np.rint(w.ravel()[: native.INITIAL_ACTIVITY_WINDOW] / (divisor * step_values.ravel()[0])))
     search = native.trellis if quantizer == "trellis" else native.rdoq
-    return search(w, flat_steps, inner if axis != AXIS_NONE else max(w.size, 1), lam, start)
+    return search(w, flat_steps, inner, lam, start)
 
 
 def snr_db(original: np.ndarray, reconstruction: np.ndarray) -> float:
