@@ -765,9 +765,28 @@ def test_an_empty_tensor_with_a_channel_axis_is_searched(quantizer, shape, axis)
     assert out.shape == shape
 
 
+@pytest.mark.parametrize("quantizer", ["rdoq", "trellis"])
+def test_the_search_starts_from_each_weights_own_step(monkeypatch, quantizer):
+    """A depthwise kernel's channel axis is last, so its first weights span
+    many channels.  Dividing them all by the first channel's step, 1000 times
+    finer than the others', started the search at the largest activity."""
+    rng = np.random.default_rng(5)
+    scales = np.where(np.arange(32) == 0, 0.001, 1.0)
+    weights = rng.normal(size=(3, 3, 32)) * scales
+    steps = [Step.from_float(0.1 * s) for s in scales]
+    divisor = 2 if quantizer == "trellis" else 1
+    coder_start = native.initial_activity(np.rint(weights.ravel()[:32] / (divisor * 0.1 * scales)))
+    started = []
+    search = native.trellis if quantizer == "trellis" else native.rdoq
+    monkeypatch.setattr(native, quantizer, lambda *args: started.append(args[-1]) or search(*args))
+    quantize.quantize_with_steps(weights, steps, axis=2, quantizer=quantizer)
+    assert started == [coder_start]
+    assert coder_start < 40  # levels of about 10, where the old start was 255
+
+
 def test_initial_activity_of_ratios_beyond_int64_saturates():
-    """The searches start from rounded weight/step ratios, with the first
-    channel's step for every channel: casting 1e30 to int64 is undefined
+    """The searches start from rounded weight/step ratios, which a tiny step
+    can take past int64: casting 1e30 to int64 is undefined
     (numpy: INT64_MIN with a RuntimeWarning, counted as 0 bits)."""
     import warnings
 

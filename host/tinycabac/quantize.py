@@ -85,7 +85,7 @@ def quantize_with_steps(
     if quantizer == "nearest":
         levels = nearest
     else:
-        levels = _searched_levels(w, steps, step_values, axis, quantizer, lam).reshape(w.shape)
+        levels = _searched_levels(w, steps, axis, quantizer, lam).reshape(w.shape)
     levels = levels.astype(np.int64)
     rule = QUANTIZER_RULES[quantizer]
     return Quantized(levels, steps, axis, reconstruct(levels, steps, axis, name, rule), rule)
@@ -103,7 +103,7 @@ def quantize_with_steps(
 LAMBDA_FACTOR = {"rdoq": np.log(2) / 6.0 * 1.5, "trellis": 0.25}
 
 
-def _searched_levels(w, steps, step_values, axis, quantizer, lam) -> np.ndarray:
+def _searched_levels(w, steps, axis, quantizer, lam) -> np.ndarray:
     """Levels from the coder-aware searches in C (RDOQ or trellis)."""
     if w.size == 0:  # nothing to search; an empty channel axis also has no step to start from
         return np.zeros(0, dtype=np.int64)
@@ -112,9 +112,20 @@ def _searched_levels(w, steps, step_values, axis, quantizer, lam) -> np.ndarray:
     if lam is None:
         lam = LAMBDA_FACTOR[quantizer]
     divisor = 2.0 if quantizer == "trellis" else 1.0  # a dependent level covers two grid steps
-    start = native.initial_activity(np.rint(w.ravel()[: native.INITIAL_ACTIVITY_WINDOW] / (divisor * step_values.ravel()[0])))
+    head = w.ravel()[: native.INITIAL_ACTIVITY_WINDOW]
+    start = native.initial_activity(np.rint(head / (divisor * _head_steps(flat_steps, w.shape, axis))))
     search = native.trellis if quantizer == "trellis" else native.rdoq
     return search(w, flat_steps, inner, lam, start)
+
+
+def _head_steps(flat_steps: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+    """The step of each weight the starting activity is taken from.  With the
+    channel axis last (a depthwise kernel) those weights span many channels,
+    and dividing them all by the first channel's step would start the search
+    at the wrong scale."""
+    channels, inner = channel_layout(shape, axis)
+    count = min(native.INITIAL_ACTIVITY_WINDOW, int(np.prod(shape, dtype=np.int64)))
+    return flat_steps[(np.arange(count) // inner) % channels]
 
 
 def snr_db(original: np.ndarray, reconstruction: np.ndarray) -> float:
