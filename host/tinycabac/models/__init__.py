@@ -50,20 +50,24 @@ def make_interpreter(tflite_bytes: bytes):
 
 def evaluate_accuracy(tflite_bytes: bytes) -> float:
     """Top-1 accuracy of a digits model on the bundled held-out split."""
-    split = load_test_split()
+    predictions = held_out_outputs(tflite_bytes).argmax(axis=1)
+    return float(np.mean(predictions == load_test_split()["labels"]))
+
+
+def held_out_outputs(tflite_bytes: bytes) -> np.ndarray:
+    """A digits model's outputs (LiteRT), one row per held-out image."""
+    images = load_test_split()["x_float"]
     interpreter = make_interpreter(tflite_bytes)
     input_detail = interpreter.get_input_details()[0]
-    images = _model_input(split["x_float"], input_detail)
-    interpreter.resize_tensor_input(input_detail["index"], images.shape)
+    inputs = model_input(images, input_detail)
+    interpreter.resize_tensor_input(input_detail["index"], inputs.shape)
     interpreter.allocate_tensors()
-    interpreter.set_tensor(input_detail["index"], images)
+    interpreter.set_tensor(input_detail["index"], inputs)
     interpreter.invoke()
-    scores = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    predictions = scores.reshape(len(images), -1).argmax(axis=1)
-    return float(np.mean(predictions == split["labels"]))
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).reshape(len(images), -1)
 
 
-def _model_input(images: np.ndarray, input_detail: dict) -> np.ndarray:
+def model_input(images: np.ndarray, input_detail: dict) -> np.ndarray:
     """Float images converted to the model's input type and quantization."""
     dtype = np.dtype(input_detail["dtype"])
     if dtype.kind == "f":
