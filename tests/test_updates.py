@@ -148,3 +148,18 @@ def test_update_step_search_keeps_the_updated_tensor_in_its_dtype(dtype, old, ne
         assert report[0].snr_db >= target["snr_db"]
     with pytest.raises(tinycabac.FormatError, match=f"tensor 'w': {error}"):
         tinycabac.encode(updated, base=base, step=overflowing_step)
+
+
+@pytest.mark.parametrize("old_dtype, new_dtype", [(np.float16, np.float32), (np.float32, np.float16)])
+def test_float16_and_float32_bases_update_either_way(old_dtype, new_dtype):
+    """FORMAT 6.3: a mode-3 tensor's base may be float32 or float16 (widened,
+    exactly); the encoder codes a float32 tensor against a float16 base, so
+    apply() must take that base too."""
+    rng = np.random.default_rng(3)
+    old = {"w": rng.standard_normal(40).astype(old_dtype)}
+    new = {"w": (old["w"].astype(np.float32) * 1.01).astype(new_dtype)}
+    update = tinycabac.encode(new, base=old, step=1e-3)
+    assert [t.mode for t in tinycabac.info(update)][0] == "delta-quantized"
+    out = tinycabac.apply(old, update)["w"]
+    assert np.max(np.abs(out - new["w"].astype(np.float32))) <= 1e-3
+
