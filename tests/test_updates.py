@@ -163,3 +163,17 @@ def test_float16_and_float32_bases_update_either_way(old_dtype, new_dtype):
     out = tinycabac.apply(old, update)["w"]
     assert np.max(np.abs(out - new["w"].astype(np.float32))) <= 1e-3
 
+
+def test_base_digest_follows_the_spec_whatever_the_byte_order():
+    """FORMAT 3.5: the digest names little-endian dtypes ('<f4') and hashes
+    little-endian bytes, so a big-endian copy of a base (an .npz written
+    big-endian) is the same base as its decoded, little-endian copy."""
+    rng = np.random.default_rng(4)
+    little = {"w": rng.standard_normal(40).astype("<f4"), "i": rng.integers(-9, 9, 7).astype("<i2"),
+              "b": np.arange(3, dtype=np.int8)}
+    big = {name: array.astype(array.dtype.newbyteorder(">")) for name, array in little.items()}
+    assert tinycabac.base_digest(big) == tinycabac.base_digest(little)
+    new = {name: array.astype(array.dtype.newbyteorder("<")) + array.dtype.type(1) for name, array in big.items()}
+    out = tinycabac.apply(little, tinycabac.encode(new, base=big, step=1e-3))
+    assert np.array_equal(out["i"], new["i"])
+

@@ -243,7 +243,8 @@ def base_digest(tensors: Mapping[str, np.ndarray]) -> bytes:
     digest = hashlib.sha256()
     for name, value in tensors.items():
         array = np.asarray(value)
-        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        # FORMAT 3.5: the little-endian dtype string ('<f4') and bytes, whatever order the base is held in
+        digest.update(f"{name}\0{array.dtype.newbyteorder('<').str}\0{array.shape}\0".encode())
         digest.update(_le_bytes(array))
     return digest.digest()
 
