@@ -177,3 +177,26 @@ def test_base_digest_follows_the_spec_whatever_the_byte_order():
     out = tinycabac.apply(little, tinycabac.encode(new, base=big, step=1e-3))
     assert np.array_equal(out["i"], new["i"])
 
+
+def test_integer_difference_beyond_the_level_range_codes_the_tensor_whole():
+    """An int32 difference can exceed |level| <= 2**31 (FORMAT 5.5); such a
+    tensor is coded whole (mode 0), as without a base, not refused."""
+    old = {"b": np.array([-(2**31), 5, 2**31 - 1], np.int32), "c": np.array([1, 2], np.int32)}
+    new = {"b": np.array([2**31 - 1, 6, -(2**31)], np.int32), "c": np.array([3, 2], np.int32)}
+    update = tinycabac.encode(new, base=old)
+    assert {t.name: t.mode for t in tinycabac.info(update)} == {
+        "b": "lossless", "c": "delta-lossless", "__base_sha256__": "lossless"}
+    out = tinycabac.apply(old, update)
+    assert all(np.array_equal(out[name], new[name]) for name in new)
+
+
+def test_a_non_finite_base_tensor_is_not_used_as_a_base():
+    """A float base holding NaN or infinity is never a valid base (FORMAT
+    6.3): the tensor is coded whole rather than the finite new tensor being
+    refused as if it held NaN or infinity."""
+    old = {"f": np.array([1.0, np.inf, 2.0], np.float32), "g": np.ones(3, np.float32)}
+    new = {"f": np.array([1.0, 3.0, 2.0], np.float32), "g": np.full(3, 2.0, np.float32)}
+    update = tinycabac.encode(new, base=old, step=0.5)
+    assert {t.name: t.mode for t in tinycabac.info(update)}["f"] == "quantized"
+    out = tinycabac.apply(old, update)
+    assert np.array_equal(out["f"], new["f"]) and np.array_equal(out["g"], new["g"])
