@@ -1091,6 +1091,28 @@ def test_read_into_and_chunks_agree(stream_bytes):
     assert pieces == whole
 
 
+def test_decode_refuses_a_wrong_base_before_overwriting_any_of_it():
+    """tcdec.decode updates its base in place (FORMAT 6.3), so it checks every
+    base tensor before it decodes the first: a base wrong in its second
+    tensor, or lacking one, must come back untouched, as on the host."""
+    rng = np.random.default_rng(5)
+    old = tinycabac.decode(tinycabac.encode({
+        "a": rng.integers(-100, 100, 50).astype(np.int8), "b": rng.integers(-100, 100, 50).astype(np.int8),
+        "f": rng.standard_normal(20).astype(np.float32)}, step=1e-3))  # as the receiver holds it
+    update = tinycabac.encode({name: array + array.dtype.type(1) for name, array in old.items()}, base=old, step=1e-3)
+    wrong = dict(old, b=old["b"] + np.int8(2))
+    for base in (wrong, {"a": old["a"], "f": old["f"]}):
+        held = tcdec.decode(tinycabac.encode(base, step=1e-3))
+        before = {name: bytes(array) for name, (_, array) in held.items()}
+        with pytest.raises(tcdec.BaseMismatchError, match="'b'"):
+            tcdec.decode(update, base=held)
+        assert {name: bytes(array) for name, (_, array) in held.items()} == before
+    held = tcdec.decode(tinycabac.encode(old, step=1e-3))
+    applied = tinycabac.apply(old, update)
+    got = tcdec.decode(update, base=held)
+    assert all(got[name][1].tobytes() == applied[name].tobytes() for name in ("a", "b", "f"))
+
+
 def test_interleaved_readers_on_one_file(stream_bytes):
     import io
 
