@@ -1362,11 +1362,15 @@ def _check_buffer(info, buffer):
 
 
 def _check_base(info, buffer):
-    """FORMAT 6.3: refuse a wrong base before overwriting it."""
+    """FORMAT 6.3: refuse a wrong base before overwriting it.  The base is
+    the buffer's first info.nbytes bytes, as the decoder reads them, whatever
+    its element type (a bytearray, a memoryview of one, an array.array)."""
     view = memoryview(buffer)
-    if not isinstance(buffer, (bytes, bytearray)):
-        view = view[: info.size]  # an array of the tensor's typecode: elements
-    crc = _crc32_update(view[: info.nbytes] if isinstance(buffer, (bytes, bytearray)) else view)
+    itemsize = _byte_length(buffer) // len(view) if len(view) else 1
+    whole, rest = divmod(info.nbytes, itemsize)  # views slice by elements
+    crc = _crc32_update(view[:whole])
+    if rest:  # the base ends inside an element of a wider type
+        crc = _crc32_update(bytes(view[whole : whole + 1])[:rest], crc)
     if crc != info.base_crc32:
         raise BaseMismatchError(
             "tensor %r: the base has CRC-32 %08x, the update was made for %08x" % (info.name, crc, info.base_crc32)
