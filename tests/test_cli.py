@@ -191,6 +191,18 @@ def test_update_encode_and_apply(tmp_path):
     assert base.kind == "tflite"
 
 
+def test_an_update_stream_needs_apply_not_decode(tmp_path):
+    """decode, verify and info --source of an update stream say, in one line
+    and without writing anything, which command takes it."""
+    run("encode", "--base", INT8_MODEL, INT8_MODEL, "-o", "u.tcb", cwd=tmp_path)
+    for args in (("decode", "u.tcb", "-o", "x.tflite"), ("verify", "u.tcb", INT8_MODEL),
+                 ("info", "u.tcb", "--source", INT8_MODEL)):
+        refused = run(*args, cwd=tmp_path, check=False)
+        assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert "u.tcb is an update stream" in refused.stderr and "tinycabac apply BASE u.tcb" in refused.stderr
+    assert not (tmp_path / "x.tflite").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -1091,6 +1091,51 @@ def test_read_into_and_chunks_agree(stream_bytes):
     assert pieces == whole
 
 
+def test_decode_refuses_a_wrong_base_before_overwriting_any_of_it():
+    """tcdec.decode updates its base in place (FORMAT 6.3), so it checks every
+    base tensor before it decodes the first: a base wrong in its second
+    tensor, or lacking one, must come back untouched, as on the host."""
+    rng = np.random.default_rng(5)
+    old = tinycabac.decode(tinycabac.encode({
+        "a": rng.integers(-100, 100, 50).astype(np.int8), "b": rng.integers(-100, 100, 50).astype(np.int8),
+        "f": rng.standard_normal(20).astype(np.float32)}, step=1e-3))  # as the receiver holds it
+    update = tinycabac.encode({name: array + array.dtype.type(1) for name, array in old.items()}, base=old, step=1e-3)
+    wrong = dict(old, b=old["b"] + np.int8(2))
+    for base in (wrong, {"a": old["a"], "f": old["f"]}):
+        held = tcdec.decode(tinycabac.encode(base, step=1e-3))
+        before = {name: bytes(array) for name, (_, array) in held.items()}
+        with pytest.raises(tcdec.BaseMismatchError, match="'b'"):
+            tcdec.decode(update, base=held)
+        assert {name: bytes(array) for name, (_, array) in held.items()} == before
+    held = tcdec.decode(tinycabac.encode(old, step=1e-3))
+    applied = tinycabac.apply(old, update)
+    got = tcdec.decode(update, base=held)
+    assert all(got[name][1].tobytes() == applied[name].tobytes() for name in ("a", "b", "f"))
+
+
+@pytest.mark.parametrize("holder", ["bytearray", "memoryview", "array B", "array of the dtype", "array i"])
+def test_read_into_checks_the_base_in_any_writable_buffer(holder):
+    """read_into takes any writable buffer of at least info.nbytes bytes; for
+    an update its base is those bytes, whatever the buffer's element type."""
+    import array
+
+    rng = np.random.default_rng(6)
+    old = {"f": rng.standard_normal(21).astype(np.float32), "i": rng.integers(-900, 900, 31).astype(np.int16)}
+    update = tinycabac.encode({"f": old["f"] + np.float32(0.01), "i": old["i"] + np.int16(3)}, base=old, step=1e-3)
+    applied = tinycabac.apply(old, update)
+    decoder = tcdec.Decoder(update)
+    for name, typecode in (("f", "f"), ("i", "h")):
+        raw = old[name].tobytes()
+        data = raw + bytes(4 - len(raw) % 4)  # room to spare: only the tensor's bytes are the base
+        buffer = {"bytearray": lambda: bytearray(data), "memoryview": lambda: memoryview(bytearray(data)),
+                  "array B": lambda: array.array("B", data), "array of the dtype": lambda: array.array(typecode, raw),
+                  "array i": lambda: array.array("i", data)}[holder]()  # fmt: skip
+        decoder.read_into(name, buffer)
+        assert bytes(buffer)[: applied[name].nbytes] == applied[name].tobytes()
+        with pytest.raises(tcdec.BaseMismatchError, match="CRC-32"):
+            decoder.read_into(name, buffer)  # now the updated tensor: not this update's base
+
+
 def test_interleaved_readers_on_one_file(stream_bytes):
     import io
 

@@ -148,3 +148,55 @@ def test_update_step_search_keeps_the_updated_tensor_in_its_dtype(dtype, old, ne
         assert report[0].snr_db >= target["snr_db"]
     with pytest.raises(tinycabac.FormatError, match=f"tensor 'w': {error}"):
         tinycabac.encode(updated, base=base, step=overflowing_step)
+
+
+@pytest.mark.parametrize("old_dtype, new_dtype", [(np.float16, np.float32), (np.float32, np.float16)])
+def test_float16_and_float32_bases_update_either_way(old_dtype, new_dtype):
+    """FORMAT 6.3: a mode-3 tensor's base may be float32 or float16 (widened,
+    exactly); the encoder codes a float32 tensor against a float16 base, so
+    apply() must take that base too."""
+    rng = np.random.default_rng(3)
+    old = {"w": rng.standard_normal(40).astype(old_dtype)}
+    new = {"w": (old["w"].astype(np.float32) * 1.01).astype(new_dtype)}
+    update = tinycabac.encode(new, base=old, step=1e-3)
+    assert [t.mode for t in tinycabac.info(update)][0] == "delta-quantized"
+    out = tinycabac.apply(old, update)["w"]
+    assert np.max(np.abs(out - new["w"].astype(np.float32))) <= 1e-3
+
+
+def test_base_digest_follows_the_spec_whatever_the_byte_order():
+    """FORMAT 3.5: the digest names little-endian dtypes ('<f4') and hashes
+    little-endian bytes, so a big-endian copy of a base (an .npz written
+    big-endian) is the same base as its decoded, little-endian copy."""
+    rng = np.random.default_rng(4)
+    little = {"w": rng.standard_normal(40).astype("<f4"), "i": rng.integers(-9, 9, 7).astype("<i2"),
+              "b": np.arange(3, dtype=np.int8)}
+    big = {name: array.astype(array.dtype.newbyteorder(">")) for name, array in little.items()}
+    assert tinycabac.base_digest(big) == tinycabac.base_digest(little)
+    new = {name: array.astype(array.dtype.newbyteorder("<")) + array.dtype.type(1) for name, array in big.items()}
+    out = tinycabac.apply(little, tinycabac.encode(new, base=big, step=1e-3))
+    assert np.array_equal(out["i"], new["i"])
+
+
+def test_integer_difference_beyond_the_level_range_codes_the_tensor_whole():
+    """An int32 difference can exceed |level| <= 2**31 (FORMAT 5.5); such a
+    tensor is coded whole (mode 0), as without a base, not refused."""
+    old = {"b": np.array([-(2**31), 5, 2**31 - 1], np.int32), "c": np.array([1, 2], np.int32)}
+    new = {"b": np.array([2**31 - 1, 6, -(2**31)], np.int32), "c": np.array([3, 2], np.int32)}
+    update = tinycabac.encode(new, base=old)
+    assert {t.name: t.mode for t in tinycabac.info(update)} == {
+        "b": "lossless", "c": "delta-lossless", "__base_sha256__": "lossless"}
+    out = tinycabac.apply(old, update)
+    assert all(np.array_equal(out[name], new[name]) for name in new)
+
+
+def test_a_non_finite_base_tensor_is_not_used_as_a_base():
+    """A float base holding NaN or infinity is never a valid base (FORMAT
+    6.3): the tensor is coded whole rather than the finite new tensor being
+    refused as if it held NaN or infinity."""
+    old = {"f": np.array([1.0, np.inf, 2.0], np.float32), "g": np.ones(3, np.float32)}
+    new = {"f": np.array([1.0, 3.0, 2.0], np.float32), "g": np.full(3, 2.0, np.float32)}
+    update = tinycabac.encode(new, base=old, step=0.5)
+    assert {t.name: t.mode for t in tinycabac.info(update)}["f"] == "quantized"
+    out = tinycabac.apply(old, update)
+    assert np.array_equal(out["f"], new["f"]) and np.array_equal(out["g"], new["g"])

@@ -1313,11 +1313,11 @@ class Decoder:
         which is replaced by the updated one; a wrong base is refused with
         BaseMismatchError before anything is written."""
         info = self.info(key)
-        size = _byte_length(buffer)
-        if size < info.nbytes:
-            raise ValueError("buffer holds %d bytes, tensor %r needs %d" % (size, info.name, info.nbytes))
-        if info.base_crc32 is not None:
-            _check_base(info, buffer)
+        _check_buffer(info, buffer)
+        return self._read_over(info, buffer)
+
+    def _read_over(self, info, buffer):
+        """read_into() once `buffer` has passed _check_buffer."""
         reader = TensorReader(self, info, True)
         while reader.readinto(buffer):
             pass
@@ -1352,12 +1352,25 @@ class Decoder:
         return self._state
 
 
+def _check_buffer(info, buffer):
+    """A buffer for read_into(): large enough, and for an update the base."""
+    size = _byte_length(buffer)
+    if size < info.nbytes:
+        raise ValueError("buffer holds %d bytes, tensor %r needs %d" % (size, info.name, info.nbytes))
+    if info.base_crc32 is not None:
+        _check_base(info, buffer)
+
+
 def _check_base(info, buffer):
-    """FORMAT 6.3: refuse a wrong base before overwriting it."""
+    """FORMAT 6.3: refuse a wrong base before overwriting it.  The base is
+    the buffer's first info.nbytes bytes, as the decoder reads them, whatever
+    its element type (a bytearray, a memoryview of one, an array.array)."""
     view = memoryview(buffer)
-    if not isinstance(buffer, (bytes, bytearray)):
-        view = view[: info.size]  # an array of the tensor's typecode: elements
-    crc = _crc32_update(view[: info.nbytes] if isinstance(buffer, (bytes, bytearray)) else view)
+    itemsize = _byte_length(buffer) // len(view) if len(view) else 1
+    whole, rest = divmod(info.nbytes, itemsize)  # views slice by elements
+    crc = _crc32_update(view[:whole])
+    if rest:  # the base ends inside an element of a wider type
+        crc = _crc32_update(bytes(view[whole : whole + 1])[:rest], crc)
     if crc != info.base_crc32:
         raise BaseMismatchError(
             "tensor %r: the base has CRC-32 %08x, the update was made for %08x" % (info.name, crc, info.base_crc32)
@@ -1488,25 +1501,37 @@ def decode(stream, chunk_size=1024, accelerated=True, base=None):
 
     An update stream needs `base`: a dict name -> array.array (or -> (shape,
     array.array), as decode() returns) holding the tensors the update was
-    made for.  Updated tensors are decoded in place over those arrays."""
+    made for.  Updated tensors are decoded in place over those arrays,
+    after every one of them has been checked: a wrong base is refused
+    before any of its tensors is overwritten."""
     decoder = Decoder(stream, chunk_size, accelerated)
     names = set()
     for name in decoder.names():  # before any tensor is decoded (FORMAT 7)
         if name in names:
             raise InvalidFieldError("tensor name %r appears twice" % name)
         names.add(name)
+    for index in range(decoder.tensor_count):
+        info = decoder.info(index)
+        if info.base_crc32 is not None:
+            _check_buffer(info, _base_tensor(info, base))
     tensors = {}
     for index in range(decoder.tensor_count):
         info = decoder.info(index)
         if info.base_crc32 is None:
             tensors[info.name] = (info.shape, decoder.read(index))
             continue
-        target = base.get(info.name) if base is not None else None
-        if isinstance(target, tuple):
-            target = target[1]
-        if target is None:
-            raise BaseMismatchError("tensor %r is an update: pass its base tensor in `base`" % info.name)
-        decoder.read_into(index, target)
+        target = _base_tensor(info, base)
+        decoder._read_over(info, target)
         tensors[info.name] = (info.shape, target)
     decoder.check_end()  # a forward-only stream's size (FORMAT 7)
     return tensors
+
+
+def _base_tensor(info, base):
+    """The array in `base` (as decode() takes it) that update tensor `info` applies to."""
+    target = base.get(info.name) if base is not None else None
+    if isinstance(target, tuple):
+        target = target[1]
+    if target is None:
+        raise BaseMismatchError("tensor %r is an update: pass its base tensor in `base`" % info.name)
+    return target

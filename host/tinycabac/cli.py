@@ -175,6 +175,21 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def _decode_whole(stream: bytes, path) -> Model:
+    """The model a stream holds whole; an update stream needs its base."""
+    try:
+        return decode_model(stream)
+    except FormatError as error:
+        try:
+            update = codec.is_update(stream)
+        except FormatError:
+            update = False
+        if not update:
+            raise
+        raise CliError(f"{path} is an update stream: apply it to its base with "
+                       f"`tinycabac apply BASE {path} -o NEW`") from error
+
+
 def _write_model_file(model: Model, output: Path, args) -> None:
     """Write the model as the output's extension asks (decode, apply): a
     .tflite stream's weight arrays can go to an .npz archive, but arrays
@@ -191,7 +206,7 @@ def _write_model_file(model: Model, output: Path, args) -> None:
 
 def cmd_decode(args) -> int:
     source = Path(args.input)
-    model = decode_model(_read_bytes(source, "stream"))
+    model = _decode_whole(_read_bytes(source, "stream"), source)
     suffix = ".tflite" if model.kind == "tflite" else ".npz"
     output = Path(args.output) if args.output else Path(source.name).with_suffix(suffix)
     if output.resolve() == source.resolve():
@@ -256,7 +271,7 @@ def cmd_info(args) -> int:
     stream = _read_bytes(Path(args.input), "stream")
     snrs = {}
     if args.source:
-        source, decoded = read_model(args.source), decode_model(stream)
+        source, decoded = read_model(args.source), _decode_whole(stream, args.input)
         problems = _compare_models(source, decoded)
         if problems:  # the SNR column would be empty or meaningless: say why
             print(f"tinycabac: warning: {args.source} is not the model this stream was made from: "
@@ -304,7 +319,7 @@ def cmd_verify(args) -> int:
     stream = _read_bytes(Path(args.stream), "stream")
     source_bytes = _read_bytes(Path(args.source), "source")
     source = model_from_bytes(source_bytes, args.source)
-    decoded = decode_model(stream)  # the C decoder checks every CRC
+    decoded = _decode_whole(stream, args.stream)  # the C decoder checks every CRC
     problems = _compare_models(source, decoded)
     lossy = _tensor_snrs(source.tensors, decoded.tensors)
     # A .tflite file comes back byte for byte when lossless; an .npz archive

@@ -235,7 +235,14 @@ def _matching_base(name: str, array: np.ndarray, base: Mapping | None) -> np.nda
         return None
     candidate = _as_array(name, base[name])
     same_kind = candidate.dtype == array.dtype or (array.dtype.kind == "f" and candidate.dtype.kind == "f")
-    return candidate if same_kind and candidate.shape == array.shape else None
+    if not same_kind or candidate.shape != array.shape:
+        return None
+    if array.dtype.kind == "f":
+        # NaN or infinity is never a valid base (FORMAT 6.3): code the tensor whole
+        return candidate if np.all(np.isfinite(candidate)) else None
+    # an int32 difference can exceed the levels' range (|level| <= 2**31, FORMAT 5.5): code the tensor whole
+    difference = array.astype(np.int64) - candidate.astype(np.int64)
+    return candidate if np.max(np.abs(difference), initial=0) <= native.MAX_LEVEL else None
 
 
 def base_digest(tensors: Mapping[str, np.ndarray]) -> bytes:
@@ -243,7 +250,8 @@ def base_digest(tensors: Mapping[str, np.ndarray]) -> bytes:
     digest = hashlib.sha256()
     for name, value in tensors.items():
         array = np.asarray(value)
-        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        # FORMAT 3.5: the little-endian dtype string ('<f4') and bytes, whatever order the base is held in
+        digest.update(f"{name}\0{array.dtype.newbyteorder('<').str}\0{array.shape}\0".encode())
         digest.update(_le_bytes(array))
     return digest.digest()
 

@@ -189,8 +189,11 @@ class Stream:
             base = np.asarray(base)
             if base.shape != shape:
                 raise BaseMismatchError(f"tensor {name!r}: base has shape {base.shape}, the update expects {shape}")
-            if base.dtype.newbyteorder("=") not in (DTYPE_CODES[raw.dtype], out_dtype):
-                raise BaseMismatchError(f"tensor {name!r}: base has dtype {base.dtype}, the update expects {DTYPE_CODES[raw.dtype]}")
+            # FORMAT 6.3: mode 2 needs the same dtype, mode 3 a float32 or float16 base (whatever the new dtype)
+            allowed = (np.dtype(np.float16), np.dtype(np.float32)) if raw.mode in QUANTIZED_MODES else (out_dtype,)
+            if base.dtype.newbyteorder("=") not in allowed:
+                expects = "float32 or float16" if raw.mode in QUANTIZED_MODES else str(out_dtype)
+                raise BaseMismatchError(f"tensor {name!r}: base has dtype {base.dtype}, the update expects {expects}")
             out[...] = base.ravel()  # exact: same dtype, or float16 widened to float32
             status = lib.tc_check_base(raw, ffi.from_buffer(out), out.nbytes)
             if status != 0:
