@@ -189,7 +189,9 @@ class Stream:
             base = np.asarray(base)
             if base.shape != shape:
                 raise BaseMismatchError(f"tensor {name!r}: base has shape {base.shape}, the update expects {shape}")
-            if base.dtype.newbyteorder("=") not in (DTYPE_CODES[raw.dtype], out_dtype):
+            # mode 3 takes a base of either float dtype (FORMAT 6.3), as encode pairs them
+            allowed = (DTYPE_CODES[raw.dtype], out_dtype) + ((np.dtype(np.float16),) if raw.mode in QUANTIZED_MODES else ())
+            if base.dtype.newbyteorder("=") not in allowed:
                 raise BaseMismatchError(f"tensor {name!r}: base has dtype {base.dtype}, the update expects {DTYPE_CODES[raw.dtype]}")
             out[...] = base.ravel()  # exact: same dtype, or float16 widened to float32
             status = lib.tc_check_base(raw, ffi.from_buffer(out), out.nbytes)
