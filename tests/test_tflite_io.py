@@ -237,6 +237,28 @@ def test_constants_the_format_cannot_hold_stay_in_the_skeleton():
         assert rebuilt.find(constant.tobytes()) == data.find(constant.tobytes()) > 0
 
 
+def test_weight_buffers_past_the_stream_tensor_limit_stay_in_the_skeleton():
+    """A stream holds 4096 tensors: a model with more weight buffers was
+    refused whole ("4102 tensors; the format allows 4096"); its smallest
+    buffers are carried in the skeleton instead, and an update of it fits
+    too (its base digest is one more tensor)."""
+    from tinycabac import native
+    from tinycabac.container import MAX_TENSORS
+
+    count = MAX_TENSORS + 4
+    tensors = [TensorSpec("input", (1, 4), np.float32)]
+    tensors += [TensorSpec(f"c{i}", (16 + (i % 7 == 0),), np.int8, np.full(16 + (i % 7 == 0), i % 128, np.int8))
+                for i in range(count)]  # fmt: skip
+    data = build_tflite(ModelSpec(tensors, [], [0], [0]))
+    model = modelfile.model_from_bytes(data)
+    assert len(model.tensors) == MAX_TENSORS - 3
+    assert all(model.tensors[f"c{i}"].size == 17 for i in range(0, count, 7))  # the longest are coded
+    stream = modelfile.encode_model(model)
+    assert modelfile.decode_model(stream).to_bytes() == data == native.rebuild_tflite(stream)
+    update = modelfile.encode_update(model, model)
+    assert modelfile.apply_update(model, update).to_bytes() == data
+
+
 def test_duplicate_tensor_names_get_unique_weight_names():
     weights, bias = random_dense(3, out_features=20)
     tensors = [

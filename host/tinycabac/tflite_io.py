@@ -19,7 +19,7 @@ import numpy as np
 import tflite
 from tflite.TensorType import TensorType
 
-from .container import FormatError, check_shape
+from .container import MAX_TENSORS, FormatError, check_shape
 
 # TFLite files carry this identifier at bytes 4..8 (after the root offset).
 TFLITE_FILE_IDENTIFIER = b"TFL3"
@@ -27,6 +27,12 @@ TFLITE_FILE_IDENTIFIER = b"TFL3"
 # Buffers smaller than this are left in the skeleton: coding them costs more
 # in per-tensor overhead than it saves, and they are mostly shapes/indices.
 MIN_WEIGHT_ELEMENTS = 16
+
+# A stream holds MAX_TENSORS tensors, of which the container data may take
+# three (the skeleton, the places or the JSON layout, an update's base
+# digest): a model with more weight buffers keeps its smallest ones in the
+# skeleton, carried exactly, instead of being refused.
+MAX_WEIGHT_BUFFERS = MAX_TENSORS - 3
 
 # TFLite tensor types whose constant data the codec handles, as little-endian
 # numpy dtypes.  Other types (strings, bools, int4, int64, ...) stay in the
@@ -77,7 +83,7 @@ def split_tflite(data: bytes) -> tuple[dict[str, np.ndarray], bytes, dict]:
         records = _collect_weight_records(model, data)
     except _FLATBUFFER_READ_ERRORS as error:
         raise ValueError(f"not a TFLite flatbuffer: corrupt tables ({error})") from error
-    records = _drop_overlapping_ranges(records)
+    records = _largest_buffers(_drop_overlapping_ranges(records), MAX_WEIGHT_BUFFERS)
 
     weights = {}
     for record in records:
@@ -360,6 +366,14 @@ def _drop_overlapping_ranges(records: list[dict]) -> list[dict]:
         elif len(overlapping) == 1 and _same_array(overlapping[0], record):
             overlapping[0]["tensors"].extend(record["tensors"])
     return kept
+
+
+def _largest_buffers(records: list[dict], limit: int) -> list[dict]:
+    """The `limit` longest records (the earlier of equal ones), in their order."""
+    if len(records) <= limit:
+        return records
+    kept = {id(record) for record in sorted(records, key=lambda record: -record["length"])[:limit]}
+    return [record for record in records if id(record) in kept]
 
 
 def _same_array(first: dict, second: dict) -> bool:
