@@ -13,6 +13,7 @@ TensorFlow.
 
 from __future__ import annotations
 
+import bisect
 import struct
 
 import numpy as np
@@ -195,6 +196,7 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
     records_by_buffer: dict[int, dict] = {}
     axes_by_buffer: dict[int, set[int]] = {}
     used_names: set[str] = set()
+    last_suffix: dict[str, int] = {}
     for subgraph_index in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(subgraph_index)
         filters = filter_axes(model, subgraph)
@@ -221,7 +223,7 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
             record = _weight_record(tensor, model.Buffers(buffer_index), data)
             if record is None:
                 continue
-            record["name"] = _unique_name(_stream_name(reference["name"], buffer_index), used_names)
+            record["name"] = _unique_name(_stream_name(reference["name"], buffer_index), used_names, last_suffix)
             record["buffer"] = buffer_index
             record["tensors"] = [reference]
             records_by_buffer[buffer_index] = record
@@ -340,12 +342,17 @@ def _stream_name(tensor_name: str, buffer_index: int) -> str:
     return tensor_name.encode("utf-8")[:_MAX_STREAM_NAME_BYTES].decode("utf-8", errors="ignore")
 
 
-def _unique_name(base: str, used: set[str]) -> str:
-    name, suffix = base, 1
+def _unique_name(base: str, used: set[str], last_suffix: dict[str, int]) -> str:
+    """`base`, or the first of base#2, base#3, ... not yet used.  The
+    suffixes tried before stay used, so each base resumes from its last one:
+    a model of thousands of tensors of one name is not quadratic."""
+    suffix = last_suffix.get(base, 1)
+    name = base if suffix == 1 else f"{base}#{suffix}"
     while name in used:
         suffix += 1
         name = f"{base}#{suffix}"
     used.add(name)
+    last_suffix[base] = suffix
     return name
 
 
@@ -358,11 +365,22 @@ def _drop_overlapping_ranges(records: list[dict]) -> list[dict]:
     array.
     """
     kept: list[dict] = []
+    # the kept ranges, disjoint, by offset (so their ends are sorted too):
+    # the ones a range overlaps are found by bisection, not by a scan of all,
+    # and two are as many as the choice below needs
+    starts: list[int] = []
+    by_start: list[dict] = []
     for record in records:
         start, stop = record["offset"], record["offset"] + record["length"]
-        overlapping = [k for k in kept if start < k["offset"] + k["length"] and k["offset"] < stop]
+        position = bisect.bisect_left(starts, stop)  # by_start[:position] start before `stop`
+        overlapping = []
+        while position > 0 and len(overlapping) < 2 and by_start[position - 1]["offset"] + by_start[position - 1]["length"] > start:
+            position -= 1
+            overlapping.append(by_start[position])
         if not overlapping:
             kept.append(record)
+            starts.insert(position, start)
+            by_start.insert(position, record)
         elif len(overlapping) == 1 and _same_array(overlapping[0], record):
             overlapping[0]["tensors"].extend(record["tensors"])
     return kept
