@@ -237,6 +237,85 @@ def test_constants_the_format_cannot_hold_stay_in_the_skeleton():
         assert rebuilt.find(constant.tobytes()) == data.find(constant.tobytes()) > 0
 
 
+def test_weight_buffers_past_the_stream_tensor_limit_stay_in_the_skeleton():
+    """A stream holds 4096 tensors: a model with more weight buffers was
+    refused whole ("4102 tensors; the format allows 4096"); its smallest
+    buffers are carried in the skeleton instead, and an update of it fits
+    too (its base digest is one more tensor)."""
+    from tinycabac import native
+    from tinycabac.container import MAX_TENSORS
+
+    count = MAX_TENSORS + 4
+    tensors = [TensorSpec("input", (1, 4), np.float32)]
+    tensors += [TensorSpec(f"c{i}", (16 + (i % 7 == 0),), np.int8, np.full(16 + (i % 7 == 0), i % 128, np.int8))
+                for i in range(count)]  # fmt: skip
+    data = build_tflite(ModelSpec(tensors, [], [0], [0]))
+    model = modelfile.model_from_bytes(data)
+    assert len(model.tensors) == MAX_TENSORS - 3
+    assert all(model.tensors[f"c{i}"].size == 17 for i in range(0, count, 7))  # the longest are coded
+    stream = modelfile.encode_model(model)
+    assert modelfile.decode_model(stream).to_bytes() == data == native.rebuild_tflite(stream)
+    update = modelfile.encode_update(model, model)
+    assert modelfile.apply_update(model, update).to_bytes() == data
+
+
+def _overlap_record(offset, length, dtype="int8"):
+    return {"offset": offset, "length": length, "dtype": dtype, "shape": [length], "tensors": [offset]}
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 12), st.sampled_from(["int8", "uint8"])), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_overlapping_buffers_are_cut_once_the_first_kept(ranges):
+    """Of buffers whose byte ranges overlap (offset/size buffers may point
+    anywhere), the first is kept; one reading the very same array joins it."""
+    from tinycabac.tflite_io import _drop_overlapping_ranges
+
+    kept = []  # the rule, as a scan of every kept range
+    for record in [_overlap_record(*r) for r in ranges]:
+        hits = [k for k in kept if record["offset"] < k["offset"] + k["length"] and k["offset"] < record["offset"] + record["length"]]
+        if not hits:
+            kept.append(record)
+        elif len(hits) == 1 and all(hits[0][key] == record[key] for key in ("offset", "length", "dtype", "shape")):
+            hits[0]["tensors"] = hits[0]["tensors"] + record["tensors"]
+    got = _drop_overlapping_ranges([_overlap_record(*r) for r in ranges])
+    assert [(r["offset"], r["length"], r["dtype"], r["tensors"]) for r in got] == \
+        [(r["offset"], r["length"], r["dtype"], r["tensors"]) for r in kept]
+
+
+@given(st.lists(st.sampled_from(["a", "a#2", "a#3", "b", "a#2#2"]), max_size=30))
+def test_unique_names_are_the_first_free_suffix(bases):
+    from tinycabac.tflite_io import _unique_name
+
+    used, last, expected = set(), {}, []
+    for base in bases:  # the rule: base, else the first free base#2, base#3, ...
+        suffix, name = 1, base
+        while name in expected:
+            suffix += 1
+            name = f"{base}#{suffix}"
+        expected.append(name)
+    assert [_unique_name(base, used, last) for base in bases] == expected
+
+
+def test_many_weight_buffers_of_one_name_split_in_linear_time():
+    """Naming and overlap checks compared every buffer with every other: a
+    1.6 MB file of 20000 constants named "Const" took over two minutes to
+    split.  (Converters give thousands of constants such names.)"""
+    import time
+
+    from tinycabac.tflite_io import _drop_overlapping_ranges, _unique_name
+
+    count = 20000
+    started = time.perf_counter()
+    used, last = set(), {}
+    names = [_unique_name("Const", used, last) for _ in range(count)]
+    records = [_overlap_record(64 * i, 48) for i in range(count, 0, -1)]  # by decreasing offset, as graphs may list them
+    records += [_overlap_record(64 * i + 16, 16) for i in range(1, count + 1)]  # each inside a kept one: dropped
+    kept = _drop_overlapping_ranges(records)
+    elapsed = time.perf_counter() - started
+    assert names[:3] == ["Const", "Const#2", "Const#3"] and len(set(names)) == count
+    assert len(kept) == count and elapsed < 10
+
+
 def test_duplicate_tensor_names_get_unique_weight_names():
     weights, bias = random_dense(3, out_features=20)
     tensors = [

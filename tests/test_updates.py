@@ -94,6 +94,49 @@ def test_delta_that_leaves_the_dtype_range_is_refused_by_the_decoder():
     assert np.array_equal(tinycabac.apply(old, update)["w"], new["w"])
 
 
+def test_a_float16_base_tensor_serves_a_float32_update():
+    """encode pairs a float16 base tensor with a float32 new one (mode 3
+    takes either float dtype, FORMAT 6.3, and widening float16 is exact), but
+    apply refused the update it had just made, so `tinycabac encode --base`
+    failed when a .tflite's weights went from float16 to float32."""
+    rng = np.random.default_rng(5)
+    old = {"w": rng.standard_normal(40).astype(np.float16)}
+    new = {"w": old["w"].astype(np.float32) * np.float32(1.01)}
+    update = tinycabac.encode(new, base=old, step=1e-3)
+    assert tinycabac.info(update)[0].mode == "delta-quantized"
+    out = tinycabac.apply(old, update)["w"]
+    assert out.dtype == np.float32 and np.max(np.abs(out - new["w"])) <= 1e-3
+
+
+def test_a_tflite_update_from_float16_to_float32_weights():
+    """The same .tflite tensor, float16 (through a DEQUANTIZE) in the base
+    and float32 in the new model."""
+    from tflite.ActivationFunctionType import ActivationFunctionType
+    from tflite.BuiltinOperator import BuiltinOperator
+    from tflite.BuiltinOptions import BuiltinOptions
+
+    from tinycabac import modelfile
+    from tinycabac.models.tflite_writer import ModelSpec, OperatorSpec, TensorSpec, build_tflite, fully_connected_options
+
+    weights = np.random.default_rng(7).standard_normal((24, 20)).astype(np.float32)
+    dense = OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, -1], [2], 1, BuiltinOptions.FullyConnectedOptions,
+                         fully_connected_options(ActivationFunctionType.NONE))  # fmt: skip
+    io = [TensorSpec("input", (1, 20), np.float32), TensorSpec("dense/weights", weights.shape, np.float32),
+          TensorSpec("output", (1, 24), np.float32)]  # fmt: skip
+    float16 = io + [TensorSpec("fp16", weights.shape, np.float16, weights.astype(np.float16))]
+    old = build_tflite(ModelSpec(float16, [OperatorSpec(BuiltinOperator.DEQUANTIZE, [3], [1]), dense], [0], [2]))
+    float32 = io[:3] + [TensorSpec("fp16", weights.shape, np.float32, weights * 1.01)]
+    new = build_tflite(ModelSpec(float32, [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 3, -1], [2], 1,
+                                                        dense.options_type, dense.options)], [0], [2]))  # fmt: skip
+    old_model, new_model = modelfile.model_from_bytes(old), modelfile.model_from_bytes(new)
+    assert old_model.tensors["fp16"].dtype == np.float16 and new_model.tensors["fp16"].dtype == np.float32
+    update = modelfile.encode_update(new_model, old_model, step=1e-3)
+    assert {t.name: t.mode for t in tinycabac.info(update)}["fp16"] == "delta-quantized"
+    applied = modelfile.apply_update(old_model, update)
+    assert applied.skeleton == new_model.skeleton
+    assert np.max(np.abs(applied.tensors["fp16"] - weights * 1.01)) <= 1e-3
+
+
 finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 
 

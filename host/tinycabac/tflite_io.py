@@ -13,13 +13,14 @@ TensorFlow.
 
 from __future__ import annotations
 
+import bisect
 import struct
 
 import numpy as np
 import tflite
 from tflite.TensorType import TensorType
 
-from .container import FormatError, check_shape
+from .container import MAX_TENSORS, FormatError, check_shape
 
 # TFLite files carry this identifier at bytes 4..8 (after the root offset).
 TFLITE_FILE_IDENTIFIER = b"TFL3"
@@ -27,6 +28,12 @@ TFLITE_FILE_IDENTIFIER = b"TFL3"
 # Buffers smaller than this are left in the skeleton: coding them costs more
 # in per-tensor overhead than it saves, and they are mostly shapes/indices.
 MIN_WEIGHT_ELEMENTS = 16
+
+# A stream holds MAX_TENSORS tensors, of which the container data may take
+# three (the skeleton, the places or the JSON layout, an update's base
+# digest): a model with more weight buffers keeps its smallest ones in the
+# skeleton, carried exactly, instead of being refused.
+MAX_WEIGHT_BUFFERS = MAX_TENSORS - 3
 
 # TFLite tensor types whose constant data the codec handles, as little-endian
 # numpy dtypes.  Other types (strings, bools, int4, int64, ...) stay in the
@@ -77,7 +84,7 @@ def split_tflite(data: bytes) -> tuple[dict[str, np.ndarray], bytes, dict]:
         records = _collect_weight_records(model, data)
     except _FLATBUFFER_READ_ERRORS as error:
         raise ValueError(f"not a TFLite flatbuffer: corrupt tables ({error})") from error
-    records = _drop_overlapping_ranges(records)
+    records = _largest_buffers(_drop_overlapping_ranges(records), MAX_WEIGHT_BUFFERS)
 
     weights = {}
     for record in records:
@@ -189,6 +196,7 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
     records_by_buffer: dict[int, dict] = {}
     axes_by_buffer: dict[int, set[int]] = {}
     used_names: set[str] = set()
+    last_suffix: dict[str, int] = {}
     for subgraph_index in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(subgraph_index)
         filters = filter_axes(model, subgraph)
@@ -215,7 +223,7 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
             record = _weight_record(tensor, model.Buffers(buffer_index), data)
             if record is None:
                 continue
-            record["name"] = _unique_name(_stream_name(reference["name"], buffer_index), used_names)
+            record["name"] = _unique_name(_stream_name(reference["name"], buffer_index), used_names, last_suffix)
             record["buffer"] = buffer_index
             record["tensors"] = [reference]
             records_by_buffer[buffer_index] = record
@@ -334,12 +342,17 @@ def _stream_name(tensor_name: str, buffer_index: int) -> str:
     return tensor_name.encode("utf-8")[:_MAX_STREAM_NAME_BYTES].decode("utf-8", errors="ignore")
 
 
-def _unique_name(base: str, used: set[str]) -> str:
-    name, suffix = base, 1
+def _unique_name(base: str, used: set[str], last_suffix: dict[str, int]) -> str:
+    """`base`, or the first of base#2, base#3, ... not yet used.  The
+    suffixes tried before stay used, so each base resumes from its last one:
+    a model of thousands of tensors of one name is not quadratic."""
+    suffix = last_suffix.get(base, 1)
+    name = base if suffix == 1 else f"{base}#{suffix}"
     while name in used:
         suffix += 1
         name = f"{base}#{suffix}"
     used.add(name)
+    last_suffix[base] = suffix
     return name
 
 
@@ -352,14 +365,33 @@ def _drop_overlapping_ranges(records: list[dict]) -> list[dict]:
     array.
     """
     kept: list[dict] = []
+    # the kept ranges, disjoint, by offset (so their ends are sorted too):
+    # the ones a range overlaps are found by bisection, not by a scan of all,
+    # and two are as many as the choice below needs
+    starts: list[int] = []
+    by_start: list[dict] = []
     for record in records:
         start, stop = record["offset"], record["offset"] + record["length"]
-        overlapping = [k for k in kept if start < k["offset"] + k["length"] and k["offset"] < stop]
+        position = bisect.bisect_left(starts, stop)  # by_start[:position] start before `stop`
+        overlapping = []
+        while position > 0 and len(overlapping) < 2 and by_start[position - 1]["offset"] + by_start[position - 1]["length"] > start:
+            position -= 1
+            overlapping.append(by_start[position])
         if not overlapping:
             kept.append(record)
+            starts.insert(position, start)
+            by_start.insert(position, record)
         elif len(overlapping) == 1 and _same_array(overlapping[0], record):
             overlapping[0]["tensors"].extend(record["tensors"])
     return kept
+
+
+def _largest_buffers(records: list[dict], limit: int) -> list[dict]:
+    """The `limit` longest records (the earlier of equal ones), in their order."""
+    if len(records) <= limit:
+        return records
+    kept = {id(record) for record in sorted(records, key=lambda record: -record["length"])[:limit]}
+    return [record for record in records if id(record) in kept]
 
 
 def _same_array(first: dict, second: dict) -> bool:
