@@ -7,6 +7,7 @@ those exact levels are then coded losslessly by each contender:
   - the order-0 entropy of the levels with one histogram per tensor and per output channel
     (ideal code lengths, not a real coder);
   - NNCodec 2.1.3's CABAC (one stream per tensor, rows = output channels);
+  - TensorFlow Lite Micro's LUT compression (tflite-micro's `compress` tool);
   - tinycabac (`tinycabac.encode` of the model's tensors; round trip checked), once it exists.
 Also encode / decode throughput of tinycabac and NNCodec on the largest model.
 
@@ -23,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import nncodec_anchor
-from common import (DOCS_DIR, GENERAL_COMPRESSORS, fixed, general_compressor_bits, load_tinycabac,
-                    markdown_table, order0_bits, per_row_order0_bits)
+from common import (DOCS_DIR, GENERAL_COMPRESSORS, TFLM_LUT, fixed, general_compressor_bits, load_tinycabac,
+                    markdown_table, order0_bits, per_row_order0_bits, tflm_lut_bits)
 from corpus import Model, load_corpus
 
 ENTROPY_COLUMNS = ("order-0 / model", "order-0 / tensor", "order-0 / channel")
@@ -80,6 +81,7 @@ def measure_model(model: Model, tinycabac) -> ModelResult:
     result.bits["order-0 / tensor"] = sum(order0_bits(level) for level in levels)
     result.bits["order-0 / channel"] = sum(per_row_order0_bits(rows) for rows in channel_rows)
     result.bits[NNCODEC] = nncodec_anchor.code_losslessly(channel_rows).bits
+    result.bits[TFLM_LUT] = sum(tflm_lut_bits(rows) for rows in channel_rows)
     if tinycabac is not None:
         stream, _, _ = tinycabac_round_trip(tinycabac, tensor_dict(model, levels))
         result.bits[TINYCABAC] = 8 * len(stream)
@@ -118,7 +120,7 @@ def corpus_total(results: list[ModelResult]) -> ModelResult:
 
 
 def size_table(results: list[ModelResult]) -> str:
-    columns = list(GENERAL_COMPRESSORS) + list(ENTROPY_COLUMNS) + [NNCODEC, TINYCABAC, TINYCABAC_PAYLOADS]
+    columns = list(GENERAL_COMPRESSORS) + list(ENTROPY_COLUMNS) + [NNCODEC, TFLM_LUT, TINYCABAC, TINYCABAC_PAYLOADS]
     header = ["model", "M weights"] + columns + ["best general", "tinycabac size vs best general"]
     rows = []
     for result in results + [corpus_total(results)]:
@@ -188,6 +190,12 @@ stores int8 weights. Every column codes the same levels; numbers are **bits per 
 - `{NNCODEC}`: NNCodec 2.1.3 deepCABAC, default settings (cabac_unary_length_minus1 = 10,
   param_opt_flag = 1), one stream per tensor with rows = output channels, NNR headers not
   counted; round trip verified.
+- `{TFLM_LUT}`: TensorFlow Lite Micro's own weight compression (tflite-micro's `compress`,
+  LUT method, the interpreter decompresses at run time): each tensor's levels become indices
+  into a table of its distinct values, per tensor or per output channel, whichever is
+  smaller; its indices have at most 7 bits, so a tensor with more distinct values per table
+  stays at 8 bits per weight. Packed indices and value tables counted, the DECODE
+  operators' metadata not.
 - `{TINYCABAC}`: whole `.tcb` stream of the model (container and directory included); round
   trip verified. `{TINYCABAC_PAYLOADS}`: the same without the container (header, directory
   with names, shapes, payload offsets and CRC-32s).

@@ -9,7 +9,7 @@ grid we measure bits/weight and weight SNR of:
   - tinycabac's own quantizers: rate-distortion-optimized (RDOQ, uniform reconstruction) and
     trellis (8-state dependent quantization, FORMAT 6.2), both pricing bits with its coder;
 and, at the table points x = k = 2, 3, 4, the nearest levels under zlib / bzip2 / xz / zstd /
-brotli and their order-0 entropy. Quantizers that change the SNR are compared at equal SNR:
+brotli, TensorFlow Lite Micro's LUT compression, and their order-0 entropy. Quantizers that change the SNR are compared at equal SNR:
 their bits are interpolated along their own step sweep to the SNR that nearest rounding
 reaches at std * 2^-k.
 
@@ -32,8 +32,8 @@ from multiprocessing import Pool
 import numpy as np
 
 import nncodec_anchor
-from common import (DOCS_DIR, GENERAL_COMPRESSORS, fixed, general_compressor_bits, load_tinycabac,
-                    markdown_table, order0_bits)
+from common import (DOCS_DIR, GENERAL_COMPRESSORS, TFLM_LUT, fixed, general_compressor_bits, load_tinycabac,
+                    markdown_table, order0_bits, tflm_lut_bits)
 from corpus import MODEL_SOURCES, Model, WeightTensor, load_model
 
 TABLE_K = (2, 3, 4)
@@ -182,15 +182,25 @@ def count_tie_differences(tensor: WeightTensor, reconstruction: np.ndarray, expe
     return int(differs.sum())
 
 
-def level_bytes(levels: np.ndarray, tensor: WeightTensor) -> bytes:
-    """Levels in file layout, as int8 when they fit, else int16 (else int32)."""
+def level_dtype(levels: np.ndarray) -> type:
+    """int8 when the levels fit, else int16 (else int32), as a model file would store them."""
     for dtype in (np.int8, np.int16, np.int32):
         info = np.iinfo(dtype)
         if levels.min() >= info.min and levels.max() <= info.max:
-            break
+            return dtype
+    return np.int64
+
+
+def level_bytes(levels: np.ndarray, tensor: WeightTensor) -> bytes:
+    """Levels in file layout, in their level_dtype."""
     rows_shape = np.moveaxis(tensor.weights, tensor.channel_axis, 0).shape
     file_layout = np.moveaxis(levels.reshape(rows_shape), 0, tensor.channel_axis)
-    return np.ascontiguousarray(file_layout, dtype=dtype).tobytes()
+    return np.ascontiguousarray(file_layout, dtype=level_dtype(levels)).tobytes()
+
+
+def tflm_bits(levels: np.ndarray, tensor: WeightTensor) -> int:
+    """TFLM's LUT compression of one tensor's levels (rows = output channels)."""
+    return tflm_lut_bits(levels.reshape(tensor.num_channels, -1), 8 * np.dtype(level_dtype(levels)).itemsize)
 
 
 def measure_model(job: tuple[int, dict]) -> ModelResult:
@@ -213,6 +223,7 @@ def measure_model(job: tuple[int, dict]) -> ModelResult:
             for name, bits in general_compressor_bits(blob).items():
                 result.curves[name][x] = Point(bits, nsr)
             result.curves[ORDER0][x] = Point(sum(order0_bits(levels) for levels in nearest_levels), nsr)
+            result.curves[TFLM_LUT][x] = Point(sum(tflm_bits(levels, t) for levels, t in zip(nearest_levels, model.tensors)), nsr)
     return result
 
 
@@ -226,7 +237,7 @@ def corpus_total(results: list[ModelResult]) -> ModelResult:
 
 
 def table_for_k(results: list[ModelResult], k: int) -> str:
-    nearest_columns = [NEAREST_NNCODEC, NEAREST_TINYCABAC] + list(GENERAL_COMPRESSORS) + [ORDER0]
+    nearest_columns = [NEAREST_NNCODEC, NEAREST_TINYCABAC] + list(GENERAL_COMPRESSORS) + [TFLM_LUT, ORDER0]
     header = (["model", "SNR dB"] + nearest_columns + [f"{m} @ equal SNR" for m in EQUAL_SNR_METHODS]
               + ["tinycabac vs NNCodec, same levels", "tinycabac trellis vs NNCodec trellis+RDOQ"])
     rows = []
@@ -324,6 +335,11 @@ both codecs use exactly the same step). Numbers are **bits per weight**.
   equal level * step, i.e. it coded the very same levels.
   General-purpose compressors see the model's levels as int8 (int16 where they do not fit)
   in file layout.
+- `{TFLM_LUT}`: TensorFlow Lite Micro's own weight compression of the same levels
+  (tflite-micro's `compress`, LUT method): indices into a table of each tensor's, or each
+  output channel's, distinct levels, whichever is smaller; packed indices and value tables
+  counted. Its indices have at most 7 bits, so a tensor with more distinct levels stays
+  int8 (int16).
 - `... @ equal SNR`: quantizers that trade distortion for rate, run over the step sweep
   std * 2^-x, x = {', '.join(f'{x:g}' for x in options['sweep'])}, with bits interpolated
   (linearly in dB) to the SNR nearest rounding reaches at k. NNCodec RDOQ uses

@@ -43,6 +43,34 @@ def per_row_order0_bits(rows: np.ndarray) -> float:
     return sum(order0_bits(row) for row in rows)
 
 
+# TFLite Micro's own weight compression (its `compress` tool, LUT method): every value
+# becomes an index into a table of the tensor's, or each output channel's, distinct
+# values.  Its DECODE operator takes indices of 1 to 7 bits, so a tensor that needs
+# 8 stays as it is.
+TFLM_LUT = "TFLM LUT"
+TFLM_MAX_INDEX_BITS = 7
+
+
+def tflm_lut_bits(rows: np.ndarray, element_bits: int = 8) -> int:
+    """Bits TFLM's LUT compression takes for a tensor (rows = output channels):
+    packed indices plus value tables, per tensor or per channel, whichever is
+    smaller; the tensor as stored when neither fits 7-bit indices."""
+    from tflite_micro.tensorflow.lite.micro.compression import lut
+
+    stored = rows.size * element_bits
+    if rows.size == 0:
+        return 0
+    sizes = [stored]
+    for axis in (None, 0):
+        compressed = lut.compress_array(rows, axis)
+        index_bits = compressed.index_bitwidth
+        if index_bits <= TFLM_MAX_INDEX_BITS:
+            table_length = max(len(table) for table in compressed.lookup_tables)  # lut.pack_lookup_tables
+            tables = len(compressed.lookup_tables) * table_length * element_bits
+            sizes.append(8 * -(-rows.size * index_bits // 8) + tables)  # lut.pack_indices: whole bytes
+    return min(sizes)
+
+
 def load_tinycabac():
     """The tinycabac package if it can encode yet, else None (the bench runs without it)."""
     try:

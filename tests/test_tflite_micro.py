@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import tool_missing
+from conftest import load_bench_module, tool_missing
 from tinycabac import modelfile, native
 from tinycabac.models import default_model_path, held_out_outputs, load_test_split, model_input
 
@@ -93,3 +93,25 @@ def test_a_quantized_float_model_runs_in_tflm_as_in_litert(tflm, split, options)
     # the same float model: only the kernels' summation order differs
     assert np.allclose(outputs, held_out_outputs(rebuilt), rtol=0, atol=1e-5)
     assert accuracy(outputs, split) >= accuracy(tflm_outputs(tflm, original, split), split) - 0.02
+
+
+@pytest.mark.parametrize("spread, element_bits", [(0.5, 8), (3.0, 8), (20.0, 8), (60.0, 8), (300.0, 16)])
+def test_the_benches_tflm_lut_figure_is_what_tflm_packs(tflm, spread, element_bits):
+    """bench/common.py counts TFLM's LUT compression by arithmetic; TFLM's own
+    packing (lut.pack_indices, lut.pack_lookup_tables) gives the same bytes,
+    and a tensor needing 8-bit indices stays as stored."""
+    from tflite_micro.tensorflow.lite.micro.compression import lut
+
+    common = load_bench_module("common")
+    dtype = np.int8 if element_bits == 8 else np.int16
+    info = np.iinfo(dtype)
+    rows = np.clip(np.rint(np.random.default_rng(3).normal(size=(6, 200)) * spread), info.min, info.max).astype(dtype)
+    packed = []
+    for axis in (None, 0):
+        compressed = lut.compress_array(rows, axis)
+        if compressed.index_bitwidth <= common.TFLM_MAX_INDEX_BITS:
+            table_length = max(len(table) for table in compressed.lookup_tables)
+            packed.append(8 * len(lut.pack_indices(compressed.indices, compressed.index_bitwidth))
+                          + 8 * len(lut.pack_lookup_tables(compressed.lookup_tables, table_length)))
+    assert common.tflm_lut_bits(rows, element_bits) == min(packed + [rows.size * element_bits])
+    assert bool(packed) == (spread < 60)
