@@ -542,3 +542,20 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.stdout.count("verify: OK") == 2
     assert result.stdout.count("the device's rebuild of the .tflite is identical") == 2
     assert "test accuracy: original" in result.stdout
+
+
+def test_every_argument_of_every_command_says_what_it_is_in_help():
+    """`tinycabac CMD --help` explains each argument: decode's -o (which
+    extensions, which default), export-c's prefix, demo's options."""
+    import argparse
+
+    from tinycabac.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    silent = [
+        f"{name} {action.dest}"
+        for name, parser in commands.choices.items()
+        for action in parser._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert silent == []

