@@ -354,18 +354,25 @@ def test_firmware_embeds_the_default_stream_when_unset(build_root):
     assert reports[DEFAULT_STREAM.name].tflite == (len(original), f"{zlib.crc32(original):08x}")
 
 
-def test_missing_stream_fails_the_build_with_a_clear_message(tmp_path):
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
+def test_missing_stream_fails_the_build_with_a_clear_message(tmp_path, relative):
+    """A relative path is looked for from where pio was started, then from
+    firmware/: the message names both places, not only the last."""
     require_tools("pio", "arm-none-eabi-gcc")
-    missing = tmp_path / "no_such_stream.tcb"
+    name = Path("no_such_dir") / "no_such_stream.tcb"
+    env = pio_environment(tmp_path / "build", [name if relative else tmp_path / name])
+    env["PWD"] = str(tmp_path)
     result = subprocess.run(
         ["pio", "run", "-d", str(FIRMWARE), "-e", "microbit"],
-        env=pio_environment(tmp_path / "build", [missing]),
+        cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
     )
     assert result.returncode != 0
-    assert f"TINYCABAC_STREAM names {missing}, which does not exist" in result.stderr + result.stdout
+    places = f"{tmp_path / name} or {FIRMWARE / name}" if relative else f"{tmp_path / name}"
+    assert f"TINYCABAC_STREAM names {places}, which does not exist" in result.stderr + result.stdout
 
 
 def test_real_board_envs_parse_offline():

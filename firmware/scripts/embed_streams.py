@@ -38,13 +38,26 @@ def load_export_c():
     return module.export_c
 
 
-def resolve(path):
-    """Absolute path of a stream named on the command line or by default."""
+def candidates(path):
+    """Where a stream named on the command line or by default may be, in order."""
     if os.path.isabs(path):
-        return path
+        return [path]
     bases = [os.environ.get("PWD", ""), project_dir] if path != DEFAULT_STREAM else [project_dir]
-    candidates = [os.path.normpath(os.path.join(base, path)) for base in bases if base]
-    return next((c for c in candidates if os.path.isfile(c)), candidates[-1])
+    return [os.path.normpath(os.path.join(base, path)) for base in bases if base]
+
+
+def resolve(path):
+    """Absolute path of a stream: the first candidate that exists."""
+    places = candidates(path)
+    found = next((c for c in places if os.path.isfile(c)), None)
+    if found is not None:
+        return found
+    if os.environ.get(STREAM_VARIABLE, "").strip():
+        fail("%s names %s, which does not exist." % (STREAM_VARIABLE, " or ".join(places)))
+    fail(
+        "the default stream %s (the bundled model) does not exist; this checkout is "
+        "incomplete. Set %s to the .tcb file(s) to embed." % (places[-1], STREAM_VARIABLE)
+    )
 
 
 def selected_streams():
@@ -56,18 +69,6 @@ def selected_streams():
 def fail(message):
     sys.stderr.write("Error: %s\n" % message)
     env.Exit(1)  # noqa: F821
-
-
-def check_exists(paths):
-    for path in paths:
-        if os.path.isfile(path):
-            continue
-        if os.environ.get(STREAM_VARIABLE, "").strip():
-            fail("%s names %s, which does not exist." % (STREAM_VARIABLE, path))
-        fail(
-            "the default stream %s (the bundled model) does not exist; this checkout is "
-            "incomplete. Set %s to the .tcb file(s) to embed." % (path, STREAM_VARIABLE)
-        )
 
 
 def c_string(text):
@@ -107,7 +108,6 @@ def generate(paths):
 
 
 streams = selected_streams()
-check_exists(streams)
 generate(streams)
 env.Append(CPPPATH=[os.path.join(project_dir, "src")])  # noqa: F821
 env.BuildSources(os.path.join("$BUILD_DIR", "embedded_streams_obj"), generated_dir)  # noqa: F821
