@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -1156,6 +1157,19 @@ def test_read_into_checks_the_base_in_any_writable_buffer(holder):
         assert bytes(buffer)[: applied[name].nbytes] == applied[name].tobytes()
         with pytest.raises(tcdec.BaseMismatchError, match="CRC-32"):
             decoder.read_into(name, buffer)  # now the updated tensor: not this update's base
+
+
+@pytest.mark.parametrize("typecode", ["B", "b", "h", "i", "f"])
+def test_the_crc_without_binascii_takes_any_buffer(monkeypatch, typecode):
+    """A port built without binascii.crc32 computes the CRC-32 in Python; a
+    base held in an array of wider elements iterated as numbers, not bytes
+    (a TypeError for floats, a wrong CRC for integers)."""
+    import array
+
+    values = array.array(typecode, range(100 if typecode in "Bb" else -50, 127))
+    monkeypatch.setattr(tcdec, "_crc32", None)
+    assert tcdec._crc32_update(values) == zlib.crc32(bytes(values))
+    assert tcdec._crc32_update(memoryview(values)[3:], 7) == zlib.crc32(bytes(memoryview(values)[3:]), 7)
 
 
 def test_interleaved_readers_on_one_file(stream_bytes):

@@ -616,11 +616,16 @@ def _float32_add(a, b):
 def _crc32_update(data, crc=0):
     if _crc32 is not None:
         return _crc32(data, crc)
+    # Iterating a view of wider elements (a base held in an array('f'))
+    # gives numbers, not bytes: take it a slice at a time as bytes, which
+    # copies 64 elements at most.
+    view = memoryview(data)
     crc ^= 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
+    for start in range(0, len(view), 64):
+        for byte in bytes(view[start : start + 64]):
+            crc ^= byte
+            for _ in range(8):
+                crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
     return crc ^ 0xFFFFFFFF
 
 
