@@ -109,6 +109,12 @@ class Stream:
         status = lib.tc_stream_open(self._stream, self._buffer, len(self._data))
         if status != 0:
             raise DecodeError(status, "cannot open stream")
+        # every entry parsed once: tc_stream_tensor walks the directory from
+        # its start on each call, quadratic over a stream's tensors
+        self._infos = ffi.new("tc_tensor_info[]", max(self.tensor_count, 1))
+        status = lib.tc_stream_tensors(self._stream, self._infos, self.tensor_count)
+        if status != 0:
+            raise DecodeError(status, "cannot read the directory")
 
     @property
     def tensor_count(self) -> int:
@@ -132,11 +138,10 @@ class Stream:
         return names
 
     def _raw_info(self, index: int):
-        info = ffi.new("tc_tensor_info *")
-        status = lib.tc_stream_tensor(self._stream, index, info)
-        if status != 0:
-            raise DecodeError(status, f"tensor #{index}")
-        return info
+        """Entry `index` as the C decoder parsed it (valid while the Stream lives)."""
+        if not 0 <= index < self.tensor_count:
+            raise DecodeError(TC_ERR_NOT_FOUND, f"tensor #{index}")
+        return self._infos + index
 
     def info(self, index: int) -> TensorInfo:
         raw = self._raw_info(index)
