@@ -56,6 +56,8 @@ class TensorInfo:
     quantizer: int = 0  # QUANTIZER_* (FORMAT 6.2); 0 for lossless modes
 
 
+# A quantization step in the directory (FORMAT 3.3): u16 mantissa, i8 exponent.
+STEP_DTYPE = np.dtype([("mantissa", "<u2"), ("exponent", "i1")])
 TC_ERR_RESERVED = -6
 TC_ERR_PAYLOAD = -8
 TC_ERR_NOT_FOUND = -10
@@ -148,10 +150,8 @@ class Stream:
         steps = []
         if raw.mode in QUANTIZED_MODES:
             step_bytes = ffi.buffer(raw.steps, 3 * raw.step_count)
-            for i in range(raw.step_count):
-                mantissa = int.from_bytes(step_bytes[3 * i : 3 * i + 2], "little")
-                exponent = int.from_bytes(step_bytes[3 * i + 2 : 3 * i + 3], "little", signed=True)
-                steps.append((mantissa, exponent))
+            fields = np.frombuffer(step_bytes, dtype=STEP_DTYPE)  # up to 65536 steps: not one by one
+            steps = list(zip(fields["mantissa"].tolist(), fields["exponent"].tolist()))
         name = _entry_name(raw, index)
         return TensorInfo(
             index=index,
