@@ -827,3 +827,31 @@ def test_reading_every_directory_entry_takes_one_pass():
     assert native.Stream(data).names() == [f"t{i}" for i in range(count)]
     assert native.Stream(data).info(count - 1).steps == [(s.mantissa, s.exponent) for s in steps]
     assert reading < 8 * opening + 0.02, (reading, opening)  # the old walk: about 50 times
+
+
+@pytest.mark.parametrize(
+    "dtype, options, limit",
+    [
+        (np.int8, {}, 13),  # was 16: levels, then a second int64 array for their magnitudes
+        (np.float32, {"step": 0.02}, 28),  # was 40: float64 copies of weights, levels, reconstruction
+        (np.float32, {"snr_db": 40.0}, 56),  # was 64
+    ],
+)
+def test_encoding_a_large_tensor_keeps_few_full_size_temporaries(dtype, options, limit):
+    """Peak memory of encode() beyond its input, in bytes per weight, as
+    tracemalloc counts numpy's buffers (the same on every machine).  A
+    500 MB float32 tensor searched for an SNR needed 8 GB; each full-size
+    float64 or int64 temporary is 8 bytes a weight."""
+    import tracemalloc
+
+    count = 1_000_000
+    weights = np.random.default_rng(5).standard_normal((count // 1000, 1000)).astype(np.float32)
+    if dtype == np.int8:
+        weights = np.clip(np.rint(weights * 20), -128, 127).astype(np.int8)
+    tracemalloc.start()
+    try:
+        tinycabac.encode({"w": weights}, **options)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak / count < limit

@@ -109,6 +109,12 @@ def _le_bytes(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
 
 
+def _crc32(array: np.ndarray) -> int:
+    """CRC-32 of the array's little-endian bytes, read in place (two copies
+    of a large tensor would be hundreds of megabytes)."""
+    return zlib.crc32(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")))
+
+
 def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), **fields) -> TensorEntry:
     coded = code_levels(name, array.shape, levels, prediction)
     return TensorEntry(
@@ -117,7 +123,7 @@ def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), *
         shape=array.shape,
         mode=mode,
         payload=coded.payload,
-        crc32=zlib.crc32(_le_bytes(decoded)),
+        crc32=_crc32(decoded),
         initial_activity=coded.initial_activity,
         prediction=coded.prediction,
         history=coded.history,
@@ -129,10 +135,11 @@ def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None, predi
     if base is not None:
         levels = array.astype(np.int64).ravel() - base.astype(np.int64).ravel()
         return _levels_entry(
-            name, array, MODE_DELTA_LOSSLESS, levels, array, prediction, base_crc32=zlib.crc32(_le_bytes(base))
+            name, array, MODE_DELTA_LOSSLESS, levels, array, prediction, base_crc32=_crc32(base)
         )
     offset = _lossless_offset(array)
-    levels = array.astype(np.int64).ravel() - offset
+    levels = array.astype(np.int64).ravel()
+    levels -= offset
     return _levels_entry(name, array, MODE_LOSSLESS, levels, array, prediction, offset=offset)
 
 
@@ -211,11 +218,13 @@ def _encode_float(
             name, array, MODE_QUANTIZED, q.levels, q.reconstruction, prediction,
             axis=q.axis, steps=q.steps, quantizer=q.quantizer,
         )
-        return entry, snr_db(array, q.reconstruction)
+        reconstruction = q.reconstruction
+        del q  # its levels: int64, twice the size of a float32 tensor
+        return entry, snr_db(array, reconstruction)
     # An update codes the quantized difference; every decoder adds it to the
     # base in float32 arithmetic (FORMAT 6.3), exactly as done here.
     base32 = base.astype(np.float32)
-    difference = array.astype(np.float64) - base32.astype(np.float64)
+    difference = np.subtract(array, base32, dtype=np.float64)  # exact: no float64 copies of the two
     q = _quantize(name, difference, step, qp, target_snr, axis, quantizer, lam, target_bpw, array.dtype, base32, on_try)
     with np.errstate(over="ignore"):
         updated = base32 + q.reconstruction
@@ -224,8 +233,9 @@ def _encode_float(
     _check_fits_dtype(name, array, updated)
     entry = _levels_entry(
         name, array, MODE_DELTA_QUANTIZED, q.levels, updated, prediction,
-        axis=q.axis, steps=q.steps, quantizer=q.quantizer, base_crc32=zlib.crc32(_le_bytes(base32)),
+        axis=q.axis, steps=q.steps, quantizer=q.quantizer, base_crc32=_crc32(base32),
     )
+    del q, difference
     return entry, snr_db(array, updated)
 
 

@@ -290,7 +290,7 @@ def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns
         raise FormatError(f"tensor {name!r}: level {int(levels[bad[0]])} at element {bad[0]} exceeds 2**31")
     if size < 0:
         raise AssertionError("payload bound violated")  # tce_max_payload_size is a proven bound
-    return bytes(out[:size])
+    return bytes(memoryview(out)[:size])  # one copy of the payload, not two
 
 
 def history_cost(levels: np.ndarray, distance: int) -> int:

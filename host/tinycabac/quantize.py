@@ -59,9 +59,14 @@ def reconstruct(
     subnormals included): the decoders' integer arithmetic does the same."""
     mantissa, exponent = step_array(steps, levels.shape, axis)
     indices = native.dependent_indices(levels) if quantizer == QUANTIZER_DEPENDENT else levels
-    exact = indices.astype(np.float64) * mantissa * np.exp2(exponent)
+    # the same products as indices.astype(np.float64) * mantissa * 2**exponent,
+    # without a float64 copy of the indices or a second temporary
+    exact = np.multiply(indices, mantissa, dtype=np.float64)
+    del indices
+    exact *= np.exp2(exponent)
     with np.errstate(over="ignore"):
         out = exact.astype(np.float32)
+    del exact
     if not np.all(np.isfinite(out)):
         raise FormatError(f"tensor {name!r}: reconstruction overflows float32; use a smaller step")
     return out
@@ -72,21 +77,24 @@ def quantize_with_steps(
 ) -> Quantized:
     mantissa, exponent = step_array(steps, weights.shape, axis)
     step_values = mantissa * np.exp2(exponent)
-    w = weights.astype(np.float64)
     if quantizer not in QUANTIZERS:
         raise ValueError(f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
-    nearest = np.rint(w / step_values)
+    # Full-size temporaries are dropped as soon as they are used: on a
+    # tensor of 100 M weights each float64 array is 800 MB.
+    nearest = np.divide(weights, step_values, dtype=np.float64)  # as float64(weights) / step_values
+    np.rint(nearest, out=nearest)
     # Checked before any search: RDOQ and the trellis would rather pick a
     # zero than a level out of range, silently erasing the weight.  A
     # dependent level covers two steps (FORMAT 6.2).
     reach = MAX_MAGNITUDE * (2 if quantizer == "trellis" else 1)
-    if nearest.size and np.max(np.abs(nearest)) > reach:
+    if nearest.size and max(nearest.max(), -nearest.min()) > reach:
         raise FormatError(f"tensor {name!r}: step too small, a level exceeds 2**31")
     if quantizer == "nearest":
-        levels = nearest
+        levels = nearest.astype(np.int64)
+        del nearest
     else:
-        levels = _searched_levels(w, steps, axis, quantizer, lam).reshape(w.shape)
-    levels = levels.astype(np.int64)
+        del nearest
+        levels = _searched_levels(weights.astype(np.float64), steps, axis, quantizer, lam).reshape(weights.shape)
     rule = QUANTIZER_RULES[quantizer]
     return Quantized(levels, steps, axis, reconstruct(levels, steps, axis, name, rule), rule)
 
@@ -130,9 +138,11 @@ def _head_steps(flat_steps: np.ndarray, shape: tuple[int, ...], axis: int) -> np
 
 def snr_db(original: np.ndarray, reconstruction: np.ndarray) -> float:
     """Weight SNR in dB: 10 log10(sum w^2 / sum (w - w_hat)^2)."""
-    w = original.astype(np.float64)
-    noise = float(np.sum((w - reconstruction.astype(np.float64)) ** 2))
-    signal = float(np.sum(w**2))
+    # the sums of (w - w_hat)**2 and w**2 in float64, one full-size array at a time
+    squares = np.subtract(original, reconstruction, dtype=np.float64)
+    noise = float(np.sum(np.square(squares, out=squares)))
+    del squares
+    signal = float(np.sum(np.square(original, dtype=np.float64)))
     if noise == 0.0:
         return float("inf")
     if signal == 0.0:
