@@ -331,7 +331,9 @@ def _search_step(
         if first.candidate is not None and accept_fine and fine == lowest:
             return first.candidate  # weights too small for the target: the best SNR the format allows
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
-    return search_boundary(attempt, Bracket(fine, coarse), [first], guess, slope)
+    tries = [first]
+    del first  # search_boundary empties the list: no candidate but the best stays held
+    return search_boundary(attempt, Bracket(fine, coarse), tries, guess, slope)
 
 
 def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: float | None, slope: float):
@@ -339,8 +341,10 @@ def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: fl
     `bracket` holds it within its tolerance.  `attempt(x)` makes a try:
     first at `guess` (None: where a secant through `tries` aims), then
     where a secant aims, then, after SEARCH_AIMED_TRIES, by bisection.
-    `tries` are those made already, one at least accepted.  The gap
-    changes by about `slope` per unit of x."""
+    `tries` are those made already, one at least accepted; the list is
+    emptied once read, and only the best candidate so far is held (each may
+    be hundreds of megabytes).  The gap changes by about `slope` per unit
+    of x."""
     # An accepted try moves the bracket's accepting end to itself, so the
     # latest one is the accepted try nearest to the boundary.
     for made in tries:
@@ -349,13 +353,17 @@ def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: fl
     if not accepted:
         raise ValueError("search_boundary needs a try that meets the target to start from")
     best = accepted[-1]
+    made_before = len(tries)
+    del accepted, made
+    tries.clear()
     aimed = bracket.aim(slope) if guess is None else guess
-    for count in range(len(tries) + 1, SEARCH_MAX_TRIES + 1):
+    for count in range(made_before + 1, SEARCH_MAX_TRIES + 1):
         if bracket.width() < bracket.tolerance:
             break
         latest = attempt(bracket.next_x(aimed))
         bracket.add(latest)
         best = latest.candidate if latest.gap >= 0 else best
+        del latest  # a rejected candidate: not held during the next try
         aimed = bracket.aim(slope) if count <= SEARCH_AIMED_TRIES else None
     return best
 
