@@ -105,14 +105,15 @@ def _lossless_offset(array: np.ndarray) -> int:
     return offset if span <= 2**31 else 0
 
 
-def _le_bytes(array: np.ndarray) -> bytes:
-    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+def _le_bytes(array: np.ndarray):
+    """The array's little-endian bytes, as a buffer read in place where it
+    already is one (copies of a large tensor are hundreds of megabytes)."""
+    contiguous = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return contiguous.tobytes() if contiguous.dtype.hasobject else contiguous  # objects export no buffer
 
 
 def _crc32(array: np.ndarray) -> int:
-    """CRC-32 of the array's little-endian bytes, read in place (two copies
-    of a large tensor would be hundreds of megabytes)."""
-    return zlib.crc32(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")))
+    return zlib.crc32(_le_bytes(array))
 
 
 def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), **fields) -> TensorEntry:
@@ -133,7 +134,7 @@ def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), *
 
 def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None, prediction: Prediction) -> TensorEntry:
     if base is not None:
-        levels = array.astype(np.int64).ravel() - base.astype(np.int64).ravel()
+        levels = np.subtract(array, base, dtype=np.int64).ravel()  # no int64 copies of the two
         return _levels_entry(
             name, array, MODE_DELTA_LOSSLESS, levels, array, prediction, base_crc32=_crc32(base)
         )
@@ -251,8 +252,10 @@ def _matching_base(name: str, array: np.ndarray, base: Mapping | None) -> np.nda
         # NaN or infinity is never a valid base (FORMAT 6.3): code the tensor whole
         return candidate if np.all(np.isfinite(candidate)) else None
     # an int32 difference can exceed the levels' range (|level| <= 2**31, FORMAT 5.5): code the tensor whole
-    difference = array.astype(np.int64) - candidate.astype(np.int64)
-    return candidate if np.max(np.abs(difference), initial=0) <= native.MAX_LEVEL else None
+    difference = np.subtract(array, candidate, dtype=np.int64)
+    if difference.size and max(int(difference.max()), -int(difference.min())) > native.MAX_LEVEL:
+        return None
+    return candidate
 
 
 def base_digest(tensors: Mapping[str, np.ndarray]) -> bytes:
