@@ -860,3 +860,14 @@ def test_encoding_a_large_tensor_keeps_few_full_size_temporaries(dtype, options,
     finally:
         tracemalloc.stop()
     assert peak / count < limit
+
+
+def test_snr_of_a_scalar_tensor():
+    """A 0-d tensor decodes as a 0-d array, and numpy's arithmetic on two of
+    them gives a scalar, not an array to square in place (info --source and
+    verify measure exactly that)."""
+    scalar = np.array(0.5, dtype=np.float32)
+    decoded = tinycabac.decode(tinycabac.encode({"s": scalar}, step=0.3))["s"]
+    error = 0.5 - float(decoded)
+    assert decoded.shape == () and snr_db(scalar, decoded) == pytest.approx(10 * np.log10(0.25 / error**2))
+    assert snr_db(np.float64(2.0), np.array(1.0, np.float32)) == 10 * np.log10(4.0)

@@ -139,7 +139,7 @@ def _head_steps(flat_steps: np.ndarray, shape: tuple[int, ...], axis: int) -> np
 def snr_db(original: np.ndarray, reconstruction: np.ndarray) -> float:
     """Weight SNR in dB: 10 log10(sum w^2 / sum (w - w_hat)^2)."""
     # the sums of (w - w_hat)**2 and w**2 in float64, one full-size array at a time
-    squares = np.subtract(original, reconstruction, dtype=np.float64)
+    squares = np.atleast_1d(np.subtract(original, reconstruction, dtype=np.float64))  # 0-d: a numpy scalar
     noise = float(np.sum(np.square(squares, out=squares)))
     del squares
     signal = float(np.sum(np.square(original, dtype=np.float64)))
