@@ -424,6 +424,26 @@ tc_status tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *i
     return TC_OK;
 }
 
+#ifdef TC_DIRECTORY_TABLE
+/* Host builds only (the device core's flash has no room): every entry in
+ * one pass, for a reader that visits entries in any order.  Each
+ * tc_stream_tensor call walks the directory from its start, so reading
+ * all n entries that way parses n(n+1)/2 of them, every step rechecked. */
+tc_status tc_stream_tensors(const tc_stream *s, tc_tensor_info *infos, uint32_t count)
+{
+    cursor c;
+    uint32_t i;
+    tc_status st;
+    if (s == NULL || infos == NULL || s->data == NULL || count != s->tensor_count)
+        return TC_ERR_ARGUMENT;
+    c = directory_cursor(s->data, s->directory_size);
+    for (i = 0; i < count; i++)
+        if ((st = parse_entry(&c, s, &infos[i])) != TC_OK)
+            return st;
+    return TC_OK;
+}
+#endif
+
 tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
                          tc_tensor_info *info, uint32_t *index)
 {

@@ -192,6 +192,12 @@ tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size);
 /* Directory entry number `index` (0-based). */
 tc_status tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *info);
 
+#ifdef TC_DIRECTORY_TABLE
+/* Host builds: all `count` (= s->tensor_count) entries into infos[0..count),
+ * in one pass over the directory. */
+tc_status tc_stream_tensors(const tc_stream *s, tc_tensor_info *infos, uint32_t count);
+#endif
+
 /* Directory entry whose name equals name[0..name_len). */
 tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
                          tc_tensor_info *info, uint32_t *index);

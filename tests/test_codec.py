@@ -796,3 +796,78 @@ def test_initial_activity_of_ratios_beyond_int64_saturates():
         warnings.simplefilter("error")
         assert native.initial_activity(np.array([1e30, 3.0])) == 255  # 8 x mean(63, 2 bits), capped
         assert native.initial_activity(np.array([-1e30, 3.0])) == 255
+
+
+def test_reading_every_directory_entry_takes_one_pass():
+    """The host read entry i by walking the directory from its start
+    (tc_stream_tensor), rechecking every step of the entries before it: n
+    entries cost n*n/2 parses, and decoding 4000 tensors of 1000 channels
+    took 15 s, 11 of them in that walk.  Reading every entry now costs about
+    what opening the stream (one checked pass) does."""
+    import time
+
+    from tinycabac.container import MODE_QUANTIZED, TensorEntry, write_stream
+
+    count, channels = 2048, 512
+    steps = [Step(40000 + i, -20) for i in range(channels)]
+    entries = [TensorEntry(f"t{i}", np.dtype(np.float32), (channels,), MODE_QUANTIZED, b"\0", 0, axis=0, steps=steps)
+               for i in range(count)]  # fmt: skip
+    data = write_stream(entries)  # the directory only: no payload is decoded
+
+    def fastest(action) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            action()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    opening = fastest(lambda: native.Stream(data))
+    reading = fastest(lambda: native.Stream(data).names())
+    assert native.Stream(data).names() == [f"t{i}" for i in range(count)]
+    assert native.Stream(data).info(count - 1).steps == [(s.mantissa, s.exponent) for s in steps]
+    assert reading < 8 * opening + 0.02, (reading, opening)  # the old walk: about 50 times
+
+
+@pytest.mark.parametrize(
+    "dtype, options, limit",
+    [
+        (np.int8, {}, 13),  # was 16: levels, then a second int64 array for their magnitudes
+        (np.float32, {"step": 0.02}, 28),  # was 40: float64 copies of weights, levels, reconstruction
+        (np.float32, {"snr_db": 40.0}, 40),  # was 64: the search held rejected and first candidates
+        (np.float32, {"bits_per_weight": 3.0}, 40),  # was 76
+        (np.int8, {"base": True}, 13),  # an update; was 24: int64 copies of both tensors
+    ],
+)
+def test_encoding_a_large_tensor_keeps_few_full_size_temporaries(dtype, options, limit):
+    """Peak memory of encode() beyond its input, in bytes per weight, as
+    tracemalloc counts numpy's buffers (the same on every machine).  A
+    500 MB float32 tensor searched for an SNR needed 8 GB; each full-size
+    float64 or int64 temporary is 8 bytes a weight."""
+    import tracemalloc
+
+    count = 1_000_000
+    weights = np.random.default_rng(5).standard_normal((count // 1000, 1000)).astype(np.float32)
+    if dtype == np.int8:
+        weights = np.clip(np.rint(weights * 20), -128, 127).astype(np.int8)
+    base, options = None, dict(options)
+    if options.pop("base", False):
+        base, weights = {"w": weights}, weights // 2
+    tracemalloc.start()
+    try:
+        tinycabac.encode({"w": weights}, base=base, **options)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak / count < limit
+
+
+def test_snr_of_a_scalar_tensor():
+    """A 0-d tensor decodes as a 0-d array, and numpy's arithmetic on two of
+    them gives a scalar, not an array to square in place (info --source and
+    verify measure exactly that)."""
+    scalar = np.array(0.5, dtype=np.float32)
+    decoded = tinycabac.decode(tinycabac.encode({"s": scalar}, step=0.3))["s"]
+    error = 0.5 - float(decoded)
+    assert decoded.shape == () and snr_db(scalar, decoded) == pytest.approx(10 * np.log10(0.25 / error**2))
+    assert snr_db(np.float64(2.0), np.array(1.0, np.float32)) == 10 * np.log10(4.0)

@@ -105,8 +105,15 @@ def _lossless_offset(array: np.ndarray) -> int:
     return offset if span <= 2**31 else 0
 
 
-def _le_bytes(array: np.ndarray) -> bytes:
-    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+def _le_bytes(array: np.ndarray):
+    """The array's little-endian bytes, as a buffer read in place where it
+    already is one (copies of a large tensor are hundreds of megabytes)."""
+    contiguous = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return contiguous.tobytes() if contiguous.dtype.hasobject else contiguous  # objects export no buffer
+
+
+def _crc32(array: np.ndarray) -> int:
+    return zlib.crc32(_le_bytes(array))
 
 
 def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), **fields) -> TensorEntry:
@@ -117,7 +124,7 @@ def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), *
         shape=array.shape,
         mode=mode,
         payload=coded.payload,
-        crc32=zlib.crc32(_le_bytes(decoded)),
+        crc32=_crc32(decoded),
         initial_activity=coded.initial_activity,
         prediction=coded.prediction,
         history=coded.history,
@@ -127,12 +134,13 @@ def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), *
 
 def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None, prediction: Prediction) -> TensorEntry:
     if base is not None:
-        levels = array.astype(np.int64).ravel() - base.astype(np.int64).ravel()
+        levels = np.subtract(array, base, dtype=np.int64).ravel()  # no int64 copies of the two
         return _levels_entry(
-            name, array, MODE_DELTA_LOSSLESS, levels, array, prediction, base_crc32=zlib.crc32(_le_bytes(base))
+            name, array, MODE_DELTA_LOSSLESS, levels, array, prediction, base_crc32=_crc32(base)
         )
     offset = _lossless_offset(array)
-    levels = array.astype(np.int64).ravel() - offset
+    levels = array.astype(np.int64).ravel()
+    levels -= offset
     return _levels_entry(name, array, MODE_LOSSLESS, levels, array, prediction, offset=offset)
 
 
@@ -211,11 +219,13 @@ def _encode_float(
             name, array, MODE_QUANTIZED, q.levels, q.reconstruction, prediction,
             axis=q.axis, steps=q.steps, quantizer=q.quantizer,
         )
-        return entry, snr_db(array, q.reconstruction)
+        reconstruction = q.reconstruction
+        del q  # its levels: int64, twice the size of a float32 tensor
+        return entry, snr_db(array, reconstruction)
     # An update codes the quantized difference; every decoder adds it to the
     # base in float32 arithmetic (FORMAT 6.3), exactly as done here.
     base32 = base.astype(np.float32)
-    difference = array.astype(np.float64) - base32.astype(np.float64)
+    difference = np.subtract(array, base32, dtype=np.float64)  # exact: no float64 copies of the two
     q = _quantize(name, difference, step, qp, target_snr, axis, quantizer, lam, target_bpw, array.dtype, base32, on_try)
     with np.errstate(over="ignore"):
         updated = base32 + q.reconstruction
@@ -224,8 +234,9 @@ def _encode_float(
     _check_fits_dtype(name, array, updated)
     entry = _levels_entry(
         name, array, MODE_DELTA_QUANTIZED, q.levels, updated, prediction,
-        axis=q.axis, steps=q.steps, quantizer=q.quantizer, base_crc32=zlib.crc32(_le_bytes(base32)),
+        axis=q.axis, steps=q.steps, quantizer=q.quantizer, base_crc32=_crc32(base32),
     )
+    del q, difference
     return entry, snr_db(array, updated)
 
 
@@ -241,8 +252,10 @@ def _matching_base(name: str, array: np.ndarray, base: Mapping | None) -> np.nda
         # NaN or infinity is never a valid base (FORMAT 6.3): code the tensor whole
         return candidate if np.all(np.isfinite(candidate)) else None
     # an int32 difference can exceed the levels' range (|level| <= 2**31, FORMAT 5.5): code the tensor whole
-    difference = array.astype(np.int64) - candidate.astype(np.int64)
-    return candidate if np.max(np.abs(difference), initial=0) <= native.MAX_LEVEL else None
+    difference = np.subtract(array, candidate, dtype=np.int64)
+    if difference.size and max(int(difference.max()), -int(difference.min())) > native.MAX_LEVEL:
+        return None
+    return candidate
 
 
 def base_digest(tensors: Mapping[str, np.ndarray]) -> bytes:

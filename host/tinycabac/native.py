@@ -56,6 +56,8 @@ class TensorInfo:
     quantizer: int = 0  # QUANTIZER_* (FORMAT 6.2); 0 for lossless modes
 
 
+# A quantization step in the directory (FORMAT 3.3): u16 mantissa, i8 exponent.
+STEP_DTYPE = np.dtype([("mantissa", "<u2"), ("exponent", "i1")])
 TC_ERR_RESERVED = -6
 TC_ERR_PAYLOAD = -8
 TC_ERR_NOT_FOUND = -10
@@ -109,6 +111,12 @@ class Stream:
         status = lib.tc_stream_open(self._stream, self._buffer, len(self._data))
         if status != 0:
             raise DecodeError(status, "cannot open stream")
+        # every entry parsed once: tc_stream_tensor walks the directory from
+        # its start on each call, quadratic over a stream's tensors
+        self._infos = ffi.new("tc_tensor_info[]", max(self.tensor_count, 1))
+        status = lib.tc_stream_tensors(self._stream, self._infos, self.tensor_count)
+        if status != 0:
+            raise DecodeError(status, "cannot read the directory")
 
     @property
     def tensor_count(self) -> int:
@@ -132,21 +140,18 @@ class Stream:
         return names
 
     def _raw_info(self, index: int):
-        info = ffi.new("tc_tensor_info *")
-        status = lib.tc_stream_tensor(self._stream, index, info)
-        if status != 0:
-            raise DecodeError(status, f"tensor #{index}")
-        return info
+        """Entry `index` as the C decoder parsed it (valid while the Stream lives)."""
+        if not 0 <= index < self.tensor_count:
+            raise DecodeError(TC_ERR_NOT_FOUND, f"tensor #{index}")
+        return self._infos + index
 
     def info(self, index: int) -> TensorInfo:
         raw = self._raw_info(index)
         steps = []
         if raw.mode in QUANTIZED_MODES:
             step_bytes = ffi.buffer(raw.steps, 3 * raw.step_count)
-            for i in range(raw.step_count):
-                mantissa = int.from_bytes(step_bytes[3 * i : 3 * i + 2], "little")
-                exponent = int.from_bytes(step_bytes[3 * i + 2 : 3 * i + 3], "little", signed=True)
-                steps.append((mantissa, exponent))
+            fields = np.frombuffer(step_bytes, dtype=STEP_DTYPE)  # up to 65536 steps: not one by one
+            steps = list(zip(fields["mantissa"].tolist(), fields["exponent"].tolist()))
         name = _entry_name(raw, index)
         return TensorInfo(
             index=index,
@@ -285,7 +290,7 @@ def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns
         raise FormatError(f"tensor {name!r}: level {int(levels[bad[0]])} at element {bad[0]} exceeds 2**31")
     if size < 0:
         raise AssertionError("payload bound violated")  # tce_max_payload_size is a proven bound
-    return bytes(out[:size])
+    return bytes(memoryview(out)[:size])  # one copy of the payload, not two
 
 
 def history_cost(levels: np.ndarray, distance: int) -> int:

@@ -59,9 +59,14 @@ def reconstruct(
     subnormals included): the decoders' integer arithmetic does the same."""
     mantissa, exponent = step_array(steps, levels.shape, axis)
     indices = native.dependent_indices(levels) if quantizer == QUANTIZER_DEPENDENT else levels
-    exact = indices.astype(np.float64) * mantissa * np.exp2(exponent)
+    # the same products as indices.astype(np.float64) * mantissa * 2**exponent,
+    # without a float64 copy of the indices or a second temporary
+    exact = np.multiply(indices, mantissa, dtype=np.float64)
+    del indices
+    exact *= np.exp2(exponent)
     with np.errstate(over="ignore"):
         out = exact.astype(np.float32)
+    del exact
     if not np.all(np.isfinite(out)):
         raise FormatError(f"tensor {name!r}: reconstruction overflows float32; use a smaller step")
     return out
@@ -72,21 +77,24 @@ def quantize_with_steps(
 ) -> Quantized:
     mantissa, exponent = step_array(steps, weights.shape, axis)
     step_values = mantissa * np.exp2(exponent)
-    w = weights.astype(np.float64)
     if quantizer not in QUANTIZERS:
         raise ValueError(f"unknown quantizer {quantizer!r}; choose one of {', '.join(QUANTIZERS)}")
-    nearest = np.rint(w / step_values)
+    # Full-size temporaries are dropped as soon as they are used: on a
+    # tensor of 100 M weights each float64 array is 800 MB.
+    nearest = np.divide(weights, step_values, dtype=np.float64)  # as float64(weights) / step_values
+    np.rint(nearest, out=nearest)
     # Checked before any search: RDOQ and the trellis would rather pick a
     # zero than a level out of range, silently erasing the weight.  A
     # dependent level covers two steps (FORMAT 6.2).
     reach = MAX_MAGNITUDE * (2 if quantizer == "trellis" else 1)
-    if nearest.size and np.max(np.abs(nearest)) > reach:
+    if nearest.size and max(nearest.max(), -nearest.min()) > reach:
         raise FormatError(f"tensor {name!r}: step too small, a level exceeds 2**31")
     if quantizer == "nearest":
-        levels = nearest
+        levels = nearest.astype(np.int64)
+        del nearest
     else:
-        levels = _searched_levels(w, steps, axis, quantizer, lam).reshape(w.shape)
-    levels = levels.astype(np.int64)
+        del nearest
+        levels = _searched_levels(weights.astype(np.float64), steps, axis, quantizer, lam).reshape(weights.shape)
     rule = QUANTIZER_RULES[quantizer]
     return Quantized(levels, steps, axis, reconstruct(levels, steps, axis, name, rule), rule)
 
@@ -130,9 +138,11 @@ def _head_steps(flat_steps: np.ndarray, shape: tuple[int, ...], axis: int) -> np
 
 def snr_db(original: np.ndarray, reconstruction: np.ndarray) -> float:
     """Weight SNR in dB: 10 log10(sum w^2 / sum (w - w_hat)^2)."""
-    w = original.astype(np.float64)
-    noise = float(np.sum((w - reconstruction.astype(np.float64)) ** 2))
-    signal = float(np.sum(w**2))
+    # the sums of (w - w_hat)**2 and w**2 in float64, one full-size array at a time
+    squares = np.atleast_1d(np.subtract(original, reconstruction, dtype=np.float64))  # 0-d: a numpy scalar
+    noise = float(np.sum(np.square(squares, out=squares)))
+    del squares
+    signal = float(np.sum(np.square(original, dtype=np.float64)))
     if noise == 0.0:
         return float("inf")
     if signal == 0.0:
@@ -321,7 +331,9 @@ def _search_step(
         if first.candidate is not None and accept_fine and fine == lowest:
             return first.candidate  # weights too small for the target: the best SNR the format allows
         raise FormatError(f"tensor {name!r}: cannot reach {goal}")
-    return search_boundary(attempt, Bracket(fine, coarse), [first], guess, slope)
+    tries = [first]
+    del first  # search_boundary empties the list: no candidate but the best stays held
+    return search_boundary(attempt, Bracket(fine, coarse), tries, guess, slope)
 
 
 def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: float | None, slope: float):
@@ -329,8 +341,10 @@ def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: fl
     `bracket` holds it within its tolerance.  `attempt(x)` makes a try:
     first at `guess` (None: where a secant through `tries` aims), then
     where a secant aims, then, after SEARCH_AIMED_TRIES, by bisection.
-    `tries` are those made already, one at least accepted.  The gap
-    changes by about `slope` per unit of x."""
+    `tries` are those made already, one at least accepted; the list is
+    emptied once read, and only the best candidate so far is held (each may
+    be hundreds of megabytes).  The gap changes by about `slope` per unit
+    of x."""
     # An accepted try moves the bracket's accepting end to itself, so the
     # latest one is the accepted try nearest to the boundary.
     for made in tries:
@@ -339,13 +353,17 @@ def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: fl
     if not accepted:
         raise ValueError("search_boundary needs a try that meets the target to start from")
     best = accepted[-1]
+    made_before = len(tries)
+    del accepted, made
+    tries.clear()
     aimed = bracket.aim(slope) if guess is None else guess
-    for count in range(len(tries) + 1, SEARCH_MAX_TRIES + 1):
+    for count in range(made_before + 1, SEARCH_MAX_TRIES + 1):
         if bracket.width() < bracket.tolerance:
             break
         latest = attempt(bracket.next_x(aimed))
         bracket.add(latest)
         best = latest.candidate if latest.gap >= 0 else best
+        del latest  # a rejected candidate: not held during the next try
         aimed = bracket.aim(slope) if count <= SEARCH_AIMED_TRIES else None
     return best
 
