@@ -253,7 +253,7 @@ def _matching_base(name: str, array: np.ndarray, base: Mapping | None) -> np.nda
         return candidate if np.all(np.isfinite(candidate)) else None
     # an int32 difference can exceed the levels' range (|level| <= 2**31, FORMAT 5.5): code the tensor whole
     difference = np.subtract(array, candidate, dtype=np.int64)
-    if difference.size and max(int(difference.max()), -int(difference.min())) > native.MAX_LEVEL:
+    if difference.size and native.peak_magnitude(difference) > native.MAX_LEVEL:
         return None
     return candidate
 

@@ -211,6 +211,12 @@ class Stream:
         return out.astype(out_dtype, copy=False).reshape(shape)
 
 
+def peak_magnitude(array: np.ndarray):
+    """The largest |value| of a non-empty array, as a Python number: without
+    a full-size array of magnitudes, and without negating INT64_MIN."""
+    return max(array.max().item(), -array.min().item())
+
+
 def initial_activity(levels: np.ndarray) -> int:
     """The activity the model starts from (FORMAT 5.4): eight times the mean
     magnitude class of the first levels, so short tensors (biases) start at

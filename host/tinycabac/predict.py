@@ -96,15 +96,10 @@ def row_lengths(shape: tuple[int, ...], lags, max_history: int) -> list[int]:
     return sorted(found)
 
 
-def _magnitude(levels: np.ndarray) -> int:
-    """The largest |level|, without a full-size array of magnitudes."""
-    return max(int(levels.max()), -int(levels.min()))
-
-
 def _propose_difference(levels: np.ndarray, shape, max_history: int) -> int:
     """The distance whose residuals have the smallest magnitude classes
     (a cheap proxy computed in C), if it promises a gain."""
-    if _magnitude(levels) > 2**31 - 128:
+    if native.peak_magnitude(levels) > 2**31 - 128:
         return 0  # a residual could leave the coder's range
     candidates = row_lengths(shape, DIFFERENCE_LAGS, max_history)
     if not candidates:
@@ -157,7 +152,7 @@ def _candidates(levels: np.ndarray, shape, allowed: Prediction) -> list[tuple[in
 def _code(name: str, levels: np.ndarray, kind: int, history: int) -> CodedLevels:
     if kind == PREDICT_DIFFERENCE:
         coded = residuals(levels, history)
-        if coded.size and _magnitude(coded) > 2**31:
+        if coded.size and native.peak_magnitude(coded) > 2**31:
             raise FormatError(
                 f"tensor {name!r}: difference prediction at distance {history} needs values beyond 2**31; "
                 "use prediction='none'"

@@ -87,7 +87,7 @@ def quantize_with_steps(
     # zero than a level out of range, silently erasing the weight.  A
     # dependent level covers two steps (FORMAT 6.2).
     reach = MAX_MAGNITUDE * (2 if quantizer == "trellis" else 1)
-    if nearest.size and max(nearest.max(), -nearest.min()) > reach:
+    if nearest.size and native.peak_magnitude(nearest) > reach:
         raise FormatError(f"tensor {name!r}: step too small, a level exceeds 2**31")
     if quantizer == "nearest":
         levels = nearest.astype(np.int64)
@@ -349,12 +349,11 @@ def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: fl
     # latest one is the accepted try nearest to the boundary.
     for made in tries:
         bracket.add(made)
-    accepted = [t.candidate for t in tries if t.gap >= 0]
-    if not accepted:
+    best = next((t.candidate for t in reversed(tries) if t.gap >= 0), None)
+    if best is None:
         raise ValueError("search_boundary needs a try that meets the target to start from")
-    best = accepted[-1]
     made_before = len(tries)
-    del accepted, made
+    del made  # the loop's last try: its candidate, if rejected, is not held during the search
     tries.clear()
     aimed = bracket.aim(slope) if guess is None else guess
     for count in range(made_before + 1, SEARCH_MAX_TRIES + 1):
