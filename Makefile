@@ -29,7 +29,8 @@ test: setup system-deps
 # the test tiers drive.  Re-runs only when pyproject.toml or the C sources change.
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.py decoder_c/tinycabac.c decoder_c/tinycabac.h decoder_c/tc_model.h host/tinycabac/csrc/encoder.c host/tinycabac/_build_native.py
+$(VENV)/.installed: pyproject.toml setup.py decoder_c/tinycabac.c decoder_c/tinycabac.h decoder_c/tc_model.h \
+		decoder_c/tflite/tc_tflite.c decoder_c/tflite/tc_tflite.h $(wildcard host/tinycabac/csrc/*) host/tinycabac/_build_native.py
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -e '.[test,runtime,device]'

@@ -404,65 +404,47 @@ tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size)
             return st == TC_ERR_TRUNCATED ? TC_ERR_RESERVED : st; /* CRC was fine: the writer lied */
     if (c.p != c.end)
         return TC_ERR_RESERVED; /* directory_size disagrees with its entries */
+    s->next_entry = data + TC_HEADER_SIZE;
     s->data = data;
     return TC_OK;
 }
 
-tc_status tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *info)
+tc_status tc_stream_tensor(tc_stream *s, uint32_t index, tc_tensor_info *info)
 {
     cursor c;
-    uint32_t i;
     tc_status st;
     if (s == NULL || info == NULL || s->data == NULL)
         return TC_ERR_ARGUMENT;
     if (index >= s->tensor_count)
         return TC_ERR_NOT_FOUND;
     c = directory_cursor(s->data, s->directory_size);
-    for (i = 0; i <= index; i++)
+    if (index < s->next_index) { /* backwards: walk again from the first entry */
+        s->next_index = 0;
+        s->next_entry = c.p;
+    }
+    c.p = s->next_entry;
+    do {
         if ((st = parse_entry(&c, s, info)) != TC_OK)
-            return st;
+            return st; /* the resume point stays at the failed entry */
+        s->next_entry = c.p;
+    } while (s->next_index++ < index);
     return TC_OK;
 }
 
-#ifdef TC_DIRECTORY_TABLE
-/* Host builds only (the device core's flash has no room): every entry in
- * one pass, for a reader that visits entries in any order.  Each
- * tc_stream_tensor call walks the directory from its start, so reading
- * all n entries that way parses n(n+1)/2 of them, every step rechecked. */
-tc_status tc_stream_tensors(const tc_stream *s, tc_tensor_info *infos, uint32_t count)
-{
-    cursor c;
-    uint32_t i;
-    tc_status st;
-    if (s == NULL || infos == NULL || s->data == NULL || count != s->tensor_count)
-        return TC_ERR_ARGUMENT;
-    c = directory_cursor(s->data, s->directory_size);
-    for (i = 0; i < count; i++)
-        if ((st = parse_entry(&c, s, &infos[i])) != TC_OK)
-            return st;
-    return TC_OK;
-}
-#endif
-
-tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
+tc_status tc_stream_find(tc_stream *s, const char *name, size_t name_len,
                          tc_tensor_info *info, uint32_t *index)
 {
-    cursor c;
     uint32_t i;
     tc_status st;
-    if (s == NULL || info == NULL || s->data == NULL || (name == NULL && name_len != 0))
+    if (name == NULL && name_len != 0)
         return TC_ERR_ARGUMENT;
-    c = directory_cursor(s->data, s->directory_size);
-    for (i = 0; i < s->tensor_count; i++) {
-        if ((st = parse_entry(&c, s, info)) != TC_OK)
-            return st;
+    for (i = 0; (st = tc_stream_tensor(s, i, info)) == TC_OK; i++)
         if (info->name_len == name_len && same_bytes(info->name, (const uint8_t *)name, name_len)) {
             if (index != NULL)
                 *index = i;
-            return TC_OK;
+            break;
         }
-    }
-    return TC_ERR_NOT_FOUND;
+    return st;
 }
 
 /* ------------------------------------------------------------------ */

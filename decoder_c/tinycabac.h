@@ -136,6 +136,10 @@ typedef struct {
     uint32_t tensor_count;
     uint32_t directory_size;
     uint32_t payload_area_size;
+    /* Where tc_stream_tensor resumes: entry `next_index` starts at
+     * `next_entry`, so a reader going forward parses each entry once. */
+    const uint8_t *next_entry;
+    uint32_t next_index;
 } tc_stream;
 
 /* Context model: two probability estimates of "bin is 0" in 1/32768 units,
@@ -189,17 +193,14 @@ typedef struct {
  * error `*s` is left closed: the calls below refuse it (TC_ERR_ARGUMENT). */
 tc_status tc_stream_open(tc_stream *s, const uint8_t *data, size_t size);
 
-/* Directory entry number `index` (0-based). */
-tc_status tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *info);
+/* Directory entry number `index` (0-based).  The stream remembers where
+ * the last call stopped, so reading entries in increasing order parses each
+ * entry once; a smaller index than the last walks from the first entry. */
+tc_status tc_stream_tensor(tc_stream *s, uint32_t index, tc_tensor_info *info);
 
-#ifdef TC_DIRECTORY_TABLE
-/* Host builds: all `count` (= s->tensor_count) entries into infos[0..count),
- * in one pass over the directory. */
-tc_status tc_stream_tensors(const tc_stream *s, tc_tensor_info *infos, uint32_t count);
-#endif
-
-/* Directory entry whose name equals name[0..name_len). */
-tc_status tc_stream_find(const tc_stream *s, const char *name, size_t name_len,
+/* The first directory entry whose name equals name[0..name_len): a walk
+ * from the first entry (it moves tc_stream_tensor's resume point). */
+tc_status tc_stream_find(tc_stream *s, const char *name, size_t name_len,
                          tc_tensor_info *info, uint32_t *index);
 
 /* Start decoding one tensor.  `info` normally comes from tc_stream_tensor;

@@ -871,3 +871,28 @@ def test_snr_of_a_scalar_tensor():
     error = 0.5 - float(decoded)
     assert decoded.shape == () and snr_db(scalar, decoded) == pytest.approx(10 * np.log10(0.25 / error**2))
     assert snr_db(np.float64(2.0), np.array(1.0, np.float32)) == 10 * np.log10(4.0)
+
+
+def test_directory_entries_read_in_order_are_parsed_once():
+    """tc_stream_tensor resumes where its last call stopped (a device that
+    reads thousands of tensors in order must not walk the directory again
+    for each): with the first entry destroyed after opening, the later ones
+    still read in order; a step back walks from the first entry, finds the
+    damage and reports it, and so does every call after that failure."""
+    from tinycabac.native import ffi, lib
+
+    stream = tinycabac.encode({f"t{i}": np.arange(20, dtype=np.int8) * i for i in range(5)})
+    data = ffi.new("uint8_t[]", stream)
+    s, info = ffi.new("tc_stream *"), ffi.new("tc_tensor_info *")
+    assert lib.tc_stream_open(s, data, len(stream)) == 0
+    assert lib.tc_stream_tensor(s, 0, info) == 0
+    data[20] = 0  # the first entry's name length: 0 is reserved
+    names = []
+    for index in (1, 2, 4):
+        assert lib.tc_stream_tensor(s, index, info) == 0
+        names.append(ffi.unpack(ffi.cast("char *", info.name), info.name_len))
+    assert names == [b"t1", b"t2", b"t4"]
+    for index in (3, 4, 1):
+        assert lib.tc_stream_tensor(s, index, info) == native.TC_ERR_RESERVED
+    data[20] = stream[20]
+    assert lib.tc_stream_tensor(s, 3, info) == 0 and ffi.unpack(ffi.cast("char *", info.name), 2) == b"t3"

@@ -9,7 +9,7 @@
  */
 #include "fuzz_common.h"
 
-static void check_find(const tcu_decoded *r)
+static void check_find(tcu_decoded *r)
 {
     uint32_t i, j, index;
     tc_tensor_info found;

@@ -1,8 +1,9 @@
 /*
  * fuzz_directory.c - header and directory parsing and random access:
  * tc_stream_open on the stream and on shorter prefixes, tc_stream_tensor on
- * every index and past the end, tc_stream_find on a fuzzer-chosen name and
- * on every listed name.
+ * every index and past the end (in order, backwards and skipping, each the
+ * same as a walk from the first entry), tc_stream_find on a fuzzer-chosen
+ * name and on every listed name.
  *
  * Layout: the common prefix (byte 1 = length L of the queried name, bytes
  * 2..3 = a shorter size to open), then L name bytes, then the stream.
@@ -15,7 +16,7 @@ static int same_name(const tc_tensor_info *t, const uint8_t *name, size_t len)
 }
 
 /* The first index holding `name`, or tensor_count. */
-static uint32_t first_index(const tc_stream *s, const uint8_t *name, size_t len)
+static uint32_t first_index(tc_stream *s, const uint8_t *name, size_t len)
 {
     tc_tensor_info t;
     uint32_t i;
@@ -27,7 +28,7 @@ static uint32_t first_index(const tc_stream *s, const uint8_t *name, size_t len)
     return s->tensor_count;
 }
 
-static void check_query(const tc_stream *s, const uint8_t *name, size_t len)
+static void check_query(tc_stream *s, const uint8_t *name, size_t len)
 {
     tc_tensor_info t;
     uint32_t index = 0xFFFFFFFFu, expected = first_index(s, name, len);
@@ -39,7 +40,20 @@ static void check_query(const tc_stream *s, const uint8_t *name, size_t len)
     }
 }
 
-static void check_entries(const tc_stream *s)
+/* Entry i read after any other call equals entry i read from the start:
+ * tc_stream_tensor's resume point never shows in what it returns. */
+static void check_same_entry(tc_stream *s, uint32_t i)
+{
+    tc_stream fresh = *s;
+    tc_tensor_info resumed, walked;
+    fresh.next_entry = s->data + TC_HEADER_SIZE;
+    fresh.next_index = 0;
+    TCU_CHECK(tc_stream_tensor(s, i, &resumed) == TC_OK && tc_stream_tensor(&fresh, i, &walked) == TC_OK &&
+                  memcmp(&resumed, &walked, sizeof resumed) == 0,
+              "tc_stream_tensor depends on the calls before it");
+}
+
+static void check_entries(tc_stream *s)
 {
     tc_tensor_info t;
     uint32_t i;
@@ -50,6 +64,10 @@ static void check_entries(const tc_stream *s)
             tcu_fail(__FILE__, __LINE__, problem);
         check_query(s, t.name, t.name_len);
     }
+    for (i = s->tensor_count; i-- > 0;)
+        check_same_entry(s, i); /* backwards, then forwards by one and by two */
+    for (i = 0; i < s->tensor_count; i += 1u + (i & 1u))
+        check_same_entry(s, i);
     TCU_CHECK(tc_stream_tensor(s, s->tensor_count, &t) == TC_ERR_NOT_FOUND, "index past the end");
     TCU_CHECK(tc_stream_tensor(s, 0xFFFFFFFFu, &t) == TC_ERR_NOT_FOUND, "index 2^32-1");
 }

@@ -38,7 +38,7 @@ static uint32_t file_element_size(unsigned dtype)
     }
 }
 
-static tc_status find_tensor(const tc_stream *s, const char *name, size_t name_len, unsigned dtype,
+static tc_status find_tensor(tc_stream *s, const char *name, size_t name_len, unsigned dtype,
                              tc_tensor_info *info)
 {
     uint32_t index;
@@ -50,7 +50,7 @@ static tc_status find_tensor(const tc_stream *s, const char *name, size_t name_l
 
 /* The places table; a stream that also has the JSON layout, which only
  * the host tools read, is refused as they refuse it (FORMAT 3.5). */
-static tc_status find_places(const tc_stream *s, tc_tensor_info *info)
+static tc_status find_places(tc_stream *s, tc_tensor_info *info)
 {
     tc_tensor_info layout;
     tc_status st = find_tensor(s, TC_TFLITE_PLACES_NAME, sizeof TC_TFLITE_PLACES_NAME - 1, TC_DTYPE_INT32, info);
@@ -125,7 +125,7 @@ uint16_t tc_float16_from_float32(uint32_t bits)
 /* Weight buffer number k of the places table: its tensor and byte range.
  * A reserved "__" tensor is container data, never a weight buffer: the
  * host tools refuse such a table too, so every tier rebuilds the same. */
-static tc_status place_of(const tc_stream *s, const uint8_t *places, uint32_t k, tc_tensor_info *t,
+static tc_status place_of(tc_stream *s, const uint8_t *places, uint32_t k, tc_tensor_info *t,
                           uint32_t *offset, uint32_t *length)
 {
     const uint8_t *entry = places + 4u + 8u * k;
@@ -144,7 +144,7 @@ static tc_status place_of(const tc_stream *s, const uint8_t *places, uint32_t k,
     return TC_OK;
 }
 
-tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+tc_status tc_tflite_info(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                          uint32_t *file_size, uint32_t *place_count)
 {
     tc_tensor_info places;
@@ -167,7 +167,7 @@ tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *histor
 
 /* Every weight buffer inside the file, in order, not overlapping, and
  * together with the skeleton exactly the file: checked before anything moves. */
-static tc_status check_places(const tc_stream *s, const uint8_t *places, uint32_t count, uint32_t file_size,
+static tc_status check_places(tc_stream *s, const uint8_t *places, uint32_t count, uint32_t file_size,
                               uint32_t skeleton_size)
 {
     uint64_t covered = skeleton_size;
@@ -194,7 +194,7 @@ static int overlap(const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_s
     return a_size != 0 && b_size != 0 && a0 < b0 + b_size && b0 < a0 + a_size;
 }
 
-tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+tc_status tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                             uint8_t *places, size_t places_size, uint8_t *model, size_t model_size)
 {
     tc_tensor_info places_info, skeleton;
@@ -217,28 +217,36 @@ tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *his
         return TC_ERR_OUTPUT_SIZE;
     if ((st = check_places(s, places, count, file_size, skeleton.element_count)) != TC_OK)
         return st;
-    if ((st = tc_decode_tensor(s, &skeleton, decoder, model, skeleton.element_count, history, history_size)) != TC_OK)
+    /* The skeleton is decoded into the end of the file's room and moved
+     * down piece by piece, so that the weights are visited in file order,
+     * which is directory order: tc_stream_tensor then resumes where it
+     * stopped instead of walking the directory again for every buffer. */
+    unread = file_size - skeleton.element_count; /* skeleton bytes still at model[unread .. file_size) */
+    if ((st = tc_decode_tensor(s, &skeleton, decoder, model + unread, skeleton.element_count, history,
+                               history_size)) != TC_OK)
         return st;
-    unread = skeleton.element_count; /* skeleton bytes still at model[0 .. unread) */
-    written = file_size;             /* model[written .. file_size) is final */
-    for (k = count; k-- > 0;) {
+    written = 0; /* model[0 .. written) is final */
+    for (k = 0; k < count; k++) {
         tc_tensor_info t;
-        uint32_t offset, length, after;
+        uint32_t offset, length, before;
         /* checked above; checked again, so that a table the caller let the
          * decoding overwrite (its history or stream in the same RAM) cannot
-         * send memmove out of the model */
-        if (place_of(s, places, k, &t, &offset, &length) != TC_OK || offset > written || length > written - offset)
+         * send memmove out of the model or a weight over unplaced skeleton */
+        if (place_of(s, places, k, &t, &offset, &length) != TC_OK || offset < written || offset > file_size ||
+            length > file_size - offset)
             return TC_ERR_ARGUMENT;
-        after = written - (offset + length); /* skeleton bytes after this buffer */
-        if (after > unread)
+        before = offset - written; /* skeleton bytes before this buffer */
+        if (before > file_size - unread)
             return TC_ERR_ARGUMENT;
-        unread -= after;
-        memmove(model + offset + length, model + unread, after);
+        memmove(model + written, model + unread, before);
+        unread += before;
+        if (offset + length > unread)
+            return TC_ERR_ARGUMENT;
         st = t.dtype == TC_DTYPE_FLOAT16 ? decode_float16(s, &t, decoder, history, history_size, model + offset)
                                          : tc_decode_tensor(s, &t, decoder, model + offset, length, history, history_size);
         if (st != TC_OK)
             return st;
-        written = offset;
+        written = offset + length;
     }
-    return TC_OK; /* the file's first bytes, unread == written, were decoded in place */
+    return TC_OK; /* the file's last skeleton bytes, from unread == written on, are in place */
 }

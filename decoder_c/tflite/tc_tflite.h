@@ -37,7 +37,7 @@ extern "C" {
  * buffers in it.  TC_ERR_NOT_FOUND: not a stream of a .tflite file (or one
  * from before format 8).  `history` as for tc_tflite_rebuild (the table may
  * be coded with prediction like any tensor). */
-tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+tc_status tc_tflite_info(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                          uint32_t *file_size, uint32_t *place_count);
 
 /* Rebuild the .tflite file into model[0 .. file_size).  `places` is working
@@ -48,7 +48,7 @@ tc_status tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *histor
  * with TC_ERR_OUTPUT_SIZE.  On an error the model buffer holds no model.
  * `places` and `model` must be separate buffers (TC_ERR_ARGUMENT if they
  * overlap), and neither may share memory with the stream or `history`. */
-tc_status tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+tc_status tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                             uint8_t *places, size_t places_size, uint8_t *model, size_t model_size);
 
 /* IEEE-754 binary16 nearest (ties to even) to a float32 bit pattern, as the

@@ -23,11 +23,11 @@ typedef struct {
 typedef struct {
     const uint8_t *data; size_t size;
     uint32_t tensor_count; uint32_t directory_size; uint32_t payload_area_size;
+    const uint8_t *next_entry; uint32_t next_index;
 } tc_stream;
 typedef struct { ...; } tc_decoder;
 int tc_stream_open(tc_stream *s, const uint8_t *data, size_t size);
-int tc_stream_tensor(const tc_stream *s, uint32_t index, tc_tensor_info *info);
-int tc_stream_tensors(const tc_stream *s, tc_tensor_info *infos, uint32_t count);
+int tc_stream_tensor(tc_stream *s, uint32_t index, tc_tensor_info *info);
 int tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
 int tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_t in_size,
                    uint8_t *out, size_t *out_pos, size_t out_size);
@@ -37,9 +37,9 @@ int tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size);
 int tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t size);
 uint32_t tc_crc32(uint32_t crc, const uint8_t *data, size_t size);
 const char *tc_status_string(int status);
-int tc_tflite_info(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+int tc_tflite_info(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                    uint32_t *file_size, uint32_t *place_count);
-int tc_tflite_rebuild(const tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
+int tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                       uint8_t *places, size_t places_size, uint8_t *model, size_t model_size);
 
 size_t tce_max_payload_size(size_t n);
@@ -85,7 +85,7 @@ ffibuilder.set_source(
     include_dirs=[_relative(DECODER_DIR), _relative(ENCODER_DIR)],
     extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
     # speed over flash on the host; the directory read in one pass (native.Stream)
-    define_macros=[("TC_CRC_TABLE256", "1"), ("TC_DIRECTORY_TABLE", "1")],
+    define_macros=[("TC_CRC_TABLE256", "1")],
     libraries=["m"],
 )
 

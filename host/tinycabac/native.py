@@ -111,12 +111,13 @@ class Stream:
         status = lib.tc_stream_open(self._stream, self._buffer, len(self._data))
         if status != 0:
             raise DecodeError(status, "cannot open stream")
-        # every entry parsed once: tc_stream_tensor walks the directory from
-        # its start on each call, quadratic over a stream's tensors
+        # every entry parsed once, in order (tc_stream_tensor resumes where
+        # its last call stopped), and kept: later lookups cost nothing
         self._infos = ffi.new("tc_tensor_info[]", max(self.tensor_count, 1))
-        status = lib.tc_stream_tensors(self._stream, self._infos, self.tensor_count)
-        if status != 0:
-            raise DecodeError(status, "cannot read the directory")
+        for index in range(self.tensor_count):
+            status = lib.tc_stream_tensor(self._stream, index, self._infos + index)
+            if status != 0:
+                raise DecodeError(status, "cannot read the directory")
 
     @property
     def tensor_count(self) -> int:
