@@ -1140,6 +1140,10 @@ tc_status tc_decode_tensor(const tc_stream *s, const tc_tensor_info *info, tc_de
         return TC_ERR_TRUNCATED;
     if ((uint64_t)info->element_count * info->element_size > out_size)
         return TC_ERR_OUTPUT_SIZE;
+    /* a wrong base is refused before a byte of it is replaced */
+    if (mode_is_delta(info->mode) &&
+        (st = tc_check_base(info, out, (size_t)info->element_count * info->element_size)) != TC_OK)
+        return st;
     if ((st = tc_decoder_init(d, info)) != TC_OK || (st = tc_decoder_set_history(d, history, history_size)) != TC_OK)
         return st;
     st = tc_decoder_run(d, s->data + info->payload_offset, &in_pos, info->payload_size, out, &out_pos, out_size);

@@ -233,9 +233,8 @@ tc_status tc_check_base(const tc_tensor_info *info, const uint8_t *base, size_t 
 
 /* Decode a whole tensor whose payload lies inside the stream buffer.  For
  * the delta modes `out` must hold the base tensor, which is replaced by the
- * updated one: call tc_check_base first to refuse a wrong base untouched
- * (without it a wrong base is found at the end, as TC_ERR_BASE, or earlier
- * as TC_ERR_PAYLOAD if an updated value leaves the dtype's range).
+ * updated one; a wrong base (tc_check_base) is refused untouched with
+ * TC_ERR_BASE, before anything is decoded.
  * `history` is working memory for tensors coded with prediction (NULL, 0
  * is fine for the others; see tc_decoder_set_history).  `d` is the working
  * state, any tc_decoder the caller owns: its contents on entry do not matter,

@@ -15,6 +15,14 @@
 /* The working state of every tc_decode_tensor call here. */
 static tc_decoder whole_decoder;
 
+static int all_zero(const uint8_t *p, size_t n)
+{
+    while (n-- > 0)
+        if (*p++ != 0)
+            return 0;
+    return 1;
+}
+
 static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uint8_t *params)
 {
     tcu_chunks chunks;
@@ -23,6 +31,7 @@ static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uin
     uint8_t *whole, *streamed;
     int8_t *history;
     tc_status whole_st, stream_st;
+    int wrong_base;
     if (!fuzz_output_fits(t, &bytes))
         return;
     whole = calloc(bytes ? bytes : 1u, 1); /* delta modes: a zero base in both paths */
@@ -30,6 +39,7 @@ static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uin
     history = tcu_history_buffer(t);
     if (whole == NULL || streamed == NULL)
         abort();
+    wrong_base = tcu_mode_is_delta(t->mode) && tc_check_base(t, whole, bytes) == TC_ERR_BASE;
     whole_st = tc_decode_tensor(s, t, &whole_decoder, whole, bytes, history, t->history);
     chunks.in_max = (size_t)params[1] + 1u;
     chunks.out_max = (size_t)params[2] + 1u;
@@ -41,7 +51,10 @@ static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uin
     if (whole_st == TC_ERR_TRUNCATED) /* checked up front; streaming may first meet corrupt data, */
         TCU_CHECK(stream_st < 0 || t->payload_size == 0, /* and an empty tensor needs no payload */
                   "streaming decoded a truncated payload");
-    else
+    else if (wrong_base && whole_st == TC_ERR_BASE) { /* refused up front, untouched; streaming */
+        TCU_CHECK(stream_st < 0, "streaming applied an update to the wrong base"); /* fails later */
+        TCU_CHECK(all_zero(whole, bytes), "the one-call decoder wrote over a wrong base");
+    } else
         TCU_CHECK(stream_st == whole_st, "streaming and whole-buffer decoding disagree on the status");
     if (whole_st == TC_OK)
         TCU_CHECK(out_len == bytes && memcmp(whole, streamed, bytes) == 0,

@@ -339,6 +339,11 @@ static void test_delta(void)
     EXPECT(tc_decode_tensor(&s, &t, &whole_decoder, out, 16, NULL, 0) == TC_OK && memcmp(out, expected, 16) == 0);
     EXPECT(tc_check_base(&t, out, 16) == TC_ERR_BASE); /* applying it twice is refused */
     EXPECT(tc_decode_tensor(&s, &t, &whole_decoder, out, 16, NULL, 0) == TC_ERR_BASE);
+    EXPECT(memcmp(out, expected, 16) == 0); /* ... before a byte of it is replaced */
+    memcpy(out, base, 16);
+    out[15] ^= 1u; /* a base wrong in its last byte only: refused untouched too */
+    EXPECT(tc_decode_tensor(&s, &t, &whole_decoder, out, 16, NULL, 0) == TC_ERR_BASE);
+    EXPECT(memcmp(out, base, 15) == 0 && out[15] == (base[15] ^ 1u));
 }
 
 /* ------------------------------------------------------------------ */
