@@ -49,6 +49,7 @@ def fuzz_run(request, build_dir) -> subprocess.CompletedProcess:
                           timeout=batches * seconds + 600)  # fmt: skip
 
 
+@pytest.mark.last  # every core free: after the background damage runs of test_c_decoder.py
 @pytest.mark.parametrize("target", TARGETS)
 def test_fuzz_target_runs_clean(fuzz_run, target):
     output = fuzz_run.stdout + fuzz_run.stderr
