@@ -11,8 +11,8 @@
 # and makes the script exit 1, as does a failing regression input.
 # Environment: CC (default clang), TINYCABAC_FUZZ_BUILD (build directory),
 # TINYCABAC_FUZZ_TARGETS (space-separated subset), TINYCABAC_FUZZ_JOBS (how
-# many targets fuzz at once, default 1: one per core gives each target the
-# same SECONDS on a core of its own in a fraction of the wall time).
+# many targets build and fuzz at once, default 1: one per core gives each
+# target the same SECONDS on a core of its own in a fraction of the wall time).
 set -u
 SECONDS_EACH=${1:-60}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,12 +20,11 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${TINYCABAC_FUZZ_BUILD:-$HERE/build}
 TARGETS=${TINYCABAC_FUZZ_TARGETS:-"fuzz_decode_stream fuzz_streaming fuzz_small_output fuzz_directory fuzz_roundtrip fuzz_tflite_rebuild"}
 PYTHON=${PYTHON:-python3}
+JOBS=${TINYCABAC_FUZZ_JOBS:-1}
 
-make -s -C "$HERE" BUILD="$BUILD" CC="${CC:-clang}" || exit 2
+make -s -j"$JOBS" -C "$HERE" BUILD="$BUILD" CC="${CC:-clang}" || exit 2
 rm -rf "$BUILD/corpus"
 "$PYTHON" "$HERE/make_seeds.py" "$BUILD/corpus" >/dev/null || exit 2
-
-JOBS=${TINYCABAC_FUZZ_JOBS:-1}
 
 # Replay and fuzz one target; its row goes to $BUILD/$target.row, and the
 # exit status is 1 unless the row ends in "ok".
