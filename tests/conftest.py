@@ -8,7 +8,11 @@ import json
 import sys
 import os
 import shutil
+import subprocess
+import threading
 import zlib
+from collections import deque
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +76,92 @@ def load_bench_module(name: str):
     sys.modules[name] = module  # dataclasses resolve string annotations through sys.modules
     spec.loader.exec_module(module)
     return module
+
+
+# ---------------------------------------------------------------------------
+# Work that runs in the background while the rest of the suite goes on.
+#
+# The suite runs one test at a time, mostly in one process, so one of CI's
+# two cores sits idle.  A module with long, CPU-bound subprocess work (the
+# C decoder's sanitized damage runs) starts it in a Background when its first
+# test runs, on one core; its tests that need the results are marked `last`
+# and run after every other test, and widen the Background to every core
+# while they wait for what is left.
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "last: run after every other test (it waits for Background work)")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: the rest keep their order
+
+
+class Background:
+    """Jobs (callables) run in the order submitted, at most `slots` at once,
+    each in a thread of its own; `submit` returns a Future.  Jobs start their
+    subprocesses with `run`, so that `close` can end them."""
+
+    def __init__(self, slots: int = 1):
+        self._slots = slots
+        self._running = 0
+        self._queue: deque = deque()
+        self._processes: set[subprocess.Popen] = set()
+        self._closed = False
+        self._lock = threading.Condition()
+
+    def submit(self, job, *args) -> Future:
+        future: Future = Future()
+        with self._lock:
+            self._queue.append((future, job, args))
+            self._start_ready()
+        return future
+
+    def widen(self, slots: int) -> None:
+        with self._lock:
+            self._slots = max(self._slots, slots)
+            self._start_ready()
+
+    def _start_ready(self) -> None:
+        while self._queue and self._running < self._slots and not self._closed:
+            future, job, args = self._queue.popleft()
+            if future.set_running_or_notify_cancel():
+                self._running += 1
+                threading.Thread(target=self._work, args=(future, job, args), daemon=True).start()
+
+    def _work(self, future: Future, job, args) -> None:
+        try:
+            future.set_result(job(*args))
+        except BaseException as error:  # pytest's fail and skip outcomes too: the test that waits raises them
+            future.set_exception(error)
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._start_ready()
+
+    def run(self, command: list[str], timeout: float) -> subprocess.CompletedProcess:
+        """subprocess.run(command, capture_output=True, text=True, timeout=timeout), ended by `close`."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the background work was closed")
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self._processes.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+        finally:
+            with self._lock:
+                self._processes.discard(process)
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+    def close(self) -> None:
+        """Cancel what has not started and end the subprocesses still running."""
+        with self._lock:
+            self._closed = True
+            while self._queue:
+                self._queue.popleft()[0].cancel()
+            for process in self._processes:
+                process.kill()

@@ -9,14 +9,18 @@ missing tool is a failure, elsewhere a skip.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
-from conftest import require_tool
+from conftest import Background, require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DECODER = ROOT / "decoder_c"
@@ -39,19 +43,30 @@ def build(tmp_path: Path, name: str, sources: list[Path], flags: list[str], comp
     return executable
 
 
-def damage_argument_groups(groups: int = 2) -> list[list[str]]:
-    """Golden vectors split by size into groups of about equal work (one
-    process per core), each update after --base its base."""
+# damage.c's defaults: every bit of a stream up to EXHAUSTIVE_LIMIT bytes is
+# flipped, SAMPLES flips of a larger one.
+EXHAUSTIVE_LIMIT = 16384
+SAMPLES = 20000
+DTYPE_SIZES = {"int8": 1, "uint8": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4}
+
+
+def damage_jobs() -> list[list[str]]:
+    """damage.c's arguments for each golden vector on its own (an update
+    after --base its base), the costliest first.  A damaged case decodes
+    about the whole output again, so a vector costs its flips times its
+    decoded bytes: the float32 digits model costs about twice the int8 one
+    of the same stream size, and large_int8 is sampled, not exhaustive."""
     manifest = json.loads((GOLDEN / "MANIFEST.json").read_text())["vectors"]
-    loads = [0] * groups
-    arguments: list[list[str]] = [[] for _ in range(groups)]
-    for vector in sorted(manifest.values(), key=lambda v: -min(v["size"], 16384)):
-        group = loads.index(min(loads))
-        loads[group] += min(vector["size"], 16384)
-        if vector.get("base"):
-            arguments[group] += ["--base", str(GOLDEN / manifest[vector["base"]]["file"])]
-        arguments[group].append(str(GOLDEN / vector["file"]))
-    return arguments
+
+    def cost(vector: dict) -> int:
+        flips = 8 * vector["size"] if vector["size"] <= EXHAUSTIVE_LIMIT else SAMPLES
+        return flips * sum(math.prod(t["shape"]) * DTYPE_SIZES[t["dtype"]] for t in vector["tensors"])
+
+    jobs = []
+    for vector in sorted(manifest.values(), key=cost, reverse=True):
+        base = ["--base", str(GOLDEN / manifest[vector["base"]]["file"])] if vector.get("base") else []
+        jobs.append([*base, str(GOLDEN / vector["file"])])
+    return jobs
 
 
 # The decoder and its optional companion (decoder_c/tflite/: .tflite rebuild).
@@ -114,16 +129,49 @@ def test_selector_table_follows_the_model_rules(tmp_path):
     assert "selector_table: 257 activities, 0 failures" in result.stdout
 
 
-@pytest.mark.parametrize("optimization", ["-O2", "-Os"], ids=["speed-build", "size-build"])
-def test_every_truncation_and_bit_flip_of_the_golden_vectors_is_caught(tmp_path, optimization):
+DAMAGE_BUILDS = {"speed-build": "-O2", "size-build": "-Os"}
+DAMAGE_TEST = "test_every_truncation_and_bit_flip_of_the_golden_vectors_is_caught"
+
+
+def damage_build(directory: Path, optimization: str) -> Path:
     sources = [TESTS_C / "damage.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c"]
-    executable = build(tmp_path, "damage", sources, [optimization, "-g", *SANITIZE])
-    runs = [subprocess.Popen([str(executable), "--stream-every", "16", *group], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for group in damage_argument_groups()]  # fmt: skip
-    outputs = [run.communicate(timeout=1800) for run in runs]
-    for run, (_, stderr) in zip(runs, outputs):
-        assert run.returncode == 0, stderr[-4000:]
-    stdout = "".join(out for out, _ in outputs)
+    return build(directory, "damage", sources, [optimization, "-g", *SANITIZE])
+
+
+def damage_run(background: Background, executable: Future, job: list[str]) -> subprocess.CompletedProcess:
+    return background.run([str(executable.result()), "--stream-every", "16", *job], timeout=1800)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def damage_runs(request, tmp_path_factory):
+    """The damage runs of the selected builds, started in the background
+    (one core) with this module's first test: each build, then one
+    damage.c process per golden vector and build, the costliest first, so
+    that what is left when the damage tests widen to every core is short."""
+    builds = [item.callspec.params["optimization"] for item in request.session.items
+              if getattr(item, "module", None) is sys.modules[__name__] and item.originalname == DAMAGE_TEST]  # fmt: skip
+    background = Background(slots=1)
+    executables = {
+        optimization: background.submit(damage_build, tmp_path_factory.mktemp("damage"), optimization)
+        for optimization in builds
+    }  # fmt: skip
+    runs = {optimization: [] for optimization in builds}
+    for job in damage_jobs():
+        for optimization in sorted(builds, key=lambda o: o != "-Os"):  # -Os is the slower build
+            runs[optimization].append(background.submit(damage_run, background, executables[optimization], job))
+    yield background, runs
+    background.close()
+
+
+@pytest.mark.last
+@pytest.mark.parametrize("optimization", DAMAGE_BUILDS.values(), ids=DAMAGE_BUILDS.keys())
+def test_every_truncation_and_bit_flip_of_the_golden_vectors_is_caught(damage_runs, optimization):
+    background, runs = damage_runs
+    background.widen(os.cpu_count() or 2)
+    results = [run.result() for run in runs[optimization]]
+    for result in results:
+        assert result.returncode == 0, result.stderr[-4000:]
+    stdout = "".join(result.stdout for result in results)
     assert_reference_matches_manifest(stdout)
     assert_every_damage_caught(stdout)
 

@@ -35,7 +35,7 @@ import pytest
 
 from conftest import GOLDEN_DIR, golden_manifest, require_tool
 from test_c_decoder import (DECODER, ENCODER, STRICT, TESTS_C, assert_every_damage_caught,
-                            assert_reference_matches_manifest, build, damage_argument_groups)  # fmt: skip
+                            assert_reference_matches_manifest, build, damage_jobs)  # fmt: skip
 from test_tflite_rebuild import float16_narrowing_samples, numpy_float16_bits, rebuild
 from tinycabac import modelfile
 
@@ -62,7 +62,7 @@ def big_endian_run(executable: Path, *arguments: str) -> subprocess.CompletedPro
 def test_big_endian_decodes_every_golden_vector_and_catches_damage(tmp_path, optimization):
     sources = [TESTS_C / "damage.c", TESTS_C / "tc_test_util.c", DECODER / "tinycabac.c"]
     executable = big_endian_build(tmp_path, "damage", sources, optimization)
-    vectors = [argument for group in damage_argument_groups(1) for argument in group]
+    vectors = [argument for job in damage_jobs() for argument in job]
     result = big_endian_run(executable, "--max-cases", "16", "--stream-every", "1", *vectors)
     assert result.returncode == 0, result.stderr[-4000:]
     assert_reference_matches_manifest(result.stdout)
