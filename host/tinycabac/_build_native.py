@@ -84,8 +84,7 @@ ffibuilder.set_source(
     ],
     include_dirs=[_relative(DECODER_DIR), _relative(ENCODER_DIR)],
     extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
-    # speed over flash on the host; the directory read in one pass (native.Stream)
-    define_macros=[("TC_CRC_TABLE256", "1")],
+    define_macros=[("TC_CRC_TABLE256", "1")],  # speed over flash on the host
     libraries=["m"],
 )
 
