@@ -208,6 +208,27 @@ def _host_rejects(data: bytes) -> bool:
     return False
 
 
+# firmware/src/main.c: the filter that lets the device check a stream's names
+# for a repeat in one pass over the directory, and the hash that picks a bit.
+NAME_FILTER_BITS = 2048
+
+
+def firmware_name_bit(name: bytes) -> int:
+    value = 2166136261
+    for byte in name:
+        value = ((value ^ byte) * 16777619) & 0xFFFFFFFF
+    return (value ^ (value >> 11) ^ (value >> 22)) % NAME_FILTER_BITS
+
+
+def many_names_stream(count: int = 300) -> bytes:
+    """A stream of many small tensors, with names that share a filter bit and
+    still differ: the device must look those up and accept them."""
+    names = [f"layer{i}/w" for i in range(count)]
+    bits = [firmware_name_bit(name.encode()) for name in names]
+    assert len(set(bits)) < len(bits), "no two names share a filter bit"
+    return tinycabac.encode({name: np.arange(i % 7 + 1, dtype=np.int8) - 3 for i, name in enumerate(names)})
+
+
 @pytest.fixture(scope="module")
 def valid_streams(tmp_path_factory) -> list[Path]:
     """Golden vectors and the bundled model, as files with distinct names."""
@@ -219,6 +240,7 @@ def valid_streams(tmp_path_factory) -> list[Path]:
     # names at the edges of UTF-8's 1- to 4-byte forms pass the device's check
     edges = ["\x7f", "\x80", "\u07ff", "\u0800", "\ud7ff", "\ue000", "\uffff", "\U00010000", "\U0010ffff"]
     sources["utf8_names.tcb"] = tinycabac.encode({f"w{c}": np.arange(i + 1, dtype=np.int8) for i, c in enumerate(edges)})
+    sources["many_names.tcb"] = many_names_stream()
     assert len(sources) > 1, "tests/golden/*.tcb is empty"
     # the device must reconstruct dependent-quantized tensors (FORMAT 6.2) too
     assert "trellis_float.tcb" in sources

@@ -48,6 +48,23 @@ def test_firmware_applies_updates_like_the_host(env_name, tmp_path):
         assert printed == expected
 
 
+def test_firmware_finds_bases_in_another_order(tmp_path):
+    """An update need not hold its tensors in the base's order, nor all of
+    them: the device looks each base tensor up by name."""
+    require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
+    old = {name: np.arange(40, dtype=np.int8) * (i + 1) for i, name in enumerate("abcdef")}
+    new = {name: old[name] + 1 for name in "fbcae"}  # "d" left out, "b", "c" in the base's order
+    streams = {"base.tcb": tinycabac.encode(old), "reordered.tcb": tinycabac.encode(new, base=old)}
+    for name, data in streams.items():
+        (tmp_path / name).write_bytes(data)
+    elf = pio_build("mps2_an386", tmp_path / "build", [tmp_path / name for name in streams])
+    status, reports = run_firmware("mps2_an386", elf)
+    assert status == 0, reports
+    printed = [row for row in reports["reordered.tcb"].tensors if row[0] != "__base_sha256__"]
+    assert printed == host_update_digests(streams["base.tcb"], streams["reordered.tcb"])
+    assert [row[0] for row in printed] == list("fbcae")
+
+
 def test_firmware_refuses_an_update_on_the_wrong_base(tmp_path):
     require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
     update, base = update_vectors()[0]

@@ -225,16 +225,68 @@ static int is_update(const tc_tensor_info *t)
     return t->mode == TC_MODE_DELTA_LOSSLESS || t->mode == TC_MODE_DELTA_QUANTIZED;
 }
 
-/* Decode the base tensor of the same name from `base` into update_buffer. */
-static tc_status load_base(const tc_embedded_stream *base, size_t size)
+static tc_status check_whole_stream(tc_stream *s, tc_tensor_info *t);
+
+/* The stream that updates apply to (the one embedded before theirs), opened
+ * at a stream's first update: base_open is tc_stream_open's status, and
+ * base_names_unique whether it passed check_whole_stream, so that an entry
+ * of the right name is the only one. */
+static const tc_embedded_stream *base_source;
+static int base_ready;
+static tc_status base_open;
+static int base_names_unique;
+static uint32_t base_next; /* the entry after the base tensor found last */
+
+static void open_base(void)
+{
+    base_open = TC_ERR_BASE; /* an update needs a stream before it */
+    if (base_source != NULL) {
+        base_open = tc_stream_open(&base_stream, base_source->data, (size_t)*base_source->length);
+    }
+    base_names_unique = base_open == TC_OK && check_whole_stream(&base_stream, &base_tensor) == TC_OK;
+    base_next = 0;
+    base_ready = 1;
+}
+
+static int same_name(const tc_tensor_info *a, const tc_tensor_info *b)
+{
+    uint32_t i = 0;
+    if (a->name_len != b->name_len) {
+        return 0;
+    }
+    while (i < a->name_len && a->name[i] == b->name[i]) {
+        i++;
+    }
+    return i == a->name_len;
+}
+
+/* Find the base entry of tensor's name.  An update usually holds its
+ * tensors in the base's order, so the entry after the last one found is
+ * tried first: a whole update then reads the base's entries once, in order. */
+static tc_status find_base(void)
+{
+    uint32_t found = base_next;
+    tc_status status = TC_OK;
+    if (!base_names_unique || found >= base_stream.tensor_count ||
+        tc_stream_tensor(&base_stream, found, &base_tensor) != TC_OK || !same_name(&base_tensor, &tensor)) {
+        status = tc_stream_find(&base_stream, (const char *)tensor.name, tensor.name_len, &base_tensor, &found);
+    }
+    if (status == TC_OK) {
+        base_next = found + 1u;
+    }
+    return status;
+}
+
+/* Decode the base tensor of the same name as `tensor` into update_buffer. */
+static tc_status load_base(size_t size)
 {
     tc_status status;
-    if (base == NULL) {
-        return TC_ERR_BASE; /* an update needs a stream before it */
+    if (!base_ready) {
+        open_base();
     }
-    status = tc_stream_open(&base_stream, base->data, (size_t)*base->length);
+    status = base_open;
     if (status == TC_OK) {
-        status = tc_stream_find(&base_stream, (const char *)tensor.name, tensor.name_len, &base_tensor, NULL);
+        status = find_base();
     }
     if (status == TC_ERR_NOT_FOUND || (status == TC_OK && is_update(&base_tensor))) {
         return TC_ERR_BASE;
@@ -250,7 +302,7 @@ static tc_status load_base(const tc_embedded_stream *base, size_t size)
 }
 
 /* Apply update `tensor` in place to its base; *crc receives the new bytes' CRC-32. */
-static tc_status apply_update_tensor(const tc_embedded_stream *base, uint32_t *crc)
+static tc_status apply_update_tensor(uint32_t *crc)
 {
     uint64_t size = (uint64_t)tensor.element_count * tensor.element_size;
     size_t in_pos = 0, out_pos = 0;
@@ -258,7 +310,7 @@ static tc_status apply_update_tensor(const tc_embedded_stream *base, uint32_t *c
     if (size > sizeof update_buffer) {
         return TC_ERR_OUTPUT_SIZE;
     }
-    if ((status = load_base(base, (size_t)size)) != TC_OK ||
+    if ((status = load_base((size_t)size)) != TC_OK ||
         (status = tc_check_base(&tensor, update_buffer, (size_t)size)) != TC_OK ||
         (status = start_decoder()) != TC_OK) {
         return status;
@@ -356,31 +408,67 @@ static int is_utf8(const uint8_t *text, size_t length)
     return 1;
 }
 
+/* A filter of the names met so far, one bit per hash, so that checking a
+ * stream's names for one that appears twice parses each directory entry
+ * once: only a name whose bit is already set (a repeat, or another name of
+ * the same hash) costs a walk of the directory with tc_stream_find. */
+#define NAME_FILTER_BITS 2048u
+static uint8_t name_filter[NAME_FILTER_BITS / 8u];
+
+static uint32_t name_hash(const uint8_t *name, uint32_t length)
+{
+    uint32_t hash = 2166136261u; /* FNV-1a */
+    for (uint32_t i = 0; i < length; i++) {
+        hash = (hash ^ name[i]) * 16777619u;
+    }
+    return (hash ^ (hash >> 11) ^ (hash >> 22)) % NAME_FILTER_BITS;
+}
+
+/* Whether t's name may have appeared before (and mark it as seen). */
+static int name_maybe_seen(const tc_tensor_info *t)
+{
+    uint32_t bit = name_hash(t->name, t->name_len);
+    uint8_t mask = (uint8_t)(1u << (bit % 8u));
+    int seen = (name_filter[bit / 8u] & mask) != 0;
+    name_filter[bit / 8u] |= mask;
+    return seen;
+}
+
+/* TC_ERR_RESERVED if an entry before `index` of s has t's name (t may be
+ * overwritten). */
+static tc_status check_name_once(tc_stream *s, tc_tensor_info *t, uint32_t index)
+{
+    uint32_t first = index;
+    tc_status status = TC_OK;
+    if (name_maybe_seen(t)) {
+        /* tc_stream_find returns the first entry of a name */
+        status = tc_stream_find(s, (const char *)t->name, t->name_len, t, &first);
+    }
+    return status == TC_OK && first != index ? TC_ERR_RESERVED : status;
+}
+
 /* FORMAT 7's checks of a whole stream held in memory: the stream's size,
  * then UTF-8 names and a name that appears twice.  The last two are both
  * reserved fields, so one pass over the names gives FORMAT 7's verdict.
  * The C decoder leaves them to its caller, as it may hold only part of a
- * stream. */
-static tc_status check_whole_stream(void)
+ * stream.  `t` receives each entry in turn. */
+static tc_status check_whole_stream(tc_stream *s, tc_tensor_info *t)
 {
-    uint64_t expected = (uint64_t)TC_HEADER_SIZE + stream.directory_size + stream.payload_area_size;
-    uint32_t index, first;
+    uint64_t expected = (uint64_t)TC_HEADER_SIZE + s->directory_size + s->payload_area_size;
     tc_status status = TC_OK;
-    if (stream.size != expected) {
-        return stream.size < expected ? TC_ERR_TRUNCATED : TC_ERR_RESERVED;
+    if (s->size != expected) {
+        return s->size < expected ? TC_ERR_TRUNCATED : TC_ERR_RESERVED;
     }
-    for (index = 0; status == TC_OK && index < stream.tensor_count; index++) {
-        status = tc_stream_tensor(&stream, index, &tensor);
-        if (status == TC_OK && !is_utf8(tensor.name, tensor.name_len)) {
+    for (uint32_t i = 0; i < sizeof name_filter; i++) {
+        name_filter[i] = 0;
+    }
+    for (uint32_t index = 0; status == TC_OK && index < s->tensor_count; index++) {
+        status = tc_stream_tensor(s, index, t);
+        if (status == TC_OK && !is_utf8(t->name, t->name_len)) {
             status = TC_ERR_RESERVED;
         }
-        /* tc_stream_find returns the first entry of a name: another index
-         * means an earlier tensor has the same name */
         if (status == TC_OK) {
-            status = tc_stream_find(&stream, (const char *)tensor.name, tensor.name_len, &base_tensor, &first);
-        }
-        if (status == TC_OK && first != index) {
-            status = TC_ERR_RESERVED;
+            status = check_name_once(s, t, index);
         }
     }
     return status;
@@ -391,9 +479,11 @@ static tc_status check_whole_stream(void)
 static tc_status decode_stream(const tc_embedded_stream *embedded, const tc_embedded_stream *base)
 {
     report_stream(embedded);
+    base_source = base;
+    base_ready = 0;
     tc_status status = tc_stream_open(&stream, embedded->data, (size_t)*embedded->length);
     if (status == TC_OK) {
-        status = check_whole_stream();
+        status = check_whole_stream(&stream, &tensor);
     }
     if (status != TC_OK) {
         line_writer w = line_start();
@@ -408,7 +498,7 @@ static tc_status decode_stream(const tc_embedded_stream *embedded, const tc_embe
         status = tc_stream_tensor(&stream, index, &tensor);
         if (status == TC_OK) {
             whole_model &= !is_update(&tensor);
-            status = is_update(&tensor) ? apply_update_tensor(base, &crc) : decode_tensor(&crc);
+            status = is_update(&tensor) ? apply_update_tensor(&crc) : decode_tensor(&crc);
         }
         if (status != TC_OK) {
             return report_failure(status, index);
