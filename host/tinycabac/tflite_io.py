@@ -21,6 +21,7 @@ import tflite
 from tflite.TensorType import TensorType
 
 from .container import MAX_TENSORS, FormatError, check_shape
+from .tflite_structure import overlaps, structure_ranges
 
 # TFLite files carry this identifier at bytes 4..8 (after the root offset).
 TFLITE_FILE_IDENTIFIER = b"TFL3"
@@ -81,7 +82,7 @@ def split_tflite(data: bytes) -> tuple[dict[str, np.ndarray], bytes, dict]:
     data = bytes(data)
     model = _parse_model(data)
     try:
-        records = _collect_weight_records(model, data)
+        records = _untangled(_collect_weight_records(model, data), model, data)
     except _FLATBUFFER_READ_ERRORS as error:
         raise ValueError(f"not a TFLite flatbuffer: corrupt tables ({error})") from error
     records = _largest_buffers(_drop_overlapping_ranges(records), MAX_WEIGHT_BUFFERS)
@@ -286,6 +287,17 @@ def _codable(shape: list[int], dtype: np.dtype, raw) -> bool:
 
 def _buffer_byte_range(buffer, data: bytes) -> tuple[int, int, bool] | None:
     """(offset, length, external) of a buffer's bytes in the file, None if empty."""
+    byte_range = _stored_byte_range(buffer)
+    if byte_range is not None and byte_range[0] + byte_range[1] > len(data):
+        offset, length, _ = byte_range
+        raise ValueError(
+            f"not a TFLite flatbuffer: buffer data [{offset}, {offset + length}) past end of file ({len(data)} bytes)"
+        )
+    return byte_range
+
+
+def _stored_byte_range(buffer) -> tuple[int, int, bool] | None:
+    """(offset, length, external) as the buffer table states them, None if empty."""
     # Models over 2 GB keep data after the flatbuffer, addressed by
     # offset/size from the start of the file; offset 1 is a placeholder.
     if buffer.Offset() > 1:
@@ -300,10 +312,6 @@ def _buffer_byte_range(buffer, data: bytes) -> tuple[int, int, bool] | None:
         external = False
     if length == 0:
         return None
-    if offset + length > len(data):
-        raise ValueError(
-            f"not a TFLite flatbuffer: buffer data [{offset}, {offset + length}) past end of file ({len(data)} bytes)"
-        )
     return offset, length, external
 
 
@@ -354,6 +362,55 @@ def _unique_name(base: str, used: set[str], last_suffix: dict[str, int]) -> str:
     used.add(name)
     last_suffix[base] = suffix
     return name
+
+
+def _untangled(records: list[dict], model: tflite.Model, data: bytes) -> list[dict]:
+    """The records whose bytes nothing else in the file reads.
+
+    A buffer's bytes may be coded lossily only if they are read as that one
+    array: not as flatbuffer tables (a crafted `Buffer.offset` may point
+    into them), nor as part of another buffer, nor as another array (two
+    buffers on the same bytes with another dtype or shape).  Any other
+    buffer stays in the skeleton, carried exactly, so no encode, lossy or
+    not, can rebuild a broken file.
+    """
+    structure = structure_ranges(data)
+    buffers_at: dict[tuple[int, int], list[int]] = {}
+    for index in range(model.BuffersLength()):
+        span = _buffer_span(model.Buffers(index), data)
+        if span is not None:
+            buffers_at.setdefault(span, []).append(index)
+    entangled = _partly_overlapping(sorted(buffers_at))
+    record_of = {record["buffer"]: record for record in records}
+    kept = []
+    for record in records:
+        span = (record["offset"], record["offset"] + record["length"])
+        readers = [record_of.get(index) for index in buffers_at[span]]
+        if span in entangled or overlaps(structure, *span):
+            continue
+        if all(reader is not None and _same_array(reader, record) for reader in readers):
+            kept.append(record)
+    return kept
+
+
+def _buffer_span(buffer, data: bytes) -> tuple[int, int] | None:
+    """[start, end) of a buffer's bytes within the file, None if it has none
+    there (an unused buffer may point past the end)."""
+    byte_range = _stored_byte_range(buffer)
+    if byte_range is None or byte_range[0] >= len(data):
+        return None
+    return byte_range[0], min(byte_range[0] + byte_range[1], len(data))
+
+
+def _partly_overlapping(spans: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The spans (distinct, sorted) that overlap another span."""
+    found = set()
+    earlier_end = 0
+    for position, (start, end) in enumerate(spans):
+        if start < earlier_end or (position + 1 < len(spans) and spans[position + 1][0] < end):
+            found.add((start, end))
+        earlier_end = max(earlier_end, end)
+    return found
 
 
 def _drop_overlapping_ranges(records: list[dict]) -> list[dict]:
