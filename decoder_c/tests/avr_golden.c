@@ -4,8 +4,10 @@
  *
  * The test generates golden_vectors.inc: the streams as PROGMEM arrays
  * (AVR data pointers cannot read flash, and 16 KB of RAM holds few of them),
- * a table `vectors` of {name, data, size, is_base}, and float32_samples,
- * little-endian float32 bit patterns to narrow to float16.  Each stream's
+ * a table `vectors` of {name, data, rest, first_size, size, is_base}, and
+ * float32_samples, little-endian float32 bit patterns to narrow to float16.
+ * A stream above 32 KB, the most one AVR object may hold, is split in two
+ * arrays: its first first_size bytes at data, the rest at rest.  Each stream's
  * header and directory are copied to RAM, which is all tc_stream_open
  * needs; the payloads are streamed from flash through tc_decoder_run in
  * small chunks, so no tensor has to fit in RAM, and each tensor's CRC-32 is
@@ -29,7 +31,9 @@
 
 typedef struct {
     const char *name;
-    const uint8_t *data; /* PROGMEM */
+    const uint8_t *data; /* PROGMEM: the first first_size bytes */
+    const uint8_t *rest; /* PROGMEM: the bytes after them, or NULL */
+    uint16_t first_size;
     uint16_t size;
     uint8_t is_base;     /* a later vector updates its tensors */
 } golden_vector;
@@ -77,15 +81,33 @@ static uint32_t load_u32(const uint8_t *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+/* Copies n bytes of a stream, from `offset` on, out of flash. */
+static void copy_stream(uint8_t *to, const golden_vector *v, uint16_t offset, size_t n)
+{
+    while (n > 0) {
+        size_t run = n;
+        if (offset < v->first_size) {
+            if (run > (size_t)(v->first_size - offset))
+                run = v->first_size - offset;
+            memcpy_P(to, v->data + offset, run);
+        } else {
+            memcpy_P(to, v->rest + (offset - v->first_size), run);
+        }
+        to += run;
+        offset += (uint16_t)run;
+        n -= run;
+    }
+}
+
 /* Header and directory into RAM: the bytes tc_stream_open reads. */
 static tc_status open_vector(const golden_vector *v, tc_stream *s)
 {
     uint32_t directory_size;
-    memcpy_P(directory, v->data, TC_HEADER_SIZE);
+    copy_stream(directory, v, 0, TC_HEADER_SIZE);
     directory_size = load_u32(directory + 8);
     if (directory_size > DIRECTORY_CAPACITY - TC_HEADER_SIZE)
         return TC_ERR_OUTPUT_SIZE;
-    memcpy_P(directory + TC_HEADER_SIZE, v->data + TC_HEADER_SIZE, (size_t)directory_size);
+    copy_stream(directory + TC_HEADER_SIZE, v, TC_HEADER_SIZE, (size_t)directory_size);
     return tc_stream_open(s, directory, TC_HEADER_SIZE + (size_t)directory_size);
 }
 
@@ -127,7 +149,7 @@ static size_t refill(const golden_vector *v, const tc_tensor_info *t, size_t hel
     size_t n = INPUT_CAPACITY - held;
     if (left < n)
         n = (size_t)left;
-    memcpy_P(input + held, v->data + (size_t)t->payload_offset + (size_t)*fed, n);
+    copy_stream(input + held, v, (uint16_t)(t->payload_offset + *fed), n);
     *fed += n;
     return held + n;
 }
