@@ -279,6 +279,7 @@ def test_structure_ranges_cover_the_tables_and_not_the_weights():
     weights, skeleton, layout = split_tflite(data)
     for record in layout["weights"]:
         assert not overlaps(structure, record["offset"], record["offset"] + record["length"])
+        assert overlaps(structure, record["offset"] - 4, record["offset"])  # the vector's length word
     covered = sum(last - first for first, last in structure)
     assert covered + sum(a.nbytes for a in weights.values()) <= len(data)
     assert covered > len(skeleton) // 2  # the skeleton is mostly tables

@@ -14,7 +14,8 @@ The walk is generic over the generated reader classes: each accessor of a
 table is called (every element of a vector), and a table subclass records
 every byte range the calls read, plus each table's whole inline part and
 vtable, so fields newer than the installed schema still count when they are
-stored inline.  The weights themselves (`Buffer.data`) are not read.
+stored inline.  Of the weights themselves (`Buffer.data`) only the length
+word is read.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def _accessors(cls: type) -> tuple[tuple[str, str], ...]:
         if name.endswith(("Length", "IsNone", "AsNumpy")) or (name.endswith("Type") and name[:-4] in members):
             continue  # read through the field's own accessor
         if cls is tflite.Buffer and name == "Data":
-            continue  # the weights, not structure
+            found.append(("DataLength", "one"))  # the weights' length word, not the weights
+            continue
         if member.__code__.co_argcount == 1:
             found.append((name, "one"))
         else:
