@@ -84,6 +84,31 @@ def shared_weights_model(weights: np.ndarray) -> bytes:
     return build_tflite(ModelSpec(tensors, operators, [0], [4]))
 
 
+def sparse_weights_model(weights: np.ndarray, bias: np.ndarray) -> bytes:
+    """input [1, in] -> FULLY_CONNECTED -> output [1, out], its weights stored
+    sparse (CSR, as pruned models are) and made dense by DENSIFY."""
+    out_features, in_features = weights.shape
+    tensors = [
+        TensorSpec("input", (1, in_features), np.float32),
+        TensorSpec("dense/weights_sparse", weights.shape, np.float32, weights, sparse=True),
+        TensorSpec("dense/weights", weights.shape, np.float32),
+        TensorSpec("dense/bias", bias.shape, np.float32, bias),
+        TensorSpec("output", (1, out_features), np.float32),
+    ]
+    operators = [
+        OperatorSpec(BuiltinOperator.DENSIFY, [1], [2]),
+        OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 2, 3], [4], 1, BuiltinOptions.FullyConnectedOptions,
+                     fully_connected_options(ActivationFunctionType.NONE)),
+    ]
+    return build_tflite(ModelSpec(tensors, operators, [0], [4]))
+
+
+def pruned_dense(seed: int, out_features=24, in_features=40) -> tuple[np.ndarray, np.ndarray]:
+    weights, bias = random_dense(seed, out_features, in_features)
+    weights[np.abs(weights) < 0.8] = 0  # about 58% pruned
+    return weights, bias
+
+
 def random_dense(seed: int, out_features=12, in_features=20):
     rng = np.random.default_rng(seed)
     weights = rng.standard_normal((out_features, in_features)).astype(np.float32)
@@ -106,6 +131,7 @@ def generated_models() -> dict[str, bytes]:
         "generated/dense_float16": dense_model(weights, bias, weight_dtype=np.float16),
         "generated/dense_external_buffers": dense_model(weights, bias, external_buffers=True),
         "generated/shared_weights": shared_weights_model(random_dense(2, 20, 20)[0]),
+        "generated/sparse_weights": sparse_weights_model(*pruned_dense(3)),
     }
 
 
@@ -211,6 +237,25 @@ def test_external_buffers_are_read_from_past_the_flatbuffer():
     changed = join_tflite(skeleton, layout, {**weights, "dense/weights": original * 2})
     expected = inputs @ (original * 2).T + weights["dense/bias"]
     np.testing.assert_allclose(run_model(changed, inputs), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_sparse_weights_are_coded_as_their_stored_values():
+    """A pruned model stores a weight tensor's non-zero values and, in its
+    tables, where they go: the values are coded (as a vector), the indices
+    carried, and the lossy model still runs in TFLite with the decoded values."""
+    weights, bias = pruned_dense(3)
+    data = ALL_MODELS["generated/sparse_weights"]
+    split_weights, _, layout = split_tflite(data)
+    np.testing.assert_array_equal(split_weights["dense/weights_sparse"], weights[weights != 0])
+    stream = modelfile.encode_model(modelfile.model_from_bytes(data), snr_db=30)
+    decoded = modelfile.decode_model(stream)
+    values = decoded.tensors["dense/weights_sparse"]
+    assert not np.array_equal(values, weights[weights != 0])  # coded lossily
+    dense = np.zeros_like(weights)
+    dense[weights != 0] = values
+    inputs = np.random.default_rng(5).standard_normal((1, weights.shape[1])).astype(np.float32)
+    expected = inputs @ dense.T + decoded.tensors["dense/bias"]
+    np.testing.assert_allclose(run_model(decoded.to_bytes(), inputs), expected, rtol=1e-5, atol=1e-4)
 
 
 def _moved_buffer(data: bytes, old_offset: int, new_offset: int) -> bytes:

@@ -246,13 +246,18 @@ def _channel_axis(record: dict, axes: set[int]) -> int | None:
 def _weight_record(tensor, buffer, data: bytes) -> dict | None:
     """Describe a tensor's constant data, or None if it is not worth coding."""
     dtype = CODED_TENSOR_TYPES.get(tensor.Type())
-    if dtype is None or tensor.Sparsity() is not None:
+    if dtype is None:
         return None
     byte_range = _buffer_byte_range(buffer, data)
     if byte_range is None:
         return None
     offset, length, external = byte_range
     shape = [int(d) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else []
+    if tensor.Sparsity() is not None:
+        # A sparse tensor's buffer holds its stored values, in the order of
+        # its sparsity metadata (which stays in the tables): coded as a
+        # vector of them.
+        shape = [length // dtype.itemsize]
     if any(d < 0 for d in shape):
         return None
     count = int(np.prod(shape, dtype=np.int64))

@@ -41,7 +41,11 @@ class TensorSpec:
     """One tensor; `data` makes it a constant.
 
     Tensors naming the same `shared_buffer` key use one buffer (the first
-    one's data), as converters do for deduplicated constants.
+    one's data), as converters do for deduplicated constants.  A `sparse`
+    2-D constant is stored in CSR form, as converters store pruned weights:
+    its buffer holds the non-zero values row by row, and its sparsity
+    parameters the row segments and column indices (a DENSIFY operator
+    turns it back into a dense tensor).
     """
 
     name: str
@@ -52,6 +56,7 @@ class TensorSpec:
     zero_points: list[int] | None = None
     quantized_dimension: int = 0
     shared_buffer: str | None = None
+    sparse: bool = False
 
 
 @dataclass
@@ -106,6 +111,8 @@ def _assign_buffers(spec: ModelSpec) -> tuple[list[bytes], list[int]]:
         if key not in key_to_buffer:
             array = np.ascontiguousarray(tensor.data, dtype=np.dtype(tensor.dtype).newbyteorder("<"))
             assert array.shape == tuple(tensor.shape), tensor.name
+            if tensor.sparse:
+                array = array[array != 0]  # the stored values, in row-major order
             key_to_buffer[key] = len(buffer_data)
             buffer_data.append(array.tobytes())
         tensor_buffers.append(key_to_buffer[key])
@@ -212,6 +219,7 @@ def _write_tensor(builder, tensor: TensorSpec, buffer_index: int) -> int:
     name = builder.CreateString(tensor.name)
     shape = builder.CreateNumpyVector(np.asarray(tensor.shape, dtype=np.int32))
     quantization = _write_quantization(builder, tensor)
+    sparsity = _write_csr_sparsity(builder, tensor.data) if tensor.sparse else None
     tflite.TensorStart(builder)
     tflite.TensorAddShape(builder, shape)
     tflite.TensorAddType(builder, NUMPY_TO_TENSOR_TYPE[np.dtype(tensor.dtype)])
@@ -219,7 +227,47 @@ def _write_tensor(builder, tensor: TensorSpec, buffer_index: int) -> int:
     tflite.TensorAddName(builder, name)
     if quantization is not None:
         tflite.TensorAddQuantization(builder, quantization)
+    if sparsity is not None:
+        tflite.TensorAddSparsity(builder, sparsity)
     return tflite.TensorEnd(builder)
+
+
+def _write_csr_sparsity(builder, dense: np.ndarray) -> int:
+    """Sparsity parameters of a 2-D tensor in CSR form: rows dense, columns
+    sparse (segments: where each row's values start; indices: their columns)."""
+    rows, columns = np.nonzero(dense)
+    segments = np.searchsorted(rows, np.arange(dense.shape[0] + 1)).astype(np.int32)
+    dimensions = [_write_dense_dimension(builder, dense.shape[0]),
+                  _write_csr_dimension(builder, segments, columns.astype(np.int32))]  # fmt: skip
+    traversal = builder.CreateNumpyVector(np.array([0, 1], dtype=np.int32))
+    metadata = _offset_vector(builder, tflite.SparsityParametersStartDimMetadataVector, dimensions)
+    tflite.SparsityParametersStart(builder)
+    tflite.SparsityParametersAddTraversalOrder(builder, traversal)
+    tflite.SparsityParametersAddDimMetadata(builder, metadata)
+    return tflite.SparsityParametersEnd(builder)
+
+
+def _write_dense_dimension(builder, size: int) -> int:
+    tflite.DimensionMetadataStart(builder)
+    tflite.DimensionMetadataAddFormat(builder, tflite.DimensionType.DENSE)
+    tflite.DimensionMetadataAddDenseSize(builder, size)
+    return tflite.DimensionMetadataEnd(builder)
+
+
+def _write_csr_dimension(builder, segments: np.ndarray, indices: np.ndarray) -> int:
+    vectors = []
+    for values in (segments, indices):
+        data = builder.CreateNumpyVector(values)
+        tflite.Int32VectorStart(builder)
+        tflite.Int32VectorAddValues(builder, data)
+        vectors.append(tflite.Int32VectorEnd(builder))
+    tflite.DimensionMetadataStart(builder)
+    tflite.DimensionMetadataAddFormat(builder, tflite.DimensionType.SPARSE_CSR)
+    tflite.DimensionMetadataAddArraySegmentsType(builder, tflite.SparseIndexVector.Int32Vector)
+    tflite.DimensionMetadataAddArraySegments(builder, vectors[0])
+    tflite.DimensionMetadataAddArrayIndicesType(builder, tflite.SparseIndexVector.Int32Vector)
+    tflite.DimensionMetadataAddArrayIndices(builder, vectors[1])
+    return tflite.DimensionMetadataEnd(builder)
 
 
 def _write_quantization(builder, tensor: TensorSpec) -> int | None:
