@@ -258,6 +258,21 @@ def test_sparse_weights_are_coded_as_their_stored_values():
     np.testing.assert_allclose(run_model(decoded.to_bytes(), inputs), expected, rtol=1e-5, atol=1e-4)
 
 
+def test_a_sparse_filter_gets_no_channel_axis():
+    """A FULLY_CONNECTED may read sparse weights itself: their buffer is a
+    vector of values, not rows of output channels, so --per-channel must not
+    give each value a step of its own."""
+    weights, bias = pruned_dense(4)
+    tensors = [TensorSpec("input", (1, 40), np.float32), TensorSpec("w", weights.shape, np.float32, weights, sparse=True),
+               TensorSpec("b", bias.shape, np.float32, bias), TensorSpec("out", (1, 24), np.float32)]  # fmt: skip
+    operators = [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, 2], [3], 1, BuiltinOptions.FullyConnectedOptions,
+                              fully_connected_options(ActivationFunctionType.NONE))]
+    data = build_tflite(ModelSpec(tensors, operators, [0], [3]))
+    records = {r["name"]: r for r in split_tflite(data)[2]["weights"]}
+    assert records["w"]["shape"] == [int((weights != 0).sum())] and records["w"]["channel_axis"] is None
+    assert modelfile.model_from_bytes(data).channel_axes() == {}
+
+
 def _moved_buffer(data: bytes, old_offset: int, new_offset: int) -> bytes:
     """`data` with the offset/size buffer at `old_offset` pointing at `new_offset`."""
     field = struct.pack("<Q", old_offset)

@@ -209,7 +209,7 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
                 "tensor": tensor_index,
                 "name": _tensor_name(tensor),
             }
-            if tensor_index in filters:
+            if tensor_index in filters and tensor.Sparsity() is None:  # a sparse one is coded as a vector
                 axes_by_buffer.setdefault(buffer_index, set()).add(filters[tensor_index])
             if buffer_index in records_by_buffer:
                 records_by_buffer[buffer_index]["tensors"].append(reference)
