@@ -41,6 +41,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "console.h"
 #include "embedded_streams.h"
@@ -225,17 +226,17 @@ static int is_update(const tc_tensor_info *t)
     return t->mode == TC_MODE_DELTA_LOSSLESS || t->mode == TC_MODE_DELTA_QUANTIZED;
 }
 
-static tc_status check_whole_stream(tc_stream *s, tc_tensor_info *t);
-
 /* The stream that updates apply to (the one embedded before theirs), opened
  * at a stream's first update: base_open is tc_stream_open's status, and
- * base_names_unique whether it passed check_whole_stream, so that an entry
- * of the right name is the only one. */
+ * base_names_unique whether it passed check_whole_stream when it was
+ * decoded, so that an entry of the right name is the only one. */
 static const tc_embedded_stream *base_source;
 static int base_ready;
 static tc_status base_open;
 static int base_names_unique;
 static uint32_t base_next; /* the entry after the base tensor found last */
+/* Whether the stream decoded last passed check_whole_stream. */
+static int last_stream_checked;
 
 static void open_base(void)
 {
@@ -243,21 +244,13 @@ static void open_base(void)
     if (base_source != NULL) {
         base_open = tc_stream_open(&base_stream, base_source->data, (size_t)*base_source->length);
     }
-    base_names_unique = base_open == TC_OK && check_whole_stream(&base_stream, &base_tensor) == TC_OK;
     base_next = 0;
     base_ready = 1;
 }
 
 static int same_name(const tc_tensor_info *a, const tc_tensor_info *b)
 {
-    uint32_t i = 0;
-    if (a->name_len != b->name_len) {
-        return 0;
-    }
-    while (i < a->name_len && a->name[i] == b->name[i]) {
-        i++;
-    }
-    return i == a->name_len;
+    return a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0;
 }
 
 /* Find the base entry of tensor's name.  An update usually holds its
@@ -481,10 +474,12 @@ static tc_status decode_stream(const tc_embedded_stream *embedded, const tc_embe
     report_stream(embedded);
     base_source = base;
     base_ready = 0;
+    base_names_unique = base != NULL && last_stream_checked;
     tc_status status = tc_stream_open(&stream, embedded->data, (size_t)*embedded->length);
     if (status == TC_OK) {
         status = check_whole_stream(&stream, &tensor);
     }
+    last_stream_checked = status == TC_OK;
     if (status != TC_OK) {
         line_writer w = line_start();
         put_text(&w, "FAIL ");
