@@ -69,7 +69,7 @@ class _RecordingTable(flatbuffers.table.Table):
         start = off + self._uoffset(off)
         length = self._uoffset(start)
         self.ranges.append((start, start + _UOFFSET.bytewidth + length + 1))  # with its NUL
-        return super().String(off)
+        return bytes(self.Bytes[start + _UOFFSET.bytewidth : start + _UOFFSET.bytewidth + length])
 
     def VectorLen(self, off):
         off += self.Pos
@@ -82,7 +82,7 @@ class _RecordingTable(flatbuffers.table.Table):
     def GetVectorAsNumpy(self, flags, off):
         start, length = self.Vector(off), self.VectorLen(off)
         self.ranges.append((start, start + length * flags.bytewidth))
-        return super().GetVectorAsNumpy(flags, off)
+        return encode.GetVectorAsNumpy(N.to_numpy_type(flags), self.Bytes, length, start)
 
     def Union(self, t2, off):
         self._uoffset(off + self.Pos)
