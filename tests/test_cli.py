@@ -114,7 +114,7 @@ def test_info_json_describes_the_stream_for_scripts(tmp_path):
         assert entry["mode"] == summary.mode and entry["quantizer"] == summary.quantizer
     weights = next(t for t in tensors if t["name"] == "dense1/weights")
     assert weights["snr_db"] >= 35.0 and len(weights["steps"]) == weights["shape"][0]
-    skeleton = next(t for t in tensors if t["name"] == "__tflite_skeleton__")
+    skeleton = next(t for t in tensors if t["name"] == "__tflite_packed_skeleton__")
     assert skeleton["mode"] == "lossless" and "offset" in skeleton and "snr_db" not in skeleton
 
 

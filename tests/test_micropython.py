@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from conftest import c_decoder_verdict, tool_missing, with_header_crc
+from test_skeleton_pack import HOSTILE_PACKED, assemble, crafted_packed
 
 import tinycabac
 from tinycabac import native
@@ -1383,14 +1384,39 @@ import sys, hashlib
 sys.path.insert(0, sys.argv[1])
 import tcdec
 for path in sys.argv[2:]:
-    with open(path, "rb") as f:
-        model = tcdec.rebuild_tflite(f, accelerated=True)
-    print(len(model), "".join("%02x" % b for b in hashlib.sha256(model).digest()))
+    try:
+        with open(path, "rb") as f:
+            model = tcdec.rebuild_tflite(f, accelerated=True)
+    except tcdec.DecodeError as error:
+        print(type(error).__name__, error.status)
+    else:
+        print(len(model), "".join("%02x" % b for b in hashlib.sha256(model).digest()))
 """
 
 
+def rebuild_verdicts(interpreter: list[str], streams: list[bytes], tmp_path: Path) -> list[str]:
+    """REBUILD_SCRIPT's line for each stream: the file's size and SHA-256, or the error."""
+    paths = []
+    for number, stream in enumerate(streams):
+        paths.append(tmp_path / f"s{number}.tcb")
+        paths[-1].write_bytes(stream)
+    script = tmp_path / "rebuild.py"
+    script.write_text(REBUILD_SCRIPT)
+    process = subprocess.run([*interpreter, str(script), str(MODULE_DIR), *map(str, paths)],
+                             capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
+    assert process.returncode == 0, process.stderr
+    return process.stdout.split("\n")[: len(streams)]
+
+
+def rebuilt_line(model: bytes) -> str:
+    return f"{len(model)} {hashlib.sha256(model).hexdigest()}"
+
+
+@functools.cache
 def tflite_rebuild_cases() -> dict[str, tuple[bytes, bytes]]:
-    """name -> (stream, the file the host tools rebuild from it)."""
+    """name -> (stream, the file the host tools rebuild from it).  Each model
+    carries its skeleton packed (FORMAT 3.6), as the host writes it when that
+    pays; "int8 plain" carries it plain."""
     from test_tflite_io import generated_models
     from tinycabac import modelfile
     from tinycabac.models import default_model_path
@@ -1400,27 +1426,28 @@ def tflite_rebuild_cases() -> dict[str, tuple[bytes, bytes]]:
                "float16": (generated_models()["generated/dense_float16"], {"snr_db": 30.0})}  # fmt: skip
     cases = {}
     for name, (data, options) in sources.items():
-        stream = modelfile.encode_model(modelfile.model_from_bytes(data), **options)
+        model = modelfile.model_from_bytes(data)
+        stream = modelfile.encode_model(model, **options)
         cases[name] = (stream, modelfile.decode_model(stream).to_bytes())
-    assert cases["int8"][1] == sources["int8"][0]  # lossless: the original file
+        assert skeleton_kinds(stream) == ["__tflite_packed_skeleton__"], name
+        if name == "int8":
+            stream = tinycabac.encode(model.stream_tensors(packed=False))
+            assert skeleton_kinds(stream) == ["__tflite_skeleton__"]
+            cases["int8 plain"] = (stream, modelfile.decode_model(stream).to_bytes())
+    assert cases["int8"][1] == cases["int8 plain"][1] == sources["int8"][0]  # lossless: the original file
     return cases
+
+
+def skeleton_kinds(stream: bytes) -> list[str]:
+    return [info.name for info in tinycabac.info(stream) if info.name.endswith("skeleton__")]
 
 
 @pytest.mark.parametrize("port", ["unix", "webassembly"])
 def test_tflite_rebuild_on_micropython(tmp_path, port):
     cases = tflite_rebuild_cases()
-    paths = []
-    for name, (stream, _) in cases.items():
-        paths.append(tmp_path / f"{name}.tcb")
-        paths[-1].write_bytes(stream)
-    script = tmp_path / "rebuild.py"
-    script.write_text(REBUILD_SCRIPT)
     interpreter = [micropython()] if port == "unix" else wasm_micropython()
-    process = subprocess.run([*interpreter, str(script), str(MODULE_DIR), *map(str, paths)],
-                             capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
-    assert process.returncode == 0, process.stderr
-    expected = [f"{len(rebuilt)} {hashlib.sha256(rebuilt).hexdigest()}" for _, rebuilt in cases.values()]
-    assert process.stdout.split("\n")[: len(expected)] == expected
+    streams = [stream for stream, _ in cases.values()]
+    assert rebuild_verdicts(interpreter, streams, tmp_path) == [rebuilt_line(rebuilt) for _, rebuilt in cases.values()]
 
 
 def test_tflite_rebuild_on_cpython_and_hostile_places():
@@ -1442,16 +1469,153 @@ def test_tflite_rebuild_on_cpython_and_hostile_places():
         tcdec.rebuild_tflite(tinycabac.encode({"w": np.arange(5, dtype=np.int8)}))
 
 
+# Packed skeletons (FORMAT 3.6), crafted: tcdec unpacks them as the host's
+# reference (tinycabac.skeleton_pack) does and refuses what it refuses, on
+# every tier.
+
+
+def packed_weights(count: int) -> np.ndarray:
+    return (np.arange(count) % 251 - 125).astype(np.int8)
+
+
+def packed_tflite(packed: bytes, size: int, weight_bytes: int = 512, places_size: int | None = None,
+                  plain: bool = False, dtype=np.uint8) -> bytes:  # fmt: skip
+    """A stream of a file of uint8 "b" (4 bytes) at offset 0, int8 "a"
+    (`weight_bytes`) at 4, then a skeleton of `size` bytes (the places table
+    reckons with `places_size` if given), held packed; `plain` adds a plain
+    skeleton too."""
+    file_size = (size if places_size is None else places_size) + weight_bytes + 4
+    tensors = {"a": packed_weights(weight_bytes), "b": np.arange(4, dtype=np.uint8),
+               "__tflite_packed_skeleton__": np.frombuffer(packed, np.uint8).view(dtype),
+               "__tflite_places__": np.array([file_size, 1, 0, 0, 4], np.int32)}  # fmt: skip
+    if plain:
+        tensors["__tflite_skeleton__"] = np.full(size, 7, np.uint8)
+    return tinycabac.encode(ContainerTensors(tensors))
+
+
+def structured_skeleton() -> bytes:
+    """Bytes whose packed form has every kind of sequence: literals of every
+    rank, a match 1 byte back and one longer than its distance (runs), one
+    more than 1024 bytes back (the quotient's high byte), lengths of 255 and
+    more (continued length bytes), and a file ending in literals."""
+    rng = np.random.default_rng(36)
+    head = rng.integers(0, 256, 1300, dtype=np.uint8).tobytes()
+    return head + b"\x07" * 700 + head[100:600] + b"abc" * 150 + head[900:960] + bytes(range(256)) + b"end"
+
+
+# (skeleton size, packed skeleton) that unpack: small ones by hand, then the packer's.
+VALID_PACKED = {
+    "match 1 back": (8, assemble(8, [1, 2, 3, 4], [4, 0], [0], [1], [0], [0])),
+    "distance 4 with remainder 0": (8, assemble(8, [1, 2, 3, 4], [4, 0], [0], [0], [1], [0])),
+    "continued literal length": (300, assemble(300, [5] * 300, [255, 45])),
+    "continued match length": (300, assemble(300, [1, 2, 3, 4], [4, 0], [255, 37], [1], [0], [0])),
+    "empty": (0, assemble(0, [], [0])),
+}
+
+def valid_packed_streams() -> dict[str, tuple[bytes, bytes]]:
+    """name -> (stream, the file it holds)."""
+    from tinycabac import skeleton_pack
+
+    skeleton = structured_skeleton()
+    cases = dict(VALID_PACKED, packer=(len(skeleton), skeleton_pack.pack(skeleton)))
+    streams = {}
+    for name, (size, packed) in cases.items():
+        weight_bytes = 3000 if name == "packer" else 512
+        skeleton = skeleton_pack.unpack(packed)
+        streams[name] = (packed_tflite(packed, size, weight_bytes), bytes(range(4)) +
+                         packed_weights(weight_bytes).tobytes() + skeleton)  # fmt: skip
+    size, packed = VALID_PACKED["match 1 back"]  # S + P = the file size: just room to unpack in place
+    weight_bytes = len(packed) - 4
+    streams["S + P = file size"] = (packed_tflite(packed, size, weight_bytes), bytes(range(4)) +
+                                    packed_weights(weight_bytes).tobytes() + skeleton_pack.unpack(packed))  # fmt: skip
+    return streams
+
+
+def hostile_packed_streams() -> dict[str, bytes]:
+    """The shared cases (one per rule of FORMAT 3.6), and what a rebuilder
+    must check around them."""
+    streams = {name: crafted_packed(packed)[0] for name, packed in HOSTILE_PACKED.items()}
+    size, packed = VALID_PACKED["match 1 back"]
+    streams.update({
+        "skeleton of 2^32 - 1 bytes": packed_tflite(assemble(0xFFFFFFFF, [1, 2, 3, 4], [4]), 16),
+        "S + P one byte over the file size": packed_tflite(packed, size, len(packed) - 5),
+        "a places table for another S": packed_tflite(packed, size, places_size=size + 1),
+        "both skeletons": packed_tflite(packed, size, plain=True),
+        "an int8 packed skeleton": packed_tflite(packed, size, dtype=np.int8),
+    })  # fmt: skip
+    return streams
+
+
+def test_packed_skeleton_cases_use_every_section():
+    """The crafted cases mean what they say: the packer's uses continued
+    lengths, overlapping matches and high quotient bytes, and the hand-made
+    ones unpack (test_skeleton_pack.py checks that the hostile ones break
+    the reference)."""
+    from tinycabac import skeleton_pack
+
+    skeleton = structured_skeleton()
+    packed = skeleton_pack.pack(skeleton)
+    size, matches, literals, literal_length_bytes, match_length_bytes = struct.unpack_from("<5I", packed)
+    assert size == len(skeleton) and matches >= 4
+    lengths = packed[20 + literals : 20 + literals + literal_length_bytes + match_length_bytes]
+    remainders, low, high = (packed[len(packed) - (3 - k) * matches :][:matches] for k in range(3))
+    assert 255 in lengths and max(high) > 0 and max(remainders) > 0 and max(packed[20 : 20 + literals]) > 200
+    distances = [4 * (low[k] | high[k] << 8) + remainders[k] for k in range(matches)]
+    assert 1 in distances and 3 in distances  # runs of one byte and of "abc"
+    for size, packed in VALID_PACKED.values():
+        assert len(skeleton_pack.unpack(packed)) == size
+
+
+def test_packed_skeletons_agree_on_cpython_host_and_c():
+    """tcdec (CPython), the host's decode_model and the C helper rebuild the
+    crafted packed streams alike, and refuse the hostile ones, tcdec and the
+    C helper as a reserved field (-6)."""
+    from tinycabac import modelfile
+    from tinycabac.container import FormatError
+
+    for name, (stream, model) in valid_packed_streams().items():
+        assert skeleton_kinds(stream) == ["__tflite_packed_skeleton__"]
+        assert tcdec.rebuild_tflite(stream) == model, name
+        assert tcdec.rebuild_tflite(stream, accelerated=False) == model, name
+        assert modelfile.decode_model(stream).to_bytes() == model, name
+        assert native.rebuild_tflite(stream) == model, name
+    for name, stream in hostile_packed_streams().items():
+        with pytest.raises(tcdec.InvalidFieldError):
+            tcdec.rebuild_tflite(stream)
+            pytest.fail(name)
+        with pytest.raises(FormatError, match="container data is damaged"):
+            modelfile.decode_model(stream)
+            pytest.fail(name)
+        with pytest.raises(native.DecodeError) as refused:
+            native.rebuild_tflite(stream)
+            pytest.fail(name)
+        assert refused.value.status == -6, name
+
+
+@pytest.mark.parametrize("port", ["unix", "webassembly"])
+def test_packed_skeletons_on_micropython(tmp_path, port):
+    """The same on MicroPython: the 64-bit unix port and the 32-bit
+    webassembly port (where the header's u32 words may be long ints)."""
+    valid, hostile = valid_packed_streams(), hostile_packed_streams()
+    interpreter = [micropython()] if port == "unix" else wasm_micropython()
+    verdicts = rebuild_verdicts(interpreter, [stream for stream, _ in valid.values()] + list(hostile.values()),
+                                tmp_path)  # fmt: skip
+    expected = [rebuilt_line(model) for _, model in valid.values()] + ["InvalidFieldError -6"] * len(hostile)
+    assert dict(zip([*valid, *hostile], verdicts)) == dict(zip([*valid, *hostile], expected))
+
+
 def lying_tflite_stream(liar: str) -> bytes:
     """A stream of a 24-byte .tflite file whose directory (CRC repaired) then
-    claims 2^31 - 17 elements for `liar`, the skeleton or the weight tensor
-    "a", with a places table whose file size agrees: everything adds up but
-    the payload, which holds 16 or 8 values."""
+    claims 2^31 - 17 elements for `liar`, the skeleton (plain or packed) or
+    the weight tensor "a", with a places table whose file size agrees:
+    everything adds up but the payload, which holds 16, 27 or 8 values."""
     huge = 0x7FFFFFFF - 16  # the file size, huge + 16 at most, is an int32
-    other = 8 if liar == "__tflite_skeleton__" else 16
+    other = 16 if liar == "a" else 8
     places = np.array([huge + other, 0, 0], np.int32)  # "a" at offset 0
-    stream = bytearray(tinycabac.encode(ContainerTensors({"a": np.arange(8, dtype=np.int8),
-                                                          "__tflite_skeleton__": np.full(16, 7, np.uint8),
+    skeleton = {"__tflite_skeleton__": np.full(16, 7, np.uint8)}
+    if liar == "__tflite_packed_skeleton__":
+        skeleton = {liar: np.frombuffer(assemble(16, [7], [1, 0], [11], [1], [0], [0]), np.uint8)}
+    stream = bytearray(tinycabac.encode(ContainerTensors({"a": np.arange(8, dtype=np.int8), **skeleton,
                                                           "__tflite_places__": places})))  # fmt: skip
     ndim_at = stream.index(liar.encode(), 20) + len(liar) + 4
     assert stream[ndim_at] == 1
@@ -1459,7 +1623,7 @@ def lying_tflite_stream(liar: str) -> bytes:
     return with_header_crc(stream)
 
 
-@pytest.mark.parametrize("liar", ["__tflite_skeleton__", "a"])
+@pytest.mark.parametrize("liar", ["__tflite_skeleton__", "__tflite_packed_skeleton__", "a"])
 def test_a_tflite_rebuild_allocates_nothing_for_a_lie(liar, tmp_path):
     """Every tier refuses the lying tensor as a corrupt payload before it
     allocates the 2 GiB file the places table describes: the C helper (a

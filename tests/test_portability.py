@@ -44,7 +44,7 @@ from tinycabac import modelfile
 
 VECTORS = golden_manifest()["vectors"]
 TFLITE_VECTORS = sorted(name for name, vector in VECTORS.items()  # the streams of .tflite files
-                        if any(tensor["name"] == "__tflite_skeleton__" for tensor in vector["tensors"]))
+                        if any(tensor["name"] == "__tflite_places__" for tensor in vector["tensors"]))
 
 AVR_MCU = "atmega1284p"
 AVR_MAX_OBJECT = 32767  # PTRDIFF_MAX: no one array may be larger

@@ -10,12 +10,15 @@ import random
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import GOLDEN_DIR, REPO, c_decoder_verdict, golden_manifest, with_header_crc
 
 
 sys.path.insert(0, str(REPO / "tests" / "spec"))
 import specdec  # noqa: E402
+from test_skeleton_pack import HOSTILE_PACKED  # noqa: E402
 
 MANIFEST = golden_manifest()
 STATUS = {specdec.NotAStream: -2, specdec.Unsupported: -3, specdec.Truncated: -4, specdec.HeaderCRC: -5,
@@ -124,3 +127,113 @@ def test_a_zero_dimension_empties_a_tensor_whatever_the_dims_before_it():
     too_many = bytearray(too_many.replace((3).to_bytes(4, "little") + (1).to_bytes(4, "little"),
                                           (2**16).to_bytes(4, "little") + (2**16).to_bytes(4, "little"), 1))
     assert c_decoder_verdict(with_header_crc(too_many)) == -7  # no 0: the product is over the limit
+
+
+# ------------------------------------------------ packed skeleton (FORMAT 3.6)
+
+PACKED = [n for n, v in sorted(MANIFEST["vectors"].items()) if any(
+    t["name"] == "__tflite_packed_skeleton__" for t in v["tensors"])]  # fmt: skip
+
+
+def test_the_golden_vectors_hold_packed_skeletons():
+    """The tests below see a packed skeleton only if the vectors carry one."""
+    assert {"digits_int8", "digits_float32"} <= set(PACKED)
+
+
+@pytest.mark.parametrize("name", PACKED)
+def test_the_spec_unpacks_the_golden_skeletons_as_the_host_does(name):
+    from tinycabac import modelfile
+
+    data = vector_bytes(name)
+    entries = {entry.name: (entry, decoded) for entry, decoded in specdec.decode_stream(data)}
+    assert "__tflite_skeleton__" not in entries  # 3.5: one or the other
+    entry, packed = entries["__tflite_packed_skeleton__"]
+    assert (entry.dtype, entry.mode) == (2, 0)  # 3.5: a lossless uint8 tensor
+    skeleton = specdec.unpack_skeleton(packed)
+    assert len(skeleton) == int.from_bytes(packed[:4], "little")
+    assert skeleton == modelfile.decode_model(data).skeleton
+    # 3.5: S + P fit the file, whose size heads the places table
+    file_size = int.from_bytes(entries["__tflite_places__"][1][:4], "little", signed=True)
+    assert len(skeleton) + len(packed) <= file_size
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PACKED))
+def test_the_spec_refuses_every_hostile_packed_skeleton(case):
+    """3.6: each corruption is reported as a reserved field (-6)."""
+    with pytest.raises(specdec.Reserved):
+        specdec.unpack_skeleton(HOSTILE_PACKED[case].tobytes())
+
+
+def host_unpack_verdict(packed: bytes) -> bytes | int:
+    from tinycabac import skeleton_pack
+
+    try:
+        return skeleton_pack.unpack(packed)
+    except skeleton_pack.PackError:
+        return -6
+
+
+def spec_unpack_verdict(packed: bytes) -> bytes | int:
+    try:
+        return specdec.unpack_skeleton(packed)
+    except specdec.TCError as error:
+        return STATUS[type(error)]
+
+
+@pytest.mark.parametrize("name", PACKED)
+def test_the_spec_refuses_damaged_packed_skeletons_as_the_host_does(name):
+    """Truncations, bit flips and header edits of a golden packed skeleton:
+    the skeleton or -6 (3.6), the same from both, and never another error."""
+    packed = spec_decode(vector_bytes(name))["__tflite_packed_skeleton__"]
+    rng = random.Random(len(name) + 2)
+    cases = damaged(packed, 300, seed=len(name) + 3)
+    for _ in range(100):  # one header field off by a little: S, N, A, B or C
+        edited = bytearray(packed)
+        at = 4 * rng.randrange(5)
+        value = int.from_bytes(edited[at : at + 4], "little") + rng.choice((-2, -1, 1, 2))
+        edited[at : at + 4] = (value % 2**32).to_bytes(4, "little")
+        cases.append(bytes(edited))
+    for index, data in enumerate(cases):
+        assert spec_unpack_verdict(data) == host_unpack_verdict(data), f"{name}: damaged case #{index}"
+
+
+@st.composite
+def skeleton_like(draw) -> bytes:
+    """Random bytes mixed with copies of earlier stretches, some of them
+    overlapping their source (a distance below the length)."""
+    out = bytearray()
+    for literal, size, back in draw(st.lists(st.tuples(st.booleans(), st.integers(1, 300), st.integers(1, 3000)),
+                                             max_size=16)):  # fmt: skip
+        if literal or not out:
+            out += draw(st.binary(min_size=size, max_size=size))
+        else:
+            back = min(back, len(out))
+            for _ in range(size):  # one byte at a time, as 3.6's matches copy
+                out.append(out[-back])
+    return bytes(out)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(skeleton_like())
+def test_the_spec_unpacks_what_the_host_packs(skeleton):
+    from tinycabac import skeleton_pack
+
+    assert specdec.unpack_skeleton(skeleton_pack.pack(skeleton)) == skeleton
+
+
+def test_the_spec_unpacks_seeded_far_repeats_the_host_packs():
+    """A deterministic companion of the property: repeats at the distances
+    around the farthest one 3.6 codes."""
+    from tinycabac import skeleton_pack
+
+    rng = random.Random(36)
+    block = bytes(rng.randrange(256) for _ in range(64))
+    for gap in (4 * 65535 + 3 - 64, 4 * 65535 + 3 - 63, 4 * 65535 + 3, 4 * 65535 + 4):
+        filler = bytearray(gap - 64)  # zeros, with a byte of its own now and then
+        for at in range(0, len(filler), 300):
+            filler[at] = rng.randrange(1, 256)
+        skeleton = block + filler + block + bytes(rng.randrange(256) for _ in range(50)) + block
+        assert specdec.unpack_skeleton(skeleton_pack.pack(skeleton)) == skeleton, gap
+    for size in (0, 1, 3, 4, 5, 255, 256, 259):
+        skeleton = bytes([rng.randrange(4)]) * size
+        assert specdec.unpack_skeleton(skeleton_pack.pack(skeleton)) == skeleton, size

@@ -13,8 +13,10 @@ import pytest
 
 import tinycabac
 from test_c_decoder import DECODER, SANITIZE, TESTS_C, build
+from test_skeleton_pack import (HOSTILE_PACKED, PACKED_SKELETON, PACKED_SKELETON_BYTES, PLACES, SKELETON,
+                                crafted_packed, packed_bytes)  # fmt: skip
 from test_tflite_io import generated_models
-from tinycabac import modelfile
+from tinycabac import modelfile, skeleton_pack
 from tinycabac.container import ContainerTensors, FormatError
 from tinycabac.models import default_model_path
 
@@ -50,14 +52,38 @@ def model_cases() -> dict[str, tuple[bytes, dict]]:
     return cases
 
 
+def model_stream(data: bytes, skeleton: str, **options) -> bytes:
+    """The model's stream with its skeleton "plain" or "packed" (FORMAT 3.6),
+    whatever the encoder would choose."""
+    model = modelfile.model_from_bytes(data)
+    tensors = model.stream_tensors()
+    tensors.pop(SKELETON, None)
+    tensors.pop(PACKED_SKELETON, None)
+    if skeleton == "packed":
+        tensors[PACKED_SKELETON] = np.frombuffer(skeleton_pack.pack(model.skeleton), np.uint8)
+    else:
+        tensors[SKELETON] = np.frombuffer(model.skeleton, np.uint8)
+    return tinycabac.encode(tensors, **options)
+
+
+@pytest.mark.parametrize("skeleton", ["plain", "packed"])
 @pytest.mark.parametrize("case", sorted(model_cases()))
-def test_device_rebuild_equals_the_host_rebuild(driver, tmp_path, case):
+def test_device_rebuild_equals_the_host_rebuild(driver, tmp_path, case, skeleton):
     data, options = model_cases()[case]
-    stream = modelfile.encode_model(modelfile.model_from_bytes(data), **options)
+    stream = model_stream(data, skeleton, **options)
+    assert (PACKED_SKELETON in {t.name for t in tinycabac.info(stream)}) == (skeleton == "packed")
     status, rebuilt = rebuild(driver, tmp_path, stream)
     assert status == 0 and rebuilt == modelfile.decode_model(stream).to_bytes()
     if not options:
         assert rebuilt == data  # lossless: the original file
+
+
+def test_the_encoder_packs_the_bundled_models_skeleton(driver, tmp_path):
+    """encode_model packs when that makes the stream smaller (FORMAT 3.5): the device rebuilds that too."""
+    data = default_model_path("int8").read_bytes()
+    stream = modelfile.encode_model(modelfile.model_from_bytes(data))
+    assert PACKED_SKELETON in {t.name for t in tinycabac.info(stream)}
+    assert rebuild(driver, tmp_path, stream) == (0, data)
 
 
 def test_a_model_buffer_one_byte_short_is_refused(driver, tmp_path):
@@ -102,11 +128,13 @@ def crafted_container(case: str) -> bytes:
         "int16 places": {"__tflite_skeleton__": skeleton, "__tflite_places__": places.astype(np.int16)},
         "places and JSON layout": {"__tflite_skeleton__": skeleton, "__tflite_places__": places,
                                    "__tflite_layout__": np.frombuffer(b'{"file_size":28,"weights":[]}', np.uint8)},
+        "int8 packed skeleton": {PACKED_SKELETON: packed_bytes().view(np.int8), "__tflite_places__": places},
     }[case])  # fmt: skip
     return tinycabac.encode(tensors, step=1.0)
 
 
-HOSTILE_CONTAINERS = ["int16 skeleton", "int8 skeleton", "float32 places", "int16 places", "places and JSON layout"]
+HOSTILE_CONTAINERS = ["int16 skeleton", "int8 skeleton", "float32 places", "int16 places", "places and JSON layout",
+                      "int8 packed skeleton"]
 
 CRAFTED_FILE = bytes([7] * 3 + [0, 1, 2, 3] + [7] * 3 + list(range(8)) + [7] * 10)
 
@@ -161,6 +189,52 @@ def test_container_tensors_of_the_wrong_kind_are_refused_by_host_and_device(driv
     assert rebuild(driver, tmp_path, crafted_container(case)) == (TC_ERR_RESERVED, None)
     with pytest.raises(FormatError, match="container data is damaged"):
         modelfile.decode_model(crafted_container(case))
+
+
+# ------------------------------------------------------------- packed skeleton
+
+@pytest.mark.parametrize("a_size", [40, 28])  # 28: S + P is the file size, the unpacked skeleton starts at model[0]
+def test_a_packed_skeleton_is_rebuilt_exactly(driver, tmp_path, a_size):
+    stream, file = crafted_packed(packed_bytes(), a_size)
+    assert len(PACKED_SKELETON_BYTES) + packed_bytes().size <= len(file)
+    assert rebuild(driver, tmp_path, stream) == (0, file)
+    assert modelfile.decode_model(stream).to_bytes() == file
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PACKED))
+def test_a_corrupt_packed_skeleton_is_refused_by_host_and_device(driver, tmp_path, case):
+    """FORMAT 3.6's rules, with the model buffer exactly the file's size:
+    the device refuses as a reserved field, the host as damaged data."""
+    packed = HOSTILE_PACKED[case]
+    with pytest.raises(skeleton_pack.PackError):
+        skeleton_pack.unpack(packed.tobytes())
+    stream, _ = crafted_packed(packed)
+    assert rebuild(driver, tmp_path, stream) == (TC_ERR_RESERVED, None)
+    with pytest.raises(FormatError, match="container data is damaged"):
+        modelfile.decode_model(stream)
+
+
+def test_a_packed_skeleton_without_room_beside_its_skeleton_is_refused(driver, tmp_path):
+    """FORMAT 3.5: S + P <= the file size, so that the device unpacks in the file's room."""
+    stream, file = crafted_packed(packed_bytes(), a_size=27)
+    assert len(file) == len(PACKED_SKELETON_BYTES) + packed_bytes().size - 1
+    assert rebuild(driver, tmp_path, stream) == (TC_ERR_RESERVED, None)
+    with pytest.raises(FormatError, match="container data is damaged"):
+        modelfile.decode_model(stream)
+
+
+def test_a_stream_with_both_skeletons_is_refused(driver, tmp_path):
+    stream, _ = crafted_packed(packed_bytes(), plain=True)
+    assert rebuild(driver, tmp_path, stream) == (TC_ERR_RESERVED, None)
+    with pytest.raises(FormatError, match="container data is damaged"):
+        modelfile.decode_model(stream)
+
+
+def test_a_stream_with_places_but_no_skeleton_is_not_a_model(driver, tmp_path):
+    stream = tinycabac.encode(ContainerTensors({"a": np.arange(8, dtype=np.int8),
+                                                PLACES: np.array([8, 0, 0], np.int32)}))  # fmt: skip
+    assert rebuild(driver, tmp_path, stream) == (TC_ERR_NOT_FOUND, None)
+    assert modelfile.decode_model(stream).kind == "npz"
 
 
 def test_a_tflite_stream_carries_no_json_layout():
@@ -263,8 +337,13 @@ def test_the_cffi_binding_runs_the_same_rebuild():
     from tinycabac import native
 
     for data, options in model_cases().values():
-        stream = modelfile.encode_model(modelfile.model_from_bytes(data), **options)
-        assert native.rebuild_tflite(stream) == modelfile.decode_model(stream).to_bytes()
+        for skeleton in ("plain", "packed"):
+            stream = model_stream(data, skeleton, **options)
+            assert native.rebuild_tflite(stream) == modelfile.decode_model(stream).to_bytes()
+    stream, file = crafted_packed(packed_bytes())
+    assert native.rebuild_tflite(stream) == file
     assert native.rebuild_tflite(tinycabac.encode({"w": np.zeros(3, np.int8)})) is None
     with pytest.raises(tinycabac.DecodeError, match="reserved"):
         native.rebuild_tflite(crafted([28, 0, 0, 1, 4]))
+    with pytest.raises(tinycabac.DecodeError, match="reserved"):
+        native.rebuild_tflite(crafted_packed(HOSTILE_PACKED["distance beyond the output"])[0])

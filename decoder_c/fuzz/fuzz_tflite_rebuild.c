@@ -3,7 +3,9 @@
  * fuzz_tflite_rebuild.c - the .tflite rebuild (decoder_c/tflite/) of a
  * hostile stream, as a device does it with a model received over the air:
  * tc_tflite_info, then tc_tflite_rebuild into a model buffer and a places
- * table of exactly the sizes asked for, so ASan sees a write past either.
+ * table of exactly the sizes asked for, so ASan sees a write past either
+ * (the golden .tflite streams carry packed skeletons, FORMAT 3.6, which are
+ * unpacked in the model buffer's last S + P bytes).
  *
  * Byte 0 bit 1 (FUZZ_FIX_TENSOR_CRC) repairs the places table's CRC-32 after
  * the mutation, so that hostile offsets reach the checks instead of failing

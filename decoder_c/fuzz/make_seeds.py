@@ -6,11 +6,12 @@ OUT_DIR/<target>/ receives, per golden stream, inputs in the layout of
 fuzz_common.h (8 control bytes, then the stream), with the control bytes
 varied so that every target starts from its interesting paths: header CRC
 repair on, tensor CRC repair, every tensor, small and odd chunk sizes.
-The golden vectors are format 9 streams, dependent-quantized tensors
-included (trellis_float, update_delta).  fuzz_roundtrip gets level records
+The golden vectors are format 10 streams, dependent-quantized tensors
+included (trellis_float, update_delta), the .tflite ones (digits_*) with
+packed skeletons (FORMAT 3.6).  fuzz_roundtrip gets level records
 (see fuzz_roundtrip.c) for every mode, without prediction and with each
 prediction kind (FORMAT 5.7), and for the float modes with either quantizer
-(FORMAT 6.2).
+(FORMAT 6.2); fuzz_skeleton_unpack packed skeletons made by hand.
 Standard library only, so CI can run it before the package is installed.
 """
 from __future__ import annotations
@@ -54,8 +55,8 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
             prefix(1, len(name), 17, 0) + name + stream,
             prefix(1, 3, 5, 0) + b"zzz" + stream,
         ],
-        # the digits vectors are .tflite streams (FORMAT 3.5); the rest reach
-        # only the "no places" path
+        # the digits vectors are .tflite streams (FORMAT 3.5) with packed
+        # skeletons (3.6); the rest reach only the "no places" path
         "fuzz_tflite_rebuild": [prefix(1) + stream, prefix(1, 1) + stream, prefix(3) + stream],
     }
 
@@ -114,8 +115,30 @@ def roundtrip_seeds() -> list[bytes]:
     return seeds + [bytes([seed[0] | DEPENDENT]) + seed[1:] for seed in seeds if seed[0] & 1]
 
 
+def packed_skeleton(size: int, ranks=b"", literal_lengths=b"\0", match_lengths=b"", remainders=b"", low=b"",
+                    high=b"") -> bytes:  # fmt: skip
+    """A packed skeleton (FORMAT 3.6) from its sections."""
+    header = struct.pack("<5I", size, len(remainders), len(ranks), len(literal_lengths), len(match_lengths))
+    return header + ranks + literal_lengths + match_lengths + remainders + low + high
+
+
+def unpack_seeds() -> list[bytes]:
+    """fuzz_skeleton_unpack's inputs: packed skeletons using every section,
+    continued lengths, overlapping matches and the quotient's high byte."""
+    long_run = bytes(range(256)) * 5  # 1280 literals: a literal length of 255s, and distances past 1023
+    return [
+        packed_skeleton(0),
+        packed_skeleton(3, b"abc", b"\3"),
+        packed_skeleton(24, b"tfl", b"\3\0", b"\x11", b"\3", b"\0", b"\0"),  # a run 3 back
+        packed_skeleton(300, b"\1\2\3\4", b"\4\0", b"\xff\x25", b"\1", b"\0", b"\0"),  # a 296-byte match
+        # 1280 literals, 1280 bytes again from 1280 back (quotient 320: high byte 1), then 8 from 4 back
+        packed_skeleton(2 * 1280 + 8, long_run, b"\xff" * 5 + b"\5\0\0", b"\xff" * 5 + b"\1\4", b"\0\0",
+                        b"\x40\1", b"\1\0"),  # fmt: skip
+    ]
+
+
 def main(out_dir: Path) -> None:
-    corpora: dict[str, list[bytes]] = {"fuzz_roundtrip": roundtrip_seeds()}
+    corpora: dict[str, list[bytes]] = {"fuzz_roundtrip": roundtrip_seeds(), "fuzz_skeleton_unpack": unpack_seeds()}
     for path in sorted(GOLDEN.glob("*.tcb")):
         for target, seeds in stream_seeds(path.read_bytes()).items():
             corpora.setdefault(target, []).extend(seeds)

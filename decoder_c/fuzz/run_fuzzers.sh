@@ -18,7 +18,7 @@ SECONDS_EACH=${1:-60}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${TINYCABAC_FUZZ_BUILD:-$HERE/build}
-TARGETS=${TINYCABAC_FUZZ_TARGETS:-"fuzz_decode_stream fuzz_streaming fuzz_small_output fuzz_directory fuzz_roundtrip fuzz_tflite_rebuild"}
+TARGETS=${TINYCABAC_FUZZ_TARGETS:-"fuzz_decode_stream fuzz_streaming fuzz_small_output fuzz_directory fuzz_roundtrip fuzz_tflite_rebuild fuzz_skeleton_unpack"}
 PYTHON=${PYTHON:-python3}
 JOBS=${TINYCABAC_FUZZ_JOBS:-1}
 

@@ -3,20 +3,38 @@
  * tc_tflite.c - rebuild a .tflite file on the device (see tc_tflite.h).
  *
  * A stream of a .tflite file (FORMAT 3.5) holds the weight buffers as
- * tensors, then __tflite_skeleton__ (the file with those buffers cut out)
+ * tensors, then the skeleton (the file with those buffers cut out), plain
+ * (__tflite_skeleton__) or packed (__tflite_packed_skeleton__, FORMAT 3.6),
  * and __tflite_places__ (int32: the file size, then the directory index and
  * file offset of every weight buffer, by increasing offset).
  *
- * The rebuild works backwards, in place: the skeleton is decoded to the
- * front of the model buffer, then from the last weight buffer to the first,
- * the skeleton bytes after a buffer move to their final place and the buffer
- * is decoded in front of them.  What is still to be read of the skeleton
- * then always ends at or before where the next buffer goes, so nothing is
- * overwritten before it is used, and only one tensor is decoded at a time.
+ * The rebuild works in place: the skeleton's S bytes are decoded into the
+ * end of the file's room, model[file_size - S .. file_size), then from the
+ * first weight buffer to the last, the skeleton bytes before a buffer move
+ * down to their final place and the buffer is decoded after them.  What is
+ * still to be read of the skeleton then always starts at or after where the
+ * buffer ends, so nothing is overwritten before it is used, and only one
+ * tensor is decoded at a time.
+ *
+ * A packed skeleton of P bytes is decoded into the last P bytes of the
+ * file's room, unpacked into the S bytes in front of them (the format
+ * promises S + P <= the file size), and moved up by P: then the rebuild goes
+ * on as for a plain one.  Unpacking needs no RAM but a 256-byte table on
+ * the stack, and checks every length and distance before it writes, so a
+ * corrupt packed skeleton never writes outside the S bytes.
  */
 #include "tc_tflite.h"
 
 #include <string.h>
+
+/* Kept out of line where the compiler allows: the unpacker's 256-byte table
+ * then lives only while it runs, not in the rebuild's frame, which stays
+ * live under every weight tensor's decoding. */
+#if defined(__GNUC__)
+#define TC_TFLITE_OUT_OF_LINE __attribute__((noinline))
+#else
+#define TC_TFLITE_OUT_OF_LINE
+#endif
 
 static uint32_t read_le32(const uint8_t *p)
 {
@@ -57,6 +75,22 @@ static tc_status find_places(tc_stream *s, tc_tensor_info *info)
     if (st == TC_OK && info->element_count % 2u != 1u)
         return TC_ERR_RESERVED; /* the file size, then pairs */
     if (st == TC_OK && tc_stream_find(s, TC_TFLITE_LAYOUT_NAME, sizeof TC_TFLITE_LAYOUT_NAME - 1, &layout, NULL) == TC_OK)
+        return TC_ERR_RESERVED;
+    return st;
+}
+
+/* The skeleton, plain or packed: a stream with both, or neither, cannot
+ * be rebuilt (FORMAT 3.5). */
+static tc_status find_skeleton(tc_stream *s, tc_tensor_info *info, int *packed)
+{
+    tc_tensor_info other;
+    tc_status st = find_tensor(s, TC_TFLITE_SKELETON_NAME, sizeof TC_TFLITE_SKELETON_NAME - 1, TC_DTYPE_UINT8, info);
+    *packed = st == TC_ERR_NOT_FOUND;
+    if (*packed)
+        return find_tensor(s, TC_TFLITE_PACKED_SKELETON_NAME, sizeof TC_TFLITE_PACKED_SKELETON_NAME - 1,
+                           TC_DTYPE_UINT8, info);
+    if (tc_stream_find(s, TC_TFLITE_PACKED_SKELETON_NAME, sizeof TC_TFLITE_PACKED_SKELETON_NAME - 1, &other, NULL) ==
+        TC_OK)
         return TC_ERR_RESERVED;
     return st;
 }
@@ -186,6 +220,66 @@ static tc_status check_places(tc_stream *s, const uint8_t *places, uint32_t coun
     return covered == file_size ? TC_OK : TC_ERR_RESERVED;
 }
 
+/* A length of a packed skeleton's section (FORMAT 3.6): bytes of 255 while
+ * they come, then one below 255.  0 if it runs past the section's end or
+ * above `room`, the bytes the output still has room for. */
+static int read_length(const uint8_t *in, uint32_t *at, uint32_t end, uint32_t room, uint32_t *length)
+{
+    uint32_t sum = 0;
+    uint8_t byte;
+    do {
+        if (*at >= end)
+            return 0;
+        byte = in[(*at)++];
+        if (byte > room - sum)
+            return 0;
+        sum += byte;
+    } while (byte == 255u);
+    *length = sum;
+    return 1;
+}
+
+/* Unpack the packed skeleton in[0 .. p) into out[0 .. size), size being its
+ * header's S (FORMAT 3.6).  Every length and distance is checked before a
+ * byte is written, so a corrupt one writes nothing outside out[0 .. size). */
+static TC_TFLITE_OUT_OF_LINE tc_status unpack_skeleton(const uint8_t *in, uint32_t p, uint8_t *out, uint32_t size)
+{
+    uint8_t table[256]; /* move-to-front: the byte values, the most recent first */
+    uint32_t n = read_le32(in + 4), a = read_le32(in + 8), b = read_le32(in + 12), c = read_le32(in + 16);
+    /* each section's next byte and end: the literals, their run lengths, the
+     * match lengths; then n remainders, n quotient low and n high bytes */
+    uint32_t literal = 20u, literal_end = 20u + a, lengths = literal_end, lengths_end = lengths + b;
+    uint32_t matches = lengths_end, matches_end = matches + c;
+    uint32_t done = 0, i, length, remainder, distance;
+    if ((uint64_t)20u + a + b + c + 3u * (uint64_t)n != p) /* in 64 bits: hostile counts may wrap 32 */
+        return TC_ERR_RESERVED;
+    for (i = 0; i < 256u; i++)
+        table[i] = (uint8_t)i;
+    for (i = 0;; i++) {
+        if (!read_length(in, &lengths, lengths_end, size - done, &length) || length > literal_end - literal)
+            return TC_ERR_RESERVED;
+        for (; length > 0u; length--) {
+            uint8_t rank = in[literal++], byte = table[rank];
+            memmove(table + 1, table, rank);
+            table[0] = byte;
+            out[done++] = byte;
+        }
+        if (i == n)
+            break;
+        if (size - done < 4u || !read_length(in, &matches, matches_end, size - done - 4u, &length))
+            return TC_ERR_RESERVED;
+        remainder = in[matches_end + i];
+        distance = 4u * (in[matches_end + n + i] | (uint32_t)in[matches_end + 2u * n + i] << 8) + remainder;
+        if (remainder > 3u || distance == 0u || distance > done)
+            return TC_ERR_RESERVED;
+        for (length += 4u; length > 0u; length--, done++)
+            out[done] = out[done - distance]; /* byte by byte: a match may overlap its own output */
+    }
+    /* every byte of the skeleton made, and no literal or length left over */
+    return done == size && literal == literal_end && lengths == lengths_end && matches == matches_end ? TC_OK
+                                                                                                       : TC_ERR_RESERVED;
+}
+
 /* Whether two caller buffers share a byte (compared as addresses, which
  * every flat-memory target the decoder serves allows). */
 static int overlap(const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_size)
@@ -198,13 +292,12 @@ tc_status tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, 
                             uint8_t *places, size_t places_size, uint8_t *model, size_t model_size)
 {
     tc_tensor_info places_info, skeleton;
-    uint32_t file_size, count, unread, written, k;
+    uint32_t file_size, count, skeleton_size, packed_size = 0, unread, written, k;
+    int packed;
     tc_status st;
     if (s == NULL || decoder == NULL || places == NULL || model == NULL || overlap(places, places_size, model, model_size))
         return TC_ERR_ARGUMENT;
-    if ((st = find_places(s, &places_info)) != TC_OK ||
-        (st = find_tensor(s, TC_TFLITE_SKELETON_NAME, sizeof TC_TFLITE_SKELETON_NAME - 1, TC_DTYPE_UINT8,
-                          &skeleton)) != TC_OK)
+    if ((st = find_places(s, &places_info)) != TC_OK || (st = find_skeleton(s, &skeleton, &packed)) != TC_OK)
         return st;
     if ((uint64_t)places_info.element_count * 4u > places_size)
         return TC_ERR_ARGUMENT;
@@ -215,15 +308,34 @@ tc_status tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, 
     count = (places_info.element_count - 1u) / 2u;
     if (file_size > model_size)
         return TC_ERR_OUTPUT_SIZE;
-    if ((st = check_places(s, places, count, file_size, skeleton.element_count)) != TC_OK)
+    skeleton_size = skeleton.element_count;
+    if (packed) {
+        /* decoded into the end of the file's room; its header gives S, and
+         * S + P <= file_size leaves the skeleton room in front of it */
+        packed_size = skeleton.element_count;
+        if (packed_size < 20u || packed_size > file_size)
+            return TC_ERR_RESERVED;
+        if ((st = tc_decode_tensor(s, &skeleton, decoder, model + (file_size - packed_size), packed_size, history,
+                                   history_size)) != TC_OK)
+            return st;
+        skeleton_size = read_le32(model + (file_size - packed_size));
+        if (skeleton_size > file_size - packed_size)
+            return TC_ERR_RESERVED;
+    }
+    if ((st = check_places(s, places, count, file_size, skeleton_size)) != TC_OK)
         return st;
     /* The skeleton is decoded into the end of the file's room and moved
      * down piece by piece, so that the weights are visited in file order,
      * which is directory order: tc_stream_tensor then resumes where it
      * stopped instead of walking the directory again for every buffer. */
-    unread = file_size - skeleton.element_count; /* skeleton bytes still at model[unread .. file_size) */
-    if ((st = tc_decode_tensor(s, &skeleton, decoder, model + unread, skeleton.element_count, history,
-                               history_size)) != TC_OK)
+    unread = file_size - skeleton_size; /* skeleton bytes still at model[unread .. file_size) */
+    if (packed) {
+        if ((st = unpack_skeleton(model + (file_size - packed_size), packed_size, model + (unread - packed_size),
+                                  skeleton_size)) != TC_OK)
+            return st;
+        memmove(model + unread, model + (unread - packed_size), skeleton_size);
+    } else if ((st = tc_decode_tensor(s, &skeleton, decoder, model + unread, skeleton_size, history, history_size)) !=
+               TC_OK)
         return st;
     written = 0; /* model[0 .. written) is final */
     for (k = 0; k < count; k++) {

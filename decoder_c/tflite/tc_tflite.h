@@ -8,8 +8,10 @@
  * its 4 KB: it only calls the decoder's public API.  The rebuild runs in
  * place in the caller's model buffer, one tensor at a time, with the
  * caller's tc_decoder; besides the model it needs 8 bytes per weight buffer
- * for the stream's table of places.  The result is the file the host tools
- * rebuild: byte for byte the original for a lossless stream.
+ * for the stream's table of places, and 256 bytes of stack to unpack a
+ * packed skeleton (FORMAT 3.6) in the file's own room.  The result is the
+ * file the host tools rebuild: byte for byte the original for a lossless
+ * stream.
  *
  *     uint32_t file_size, places;       // then size place_table and model
  *     tc_tflite_info(&s, &decoder, history, sizeof history, &file_size, &places);
@@ -30,6 +32,7 @@ extern "C" {
 #endif
 
 #define TC_TFLITE_SKELETON_NAME "__tflite_skeleton__"
+#define TC_TFLITE_PACKED_SKELETON_NAME "__tflite_packed_skeleton__" /* instead of the plain one */
 #define TC_TFLITE_PLACES_NAME "__tflite_places__"
 #define TC_TFLITE_LAYOUT_NAME "__tflite_layout__" /* the host tools' JSON layout (2 GiB files): refused here */
 
@@ -44,8 +47,10 @@ tc_status tc_tflite_info(tc_stream *s, tc_decoder *decoder, int8_t *history, siz
  * memory of at least 8 * place_count + 4 bytes; `history` serves tensors
  * coded with prediction, as for tc_decode_tensor.  Every offset and size is
  * checked before the first byte is moved: a stream whose places do not tile
- * the file exactly fails with TC_ERR_RESERVED, and model_size < file_size
- * with TC_ERR_OUTPUT_SIZE.  On an error the model buffer holds no model.
+ * the file exactly, with both skeletons or a corrupt packed one fails with
+ * TC_ERR_RESERVED, one without a skeleton with TC_ERR_NOT_FOUND, and
+ * model_size < file_size with TC_ERR_OUTPUT_SIZE.  Only model[0 ..
+ * file_size) is written, and on an error the model buffer holds no model.
  * `places` and `model` must be separate buffers (TC_ERR_ARGUMENT if they
  * overlap), and neither may share memory with the stream or `history`. */
 tc_status tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,

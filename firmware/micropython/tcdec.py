@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""tcdec: decoder for tinycabac weight streams (format 9), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 10), for MicroPython and CPython.
 
 No dependencies.  The same file runs on MicroPython >= 1.22 and on CPython
 >= 3.8, with a plain-Python arithmetic decoder.  On MicroPython, put
@@ -118,7 +118,7 @@ _VIPER = _load_viper_core()
 # True when Decoder objects decode with the viper core by default.
 ACCELERATED = _VIPER is not None
 
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -1429,8 +1429,11 @@ def _check_base(info, buffer):
 # A .tflite file from its stream (FORMAT 3.5), as decoder_c/tflite/ does it.
 
 _TFLITE_SKELETON = "__tflite_skeleton__"
+_TFLITE_PACKED_SKELETON = "__tflite_packed_skeleton__"  # the same bytes, packed (FORMAT 3.6)
 _TFLITE_PLACES = "__tflite_places__"
 _TFLITE_LAYOUT = "__tflite_layout__"  # the host tools' JSON layout (2 GiB files): refused here
+_PACK_HEADER_SIZE = const(20)  # the packed skeleton's header: S, N, A, B, C (u32 each)
+_MIN_MATCH = const(4)  # a match's length is its coded length + 4
 # Bytes per element in the .tflite file: float16 weights decode to float32.
 _FILE_ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "float16": 2}
 
@@ -1482,11 +1485,13 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
     """The .tflite file a stream of one holds (FORMAT 3.5), as a bytearray:
     byte for byte the original for a lossless stream, and what
     `tinycabac decode` writes for any other.  Needs RAM for the file and for
-    its skeleton (the bytes that are not weights); every offset is checked
+    its skeleton (the bytes that are not weights); a packed skeleton (FORMAT
+    3.6) of P bytes is unpacked first, from P + S bytes, which are at most
+    the file's size, before the file is allocated.  Every offset is checked
     before it is used."""
     decoder = Decoder(stream, chunk_size, accelerated)
     places_info = _tflite_part(decoder, _TFLITE_PLACES, "int32")
-    skeleton_info = _tflite_part(decoder, _TFLITE_SKELETON, "uint8")
+    skeleton_info, packed = _tflite_skeleton_part(decoder)
     try:
         decoder.info(_TFLITE_LAYOUT)
     except KeyError:
@@ -1497,10 +1502,13 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
     if len(places) % 2 != 1 or places[0] < 0:
         raise InvalidFieldError("%s is not a file size and (tensor, offset) pairs" % _TFLITE_PLACES)
     # checked before anything is allocated or decoded, in the C helper's order
-    placed = _placed_weights(decoder, places, skeleton_info.size)
-    _check_payload_holds(skeleton_info)
-    skeleton = bytearray(skeleton_info.size)
-    decoder.read_into(skeleton_info.index, skeleton)
+    if packed:
+        skeleton, placed = _unpacked_skeleton(decoder, skeleton_info, places)
+    else:
+        placed = _placed_weights(decoder, places, skeleton_info.size)
+        _check_payload_holds(skeleton_info)
+        skeleton = bytearray(skeleton_info.size)
+        decoder.read_into(skeleton_info.index, skeleton)
     for info, _, _ in placed:
         _check_payload_holds(info)
     model = bytearray(places[0])
@@ -1515,6 +1523,131 @@ def rebuild_tflite(stream, chunk_size=1024, accelerated=True):
     view[written:] = skeleton[taken:]
     decoder.check_end()
     return model
+
+
+def _tflite_skeleton_part(decoder):
+    """(info, packed): the skeleton's tensor, plain or packed (FORMAT 3.5);
+    a stream with both, or neither, is not one a file can be rebuilt from."""
+    try:
+        decoder.info(_TFLITE_PACKED_SKELETON)
+    except KeyError:
+        return _tflite_part(decoder, _TFLITE_SKELETON, "uint8"), False
+    try:
+        decoder.info(_TFLITE_SKELETON)
+    except KeyError:
+        return _tflite_part(decoder, _TFLITE_PACKED_SKELETON, "uint8"), True
+    raise InvalidFieldError("both %s and %s" % (_TFLITE_SKELETON, _TFLITE_PACKED_SKELETON))
+
+
+def _unpacked_skeleton(decoder, info, places):
+    """(skeleton, placed weights) from a packed skeleton (FORMAT 3.6): its
+    P bytes decoded, its header and the size S of the skeleton checked
+    (S + P <= the file size, with the weights S fills the file, and the
+    sections' lengths add up to S) before the S bytes are allocated, then
+    unpacked.  The P bytes are freed before the caller allocates the file."""
+    file_size, packed_size = places[0], info.size
+    if not _PACK_HEADER_SIZE <= packed_size <= file_size:
+        raise InvalidFieldError("%s: %d bytes, not a header and at most the %d-byte file"
+                                % (_TFLITE_PACKED_SKELETON, packed_size, file_size))  # fmt: skip
+    _check_payload_holds(info)
+    packed = bytearray(packed_size)
+    decoder.read_into(info.index, packed)
+    sections = _pack_sections(packed)
+    size = sections[0]
+    if size + packed_size > file_size:
+        raise InvalidFieldError("%s: a %d-byte skeleton and its %d packed bytes exceed the %d-byte file"
+                                % (_TFLITE_PACKED_SKELETON, size, packed_size, file_size))  # fmt: skip
+    placed = _placed_weights(decoder, places, size)
+    return _unpack_skeleton(packed, sections), placed
+
+
+def _pack_corrupt(what):
+    return InvalidFieldError("%s: %s" % (_TFLITE_PACKED_SKELETON, what))
+
+
+def _pack_sections(packed):
+    """(S, N, end of the literals, of the literal lengths, of the match
+    lengths) of a packed skeleton of at least 20 bytes, checked: the
+    header's sections fill its bytes, and their lengths add up to its A
+    literals and its S bytes, as they must for it to unpack, so that a lie
+    in S is refused before S bytes are allocated."""
+    size, matches, literals, literal_length_bytes, match_length_bytes = _unpack_from("<5I", packed, 0)
+    if _PACK_HEADER_SIZE + literals + literal_length_bytes + match_length_bytes + 3 * matches != len(packed):
+        raise _pack_corrupt("its header's sections do not add up to its %d bytes" % len(packed))
+    literal_end = _PACK_HEADER_SIZE + literals
+    length_end = literal_end + literal_length_bytes
+    match_end = length_end + match_length_bytes
+    view = memoryview(packed)
+    if sum(view[literal_end:length_end]) != literals:
+        raise _pack_corrupt("its literal lengths do not add up to its %d literals" % literals)
+    if literals + sum(view[length_end:match_end]) + _MIN_MATCH * matches != size:
+        raise _pack_corrupt("its lengths do not add up to its %d-byte skeleton" % size)
+    return size, matches, literal_end, length_end, match_end
+
+
+def _unpack_skeleton(packed, sections):
+    """The skeleton a packed skeleton holds (FORMAT 3.6), as skeleton_pack.unpack
+    gives it: InvalidFieldError for a corrupt one, before anything is
+    written outside the skeleton.  `sections` are _pack_sections(packed).
+    Sections are read in place; the inverse move-to-front keeps its list in
+    a 256-byte table."""
+    size, matches, literal_end, length_end, match_end = sections
+    literal_at, length_at, match_at = _PACK_HEADER_SIZE, literal_end, length_end
+    remainders = match_end
+    quotient_low = remainders + matches
+    quotient_high = quotient_low + matches
+    out = bytearray(size)
+    view = memoryview(out)
+    table = bytearray(range(256))
+    ranks = memoryview(packed)  # its slices copy nothing
+    position = 0
+    for match in range(matches + 1):
+        count, length_at = _pack_length(packed, length_at, length_end, size - position, "literal run")
+        if count > literal_end - literal_at:
+            raise _pack_corrupt("a literal run passes the end of the literals")
+        for rank in ranks[literal_at : literal_at + count]:
+            byte = table[rank]
+            if rank:  # to the front of the list
+                table[1 : rank + 1] = table[:rank]
+                table[0] = byte
+            out[position] = byte
+            position += 1
+        literal_at += count
+        if match == matches:
+            break
+        extra, match_at = _pack_length(packed, match_at, match_end, size - position - _MIN_MATCH, "match")
+        remainder = packed[remainders + match]
+        distance = 4 * (packed[quotient_low + match] | packed[quotient_high + match] << 8) + remainder
+        if remainder > 3 or not 1 <= distance <= position:
+            raise _pack_corrupt("match %d reaches back %d bytes, before the start" % (match, distance))
+        # a match longer than its distance repeats its last `distance` bytes:
+        # copied in pieces that never overlap their source, each up to twice as long
+        start, length = position - distance, extra + _MIN_MATCH
+        while length:
+            piece = min(length, position - start)
+            view[position : position + piece] = view[start : start + piece]
+            position += piece
+            length -= piece
+    if position != size or literal_at != literal_end or length_at != length_end or match_at != match_end:
+        raise _pack_corrupt("sections hold more than the skeleton, or the skeleton is short")
+    return out
+
+
+def _pack_length(packed, at, end, room, what):
+    """(length, next position): a length of a packed skeleton's section
+    packed[at:end], bytes of 255 while they come, then one below 255;
+    refused once it exceeds `room`."""
+    value = 0
+    while True:
+        if at >= end:
+            raise _pack_corrupt("a %s length runs past its section" % what)
+        byte = packed[at]
+        at += 1
+        value += byte
+        if value > room:
+            raise _pack_corrupt("a %s passes the end of the skeleton" % what)
+        if byte != 255:
+            return value, at
 
 
 def _placed_weights(decoder, places, skeleton_size):

@@ -28,6 +28,7 @@ from .container import (
     RESERVED_NAME_PREFIX,
     TFLITE_LAYOUT_NAME,
     TFLITE_PLACES_NAME,
+    TFLITE_PACKED_SKELETON_NAME,
     TFLITE_SKELETON_NAME,
     FormatError,
     Step,
@@ -77,7 +78,9 @@ def _check_tensor_name(name: str, container: bool) -> None:
     (FORMAT 3.5) only the .tflite container data, and only from the
     model-file layer (`container`: the tensors are a ContainerTensors)."""
     check_name(name)
-    container_names = (TFLITE_SKELETON_NAME, TFLITE_LAYOUT_NAME, TFLITE_PLACES_NAME) if container else ()
+    container_names = (
+        (TFLITE_SKELETON_NAME, TFLITE_PACKED_SKELETON_NAME, TFLITE_LAYOUT_NAME, TFLITE_PLACES_NAME) if container else ()
+    )
     if name.startswith(RESERVED_NAME_PREFIX) and name not in container_names:
         raise FormatError(f"tensor name {name[:40]!r}: names starting with {RESERVED_NAME_PREFIX!r} are reserved "
                           "for container data; rename the tensor")

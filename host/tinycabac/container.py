@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TCAB"
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 HEADER_SIZE = 20
 
 MAX_TENSORS = 4096
@@ -55,6 +55,7 @@ FLOAT_DTYPES = tuple(DTYPE_CODES[c] for c in (5, 6))
 # encode() takes no other "__" names, so decode() never hides a user's tensor.
 RESERVED_NAME_PREFIX = "__"
 TFLITE_SKELETON_NAME = "__tflite_skeleton__"  # the .tflite file without its coded weights
+TFLITE_PACKED_SKELETON_NAME = "__tflite_packed_skeleton__"  # the same, LZ77-packed (FORMAT 3.6)
 TFLITE_PLACES_NAME = "__tflite_places__"  # where the weights go: int32 file size, (tensor, offset) pairs
 TFLITE_LAYOUT_NAME = "__tflite_layout__"  # the same as JSON, only for files of 2 GiB or more
 BASE_DIGEST_NAME = "__base_sha256__"  # an update's base model (SHA-256)

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codec
+from . import codec, skeleton_pack
 from .container import (
     MAX_STEP_COUNT,
     ContainerTensors,
     RESERVED_NAME_PREFIX,
     TFLITE_LAYOUT_NAME,
+    TFLITE_PACKED_SKELETON_NAME,
     TFLITE_PLACES_NAME,
     TFLITE_SKELETON_NAME,
     FormatError,
@@ -29,6 +30,7 @@ from .container import (
 from .tflite_io import TFLITE_FILE_IDENTIFIER, join_tflite, split_tflite
 
 SKELETON_NAME = TFLITE_SKELETON_NAME
+PACKED_SKELETON_NAME = TFLITE_PACKED_SKELETON_NAME
 LAYOUT_NAME = TFLITE_LAYOUT_NAME
 PLACES_NAME = TFLITE_PLACES_NAME
 # What join_tflite needs from each layout record; the rest (scales, ...) is in the skeleton.
@@ -50,17 +52,25 @@ class Model:
     tensors: dict[str, np.ndarray]
     skeleton: bytes = b""
     layout: dict = field(default_factory=dict)
+    _packed: tuple | None = field(default=None, init=False, repr=False, compare=False)  # (skeleton, packed or None)
 
-    def stream_tensors(self) -> dict[str, np.ndarray]:
+    def stream_tensors(self, packed: bool = True) -> dict[str, np.ndarray]:
         """The tensors to encode, with the container data a .tflite needs:
         the skeleton, and where the weights go back (FORMAT 3.5).  The places
         table says that for every file under 2 GiB, together with the
         directory's names, dtypes and shapes; only larger files need the
-        JSON layout."""
+        JSON layout.  The skeleton is packed (FORMAT 3.6) when that makes it
+        smaller, unless `packed` is false: updates keep it plain, since they
+        code it as a difference from the base's, and a base's digest must not
+        depend on how this version of the packer parses it."""
         if self.kind != "tflite":
             return dict(self.tensors)
         tensors = ContainerTensors(self.tensors)
-        tensors[SKELETON_NAME] = np.frombuffer(self.skeleton, dtype=np.uint8)
+        packed_skeleton = self._packed_skeleton() if packed else None
+        if packed_skeleton is not None:
+            tensors[PACKED_SKELETON_NAME] = np.frombuffer(packed_skeleton, dtype=np.uint8)
+        else:
+            tensors[SKELETON_NAME] = np.frombuffer(self.skeleton, dtype=np.uint8)
         places = self._places()
         if places is not None:
             tensors[PLACES_NAME] = places
@@ -72,6 +82,19 @@ class Model:
             }
             tensors[LAYOUT_NAME] = np.frombuffer(json.dumps(layout, separators=(",", ":")).encode(), dtype=np.uint8)
         return tensors
+
+    def _packed_skeleton(self) -> bytes | None:
+        """The packed skeleton if it codes smaller than the plain one and
+        fits the file's room beside it (S + P <= file size, FORMAT 3.5), so
+        that a device can unpack it in place; else None.  Kept, since
+        packing a large skeleton takes seconds."""
+        if self._packed is None or self._packed[0] is not self.skeleton:
+            packed = skeleton_pack.pack(self.skeleton)
+            fits = len(self.skeleton) + len(packed) <= self.layout["file_size"]
+            if not fits or _coded_size(packed) >= _coded_size(self.skeleton):
+                packed = None
+            self._packed = (self.skeleton, packed)
+        return self._packed[1]
 
     def _places(self) -> np.ndarray | None:
         """The layout as a device reads it (FORMAT 3.5, decoder_c/tflite/):
@@ -105,6 +128,11 @@ class Model:
         if self.kind == "tflite":
             return join_tflite(self.skeleton, self.layout, self.tensors)
         return _npz_bytes(self.tensors)
+
+
+def _coded_size(data: bytes) -> int:
+    """The size of `data` coded as a lossless uint8 tensor (FORMAT 5)."""
+    return len(codec.encode({"bytes": np.frombuffer(data, dtype=np.uint8)}))
 
 
 def _npz_bytes(tensors: dict[str, np.ndarray]) -> bytes:
@@ -197,12 +225,13 @@ def encode_update(model: Model, base: Model, **options) -> bytes:
     """An update stream turning `base` (as the receiver holds it) into `model`."""
     if model.kind != base.kind:
         raise ModelFileError(f"cannot code a {model.kind} model as an update of a {base.kind} model")
-    return codec.encode(model.stream_tensors(), base=base.stream_tensors(), **options)
+    return codec.encode(model.stream_tensors(packed=False), base=base.stream_tensors(packed=False), **options)
 
 
 def apply_update(base: Model, stream: bytes) -> Model:
     """The model an update stream makes of `base` (refuses a wrong base)."""
-    return _model_from_tensors(codec.apply(base.stream_tensors(), stream, include_reserved=True), stream)
+    tensors = codec.apply(base.stream_tensors(packed=False), stream, include_reserved=True)
+    return _model_from_tensors(tensors, stream)
 
 
 def decode_model(stream: bytes) -> Model:
@@ -211,16 +240,19 @@ def decode_model(stream: bytes) -> Model:
 
 
 def _model_from_tensors(tensors: dict[str, np.ndarray], stream: bytes) -> Model:
-    if SKELETON_NAME not in tensors:
+    if SKELETON_NAME not in tensors and PACKED_SKELETON_NAME not in tensors:
         return Model("npz", tensors)
     entries = codec.info(stream)
     try:
         _check_container_tensors(entries)
-        skeleton = tensors.pop(SKELETON_NAME).tobytes()
+        packed = tensors.pop(PACKED_SKELETON_NAME, None)
+        skeleton = skeleton_pack.unpack(packed.tobytes()) if packed is not None else tensors.pop(SKELETON_NAME).tobytes()
         if LAYOUT_NAME in tensors:  # a file of 2 GiB or more
             layout = _layout_from_json(tensors.pop(LAYOUT_NAME).tobytes(), entries, len(skeleton))
         else:
             layout = _layout_from_places(tensors.pop(PLACES_NAME), entries, len(skeleton))
+        if packed is not None and len(skeleton) + packed.size > layout["file_size"]:
+            raise ValueError(f"{PACKED_SKELETON_NAME} and the skeleton it holds exceed the file's size together")
     except (KeyError, ValueError) as error:
         raise FormatError(f"stream's .tflite container data is damaged: {error}") from error
     return Model("tflite", tensors, skeleton, layout)
@@ -228,13 +260,15 @@ def _model_from_tensors(tensors: dict[str, np.ndarray], stream: bytes) -> Model:
 
 # The container tensors of a .tflite stream and their dtypes (FORMAT 3.5):
 # coded exactly, as the device helper and tcdec require.
-_CONTAINER_DTYPES = {SKELETON_NAME: "uint8", PLACES_NAME: "int32", LAYOUT_NAME: "uint8"}
+_CONTAINER_DTYPES = {SKELETON_NAME: "uint8", PACKED_SKELETON_NAME: "uint8", PLACES_NAME: "int32", LAYOUT_NAME: "uint8"}
 
 
 def _check_container_tensors(entries: list) -> None:
     names = {entry.name for entry in entries}
     if PLACES_NAME in names and LAYOUT_NAME in names:
         raise ValueError(f"both {PLACES_NAME} and {LAYOUT_NAME}: which one says where the weights go?")
+    if SKELETON_NAME in names and PACKED_SKELETON_NAME in names:
+        raise ValueError(f"both {SKELETON_NAME} and {PACKED_SKELETON_NAME}: which one is the file's skeleton?")
     for entry in entries:
         dtype = _CONTAINER_DTYPES.get(entry.name)
         if dtype is not None and (entry.dtype != dtype or not entry.mode.endswith("lossless")):

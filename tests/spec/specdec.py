@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A decoder written from docs/FORMAT.md alone (format version 9).
+"""A decoder written from docs/FORMAT.md alone (format version 10).
 
 A clean-room session wrote it from the spec, the golden vectors and their
 manifest, without seeing any decoder of the project; keep it that way:
@@ -115,7 +115,7 @@ def parse(buf, check_trailing=True):
         raise Truncated("header")
     version, flags, count, dsize, psize, hcrc = struct.unpack(
         "<BBHIII", buf[4:20])
-    if version != 9:
+    if version != 10:
         raise Unsupported("format_version %d" % version)
     if flags != 0:
         raise Reserved("flags %#x" % flags)
@@ -517,6 +517,92 @@ def reconstruct(e, levels, base_bytes=None):
                 raise WrongBase("NaN/inf base element")
         bits = [f32_add_bits(b, d) for b, d in zip(base, bits)]
     return struct.pack("<%dI" % n, *bits)
+
+
+# ----------------------------------------------------- packed skeleton (3.6)
+
+
+class Section:
+    """One section of a packed skeleton, read front to back."""
+
+    def __init__(self, buf, start, size, what):
+        self.buf, self.pos, self.end, self.what = buf, start, start + size, what
+
+    def left(self):
+        return self.end - self.pos
+
+    def length(self):
+        """A length: bytes of 255 while they come, then one byte below 255,
+        which ends it (255 is FF 00)."""
+        total = 0
+        while True:
+            if self.pos >= self.end:
+                raise Reserved("a length runs past the end of the %s"
+                               % self.what)
+            b = self.buf[self.pos]
+            self.pos += 1
+            total += b
+            if b < 255:
+                return total
+
+
+def unpack_skeleton(packed):
+    """The skeleton's S bytes from the P bytes of __tflite_packed_skeleton__
+    (3.6).  Every corruption of 3.6 raises Reserved (-6), before a byte
+    would be written past the S bytes."""
+    P = len(packed)
+    if P < 20:
+        raise Reserved("packed skeleton of %d bytes, shorter than its header"
+                       % P)
+    S, N, A, B, C = struct.unpack("<5I", packed[0:20])
+    if 20 + A + B + C + 3 * N != P:
+        raise Reserved("packed skeleton sections do not add up to P")
+    literals = Section(packed, 20, A, "literals")
+    literal_lengths = Section(packed, 20 + A, B, "literal lengths")
+    match_lengths = Section(packed, 20 + A + B, C, "match lengths")
+    remainders = 20 + A + B + C     # the three last sections, N bytes each
+    low = remainders + N
+    high = low + N
+    mtf = list(range(256))          # move-to-front list, over all runs
+    out = bytearray()
+    for i in range(N + 1):
+        # 1. a literal run
+        L = literal_lengths.length()
+        if L > S - len(out):
+            raise Reserved("a literal run takes the output past S bytes")
+        if L > literals.left():
+            raise Reserved("the literals run out")
+        for _ in range(L):
+            r = packed[literals.pos]
+            literals.pos += 1
+            value = mtf.pop(r)
+            mtf.insert(0, value)
+            out.append(value)
+        # 2. the last literal run ends it
+        if i == N:
+            break
+        # 3. a match
+        M = match_lengths.length() + 4
+        if M > S - len(out):
+            raise Reserved("a match takes the output past S bytes")
+        remainder = packed[remainders + i]
+        if remainder > 3:
+            raise Reserved("remainder %d > 3" % remainder)
+        D = 4 * (packed[low + i] + 256 * packed[high + i]) + remainder
+        if D == 0 or D > len(out):
+            raise Reserved("match distance %d with %d bytes output"
+                           % (D, len(out)))
+        # 4. one byte at a time: a match longer than D repeats itself
+        for _ in range(M):
+            out.append(out[-D])
+    if len(out) < S:
+        raise Reserved("packed skeleton ends after %d of %d bytes"
+                       % (len(out), S))
+    for section in (literals, literal_lengths, match_lengths):
+        if section.left():
+            raise Reserved("%d bytes of the %s left"
+                           % (section.left(), section.what))
+    return bytes(out)
 
 
 # ---------------------------------------------------------------- driver
