@@ -97,6 +97,18 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: the rest keep their order
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a skip of any kind fails, not only a missing tool's:
+    an empty parametrization (a list of cases that a format change left
+    empty) skips silently otherwise."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} skipped under CI=true ({report.longrepr}): no test may skip in CI"
+
+
 class Background:
     """Jobs (callables) run in the order submitted, at most `slots` at once,
     each in a thread of its own; `submit` returns a Future.  Jobs start their
