@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinycabac
-from tinycabac import modelfile, skeleton_pack
+from tinycabac import modelfile
 from tinycabac.container import ContainerTensors, FormatError
 from tinycabac.models import default_model_path
 from tinycabac.skeleton_pack import MAX_DISTANCE, PackError, pack, unpack
@@ -228,9 +228,3 @@ def test_the_host_refuses_a_packed_skeleton_without_room_beside_it():
     assert modelfile.decode_model(tinycabac.encode(model.stream_tensors())).to_bytes() == model.to_bytes()
     with pytest.raises(FormatError, match="exceed the file's size"):
         modelfile.decode_model(stream_with_packed_skeleton(model, pack(model.skeleton)))
-
-
-def test_unpacked_size_reads_the_header():
-    assert skeleton_pack.unpacked_size(pack(b"abc" * 10)) == 30
-    with pytest.raises(PackError):
-        skeleton_pack.unpacked_size(b"\x00" * 3)

@@ -7,8 +7,9 @@ itself: vtables, tensor tables of one layout, names sharing long prefixes.
 The weights' coder, which knows nothing of repeats, codes it 1.4 to 5 times
 larger than xz; packed first, it codes about half as large.  Matches are
 found greedily with one step of lazy matching over hash chains, as zlib
-does; the parse is deterministic, so the same skeleton always packs to the
-same bytes (an update's base depends on that).
+does.  The parse is deterministic: the same skeleton always packs to the
+same bytes, so a model re-encoded from its decoded stream gives the same
+stream.
 """
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def unpack(packed: bytes) -> bytes:
             break
         extra, match_at = _get_length(match_lengths, match_at, size - len(out) - MIN_MATCH, "match")
         distance = 4 * (quotient_low[match] | quotient_high[match] << 8) + remainders[match]
-        if remainders[match] > 3 or not 1 <= distance <= len(out):
+        if remainders[match] > 3:
+            raise PackError(f"packed skeleton: match {match} has a distance remainder of {remainders[match]}")
+        if not 1 <= distance <= len(out):
             raise PackError(f"packed skeleton: match {match} reaches back {distance} bytes, before the start")
         _copy_match(out, distance, extra + MIN_MATCH)
     if len(out) != size or literal_at != len(ranks) or length_at != len(literal_lengths) or match_at != len(
@@ -71,16 +74,12 @@ def unpack(packed: bytes) -> bytes:
     return bytes(out)
 
 
-def unpacked_size(packed: bytes) -> int:
-    """The skeleton size a packed skeleton declares (its header's first word)."""
-    return HEADER.unpack_from(packed)[0] if len(packed) >= HEADER.size else _short(len(packed))
-
-
 def _sections(packed: memoryview) -> tuple:
     """The header's skeleton size and the six sections, checked to fill the
     packed bytes exactly."""
-    size, matches, literals, literal_length_bytes, match_length_bytes = HEADER.unpack_from(
-        packed, 0) if len(packed) >= HEADER.size else _short(len(packed))  # fmt: skip
+    if len(packed) < HEADER.size:
+        raise PackError(f"packed skeleton of {len(packed)} bytes, shorter than its {HEADER.size}-byte header")
+    size, matches, literals, literal_length_bytes, match_length_bytes = HEADER.unpack_from(packed)
     lengths = (literals, literal_length_bytes, match_length_bytes, matches, matches, matches)
     if HEADER.size + sum(lengths) != len(packed):
         raise PackError(f"packed skeleton: its header's sections add up to {HEADER.size + sum(lengths)} bytes, "
@@ -90,10 +89,6 @@ def _sections(packed: memoryview) -> tuple:
         parts.append(packed[at : at + length])
         at += length
     return tuple(parts)
-
-
-def _short(size: int):
-    raise PackError(f"packed skeleton of {size} bytes, shorter than its {HEADER.size}-byte header")
 
 
 def _put_length(value: int, out: bytearray) -> None:
