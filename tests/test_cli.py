@@ -542,6 +542,8 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.stdout.count("verify: OK") == 2
     assert result.stdout.count("the device's rebuild of the .tflite is identical") == 2
     assert "test accuracy: original" in result.stdout
+    # the whole stream beside LZ compressors of the whole file, as well as the weights beside theirs
+    assert result.stdout.count("whole file: tinycabac ") == 2 and result.stdout.count("weights only: tinycabac ") == 2
 
 
 def test_every_argument_of_every_command_says_what_it_is_in_help():

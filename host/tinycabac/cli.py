@@ -363,9 +363,13 @@ def cmd_export_c(args) -> int:
     return 0
 
 
-def _general_purpose_sizes(model) -> dict[str, int]:
-    raw = b"".join(np.ascontiguousarray(a).tobytes() for a in model.tensors.values())
+def _general_purpose_sizes(raw: bytes) -> dict[str, int]:
     return {"zlib -9": len(zlib.compress(raw, 9)), "xz -9e": len(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))}
+
+
+def _comparison_line(what: str, ours: int, raw: bytes, of: str) -> str:
+    sizes = ", ".join(f"{name} {size} B" for name, size in _general_purpose_sizes(raw).items())
+    return f"{what}: tinycabac {ours} B; {sizes} (of {of})"
 
 
 def cmd_demo(args) -> int:
@@ -389,9 +393,10 @@ def cmd_demo(args) -> int:
         print(f"\n== {path.name}: {len(source_bytes)} bytes -> {out} ({len(stream)} bytes)")
         print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
         weights = sum(t.payload_bytes for t in codec.info(stream) if not t.name.startswith("__"))
-        anchors = _general_purpose_sizes(model)
+        raw_weights = b"".join(np.ascontiguousarray(a).tobytes() for a in model.tensors.values())
         what = "the same int8 bytes" if kind == "int8" else "the float32 originals, lossless"
-        print(f"weights only: tinycabac {weights} B; " + ", ".join(f"{k} {v} B" for k, v in anchors.items()) + f" (of {what})")
+        print(_comparison_line("weights only", weights, raw_weights, what))
+        print(_comparison_line("whole file", len(stream), source_bytes, "the .tflite file, lossless"))
         verdict = "OK, bit-exact" if kind == "int8" else "OK"
         verdict += ", and the device's rebuild of the .tflite is identical"
         print(f"verify: {verdict if not problems else 'FAILED: ' + '; '.join(problems)}")
