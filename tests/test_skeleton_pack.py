@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinycabac
-from tinycabac import modelfile
+from tinycabac import modelfile, skeleton_pack
 from tinycabac.container import ContainerTensors, FormatError
 from tinycabac.models import default_model_path
-from tinycabac.skeleton_pack import MAX_DISTANCE, PackError, pack, unpack
+from tinycabac.skeleton_pack import MAX_DISTANCE, MIN_MATCH, PackError, pack, unpack
 
 SKELETON, PACKED_SKELETON, PLACES = "__tflite_skeleton__", "__tflite_packed_skeleton__", "__tflite_places__"
 
@@ -114,21 +114,37 @@ def test_a_length_of_255_takes_a_second_byte():
     assert pack(bytes(range(255)))[20 + 255 : 20 + 257] == b"\xff\x00"
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.binary(max_size=40), st.integers(1, 300)), max_size=40))
-def test_pack_unpack_round_trips(pieces):
+def with_repeats(pieces) -> bytes:
     """Bytes mixed with repeats of earlier bytes (an integer n: the last n
-    bytes again, as an overlapping match copies them)."""
+    bytes three times, as an overlapping match copies them)."""
     data = bytearray()
     for piece in pieces:
         if isinstance(piece, int):
             data += bytes(data[-min(piece, len(data)) :] if data else b"") * 3
         else:
             data += piece
-    data = bytes(data)
+    return bytes(data)
+
+
+REPEATING_BYTES = st.lists(st.one_of(st.binary(max_size=40), st.integers(1, 300)), max_size=40).map(with_repeats)
+
+
+@settings(max_examples=200, deadline=None)
+@given(REPEATING_BYTES)
+def test_pack_unpack_round_trips(data):
     packed = pack(data)
     assert unpack(packed) == data
-    assert pack(data) == packed  # deterministic: an update's base must not vary
+    assert pack(data) == packed  # deterministic: a decoded model re-encodes to the same stream
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(REPEATING_BYTES, st.lists(st.integers(0, 3), max_size=3000).map(bytes)))
+def test_the_c_parse_is_the_described_one(data):
+    """csrc/skeleton_pack.c (hash chains in a ring, collisions skipped) finds
+    the same sequences as the plain reference over exact 4-byte prefixes;
+    a small alphabet makes long chains and many equal-length candidates."""
+    literal_counts, match_lengths, distances = skeleton_pack.parse(data)
+    assert list(zip(literal_counts.tolist(), match_lengths.tolist(), distances.tolist())) == reference_parse(data)
 
 
 def test_matches_reach_as_far_back_as_the_format_allows():
@@ -228,3 +244,85 @@ def test_the_host_refuses_a_packed_skeleton_without_room_beside_it():
     assert modelfile.decode_model(tinycabac.encode(model.stream_tensors())).to_bytes() == model.to_bytes()
     with pytest.raises(FormatError, match="exceed the file's size"):
         modelfile.decode_model(stream_with_packed_skeleton(model, pack(model.skeleton)))
+
+
+# ---------------------------------------------------------------- the reference parse
+
+def reference_parse(data: bytes) -> list[tuple[int, int, int]]:
+    """The parse csrc/skeleton_pack.h describes, written plainly: (literal
+    count, match length, distance) sequences, the last with no match."""
+    finder = ReferenceMatchFinder(data)
+    sequences, position, literal_start = [], 0, 0
+    while position < len(data):
+        length, distance = finder.longest(position)
+        finder.insert(position)
+        if length >= MIN_MATCH and position + 1 < len(data):
+            later_length, later_distance = finder.longest(position + 1)
+            if later_length > length + 1:  # lazy: one literal buys a longer match
+                position += 1
+                finder.insert(position)
+                length, distance = later_length, later_distance
+        if length < MIN_MATCH:
+            position += 1
+            continue
+        sequences.append((position - literal_start, length, distance))
+        for inside in range(position + 1, position + length):
+            finder.insert(inside)
+        position += length
+        literal_start = position
+    sequences.append((len(data) - literal_start, 0, 0))
+    return sequences
+
+
+class ReferenceMatchFinder:
+    """Hash chains over 4-byte prefixes (positions inserted in order)."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.head: dict[bytes, int] = {}
+        self.previous = [-1] * len(data)
+
+    def insert(self, position: int) -> None:
+        key = self.data[position : position + MIN_MATCH]
+        if len(key) == MIN_MATCH:
+            self.previous[position] = self.head.get(key, -1)
+            self.head[key] = position
+
+    def longest(self, position: int) -> tuple[int, int]:
+        """The longest earlier match at `position` (length, distance), the
+        nearest of equal length; (0, 0) if none reaches MIN_MATCH."""
+        data, limit = self.data, len(self.data) - position
+        candidate = self.head.get(data[position : position + MIN_MATCH], -1)
+        best, best_distance = 0, 0
+        for _ in range(64):
+            if candidate < 0 or position - candidate > MAX_DISTANCE:
+                break
+            if best < limit and data[candidate + best] == data[position + best]:
+                length = reference_common_length(data, candidate, position, limit)
+                if length > best:
+                    best, best_distance = length, position - candidate
+                    if length >= 258 or length == limit:
+                        break
+            candidate = self.previous[candidate]
+        return (best, best_distance) if best >= MIN_MATCH else (0, 0)
+
+
+def reference_common_length(data: bytes, earlier: int, position: int, limit: int) -> int:
+    """How many bytes from `earlier` equal those from `position` (at most
+    `limit`), compared in growing slices, then halved."""
+    length, step = 0, 8
+    while length < limit:
+        step = min(step, limit - length)
+        if data[earlier + length : earlier + length + step] == data[position + length : position + length + step]:
+            length += step
+            step *= 2
+            continue
+        while step > 1:  # the first difference lies within the next `step` bytes
+            half = step // 2
+            if data[earlier + length : earlier + length + half] == data[position + length : position + length + half]:
+                length += half
+                step -= half
+            else:
+                step = half
+        return length
+    return length

@@ -280,6 +280,15 @@ static TC_TFLITE_OUT_OF_LINE tc_status unpack_skeleton(const uint8_t *in, uint32
                                                                                                        : TC_ERR_RESERVED;
 }
 
+#ifdef TC_TFLITE_UNPACK_API
+tc_status tc_tflite_unpack_skeleton(const uint8_t *in, size_t in_size, uint8_t *out, size_t out_size)
+{
+    if (in == NULL || out == NULL || in_size < 20u || (uint64_t)in_size > UINT32_MAX || read_le32(in) != out_size)
+        return TC_ERR_ARGUMENT;
+    return unpack_skeleton(in, (uint32_t)in_size, out, (uint32_t)out_size);
+}
+#endif
+
 /* Whether two caller buffers share a byte (compared as addresses, which
  * every flat-memory target the decoder serves allows). */
 static int overlap(const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_size)

@@ -56,6 +56,15 @@ tc_status tc_tflite_info(tc_stream *s, tc_decoder *decoder, int8_t *history, siz
 tc_status tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t history_size,
                             uint8_t *places, size_t places_size, uint8_t *model, size_t model_size);
 
+#ifdef TC_TFLITE_UNPACK_API
+/* Host builds only (the cffi module defines it): the packed skeleton
+ * in[0 .. in_size) unpacked into out[0 .. out_size) by the rebuild's own
+ * code, so that the host tools unpack exactly as a device does.  out_size
+ * must be the header's S (TC_ERR_ARGUMENT otherwise, and for fewer than 20
+ * bytes of input); a corrupt packed skeleton gives TC_ERR_RESERVED. */
+tc_status tc_tflite_unpack_skeleton(const uint8_t *in, size_t in_size, uint8_t *out, size_t out_size);
+#endif
+
 /* IEEE-754 binary16 nearest (ties to even) to a float32 bit pattern, as the
  * host narrows float16 weights, which decode to float32. */
 uint16_t tc_float16_from_float32(uint32_t bits);

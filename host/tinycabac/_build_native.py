@@ -54,6 +54,11 @@ double tce_rdoq(const double *weights, size_t n, const double *steps, size_t cha
 void tce_dependent_indices(const int64_t *levels, size_t n, int64_t *indices);
 double tce_trellis(const double *weights, size_t n, const double *steps, size_t channels,
                    size_t inner, double lambda_scale, unsigned initial_activity, int64_t *levels);
+
+int tc_tflite_unpack_skeleton(const uint8_t *in, size_t in_size, uint8_t *out, size_t out_size);
+int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, uint32_t *match_lengths,
+                     uint32_t *distances, size_t capacity);
+void tcs_move_to_front(const uint8_t *in, size_t n, uint8_t *out);
 """
 
 
@@ -76,15 +81,17 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "tinycabac._native",
-    '#include "tinycabac.h"\n#include "tflite/tc_tflite.h"\n#include "encoder.h"\n',
+    '#include "tinycabac.h"\n#include "tflite/tc_tflite.h"\n#include "encoder.h"\n#include "skeleton_pack.h"\n',
     sources=[
         _relative(DECODER_DIR / "tinycabac.c"),
         _relative(DECODER_DIR / "tflite" / "tc_tflite.c"),  # what a device runs to rebuild a .tflite
         _relative(ENCODER_DIR / "encoder.c"),
+        _relative(ENCODER_DIR / "skeleton_pack.c"),  # the .tflite skeleton's packer (FORMAT 3.6)
     ],
     include_dirs=[_relative(DECODER_DIR), _relative(ENCODER_DIR)],
     extra_compile_args=["-O3", "-std=c99", "-Wall", "-Wextra"],
-    define_macros=[("TC_CRC_TABLE256", "1")],  # speed over flash on the host
+    # speed over flash on the host; the host tools unpack a packed skeleton with the device's code
+    define_macros=[("TC_CRC_TABLE256", "1"), ("TC_TFLITE_UNPACK_API", "1")],
     libraries=["m"],
 )
 

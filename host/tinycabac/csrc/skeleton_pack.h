@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * skeleton_pack.h - the hot loops of the .tflite skeleton's packer (FORMAT
+ * 3.6; host/tinycabac/skeleton_pack.py lays out the sections): the LZ77
+ * parse and the move-to-front transform of the literals.
+ */
+#ifndef TINYCABAC_SKELETON_PACK_H
+#define TINYCABAC_SKELETON_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TCS_MIN_MATCH 4u
+#define TCS_MAX_DISTANCE (4u * 65535u + 3u) /* what a remainder and a 16-bit quotient hold */
+#define TCS_ERR_MEMORY (-1)
+#define TCS_ERR_SIZE (-2) /* n >= 2^32 - 1, or too little room for the sequences */
+
+/* The greedy parse of data[0 .. n) with one step of lazy matching: sequence
+ * k is literal_counts[k] literals, then a match of match_lengths[k] bytes
+ * from distances[k] back (0 and 0 in the last sequence, which has no
+ * match).  Candidates are the earlier positions with the same 4 bytes,
+ * nearest first, at most 64 of them, within TCS_MAX_DISTANCE; the longest
+ * wins (the nearest of equal length), and one of 258 bytes or more ends the
+ * search.  `capacity` >= n / 4 + 2 always suffices.  Returns the number of
+ * sequences, or a TCS_ERR_ code. */
+int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, uint32_t *match_lengths,
+                     uint32_t *distances, size_t capacity);
+
+/* out[i]: the rank of in[i] in a list of the 256 byte values kept most
+ * recent first (initially 0, 1, ..., 255). */
+void tcs_move_to_front(const uint8_t *in, size_t n, uint8_t *out);
+
+#endif /* TINYCABAC_SKELETON_PACK_H */
