@@ -98,6 +98,20 @@ def test_max_history_option_bounds_prediction(tmp_path):
     assert bad.returncode != 0 and "history" in bad.stderr and not (tmp_path / "bad.tcb").exists()
 
 
+def test_info_gives_the_packed_skeleton_its_own_ratio(tmp_path):
+    """The packed tensor's row counts packed bytes; a line says what they hold."""
+    stream = REPO / "tests" / "golden" / "digits_int8.tcb"
+    skeleton = modelfile.decode_model(stream.read_bytes()).skeleton
+    packed = next(t for t in codec.info(stream.read_bytes()) if t.name == modelfile.PACKED_SKELETON_NAME)
+    line = run("info", stream, cwd=tmp_path).stdout.splitlines()[-1]
+    assert line.startswith(f"skeleton: {len(skeleton)} bytes of the .tflite file besides its coded weights, "
+                           f"LZ77-packed to {packed.elements} (FORMAT 3.6), coded in {packed.payload_bytes}: ")
+    plain = run("info", REPO / "tests" / "golden" / "lossless_int8.tcb", cwd=tmp_path).stdout
+    assert "skeleton:" not in plain
+    document = json.loads(run("info", stream, "--json", cwd=tmp_path).stdout)
+    assert (document["skeleton_bytes"], document["packed_skeleton_bytes"]) == (len(skeleton), packed.elements)
+
+
 def test_info_json_describes_the_stream_for_scripts(tmp_path):
     run("encode", FLOAT_MODEL, "-o", "f.tcb", "--snr-db", "35", "--per-channel", cwd=tmp_path)
     stream = (tmp_path / "f.tcb").read_bytes()

@@ -18,12 +18,14 @@ from .container import FormatError
 from .quantize import QUANTIZERS
 from .export_c import c_files, default_symbol
 from .modelfile import (
+    PACKED_SKELETON_NAME,
     Model,
     ModelFileError,
     apply_update,
     decode_model,
     encode_update,
     model_from_bytes,
+    packed_skeleton_sizes,
     read_model,
     write_atomic,
     writes_in_place,
@@ -133,7 +135,23 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
     lines.insert(1, "-" * len(lines[0]))
     overhead = len(stream) - total_out
     lines.append(f"stream: {len(stream)} bytes ({total_out} payload + {overhead} header/directory) from {total_in} bytes of tensors")
+    lines += _packed_skeleton_note(stream)
     return "\n".join(lines)
+
+
+def _packed_skeleton_note(stream: bytes) -> list[str]:
+    """The .tflite skeleton's own ratio, which the packed tensor's row does
+    not show (its elements are the packed bytes)."""
+    try:
+        sizes = packed_skeleton_sizes(stream)
+    except FormatError:  # info still lists a stream whose tensors do not decode
+        return []
+    if sizes is None:
+        return []
+    skeleton, packed = sizes
+    coded = next(t.payload_bytes for t in codec.info(stream) if t.name == PACKED_SKELETON_NAME)
+    return [f"skeleton: {skeleton} bytes of the .tflite file besides its coded weights, LZ77-packed to {packed} "
+            f"(FORMAT 3.6), coded in {coded}: {skeleton / max(coded, 1):.2f}x"]
 
 
 def _tensor_snrs(source: dict[str, np.ndarray], decoded: dict[str, np.ndarray]) -> dict[str, float]:
@@ -264,6 +282,9 @@ def _info_json(stream: bytes, snrs: dict[str, float | None]) -> str:
         "history_bytes_needed": max((t.history for t in tensors), default=0),
         "tensors": [_tensor_json(t, snrs.get(t.name)) for t in tensors],
     }
+    sizes = packed_skeleton_sizes(stream)
+    if sizes is not None:  # what the packed tensor holds (FORMAT 3.6)
+        document["skeleton_bytes"], document["packed_skeleton_bytes"] = sizes
     return json.dumps(document, indent=2, allow_nan=False)
 
 

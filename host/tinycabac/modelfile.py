@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import codec, skeleton_pack
+from . import codec, native, skeleton_pack
 from .container import (
     MAX_STEP_COUNT,
     ContainerTensors,
@@ -237,6 +237,17 @@ def apply_update(base: Model, stream: bytes) -> Model:
 def decode_model(stream: bytes) -> Model:
     """Rebuild the model a stream came from (float weights as decoded)."""
     return _model_from_tensors(codec.decode(stream, include_reserved=True), stream)
+
+
+def packed_skeleton_sizes(stream: bytes) -> tuple[int, int] | None:
+    """(skeleton bytes S, packed bytes P) of a stream whose .tflite skeleton
+    is packed (FORMAT 3.6), or None: what `info` reports beside the packed
+    tensor, whose own ratio is that of the packed bytes."""
+    for index, entry in enumerate(codec.info(stream)):
+        if entry.name == PACKED_SKELETON_NAME and entry.elements >= skeleton_pack.HEADER.size:
+            header = native.Stream(stream).decode(index)[: skeleton_pack.HEADER.size].tobytes()
+            return skeleton_pack.HEADER.unpack(header)[0], entry.elements
+    return None
 
 
 def _model_from_tensors(tensors: dict[str, np.ndarray], stream: bytes) -> Model:
