@@ -26,5 +26,6 @@ export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_erro
 TINYCABAC_HOSTILE_EXAMPLES=${TINYCABAC_HOSTILE_EXAMPLES:-300} "$PY" -m pytest -p no:cacheprovider -q \
     tests/test_hostile_inputs.py tests/test_codec.py tests/test_updates.py tests/test_golden.py \
     tests/test_accuracy.py tests/test_models.py tests/test_cli.py tests/test_tflite_io.py tests/test_export_c.py \
+    tests/test_skeleton_pack.py \
     --deselect tests/test_cli.py::test_a_tensor_claiming_more_elements_than_its_payload_holds_is_refused_before_allocation \
     "$@"

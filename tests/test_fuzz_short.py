@@ -24,9 +24,6 @@ SCRIPT = ROOT / "decoder_c" / "fuzz" / "run_fuzzers.sh"
 TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_directory", "fuzz_roundtrip",
            "fuzz_tflite_rebuild", "fuzz_skeleton_unpack"]
 
-# Edges a short run must reach; the unpacker is one small function (about 35 in all).
-MIN_COVERAGE = {"fuzz_skeleton_unpack": 25}
-
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory) -> Path:
@@ -61,4 +58,4 @@ def test_fuzz_target_runs_clean(fuzz_run, target):
     row = re.search(rf"^{target}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+ok$", fuzz_run.stdout, re.M)
     assert row, output
     executions, coverage = int(row.group(1)), int(row.group(2))
-    assert executions > 0 and coverage > MIN_COVERAGE.get(target, 50)
+    assert executions > 0 and coverage > 50

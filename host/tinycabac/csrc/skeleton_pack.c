@@ -4,10 +4,12 @@
  *
  * Candidates are found through hash chains over 4-byte prefixes.  A
  * candidate is worth looking at only within TCS_MAX_DISTANCE, so the links
- * live in a ring of 2^18 entries (one more than the distance), not one per
- * byte: a 100 MB skeleton needs 5 MB, not 400.  Positions whose 4 bytes
- * merely share a hash are skipped without counting toward the 64 tried, so
- * the parse depends on the data alone, not on the hash.
+ * live in a ring of at most 2^18 entries (one more than the distance), not
+ * one per byte: a 100 MB skeleton needs 5 MB of tables, not 400, and a
+ * small one tables its own size (the fuzz target packs every input).
+ * Positions whose 4 bytes merely share a hash are skipped without counting
+ * toward the 64 tried, so the parse depends on the data alone, not on the
+ * hash or the tables' size.
  */
 #include "skeleton_pack.h"
 
@@ -15,7 +17,7 @@
 #include <string.h>
 
 #define RING_BITS 18u /* 2^18 > TCS_MAX_DISTANCE */
-#define HASH_BITS 20u
+#define HASH_BITS 20u /* at most: a small skeleton gets tables its size (what is found does not depend on them) */
 #define NONE UINT32_MAX
 #define CHAIN_DEPTH 64u
 #define NICE_LENGTH 258u
@@ -23,6 +25,8 @@
 typedef struct {
     const uint8_t *data;
     uint32_t n;
+    unsigned hash_bits;
+    uint32_t ring_mask;
     uint32_t *head;     /* hash -> the latest position inserted with it */
     uint32_t *previous; /* position (mod the ring) -> the one before it with its hash */
 } match_finder;
@@ -32,9 +36,9 @@ static uint32_t prefix_of(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint32_t hash_of(uint32_t prefix)
+static uint32_t hash_of(const match_finder *f, uint32_t prefix)
 {
-    return (prefix * 2654435761u) >> (32u - HASH_BITS);
+    return (prefix * 2654435761u) >> (32u - f->hash_bits);
 }
 
 static void insert(match_finder *f, uint32_t position)
@@ -42,8 +46,8 @@ static void insert(match_finder *f, uint32_t position)
     uint32_t h;
     if (f->n - position < TCS_MIN_MATCH)
         return;
-    h = hash_of(prefix_of(f->data + position));
-    f->previous[position & ((1u << RING_BITS) - 1u)] = f->head[h];
+    h = hash_of(f, prefix_of(f->data + position));
+    f->previous[position & f->ring_mask] = f->head[h];
     f->head[h] = position;
 }
 
@@ -65,8 +69,8 @@ static uint32_t longest(const match_finder *f, uint32_t position, uint32_t *dist
     if (limit < TCS_MIN_MATCH)
         return 0;
     prefix = prefix_of(here);
-    for (candidate = f->head[hash_of(prefix)]; candidate != NONE && tried < CHAIN_DEPTH;
-         candidate = f->previous[candidate & ((1u << RING_BITS) - 1u)]) {
+    for (candidate = f->head[hash_of(f, prefix)]; candidate != NONE && tried < CHAIN_DEPTH;
+         candidate = f->previous[candidate & f->ring_mask]) {
         if (position - candidate > TCS_MAX_DISTANCE)
             break; /* the rest are older still, and the ring may have reused their links */
         if (prefix_of(f->data + candidate) != prefix)
@@ -95,14 +99,17 @@ int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, ui
         return TCS_ERR_SIZE;
     f.data = data;
     f.n = (uint32_t)n;
-    f.head = malloc(sizeof *f.head << HASH_BITS);
-    f.previous = malloc(sizeof *f.previous << RING_BITS);
+    for (f.hash_bits = 8u; f.hash_bits < HASH_BITS && (1u << f.hash_bits) < f.n; f.hash_bits++)
+        ;
+    f.ring_mask = (1u << (f.hash_bits < RING_BITS ? f.hash_bits : RING_BITS)) - 1u; /* no position wraps below n */
+    f.head = malloc(sizeof *f.head << f.hash_bits);
+    f.previous = malloc(sizeof *f.previous * ((size_t)f.ring_mask + 1u));
     if (f.head == NULL || f.previous == NULL) {
         free(f.head);
         free(f.previous);
         return TCS_ERR_MEMORY;
     }
-    memset(f.head, 0xFF, sizeof *f.head << HASH_BITS);
+    memset(f.head, 0xFF, sizeof *f.head << f.hash_bits);
     while (position < f.n) {
         uint32_t distance, length = longest(&f, position, &distance);
         insert(&f, position);
