@@ -86,8 +86,9 @@ class Model:
     def _packed_skeleton(self) -> bytes | None:
         """The packed skeleton if it codes smaller than the plain one and
         fits the file's room beside it (S + P <= file size, FORMAT 3.5), so
-        that a device can unpack it in place; else None.  Kept, since
-        packing a large skeleton takes seconds."""
+        that a device can unpack it in place; else None.  Kept, so that a
+        caller that asks more than once (the benches encode one model at
+        many settings) packs and trial-encodes it once."""
         if self._packed is None or self._packed[0] is not self.skeleton:
             packed = skeleton_pack.pack(self.skeleton)
             fits = len(self.skeleton) + len(packed) <= self.layout["file_size"]
