@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import tinycabac
 from tinycabac import modelfile, skeleton_pack
-from tinycabac.container import ContainerTensors, FormatError
+from tinycabac.container import ContainerTensors
 from tinycabac.models import default_model_path
 from tinycabac.skeleton_pack import MAX_DISTANCE, MIN_MATCH, PackError, pack, unpack
 
@@ -205,45 +205,6 @@ def test_updates_code_the_skeleton_plain():
     update = modelfile.encode_update(new, base)
     assert modelfile.SKELETON_NAME in _names(update) and modelfile.PACKED_SKELETON_NAME not in _names(update)
     assert modelfile.apply_update(base, update).to_bytes() == new.to_bytes()
-
-
-def _stream_with(model, **container) -> bytes:
-    tensors = model.stream_tensors(packed=False)
-    for name, value in container.items():
-        tensors[name] = np.frombuffer(value, dtype=np.uint8)
-    return tinycabac.encode(tensors)
-
-
-def test_the_host_refuses_both_skeletons():
-    model = modelfile.read_model(default_model_path("int8"))
-    both = _stream_with(model, **{modelfile.PACKED_SKELETON_NAME: pack(model.skeleton)})
-    with pytest.raises(FormatError, match="both"):
-        modelfile.decode_model(both)
-
-
-def tiny_weights_model() -> modelfile.Model:
-    """A stand-in .tflite model whose 100-byte skeleton does not repeat and
-    whose one weight buffer is 4 bytes: its packed skeleton has no room."""
-    skeleton = np.random.default_rng(2).integers(0, 256, 100, dtype=np.uint8).tobytes()
-    weights = {"w": np.arange(4, dtype=np.int8)}
-    layout = {"format": "tflite", "file_size": 104,
-              "weights": [{"name": "w", "offset": 100, "length": 4, "dtype": "int8", "shape": [4]}]}  # fmt: skip
-    return modelfile.Model("tflite", weights, skeleton, layout)
-
-
-def stream_with_packed_skeleton(model: modelfile.Model, packed: bytes) -> bytes:
-    """The model's stream with `packed` standing for its skeleton."""
-    tensors = model.stream_tensors(packed=False)
-    del tensors[modelfile.SKELETON_NAME]
-    tensors[modelfile.PACKED_SKELETON_NAME] = np.frombuffer(packed, dtype=np.uint8)
-    return tinycabac.encode(tensors)
-
-
-def test_the_host_refuses_a_packed_skeleton_without_room_beside_it():
-    model = tiny_weights_model()
-    assert modelfile.decode_model(tinycabac.encode(model.stream_tensors())).to_bytes() == model.to_bytes()
-    with pytest.raises(FormatError, match="exceed the file's size"):
-        modelfile.decode_model(stream_with_packed_skeleton(model, pack(model.skeleton)))
 
 
 # ---------------------------------------------------------------- the reference parse
