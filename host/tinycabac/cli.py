@@ -119,7 +119,8 @@ def _mode_text(t) -> str:
 def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
     rows = [("tensor", "elements", "dtype", "mode", "pred", "bytes", "bits/w", "ratio", "SNR dB")]
     total_in = total_out = 0
-    for t in codec.info(stream):
+    summaries = codec.info(stream)
+    for t in summaries:
         snr = snrs.get(t.name)
         snr_text = "" if "lossless" in t.mode else ("inf" if snr == float("inf") else f"{snr:.2f}" if snr is not None else "?")
         rows.append(
@@ -135,11 +136,11 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
     lines.insert(1, "-" * len(lines[0]))
     overhead = len(stream) - total_out
     lines.append(f"stream: {len(stream)} bytes ({total_out} payload + {overhead} header/directory) from {total_in} bytes of tensors")
-    lines += _packed_skeleton_note(stream)
+    lines += _packed_skeleton_note(stream, summaries)
     return "\n".join(lines)
 
 
-def _packed_skeleton_note(stream: bytes) -> list[str]:
+def _packed_skeleton_note(stream: bytes, summaries: list) -> list[str]:
     """The .tflite skeleton's own ratio, which the packed tensor's row does
     not show (its elements are the packed bytes)."""
     try:
@@ -149,7 +150,7 @@ def _packed_skeleton_note(stream: bytes) -> list[str]:
     if sizes is None:
         return []
     skeleton, packed = sizes
-    coded = next(t.payload_bytes for t in codec.info(stream) if t.name == PACKED_SKELETON_NAME)
+    coded = next(t.payload_bytes for t in summaries if t.name == PACKED_SKELETON_NAME)
     return [f"skeleton: {skeleton} bytes of the .tflite file besides its coded weights, LZ77-packed to {packed} "
             f"(FORMAT 3.6), coded in {coded}: {skeleton / max(coded, 1):.2f}x"]
 
