@@ -49,6 +49,7 @@ SCALE_SAMPLE_ROWS = 8
 SCALE_SAMPLE_MIN = 8192
 SCALE_SAMPLE_MAX = 32768
 PREDICTION_CLAMP = (-128, 127)
+HISTORY_FIELD_BYTES = 2
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,21 @@ def row_lengths(shape: tuple[int, ...], lags, max_history: int) -> list[int]:
     return sorted(found)
 
 
+def element_lags(shape: tuple[int, ...], max_history: int) -> list[int]:
+    """For a vector, whose rows are its elements: the lags themselves.  A
+    sparse tensor's index vectors rise along each row (FORMAT 3.5), and
+    their differences one element back are small."""
+    if len(shape) != 1:
+        return []
+    return [lag for lag in DIFFERENCE_LAGS if lag <= min(max_history, MAX_HISTORY) and lag < shape[0]]
+
+
 def _propose_difference(levels: np.ndarray, shape, max_history: int) -> int:
     """The distance whose residuals have the smallest magnitude classes
     (a cheap proxy computed in C), if it promises a gain."""
     if native.peak_magnitude(levels) > 2**31 - 128:
         return 0  # a residual could leave the coder's range
-    candidates = row_lengths(shape, DIFFERENCE_LAGS, max_history)
+    candidates = row_lengths(shape, DIFFERENCE_LAGS, max_history) or element_lags(shape, max_history)
     if not candidates:
         return 0
     costs = {h: native.history_cost(levels, h) for h in candidates}
@@ -175,7 +185,13 @@ def code_levels(name: str, shape: tuple[int, ...], levels: np.ndarray, allowed: 
             refused.append(error)
     if not coded:
         raise refused[0]
-    return min(coded, key=lambda c: len(c.payload))
+    return min(coded, key=_entry_and_payload_bytes)
+
+
+def _entry_and_payload_bytes(coded: CodedLevels) -> int:
+    """What a choice adds to the stream: its payload, and the u16 history
+    field a predicted tensor's directory entry carries (FORMAT 3.2)."""
+    return len(coded.payload) + (HISTORY_FIELD_BYTES if coded.prediction != PREDICT_NONE else 0)
 
 
 def check_prediction(name: str, kind, history, max_history) -> Prediction:
