@@ -106,7 +106,7 @@ def sparse_weights_model(weights: np.ndarray, bias: np.ndarray) -> bytes:
     return build_tflite(ModelSpec(tensors, operators, [0], [4]))
 
 
-def sparse_index_vectors_model() -> bytes:
+def sparse_index_vectors_model(seed: int = 10) -> bytes:
     """Three pruned FULLY_CONNECTED layers whose sparse index vectors are
     long enough to be coded (tflite_io.MIN_INDEX_VECTOR_BYTES), one of each
     SparseIndexVector type: uint16 column indices (400 inputs), uint8 ones
@@ -116,7 +116,7 @@ def sparse_index_vectors_model() -> bytes:
     tensors = [TensorSpec("input", (1, widths[0]), np.float32)]
     operators = []
     for layer, index_type in enumerate((None, None, "int32")):
-        weights, bias = pruned_dense(10 + layer, widths[layer + 1], widths[layer])
+        weights, bias = pruned_dense(seed + layer, widths[layer + 1], widths[layer])
         first = len(tensors)
         tensors += [
             TensorSpec(f"fc{layer}/weights_sparse", weights.shape, np.float32, weights, sparse=True,
@@ -360,6 +360,25 @@ def test_sparse_index_vectors_shrink_the_stream(monkeypatch):
     model = modelfile.model_from_bytes(ALL_MODELS["generated/sparse_index_vectors"])
     assert not any(name.startswith("sparse") for name in model.tensors)
     assert with_vectors < 0.8 * len(modelfile.encode_model(model, snr_db=30))
+
+
+def test_an_update_of_a_repruned_model_rebuilds_its_index_vectors():
+    """An update codes index vectors as differences from the base's when
+    their shapes agree (the same pattern: nearly free), and whole when the
+    pruning changed their lengths."""
+    base = modelfile.model_from_bytes(ALL_MODELS["generated/sparse_index_vectors"])
+    for seed in (10, 20):
+        new = modelfile.model_from_bytes(sparse_index_vectors_model(seed))
+        update = modelfile.encode_update(new, base, step=1e-3)
+        modes = {t.name: t.mode for t in tinycabac.info(update) if t.name.startswith("sparse")}
+        expected = {name: "delta-lossless" if new.tensors[name].shape == base.tensors[name].shape else "lossless"
+                    for name in modes}  # fmt: skip
+        assert modes == expected and ("lossless" in modes.values()) == (seed != 10)
+        applied = modelfile.apply_update(base, update)
+        assert applied.skeleton == new.skeleton
+        assert sparse_index_vectors(applied.to_bytes()).keys() == sparse_index_vectors(new.to_bytes()).keys()
+        for key, values in sparse_index_vectors(new.to_bytes()).items():
+            np.testing.assert_array_equal(sparse_index_vectors(applied.to_bytes())[key], values)
 
 
 def test_a_sparse_index_vector_past_the_end_of_the_file_is_refused():
