@@ -281,6 +281,8 @@ def _sparse_index_records(model: tflite.Model, data: bytes, used_names: set[str]
                     record = _index_vector_record(member, table, data)
                     if record is None:
                         continue
+                    # short: a directory entry's name costs its bytes, and
+                    # the tensor's own name is in the skeleton already
                     base = f"sparse{subgraph_index}.{tensor_index}.{dimension}.{part}"
                     record["name"] = _unique_name(base, used_names, last_suffix)
                     record["tensors"] = [reference]
@@ -302,7 +304,10 @@ def _index_vector_record(member: int, table, data: bytes) -> dict | None:
     offset = vector._tab.Vector(field_offset)
     length = count * dtype.itemsize
     if offset + length > len(data):
-        raise ValueError(f"not a TFLite flatbuffer: sparse index vector [{offset}, {offset + length}) past end of file ({len(data)} bytes)")
+        raise ValueError(
+            f"not a TFLite flatbuffer: sparse index vector [{offset}, {offset + length}) "
+            f"past end of file ({len(data)} bytes)"
+        )
     shape = [count]
     try:
         check_shape("", tuple(shape))
@@ -432,17 +437,16 @@ def _tensor_name(tensor) -> str:
 _MAX_STREAM_NAME_BYTES = 240
 
 
-def _stream_name(tensor_name: str, buffer_index: int, reserve: int = 0) -> str:
-    """The name a weight buffer is coded under, leaving `reserve` bytes for
-    a suffix.  A TFLite name may be empty, longer than a stream name may be
-    (converters join fused ops' names), or begin with the reserved "__"
-    (FORMAT 3.5); the layout, not the name, puts the weights back, so the
-    name only has to be valid and unique."""
+def _stream_name(tensor_name: str, buffer_index: int) -> str:
+    """The name a weight buffer is coded under.  A TFLite name may be empty,
+    longer than a stream name may be (converters join fused ops' names), or
+    begin with the reserved "__" (FORMAT 3.5); the layout, not the name, puts
+    the weights back, so the name only has to be valid and unique."""
     if not tensor_name:
         return f"buffer_{buffer_index}"
     if tensor_name.startswith("__"):
         tensor_name = "tensor" + tensor_name
-    return tensor_name.encode("utf-8")[: _MAX_STREAM_NAME_BYTES - reserve].decode("utf-8", errors="ignore")
+    return tensor_name.encode("utf-8")[:_MAX_STREAM_NAME_BYTES].decode("utf-8", errors="ignore")
 
 
 def _unique_name(base: str, used: set[str], last_suffix: dict[str, int]) -> str:
