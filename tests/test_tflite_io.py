@@ -310,9 +310,9 @@ def sparse_index_vectors(data: bytes) -> dict[tuple[int, int, str], np.ndarray]:
 
 def test_sparse_index_vectors_are_coded_as_integer_tensors():
     """A pruned model's tables are mostly its sparse index vectors: the
-    long ones are coded, losslessly (uint16 as int16, bit for bit) and with
-    difference prediction, as the rising column numbers they are; the
-    short ones stay in the skeleton."""
+    long ones are coded, losslessly (uint16 as int16 or as int8 pairs, bit
+    for bit) and with difference prediction, as the rising column numbers
+    they are; the short ones stay in the skeleton."""
     data = ALL_MODELS["generated/sparse_index_vectors"]
     weights, _, layout = split_tflite(data)
     records = [r for r in layout["weights"] if r["tensor_type"] == SPARSE_INDEX_VECTOR]
@@ -326,10 +326,21 @@ def test_sparse_index_vectors_are_coded_as_integer_tensors():
         else:
             assert key not in coded
     model = modelfile.model_from_bytes(data)
+    views = {}
+    for record in records:  # a uint16 vector is coded in whichever view codes smaller
+        split_view, chosen = weights[record["name"]], model.tensors[record["name"]]
+        assert chosen.tobytes() == split_view.tobytes()
+        if record["dtype"] == "int16":
+            sizes = {view.dtype.name: len(tinycabac.encode({"v": view}))
+                     for view in (split_view, split_view.view(np.int8).reshape(-1, 2))}  # fmt: skip
+            views[record["name"]] = chosen.dtype.name
+            assert chosen.dtype.name == min(sizes, key=sizes.get), sizes
+    assert sorted(views.values()) == ["int16", "int8"]  # this model exercises both views
     stream = modelfile.encode_model(model, snr_db=30)
     for entry in tinycabac.info(stream):
         if entry.name.startswith("sparse"):
-            assert (entry.mode, entry.prediction, entry.history) == ("lossless", "difference", 1), entry
+            pair_history = 2 if entry.dtype == "int8" else 1  # one index back
+            assert (entry.mode, entry.prediction, entry.history) == ("lossless", "difference", pair_history), entry
     decoded = modelfile.decode_model(stream)
     rebuilt = decoded.to_bytes()
     assert {key: v.tobytes() for key, v in sparse_index_vectors(rebuilt).items()} == {

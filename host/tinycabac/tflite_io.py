@@ -58,7 +58,8 @@ CODED_TENSOR_TYPES = {
 
 # The members of TFLite's SparseIndexVector union, and the dtype whose bytes
 # are the vector's: uint16 has no dtype in the format, so its bits are coded
-# as int16, which rebuilds the same bytes.
+# as int16, which rebuilds the same bytes (or as int8 pairs, when
+# modelfile finds that codes smaller).
 _INDEX_VECTORS = {
     tflite.SparseIndexVector.Int32Vector: (tflite.Int32Vector, np.dtype("<i4")),
     tflite.SparseIndexVector.Uint16Vector: (tflite.Uint16Vector, np.dtype("<i2")),
