@@ -131,9 +131,10 @@ class Model:
         return _npz_bytes(self.tensors)
 
 
-def _coded_size(data: bytes) -> int:
-    """The size of `data` coded as a lossless uint8 tensor (FORMAT 5)."""
-    return len(codec.encode({"bytes": np.frombuffer(data, dtype=np.uint8)}))
+def _coded_size(data: bytes | np.ndarray) -> int:
+    """The size of a stream of one tensor: an array, or bytes as uint8."""
+    array = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
+    return len(codec.encode({"tensor": array}))
 
 
 def _index_vector_views(weights: dict[str, np.ndarray], layout: dict) -> dict[str, np.ndarray]:
@@ -151,14 +152,10 @@ def _index_vector_views(weights: dict[str, np.ndarray], layout: dict) -> dict[st
             continue
         values = weights[record["name"]]
         pairs = values.view(np.int8).reshape(-1, 2)
-        if _array_coded_size(pairs) < _array_coded_size(values):
+        if _coded_size(pairs) < _coded_size(values):
             weights[record["name"]] = pairs
             record.update(dtype=pairs.dtype.name, shape=list(pairs.shape))
     return weights
-
-
-def _array_coded_size(array: np.ndarray) -> int:
-    return len(codec.encode({"array": array}))
 
 
 def _npz_bytes(tensors: dict[str, np.ndarray]) -> bytes:
