@@ -53,6 +53,7 @@ system-deps:
 # Regenerate the golden vectors (only together with a format version bump).
 golden: setup
 	$(VPY) tests/golden/make_golden.py
+	$(VPY) tests/regressions/restamp.py
 
 # Benchmarks are not tests: they print figures next to anchors measured in
 # the same run and write the reports under docs/.  `bench` is the quick set,

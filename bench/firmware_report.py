@@ -568,7 +568,7 @@ def render(results: dict) -> str:
         "Optional, not counted above: rebuilding a .tflite file on the device "
         "(decoder_c/tflite/tc_tflite.c, flash of its object): "
         + ", ".join(f"{SIZE_CPUS[cpu]} {opt} {footprint.flash} B" for (cpu, opt), footprint in helper.items())
-        + "; no static RAM, 8 bytes of caller-owned RAM per weight buffer besides the model, and a 256-byte table on the stack while it unpacks a packed skeleton (FORMAT 3.6) in the model buffer.",
+        + "; no static RAM, 8 bytes of caller-owned RAM per weight buffer besides the model, and 1 KiB of tables (four 256-byte move-to-front lists) on the stack while it unpacks a packed skeleton (FORMAT 3.6) in the model buffer.",
     ]
     lines += ["", *anchor_lines(results["anchors"], results["sizes"])]
     lines += [

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tinycabac.h - portable C99 decoder for tinycabac streams (format version 10).
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 11).
  *
  * The decoder of record: no heap, no floating point, caller-owned buffers,
  * every read bounds-checked.  docs/FORMAT.md is the specification; the
@@ -36,7 +36,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 10u
+#define TC_FORMAT_VERSION 11u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with

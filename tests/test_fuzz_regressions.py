@@ -19,7 +19,7 @@ import pytest
 from conftest import with_header_crc
 
 from tinycabac import native
-from tinycabac.container import QUANTIZED_MODES, QUANTIZER_DEPENDENT, QUANTIZER_UNIFORM, FormatError
+from tinycabac.container import FORMAT_VERSION, QUANTIZED_MODES, QUANTIZER_DEPENDENT, QUANTIZER_UNIFORM, FormatError
 
 REGRESSIONS = Path(__file__).resolve().parent / "regressions"
 STREAM_TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_directory"]
@@ -33,6 +33,14 @@ def stream_of(path: Path) -> bytes:
     if data[0] & 1 and len(stream) >= 20 and len(stream) - 20 >= struct.unpack_from("<I", stream, 8)[0]:
         return with_header_crc(stream)
     return bytes(stream)
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_saved_streams_carry_the_current_format_version(path):
+    """One of an older version would stop at the version check and test
+    nothing more: tests/regressions/restamp.py updates them with a format."""
+    stream = stream_of(path)
+    assert stream[:4] != b"TCAB" or stream[4] == FORMAT_VERSION
 
 
 @pytest.mark.parametrize("path", INPUTS, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -1499,19 +1499,24 @@ def structured_skeleton() -> bytes:
     """Bytes whose packed form has every kind of sequence: literals of every
     rank, a match 1 byte back and one longer than its distance (runs), one
     more than 1024 bytes back (the quotient's high byte), lengths of 255 and
-    more (continued length bytes), and a file ending in literals."""
+    more (continued length bytes), tables of one layout (matches repeating
+    a recent distance), and a file ending in literals."""
     rng = np.random.default_rng(36)
     head = rng.integers(0, 256, 1300, dtype=np.uint8).tobytes()
-    return head + b"\x07" * 700 + head[100:600] + b"abc" * 150 + head[900:960] + bytes(range(256)) + b"end"
+    tables = b"".join(b"\x0c\x00\x08\x00table" + rng.integers(0, 256, 4, dtype=np.uint8).tobytes() for _ in range(20))
+    return (head + b"\x07" * 700 + head[100:600] + b"abc" * 150 + head[900:960] + tables + bytes(range(256))
+            + b"end")  # fmt: skip
 
 
 # (skeleton size, packed skeleton) that unpack: small ones by hand, then the packer's.
 VALID_PACKED = {
-    "match 1 back": (8, assemble(8, [1, 2, 3, 4], [4, 0], [0], [1], [0], [0])),
-    "distance 4 with remainder 0": (8, assemble(8, [1, 2, 3, 4], [4, 0], [0], [0], [1], [0])),
-    "continued literal length": (300, assemble(300, [5] * 300, [255, 45])),
-    "continued match length": (300, assemble(300, [1, 2, 3, 4], [4, 0], [255, 37], [1], [0], [0])),
-    "empty": (0, assemble(0, [], [0])),
+    "match 1 back": (8, assemble(8, ([1], [2], [3], [4]), [4, 0], [0], [1], [0], [0])),
+    "distance 4 with code 0": (8, assemble(8, ([1], [2], [3], [4]), [4, 0], [0], [0], [1], [0])),
+    # 1 2 3 4, 4 4 4 4 (1 back), 1 (lane 0's front), then 1 1 1 1 (1 back again: code 4)
+    "repeated distance": (13, assemble(13, ([1, 0], [2], [3], [4]), [4, 1, 0], [0, 0], [1, 4], [0], [0])),
+    "continued literal length": (300, assemble(300, ([5] * 75,) * 4, [255, 45])),
+    "continued match length": (300, assemble(300, ([1], [2], [3], [4]), [4, 0], [255, 37], [1], [0], [0])),
+    "empty": (0, assemble(0, ([], [], [], []), [0])),
 }
 
 def valid_packed_streams() -> dict[str, tuple[bytes, bytes]]:
@@ -1539,7 +1544,7 @@ def hostile_packed_streams() -> dict[str, bytes]:
     streams = {name: crafted_packed(packed)[0] for name, packed in HOSTILE_PACKED.items()}
     size, packed = VALID_PACKED["match 1 back"]
     streams.update({
-        "skeleton of 2^32 - 1 bytes": packed_tflite(assemble(0xFFFFFFFF, [1, 2, 3, 4], [4]), 16),
+        "skeleton of 2^32 - 1 bytes": packed_tflite(assemble(0xFFFFFFFF, ([1], [2], [3], [4]), [4]), 16),
         "S + P one byte over the file size": packed_tflite(packed, size, len(packed) - 5),
         "a places table for another S": packed_tflite(packed, size, places_size=size + 1),
         "both skeletons": packed_tflite(packed, size, plain=True),
@@ -1557,12 +1562,15 @@ def test_packed_skeleton_cases_use_every_section():
 
     skeleton = structured_skeleton()
     packed = skeleton_pack.pack(skeleton)
-    size, matches, literals, literal_length_bytes, match_length_bytes = struct.unpack_from("<5I", packed)
-    assert size == len(skeleton) and matches >= 4
-    lengths = packed[20 + literals : 20 + literals + literal_length_bytes + match_length_bytes]
-    remainders, low, high = (packed[len(packed) - (3 - k) * matches :][:matches] for k in range(3))
-    assert 255 in lengths and max(high) > 0 and max(remainders) > 0 and max(packed[20 : 20 + literals]) > 200
-    distances = [4 * (low[k] | high[k] << 8) + remainders[k] for k in range(matches)]
+    size, matches, repeats, *lanes, literal_length_bytes, match_length_bytes = struct.unpack_from("<9I", packed)
+    literals, fresh = sum(lanes), matches - repeats
+    assert size == len(skeleton) and matches >= 4 and 0 < repeats < matches and min(lanes) > 0
+    lengths = packed[36 + literals : 36 + literals + literal_length_bytes + match_length_bytes]
+    codes = packed[36 + literals + literal_length_bytes + match_length_bytes :][:matches]
+    low, high = packed[len(packed) - 2 * fresh : len(packed) - fresh], packed[len(packed) - fresh :]
+    assert 255 in lengths and max(high) > 0 and max(packed[36 : 36 + literals]) > 200
+    remainders = [code for code in codes if code < 4]
+    distances = [4 * (low[k] | high[k] << 8) + remainders[k] for k in range(fresh)]
     assert 1 in distances and 3 in distances  # runs of one byte and of "abc"
     for size, packed in VALID_PACKED.values():
         assert len(skeleton_pack.unpack(packed)) == size
@@ -1616,7 +1624,7 @@ def lying_tflite_stream(liar: str) -> bytes:
     places = np.array([huge + other, 0, 0], np.int32)  # "a" at offset 0
     skeleton = {"__tflite_skeleton__": np.full(16, 7, np.uint8)}
     if liar == "__tflite_packed_skeleton__":
-        skeleton = {liar: np.frombuffer(assemble(16, [7], [1, 0], [11], [1], [0], [0]), np.uint8)}
+        skeleton = {liar: np.frombuffer(assemble(16, ([7], [], [], []), [1, 0], [11], [1], [0], [0]), np.uint8)}
     stream = bytearray(tinycabac.encode(ContainerTensors({"a": np.arange(8, dtype=np.int8), **skeleton,
                                                           "__tflite_places__": places})))  # fmt: skip
     ndim_at = stream.index(liar.encode(), 20) + len(liar) + 4

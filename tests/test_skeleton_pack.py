@@ -21,33 +21,40 @@ from tinycabac.skeleton_pack import MAX_DISTANCE, MIN_MATCH, PackError, pack, un
 SKELETON, PACKED_SKELETON, PLACES = "__tflite_skeleton__", "__tflite_packed_skeleton__", "__tflite_places__"
 
 
-def assemble(size: int, ranks=b"", literal_lengths=b"\0", match_lengths=b"", remainders=b"", low=b"", high=b"",
-             header: tuple[int, int, int, int] | None = None) -> bytes:  # fmt: skip
+def assemble(size: int, lanes=((), (), (), ()), literal_lengths=b"\0", match_lengths=b"", codes=b"", low=b"",
+             high=b"", header: tuple[int, ...] | None = None) -> bytes:  # fmt: skip
     """A packed skeleton from its sections (FORMAT 3.6); `header` replaces
-    the counts N, A, B, C that the sections give."""
-    counts = header or (len(remainders), len(ranks), len(literal_lengths), len(match_lengths))
-    sections = (ranks, literal_lengths, match_lengths, remainders, low, high)
-    return struct.pack("<5I", size, *counts) + b"".join(bytes(section) for section in sections)
+    the counts N, R, A0..A3, B, C that the sections give (R: the codes
+    that are not followed by a new distance's quotient bytes)."""
+    counts = header or (len(codes), len(codes) - len(low), *map(len, lanes), len(literal_lengths), len(match_lengths))
+    sections = (*lanes, literal_lengths, match_lengths, codes, low, high)
+    return struct.pack("<9I", size, *counts) + b"".join(bytes(section) for section in sections)
 
 
 PACKED_SKELETON_BYTES = b"tflite" * 40  # 6 literals, then a match of 234 bytes 6 back
-# Its packed form (FORMAT 3.6) by section: the literals' move-to-front ranks,
-# the literal runs (6, then 0 after the match), the match length less 4,
-# and the distance 6 = 4 * (low + 256 * high) + remainder.
-PACKED_SECTIONS = {"ranks": [116, 103, 109, 107, 3, 105], "literal_lengths": [6, 0], "match_lengths": [230],
-                   "remainders": [2], "low": [1], "high": [0]}  # fmt: skip
+# Its packed form (FORMAT 3.6) by section: the literals' move-to-front ranks
+# in the lanes of their positions mod 4 (t f l i t e: lane 0 holds t, then t
+# again at the front of its list; lane 1 f, then e, moved behind f), the
+# literal runs (6, then 0 after the match), the match length less 4, and
+# the distance 6 = 4 * (low + 256 * high) + code.
+PACKED_SECTIONS = {"lanes": ([116, 0], [102, 102], [108], [105]), "literal_lengths": [6, 0], "match_lengths": [230],
+                   "codes": [2], "low": [1], "high": [0]}  # fmt: skip
+LANES = PACKED_SECTIONS["lanes"]
+# The same bytes as a match of 96 bytes 6 back, then 138 bytes at the same
+# distance: a repeat of the most recent distance (code 4).
+REPEATING_SECTIONS = dict(PACKED_SECTIONS, literal_lengths=[6, 0, 0], match_lengths=[92, 134], codes=[2, 4])
 
 
-def packed_bytes(size: int = 240, header: tuple[int, int, int, int] | None = None, **sections) -> np.ndarray:
+def packed_bytes(size: int = 240, header: tuple[int, ...] | None = None, **sections) -> np.ndarray:
     """PACKED_SKELETON_BYTES packed, with some sections replaced."""
     return np.frombuffer(assemble(size, **{**PACKED_SECTIONS, **sections}, header=header), np.uint8)
 
 
-def crafted_packed(packed: np.ndarray | bytes, a_size: int = 40, plain: bool = False) -> tuple[bytes, bytes]:
+def crafted_packed(packed: np.ndarray | bytes, a_size: int = 56, plain: bool = False) -> tuple[bytes, bytes]:
     """(stream, file): weight buffers a (int8, a_size bytes) at offset 3 and
     b (4 bytes) 90 skeleton bytes later, in a file whose skeleton is
     PACKED_SKELETON_BYTES, carried as `packed` (and plain too if `plain`);
-    S + P <= the file size from a_size = 28 on."""
+    S + P <= the file size from a_size = 44 on."""
     a, b, sk = np.arange(a_size, dtype=np.int8) - 3, np.arange(200, 204, dtype=np.uint8), PACKED_SKELETON_BYTES
     file = sk[:3] + a.tobytes() + sk[3:93] + b.tobytes() + sk[93:]
     tensors = ContainerTensors({"a": a, "b": b, PACKED_SKELETON: np.frombuffer(bytes(packed), np.uint8)})
@@ -59,35 +66,41 @@ def crafted_packed(packed: np.ndarray | bytes, a_size: int = 40, plain: bool = F
 
 # Each breaks one rule of FORMAT 3.6 (the header's S always matches the
 # places of crafted_packed): every tier's tests refuse these same cases.
+# The crafted header's counts are N = 1, R = 0, A = 2, 2, 1, 1, B = 2, C = 1.
 HOSTILE_PACKED = {
     "empty": np.zeros(0, np.uint8),
-    "header cut short": packed_bytes()[:19],
+    "header cut short": packed_bytes()[:35],
     "a byte after the sections": np.append(packed_bytes(), np.uint8(0)),
-    "sections past the end": packed_bytes(header=(1, 7, 2, 1)),
-    "section sizes adding up only modulo 2^32": packed_bytes(header=(1, 2**32 - 1, 9, 1)),
-    "3N adding up only modulo 2^32": packed_bytes(header=(0x55555556, 7, 2, 1)),
+    "sections past the end": packed_bytes(header=(1, 0, 2, 2, 1, 1, 3, 1)),
+    "section sizes adding up only modulo 2^32": packed_bytes(header=(1, 0, 2**32 - 1, 2, 1, 1, 5, 1)),
+    "3N adding up only modulo 2^32": packed_bytes(header=(0x55555556, 0, 3, 2, 1, 1, 2, 1)),
+    "more repeated distances than matches": packed_bytes(header=(1, 2, 2, 2, 1, 1, 2, 1), low=[1, 0, 0], high=[]),
     "literal lengths running out": packed_bytes(literal_lengths=[6]),
     "match lengths running out": packed_bytes(match_lengths=[]),
-    "literal run past S": packed_bytes(ranks=PACKED_SECTIONS["ranks"] + [0], literal_lengths=[6, 1]),
+    "literal run past S": packed_bytes(lanes=(*LANES[:2], [108, 0], LANES[3]), literal_lengths=[6, 1]),
     "first literal run past S": packed_bytes(literal_lengths=[255, 255, 0]),
     "match past S": packed_bytes(match_lengths=[231]),
     "match of 255s past S": packed_bytes(match_lengths=[255, 0]),
     # a second match 2 bytes before the end, whose room (2 - 4) must not wrap to 2^32 - 2
     "match starting under 4 bytes before S": packed_bytes(literal_lengths=[6, 0, 0], match_lengths=[228, 255, 255, 0],
-                                                          remainders=[2, 2], low=[1, 1], high=[0, 0]),
+                                                          codes=[2, 2], low=[1, 1], high=[0, 0]),
     "fewer than S bytes": packed_bytes(match_lengths=[229]),
     "S one more than the skeleton": packed_bytes(size=241),
-    "distance 0": packed_bytes(remainders=[0], low=[0]),
+    "distance 0": packed_bytes(codes=[0], low=[0]),
     "distance beyond the output": packed_bytes(low=[2]),
     "distance beyond the output by its high byte": packed_bytes(high=[1]),
-    "remainder above 3": packed_bytes(remainders=[6], low=[0]),  # 6 back, but as a remainder of 6
-    "literals running out": packed_bytes(ranks=PACKED_SECTIONS["ranks"][:5]),
-    "literals running out past the packed bytes": packed_bytes(ranks=[], literal_lengths=[200, 0]),
-    "a literal left over": packed_bytes(ranks=PACKED_SECTIONS["ranks"] + [0]),
+    "distance code above 7": packed_bytes(codes=[8], low=[], high=[]),
+    "a repeat of a distance never seen": packed_bytes(codes=[4], low=[], high=[]),
+    "a repeat of the last recent distance, never seen": packed_bytes(codes=[7], low=[], high=[]),
+    "a new distance beyond N - R": packed_bytes(header=(1, 1, 2, 2, 1, 1, 2, 1), low=[], high=[]),
+    "a new distance left over": packed_bytes(**dict(REPEATING_SECTIONS, low=[1, 0], high=[0, 0])),
+    "a lane running out": packed_bytes(lanes=(LANES[0], [102], *LANES[2:])),
+    "the literal of a lane in another": packed_bytes(lanes=([116, 0, 0], *LANES[1:3], [])),
+    "literals running out past the packed bytes": packed_bytes(lanes=([], [], [], []), literal_lengths=[200, 0]),
+    "a literal left over": packed_bytes(lanes=(*LANES[:3], [105, 0])),
     "a literal length left over": packed_bytes(literal_lengths=[6, 0, 0]),
     "a match length left over": packed_bytes(match_lengths=[230, 0]),
 }
-
 
 
 def test_the_crafted_packed_skeleton_is_what_the_packer_writes():
@@ -101,17 +114,41 @@ def test_each_corruption_rule_is_refused(case):
         unpack(HOSTILE_PACKED[case].tobytes())
 
 
-def test_the_move_to_front_list_carries_over_between_runs():
-    # "ab", a match of 4 at distance 2 ("abab"), then rank 1 (a, after b moved to the front) and rank 0 (a again)
-    packed = assemble(8, bytes([97, 98, 1, 0]), b"\x02\x02", b"\x00", b"\x02", b"\x00", b"\x00")
-    assert unpack(packed) == b"ababab" + b"aa"
+def test_a_repeated_distance_takes_one_code():
+    packed = packed_bytes(**REPEATING_SECTIONS)
+    assert unpack(packed.tobytes()) == PACKED_SKELETON_BYTES
+    assert len(packed) == len(packed_bytes()) + 3  # an empty literal run, a match length and a code: no quotients
+
+
+def test_the_recent_distances_are_repeated_as_described():
+    distances = [101, 202, 101, 303, 405, 506, 202, 506]
+    codes, new = reference_distance_codes(distances)
+    # 101 and 202 are new; 101 is then second in the list (code 5), and
+    # 202 has left the four most recent when it comes back
+    assert codes == [1, 2, 5, 3, 1, 2, 2, 5]
+    assert new == [101, 202, 303, 405, 506, 202]
+
+
+def test_a_real_skeleton_packs_with_repeated_distances():
+    skeleton = modelfile.read_model(default_model_path("int8")).skeleton
+    packed = pack(skeleton)
+    matches, repeats = struct.unpack_from("<2I", packed, 4)
+    assert 0 < repeats < matches and unpack(packed) == skeleton
+
+
+def test_each_lane_keeps_its_own_move_to_front_list():
+    # "abab", a match of 4 at distance 4, then "aa" at positions 8 and 9:
+    # lane 0 has a at its front (rank 0), lane 1 b, so its a is rank 98
+    lanes = ([97, 0], [98, 98], [97], [98])
+    packed = assemble(10, lanes, b"\x04\x02", b"\x00", b"\x00", b"\x01", b"\x00")
+    assert unpack(packed) == b"abababab" + b"aa"
 
 
 def test_a_length_of_255_takes_a_second_byte():
     skeleton = bytes(range(256)) * 2 + bytes(range(255))  # a 255-byte literal run... and longer matches
     for data in (skeleton, bytes(range(255)), bytes(range(256))):
         assert unpack(pack(data)) == data
-    assert pack(bytes(range(255)))[20 + 255 : 20 + 257] == b"\xff\x00"
+    assert pack(bytes(range(255)))[36 + 255 : 36 + 257] == b"\xff\x00"
 
 
 def with_repeats(pieces) -> bytes:
@@ -147,6 +184,12 @@ def test_the_c_parse_is_the_described_one(data):
     assert list(zip(literal_counts.tolist(), match_lengths.tolist(), distances.tolist())) == reference_parse(data)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(REPEATING_BYTES, st.lists(st.integers(0, 3), max_size=3000).map(bytes)))
+def test_the_c_packer_lays_out_what_the_format_describes(data):
+    assert pack(data) == reference_pack(data)
+
+
 def test_matches_reach_as_far_back_as_the_format_allows():
     rng = np.random.default_rng(1)
     block = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
@@ -176,7 +219,7 @@ def test_the_bundled_models_are_coded_with_a_packed_skeleton_and_rebuild_exactly
     assert modelfile.PACKED_SKELETON_NAME in _names(stream) and modelfile.SKELETON_NAME not in _names(stream)
     assert modelfile.decode_model(stream).to_bytes() == model.to_bytes()
     plain = tinycabac.encode(model.stream_tensors(packed=False))
-    assert len(stream) < len(plain) - 200  # 14170 -> 13859 bytes when this was written
+    assert len(stream) < len(plain) - 200  # 14170 -> 13745 bytes (format 11)
 
 
 def test_a_skeleton_that_packing_does_not_shrink_stays_plain():
@@ -205,6 +248,56 @@ def test_updates_code_the_skeleton_plain():
     update = modelfile.encode_update(new, base)
     assert modelfile.SKELETON_NAME in _names(update) and modelfile.PACKED_SKELETON_NAME not in _names(update)
     assert modelfile.apply_update(base, update).to_bytes() == new.to_bytes()
+
+
+# ---------------------------------------------------------------- the reference packer
+
+def reference_pack(data: bytes) -> bytes:
+    """FORMAT 3.6's layout of reference_parse(data), written plainly."""
+    sequences = reference_parse(data)
+    lanes = [bytearray() for _ in range(4)]
+    literal_lengths, match_lengths, start = bytearray(), bytearray(), 0
+    for literal_count, match_length, _ in sequences:
+        for position in range(start, start + literal_count):
+            lanes[position % 4].append(data[position])
+        start += literal_count + match_length
+        literal_lengths += reference_length(literal_count)
+        if match_length:
+            match_lengths += reference_length(match_length - MIN_MATCH)
+    codes, new = reference_distance_codes([distance for _, length, distance in sequences if length])
+    header = struct.pack("<9I", len(data), len(codes), len(codes) - len(new), *map(len, lanes),
+                         len(literal_lengths), len(match_lengths))  # fmt: skip
+    return b"".join((header, *(reference_move_to_front(lane) for lane in lanes), literal_lengths, match_lengths,
+                     bytes(codes), bytes(d >> 2 & 0xFF for d in new), bytes(d >> 10 for d in new)))  # fmt: skip
+
+
+def reference_length(value: int) -> bytes:
+    return b"\xff" * (value // 255) + bytes([value % 255])
+
+
+def reference_move_to_front(data: bytes) -> bytes:
+    table, ranks = list(range(256)), bytearray()
+    for byte in data:
+        ranks.append(table.index(byte))
+        table.remove(byte)
+        table.insert(0, byte)
+    return bytes(ranks)
+
+
+def reference_distance_codes(distances: list[int]) -> tuple[list[int], list[int]]:
+    """(each match's distance code, the new distances in order): a distance
+    among the four most recent is always repeated."""
+    recent, codes, new = [0, 0, 0, 0], [], []
+    for distance in distances:
+        if distance in recent:
+            codes.append(4 + recent.index(distance))
+            recent.remove(distance)
+        else:
+            codes.append(distance & 3)
+            new.append(distance)
+            recent.pop()
+        recent.insert(0, distance)
+    return codes, new
 
 
 # ---------------------------------------------------------------- the reference parse

@@ -187,9 +187,9 @@ def test_the_spec_refuses_damaged_packed_skeletons_as_the_host_does(name):
     packed = spec_decode(vector_bytes(name))["__tflite_packed_skeleton__"]
     rng = random.Random(len(name) + 2)
     cases = damaged(packed, 300, seed=len(name) + 3)
-    for _ in range(100):  # one header field off by a little: S, N, A, B or C
+    for _ in range(100):  # one header field off by a little: S, N, R, A0..A3, B or C
         edited = bytearray(packed)
-        at = 4 * rng.randrange(5)
+        at = 4 * rng.randrange(9)
         value = int.from_bytes(edited[at : at + 4], "little") + rng.choice((-2, -1, 1, 2))
         edited[at : at + 4] = (value % 2**32).to_bytes(4, "little")
         cases.append(bytes(edited))

@@ -193,7 +193,7 @@ def test_container_tensors_of_the_wrong_kind_are_refused_by_host_and_device(driv
 
 # ------------------------------------------------------------- packed skeleton
 
-@pytest.mark.parametrize("a_size", [40, 28])  # 28: S + P is the file size, the unpacked skeleton starts at model[0]
+@pytest.mark.parametrize("a_size", [56, 44])  # 44: S + P is the file size, the unpacked skeleton starts at model[0]
 def test_a_packed_skeleton_is_rebuilt_exactly(driver, tmp_path, a_size):
     stream, file = crafted_packed(packed_bytes(), a_size)
     assert len(PACKED_SKELETON_BYTES) + packed_bytes().size <= len(file)
@@ -216,7 +216,7 @@ def test_a_corrupt_packed_skeleton_is_refused_by_host_and_device(driver, tmp_pat
 
 def test_a_packed_skeleton_without_room_beside_its_skeleton_is_refused(driver, tmp_path):
     """FORMAT 3.5: S + P <= the file size, so that the device unpacks in the file's room."""
-    stream, file = crafted_packed(packed_bytes(), a_size=27)
+    stream, file = crafted_packed(packed_bytes(), a_size=43)
     assert len(file) == len(PACKED_SKELETON_BYTES) + packed_bytes().size - 1
     assert rebuild(driver, tmp_path, stream) == (TC_ERR_RESERVED, None)
     with pytest.raises(FormatError, match="container data is damaged: .* exceed the file's size"):

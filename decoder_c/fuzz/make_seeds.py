@@ -6,7 +6,7 @@ OUT_DIR/<target>/ receives, per golden stream, inputs in the layout of
 fuzz_common.h (8 control bytes, then the stream), with the control bytes
 varied so that every target starts from its interesting paths: header CRC
 repair on, tensor CRC repair, every tensor, small and odd chunk sizes.
-The golden vectors are format 10 streams, dependent-quantized tensors
+The golden vectors are format 11 streams, dependent-quantized tensors
 included (trellis_float, update_delta), the .tflite ones (digits_*) with
 packed skeletons (FORMAT 3.6).  fuzz_roundtrip gets level records
 (see fuzz_roundtrip.c) for every mode, without prediction and with each
@@ -115,25 +115,29 @@ def roundtrip_seeds() -> list[bytes]:
     return seeds + [bytes([seed[0] | DEPENDENT]) + seed[1:] for seed in seeds if seed[0] & 1]
 
 
-def packed_skeleton(size: int, ranks=b"", literal_lengths=b"\0", match_lengths=b"", remainders=b"", low=b"",
-                    high=b"") -> bytes:  # fmt: skip
+def packed_skeleton(size: int, lanes=(b"", b"", b"", b""), literal_lengths=b"\0", match_lengths=b"", codes=b"",
+                    low=b"", high=b"") -> bytes:  # fmt: skip
     """A packed skeleton (FORMAT 3.6) from its sections."""
-    header = struct.pack("<5I", size, len(remainders), len(ranks), len(literal_lengths), len(match_lengths))
-    return header + ranks + literal_lengths + match_lengths + remainders + low + high
+    header = struct.pack("<9I", size, len(codes), len(codes) - len(low), *map(len, lanes), len(literal_lengths),
+                         len(match_lengths))  # fmt: skip
+    return header + b"".join(lanes) + literal_lengths + match_lengths + codes + low + high
 
 
 def unpack_seeds() -> list[bytes]:
     """fuzz_skeleton_unpack's inputs: packed skeletons using every section,
-    continued lengths, overlapping matches and the quotient's high byte."""
-    long_run = bytes(range(256)) * 5  # 1280 literals: a literal length of 255s, and distances past 1023
+    continued lengths, overlapping matches, repeated distances and the
+    quotient's high byte."""
+    long_lane = bytes(range(0, 256, 4)) + bytes(range(256)) + bytes(range(0, 256, 4))  # 384 literals per lane
     return [
         packed_skeleton(0),
-        packed_skeleton(3, b"abc", b"\3"),
-        packed_skeleton(24, b"tfl", b"\3\0", b"\x11", b"\3", b"\0", b"\0"),  # a run 3 back
-        packed_skeleton(300, b"\1\2\3\4", b"\4\0", b"\xff\x25", b"\1", b"\0", b"\0"),  # a 296-byte match
-        # 1280 literals, 1280 bytes again from 1280 back (quotient 320: high byte 1), then 8 from 4 back
-        packed_skeleton(2 * 1280 + 8, long_run, b"\xff" * 5 + b"\5\0\0", b"\xff" * 5 + b"\1\4", b"\0\0",
-                        b"\x40\1", b"\1\0"),  # fmt: skip
+        packed_skeleton(3, (b"a", b"b", b"c", b""), b"\3"),
+        packed_skeleton(24, (b"t", b"f", b"l", b""), b"\3\0", b"\x11", b"\3", b"\0", b"\0"),  # a run 3 back
+        packed_skeleton(300, (b"\1", b"\2", b"\3", b"\4"), b"\4\0", b"\xff\x25", b"\1", b"\0", b"\0"),  # 296 bytes
+        # 4 literals, 4 bytes 1 back, 1 literal, 4 bytes 1 back again (a repeat, code 4)
+        packed_skeleton(13, (b"\1\0", b"\2", b"\3", b"\4"), b"\4\1\0", b"\0\0", b"\1\4", b"\0", b"\0"),
+        # 1536 literals, 1536 bytes again from 1536 back (quotient 384: high byte 1), then 8 from 4 back
+        packed_skeleton(2 * 1536 + 8, (long_lane,) * 4, b"\xff" * 6 + b"\6\0\0", b"\xff" * 6 + b"\2\4", b"\0\0",
+                        b"\x80\1", b"\1\0"),  # fmt: skip
     ]
 
 

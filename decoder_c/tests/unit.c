@@ -740,12 +740,13 @@ static tc_status open_with_prediction(uint8_t prediction, uint16_t history)
 }
 
 /* FORMAT 3.2: prediction 3..255 is reserved, and so is history 0 with
- * prediction 1 or 2; streams of formats 7, 8 and 9 (and of a future 11)
- * are refused by version. */
+ * prediction 1 or 2; streams of the three formats before this one, and of
+ * the next, are refused by version. */
 static void test_reserved_prediction_fields(void)
 {
     static fixture f;
-    static const uint8_t other_versions[4] = {7, 8, 9, 11};
+    static const uint8_t other_versions[4] = {TC_FORMAT_VERSION - 3u, TC_FORMAT_VERSION - 2u, TC_FORMAT_VERSION - 1u,
+                                              TC_FORMAT_VERSION + 1u};
     size_t i;
     EXPECT(open_with_prediction(TC_PREDICT_NONE, 0) == TC_OK);
     EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 2) == TC_OK);

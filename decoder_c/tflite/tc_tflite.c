@@ -19,15 +19,15 @@
  * A packed skeleton of P bytes is decoded into the last P bytes of the
  * file's room, unpacked into the S bytes in front of them (the format
  * promises S + P <= the file size), and moved up by P: then the rebuild goes
- * on as for a plain one.  Unpacking needs no RAM but a 256-byte table on
- * the stack, and checks every length and distance before it writes, so a
+ * on as for a plain one.  Unpacking needs no RAM but four 256-byte tables
+ * on the stack, and checks every length and distance before it writes, so a
  * corrupt packed skeleton never writes outside the S bytes.
  */
 #include "tc_tflite.h"
 
 #include <string.h>
 
-/* Kept out of line where the compiler allows: the unpacker's 256-byte table
+/* Kept out of line where the compiler allows: the unpacker's 1 KiB of tables
  * then lives only while it runs, not in the rebuild's frame, which stays
  * live under every weight tensor's decoding. */
 #if defined(__GNUC__)
@@ -239,51 +239,118 @@ static int read_length(const uint8_t *in, uint32_t *at, uint32_t end, uint32_t r
     return 1;
 }
 
+#define PACKED_HEADER_SIZE 36u /* nine u32 (FORMAT 3.6) */
+#define LANES 4u
+#define RECENT_DISTANCES 4u
+
+/* The sections of a packed skeleton: the next byte to read of each literal
+ * lane (lane k ends where lane k + 1 begins: lane[k + 1] as the header
+ * placed it, kept in lane_end), of the literal lengths and of the match
+ * lengths; where the distance codes begin; where the new distances' low
+ * bytes begin, how many there are and how many were read. */
+typedef struct {
+    uint32_t lane[LANES], lane_end[LANES];
+    uint32_t lengths, lengths_end, matches, matches_end, codes, quotients, new_count, new_read;
+} packed_sections;
+
+/* The sections of in[0 .. p) as its header places them; 0 if they do not
+ * fill exactly p bytes. */
+static int locate_sections(const uint8_t *in, uint32_t p, packed_sections *at)
+{
+    uint64_t end = PACKED_HEADER_SIZE; /* in 64 bits: hostile sizes may wrap 32 */
+    uint32_t n = read_le32(in + 4), repeats = read_le32(in + 8), k;
+    if (repeats > n)
+        return 0;
+    for (k = 0; k < LANES; k++) {
+        at->lane[k] = (uint32_t)end;
+        end += read_le32(in + 12u + 4u * k);
+        at->lane_end[k] = (uint32_t)(end < p ? end : p);
+    }
+    at->lengths = at->lane_end[LANES - 1u];
+    end += read_le32(in + 28);
+    at->lengths_end = at->matches = (uint32_t)(end < p ? end : p);
+    end += read_le32(in + 32);
+    at->matches_end = at->codes = (uint32_t)(end < p ? end : p);
+    end += n;
+    at->quotients = (uint32_t)(end < p ? end : p);
+    at->new_count = n - repeats;
+    at->new_read = 0;
+    return end + 2u * (uint64_t)at->new_count == p;
+}
+
+/* The distance of the match whose code is `code` (FORMAT 3.6), the recent
+ * distances updated; 0, which no match has, if the code is corrupt. */
+static uint32_t next_distance(const uint8_t *in, packed_sections *at, uint32_t *recent, uint8_t code)
+{
+    uint32_t distance, place = RECENT_DISTANCES - 1u; /* a new distance drops the oldest */
+    if (code < 4u) {
+        if (at->new_read == at->new_count)
+            return 0; /* more new distances than the header's N - R */
+        distance = 4u * (in[at->quotients + at->new_read] |
+                         (uint32_t)in[at->quotients + at->new_count + at->new_read] << 8) + code;
+        at->new_read++;
+    } else if (code - 4u < RECENT_DISTANCES) {
+        place = code - 4u;
+        distance = recent[place];
+    } else
+        return 0;
+    for (; place > 0u; place--)
+        recent[place] = recent[place - 1u];
+    recent[0] = distance;
+    return distance;
+}
+
 /* Unpack the packed skeleton in[0 .. p) into out[0 .. size), size being its
  * header's S (FORMAT 3.6).  Every length and distance is checked before a
  * byte is written, so a corrupt one writes nothing outside out[0 .. size). */
 static TC_TFLITE_OUT_OF_LINE tc_status unpack_skeleton(const uint8_t *in, uint32_t p, uint8_t *out, uint32_t size)
 {
-    uint8_t table[256]; /* move-to-front: the byte values, the most recent first */
-    uint32_t n = read_le32(in + 4), a = read_le32(in + 8), b = read_le32(in + 12), c = read_le32(in + 16);
-    /* each section's next byte and end: the literals, their run lengths, the
-     * match lengths; then n remainders, n quotient low and n high bytes */
-    uint32_t literal = 20u, literal_end = 20u + a, lengths = literal_end, lengths_end = lengths + b;
-    uint32_t matches = lengths_end, matches_end = matches + c;
-    uint32_t done = 0, i, length, remainder, distance;
-    if ((uint64_t)20u + a + b + c + 3u * (uint64_t)n != p) /* in 64 bits: hostile counts may wrap 32 */
+    uint8_t lists[LANES][256]; /* move-to-front, per lane: the byte values, the most recent first */
+    uint32_t recent[RECENT_DISTANCES] = {0, 0, 0, 0};
+    uint32_t n = read_le32(in + 4), done = 0, i, length, distance;
+    packed_sections at;
+    if (!locate_sections(in, p, &at))
         return TC_ERR_RESERVED;
-    for (i = 0; i < 256u; i++)
-        table[i] = (uint8_t)i;
+    for (i = 0; i < LANES * 256u; i++)
+        lists[i / 256u][i % 256u] = (uint8_t)i;
     for (i = 0;; i++) {
-        if (!read_length(in, &lengths, lengths_end, size - done, &length) || length > literal_end - literal)
+        if (!read_length(in, &at.lengths, at.lengths_end, size - done, &length))
             return TC_ERR_RESERVED;
-        for (; length > 0u; length--) {
-            uint8_t rank = in[literal++], byte = table[rank];
-            memmove(table + 1, table, rank);
-            table[0] = byte;
-            out[done++] = byte;
+        for (; length > 0u; length--, done++) {
+            uint32_t lane = done % LANES;
+            uint8_t rank, byte;
+            if (at.lane[lane] == at.lane_end[lane])
+                return TC_ERR_RESERVED;
+            rank = in[at.lane[lane]++];
+            byte = lists[lane][rank];
+            memmove(lists[lane] + 1, lists[lane], rank);
+            lists[lane][0] = byte;
+            out[done] = byte;
         }
         if (i == n)
             break;
-        if (size - done < 4u || !read_length(in, &matches, matches_end, size - done - 4u, &length))
+        if (size - done < 4u || !read_length(in, &at.matches, at.matches_end, size - done - 4u, &length))
             return TC_ERR_RESERVED;
-        remainder = in[matches_end + i];
-        distance = 4u * (in[matches_end + n + i] | (uint32_t)in[matches_end + 2u * n + i] << 8) + remainder;
-        if (remainder > 3u || distance == 0u || distance > done)
+        distance = next_distance(in, &at, recent, in[at.codes + i]);
+        if (distance == 0u || distance > done)
             return TC_ERR_RESERVED;
         for (length += 4u; length > 0u; length--, done++)
             out[done] = out[done - distance]; /* byte by byte: a match may overlap its own output */
     }
-    /* every byte of the skeleton made, and no literal or length left over */
-    return done == size && literal == literal_end && lengths == lengths_end && matches == matches_end ? TC_OK
-                                                                                                       : TC_ERR_RESERVED;
+    /* every byte of the skeleton made, and no literal, length or distance left over */
+    for (i = 0; i < LANES; i++)
+        if (at.lane[i] != at.lane_end[i])
+            return TC_ERR_RESERVED;
+    return done == size && at.lengths == at.lengths_end && at.matches == at.matches_end &&
+                   at.new_read == at.new_count
+               ? TC_OK
+               : TC_ERR_RESERVED;
 }
 
 #ifdef TC_TFLITE_UNPACK_API
 tc_status tc_tflite_unpack_skeleton(const uint8_t *in, size_t in_size, uint8_t *out, size_t out_size)
 {
-    if (in == NULL || out == NULL || in_size < 20u || (uint64_t)in_size > UINT32_MAX || read_le32(in) != out_size)
+    if (in == NULL || out == NULL || in_size < PACKED_HEADER_SIZE || (uint64_t)in_size > UINT32_MAX || read_le32(in) != out_size)
         return TC_ERR_ARGUMENT;
     return unpack_skeleton(in, (uint32_t)in_size, out, (uint32_t)out_size);
 }
@@ -322,7 +389,7 @@ tc_status tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, 
         /* decoded into the end of the file's room; its header gives S, and
          * S + P <= file_size leaves the skeleton room in front of it */
         packed_size = skeleton.element_count;
-        if (packed_size < 20u || packed_size > file_size)
+        if (packed_size < PACKED_HEADER_SIZE || packed_size > file_size)
             return TC_ERR_RESERVED;
         if ((st = tc_decode_tensor(s, &skeleton, decoder, model + (file_size - packed_size), packed_size, history,
                                    history_size)) != TC_OK)

@@ -8,7 +8,7 @@
  * its 4 KB: it only calls the decoder's public API.  The rebuild runs in
  * place in the caller's model buffer, one tensor at a time, with the
  * caller's tc_decoder; besides the model it needs 8 bytes per weight buffer
- * for the stream's table of places, and 256 bytes of stack to unpack a
+ * for the stream's table of places, and 1 KiB of stack to unpack a
  * packed skeleton (FORMAT 3.6) in the file's own room.  The result is the
  * file the host tools rebuild: byte for byte the original for a lossless
  * stream.
@@ -60,7 +60,7 @@ tc_status tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, 
 /* Host builds only (the cffi module defines it): the packed skeleton
  * in[0 .. in_size) unpacked into out[0 .. out_size) by the rebuild's own
  * code, so that the host tools unpack exactly as a device does.  out_size
- * must be the header's S (TC_ERR_ARGUMENT otherwise, and for fewer than 20
+ * must be the header's S (TC_ERR_ARGUMENT otherwise, and for fewer than 36
  * bytes of input); a corrupt packed skeleton gives TC_ERR_RESERVED. */
 tc_status tc_tflite_unpack_skeleton(const uint8_t *in, size_t in_size, uint8_t *out, size_t out_size);
 #endif

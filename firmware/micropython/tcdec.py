@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""tcdec: decoder for tinycabac weight streams (format 10), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 11), for MicroPython and CPython.
 
 No dependencies.  The same file runs on MicroPython >= 1.22 and on CPython
 >= 3.8, with a plain-Python arithmetic decoder.  On MicroPython, put
@@ -118,7 +118,7 @@ _VIPER = _load_viper_core()
 # True when Decoder objects decode with the viper core by default.
 ACCELERATED = _VIPER is not None
 
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -1432,7 +1432,7 @@ _TFLITE_SKELETON = "__tflite_skeleton__"
 _TFLITE_PACKED_SKELETON = "__tflite_packed_skeleton__"  # the same bytes, packed (FORMAT 3.6)
 _TFLITE_PLACES = "__tflite_places__"
 _TFLITE_LAYOUT = "__tflite_layout__"  # the host tools' JSON layout (2 GiB files): refused here
-_PACK_HEADER_SIZE = const(20)  # the packed skeleton's header: S, N, A, B, C (u32 each)
+_PACK_HEADER_SIZE = const(36)  # the packed skeleton's header: S, N, R, A0..A3, B, C (u32 each)
 _MIN_MATCH = const(4)  # a match's length is its coded length + 4
 # Bytes per element in the .tflite file: float16 weights decode to float32.
 _FILE_ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "float16": 2}
@@ -1566,15 +1566,21 @@ def _pack_corrupt(what):
 
 
 def _pack_sections(packed):
-    """(S, N, end of the literals, of the literal lengths, of the match
-    lengths) of a packed skeleton of at least 20 bytes, checked: the
-    header's sections fill its bytes, and their lengths add up to its A
-    literals and its S bytes, as they must for it to unpack, so that a lie
-    in S is refused before S bytes are allocated."""
-    size, matches, literals, literal_length_bytes, match_length_bytes = _unpack_from("<5I", packed, 0)
-    if _PACK_HEADER_SIZE + literals + literal_length_bytes + match_length_bytes + 3 * matches != len(packed):
+    """(S, N, R, where each literal lane starts (and the last ends), end of
+    the literal lengths, of the match lengths) of a packed skeleton of at
+    least 36 bytes, checked: the header's sections fill its bytes, and their
+    lengths add up to its literals and its S bytes, as they must for it to
+    unpack, so that a lie in S is refused before S bytes are allocated."""
+    size, matches, repeats, lane0, lane1, lane2, lane3, literal_length_bytes, match_length_bytes = _unpack_from(
+        "<9I", packed, 0)
+    literals = lane0 + lane1 + lane2 + lane3
+    total = _PACK_HEADER_SIZE + literals + literal_length_bytes + match_length_bytes + 3 * matches - 2 * repeats
+    if repeats > matches or total != len(packed):
         raise _pack_corrupt("its header's sections do not add up to its %d bytes" % len(packed))
-    literal_end = _PACK_HEADER_SIZE + literals
+    lanes = [_PACK_HEADER_SIZE]
+    for lane_size in (lane0, lane1, lane2, lane3):
+        lanes.append(lanes[-1] + lane_size)
+    literal_end = lanes[-1]
     length_end = literal_end + literal_length_bytes
     match_end = length_end + match_length_bytes
     view = memoryview(packed)
@@ -1582,43 +1588,57 @@ def _pack_sections(packed):
         raise _pack_corrupt("its literal lengths do not add up to its %d literals" % literals)
     if literals + sum(view[length_end:match_end]) + _MIN_MATCH * matches != size:
         raise _pack_corrupt("its lengths do not add up to its %d-byte skeleton" % size)
-    return size, matches, literal_end, length_end, match_end
+    return size, matches, repeats, lanes, length_end, match_end
 
 
 def _unpack_skeleton(packed, sections):
     """The skeleton a packed skeleton holds (FORMAT 3.6), as skeleton_pack.unpack
     gives it: InvalidFieldError for a corrupt one, before anything is
     written outside the skeleton.  `sections` are _pack_sections(packed).
-    Sections are read in place; the inverse move-to-front keeps its list in
-    a 256-byte table."""
-    size, matches, literal_end, length_end, match_end = sections
-    literal_at, length_at, match_at = _PACK_HEADER_SIZE, literal_end, length_end
-    remainders = match_end
-    quotient_low = remainders + matches
-    quotient_high = quotient_low + matches
+    Sections are read in place; the inverse move-to-front keeps a 256-byte
+    list per literal lane."""
+    size, matches, repeats, lanes, length_end, match_end = sections
+    lane_at, lane_end = lanes[:4], lanes[1:]
+    length_at, match_at = lanes[4], length_end
+    codes = match_end
+    quotient_low = codes + matches
+    quotient_high = quotient_low + matches - repeats
+    new_distances, recent = 0, [0, 0, 0, 0]  # the most recent distance first
     out = bytearray(size)
     view = memoryview(out)
-    table = bytearray(range(256))
-    ranks = memoryview(packed)  # its slices copy nothing
+    tables = [bytearray(range(256)) for _ in range(4)]
     position = 0
     for match in range(matches + 1):
         count, length_at = _pack_length(packed, length_at, length_end, size - position, "literal run")
-        if count > literal_end - literal_at:
-            raise _pack_corrupt("a literal run passes the end of the literals")
-        for rank in ranks[literal_at : literal_at + count]:
+        for _ in range(count):
+            lane = position & 3
+            at = lane_at[lane]
+            if at == lane_end[lane]:
+                raise _pack_corrupt("literal lane %d runs out" % lane)
+            lane_at[lane] = at + 1
+            rank, table = packed[at], tables[lane]
             byte = table[rank]
             if rank:  # to the front of the list
                 table[1 : rank + 1] = table[:rank]
                 table[0] = byte
             out[position] = byte
             position += 1
-        literal_at += count
         if match == matches:
             break
         extra, match_at = _pack_length(packed, match_at, match_end, size - position - _MIN_MATCH, "match")
-        remainder = packed[remainders + match]
-        distance = 4 * (packed[quotient_low + match] | packed[quotient_high + match] << 8) + remainder
-        if remainder > 3 or not 1 <= distance <= position:
+        code = packed[codes + match]
+        if code < 4:
+            if new_distances == matches - repeats:
+                raise _pack_corrupt("more new distances than its header's %d" % (matches - repeats))
+            distance = 4 * (packed[quotient_low + new_distances] | packed[quotient_high + new_distances] << 8) + code
+            new_distances += 1
+            recent.pop()
+        elif code < 8:
+            distance = recent.pop(code - 4)
+        else:
+            raise _pack_corrupt("match %d has distance code %d" % (match, code))
+        recent.insert(0, distance)
+        if not 1 <= distance <= position:
             raise _pack_corrupt("match %d reaches back %d bytes, before the start" % (match, distance))
         # a match longer than its distance repeats its last `distance` bytes:
         # copied in pieces that never overlap their source, each up to twice as long
@@ -1628,7 +1648,8 @@ def _unpack_skeleton(packed, sections):
             view[position : position + piece] = view[start : start + piece]
             position += piece
             length -= piece
-    if position != size or literal_at != literal_end or length_at != length_end or match_at != match_end:
+    if (position != size or lane_at != lane_end or length_at != length_end or match_at != match_end
+            or new_distances != matches - repeats):  # fmt: skip
         raise _pack_corrupt("sections hold more than the skeleton, or the skeleton is short")
     return out
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TCAB"
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 HEADER_SIZE = 20
 
 MAX_TENSORS = 4096

@@ -23,7 +23,10 @@ from .native import ffi, lib
 
 MIN_MATCH = 4
 MAX_DISTANCE = 4 * 65535 + 3  # the quotient high byte's room
-HEADER = struct.Struct("<5I")  # skeleton size, matches, literals, literal-length bytes, match-length bytes
+LANES = 4  # literal lanes, by skeleton position mod 4 (flatbuffer fields are 4-aligned)
+RECENT_DISTANCES = 4  # distance codes 4..7 repeat one of these
+# skeleton size, matches, repeated distances, the lanes' sizes, literal-length bytes, match-length bytes
+HEADER = struct.Struct("<9I")
 
 
 class PackError(ValueError):
@@ -31,22 +34,16 @@ class PackError(ValueError):
 
 
 def pack(skeleton: bytes) -> bytes:
-    """The packed form of `skeleton` (FORMAT 3.6)."""
+    """The packed form of `skeleton` (FORMAT 3.6): the parse below, its
+    literals in four lanes by position mod 4, each through its own
+    move-to-front list, and a match's distance as a code that repeats one
+    of the four most recent distances whenever it can (csrc/skeleton_pack.c)."""
     data = bytes(skeleton)
-    literal_counts, match_lengths, distances = parse(data)
-    literals, literal_length_bytes, match_length_bytes = bytearray(), bytearray(), bytearray()
-    start = 0
-    for literal_count, match_length in zip(literal_counts.tolist(), match_lengths.tolist()):
-        literals += data[start : start + literal_count]
-        _put_length(literal_count, literal_length_bytes)
-        if match_length:
-            _put_length(match_length - MIN_MATCH, match_length_bytes)
-        start += literal_count + match_length
-    distances = distances[match_lengths > 0]
-    header = HEADER.pack(len(data), len(distances), len(literals), len(literal_length_bytes), len(match_length_bytes))
-    distance_sections = np.stack([distances & 3, (distances >> 2) & 0xFF, distances >> 10]).astype(np.uint8)
-    return b"".join((header, move_to_front(bytes(literals)), literal_length_bytes, match_length_bytes,
-                     distance_sections.tobytes()))  # fmt: skip
+    out = bytearray(lib.tcs_pack_bound(len(data)))
+    size = lib.tcs_pack(ffi.from_buffer(data), len(data), ffi.from_buffer(out), len(out))
+    if size < 0:
+        raise MemoryError(f"cannot pack a {len(data)}-byte skeleton (status {size})")
+    return bytes(out[:size])
 
 
 def parse(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,9 +91,10 @@ def _declared_size(packed: bytes) -> int:
     lengths describe."""
     if len(packed) < HEADER.size:
         raise PackError(f"packed skeleton of {len(packed)} bytes, shorter than its {HEADER.size}-byte header")
-    size, matches, literals, literal_length_bytes, match_length_bytes = HEADER.unpack_from(packed)
-    total = HEADER.size + literals + literal_length_bytes + match_length_bytes + 3 * matches
-    if total != len(packed):
+    size, matches, repeats, *lanes, literal_length_bytes, match_length_bytes = HEADER.unpack_from(packed)
+    literals = sum(lanes)
+    total = HEADER.size + literals + literal_length_bytes + match_length_bytes + 3 * matches - 2 * repeats
+    if repeats > matches or total != len(packed):
         raise PackError(f"packed skeleton: its header's sections add up to {total} bytes, not its {len(packed)}")
     lengths_at = HEADER.size + literals
     matches_at = lengths_at + literal_length_bytes
@@ -106,9 +104,3 @@ def _declared_size(packed: bytes) -> int:
     if literal_sum != literals or literals + match_sum + MIN_MATCH * matches != size:
         raise PackError(f"packed skeleton: its lengths do not add up to its {literals} literals and {size} bytes")
     return size
-
-
-def _put_length(value: int, out: bytearray) -> None:
-    """A length as bytes of 255 while they last, then the rest (< 255)."""
-    out += b"\xff" * (value // 255)
-    out.append(value % 255)

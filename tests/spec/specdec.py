@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A decoder written from docs/FORMAT.md alone (format version 10).
+"""A decoder written from docs/FORMAT.md alone (format version 11).
 
 A clean-room session wrote it from the spec, the golden vectors and their
 manifest, without seeing any decoder of the project; keep it that way:
@@ -115,7 +115,7 @@ def parse(buf, check_trailing=True):
         raise Truncated("header")
     version, flags, count, dsize, psize, hcrc = struct.unpack(
         "<BBHIII", buf[4:20])
-    if version != 10:
+    if version != 11:
         raise Unsupported("format_version %d" % version)
     if flags != 0:
         raise Reserved("flags %#x" % flags)
@@ -551,32 +551,40 @@ def unpack_skeleton(packed):
     (3.6).  Every corruption of 3.6 raises Reserved (-6), before a byte
     would be written past the S bytes."""
     P = len(packed)
-    if P < 20:
+    if P < 36:
         raise Reserved("packed skeleton of %d bytes, shorter than its header"
                        % P)
-    S, N, A, B, C = struct.unpack("<5I", packed[0:20])
-    if 20 + A + B + C + 3 * N != P:
+    S, N, R, A0, A1, A2, A3, B, C = struct.unpack("<9I", packed[0:36])
+    if R > N:
+        raise Reserved("%d repeated distances of %d matches" % (R, N))
+    if 36 + A0 + A1 + A2 + A3 + B + C + N + 2 * (N - R) != P:
         raise Reserved("packed skeleton sections do not add up to P")
-    literals = Section(packed, 20, A, "literals")
-    literal_lengths = Section(packed, 20 + A, B, "literal lengths")
-    match_lengths = Section(packed, 20 + A + B, C, "match lengths")
-    remainders = 20 + A + B + C     # the three last sections, N bytes each
-    low = remainders + N
-    high = low + N
-    mtf = list(range(256))          # move-to-front list, over all runs
+    lanes, start = [], 36
+    for k, size in enumerate((A0, A1, A2, A3)):
+        lanes.append(Section(packed, start, size, "literal lane %d" % k))
+        start += size
+    literal_lengths = Section(packed, start, B, "literal lengths")
+    match_lengths = Section(packed, start + B, C, "match lengths")
+    codes = start + B + C           # N distance codes
+    low = codes + N                 # then N - R low bytes, N - R high bytes
+    high = low + (N - R)
+    new_distances = 0
+    recent = [0, 0, 0, 0]           # the most recent distance first
+    mtf = [list(range(256)) for _ in range(4)]  # per lane, over all runs
     out = bytearray()
     for i in range(N + 1):
-        # 1. a literal run
+        # 1. a literal run, each literal from lane (its position mod 4)
         L = literal_lengths.length()
         if L > S - len(out):
             raise Reserved("a literal run takes the output past S bytes")
-        if L > literals.left():
-            raise Reserved("the literals run out")
         for _ in range(L):
-            r = packed[literals.pos]
-            literals.pos += 1
-            value = mtf.pop(r)
-            mtf.insert(0, value)
+            lane = len(out) % 4
+            if not lanes[lane].left():
+                raise Reserved("literal lane %d runs out" % lane)
+            r = packed[lanes[lane].pos]
+            lanes[lane].pos += 1
+            value = mtf[lane].pop(r)
+            mtf[lane].insert(0, value)
             out.append(value)
         # 2. the last literal run ends it
         if i == N:
@@ -585,10 +593,19 @@ def unpack_skeleton(packed):
         M = match_lengths.length() + 4
         if M > S - len(out):
             raise Reserved("a match takes the output past S bytes")
-        remainder = packed[remainders + i]
-        if remainder > 3:
-            raise Reserved("remainder %d > 3" % remainder)
-        D = 4 * (packed[low + i] + 256 * packed[high + i]) + remainder
+        code = packed[codes + i]
+        if code < 4:
+            if new_distances == N - R:
+                raise Reserved("more new distances than N - R")
+            D = 4 * (packed[low + new_distances]
+                     + 256 * packed[high + new_distances]) + code
+            new_distances += 1
+            recent = [D] + recent[:3]
+        elif code < 8:
+            D = recent.pop(code - 4)
+            recent.insert(0, D)
+        else:
+            raise Reserved("distance code %d > 7" % code)
         if D == 0 or D > len(out):
             raise Reserved("match distance %d with %d bytes output"
                            % (D, len(out)))
@@ -598,10 +615,13 @@ def unpack_skeleton(packed):
     if len(out) < S:
         raise Reserved("packed skeleton ends after %d of %d bytes"
                        % (len(out), S))
-    for section in (literals, literal_lengths, match_lengths):
+    for section in lanes + [literal_lengths, match_lengths]:
         if section.left():
             raise Reserved("%d bytes of the %s left"
                            % (section.left(), section.what))
+    if new_distances != N - R:
+        raise Reserved("%d new distances of N - R = %d"
+                       % (new_distances, N - R))
     return bytes(out)
 
 

@@ -89,6 +89,18 @@ static uint32_t longest(const match_finder *f, uint32_t position, uint32_t *dist
     return best >= TCS_MIN_MATCH ? best : 0;
 }
 
+/* The recent distances after a match at `distance`: it moves to the front,
+ * a new one pushing out the oldest (FORMAT 3.6). */
+static void remember_distance(uint32_t *recent, uint32_t distance)
+{
+    uint32_t place = 0;
+    while (place < TCS_RECENT_DISTANCES - 1u && recent[place] != distance)
+        place++;
+    for (; place > 0u; place--)
+        recent[place] = recent[place - 1u];
+    recent[0] = distance;
+}
+
 int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, uint32_t *match_lengths,
                      uint32_t *distances, size_t capacity)
 {
@@ -155,4 +167,103 @@ void tcs_move_to_front(const uint8_t *in, size_t n, uint8_t *out)
         table[0] = byte;
         out[i] = rank;
     }
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* A length as bytes of 255 while they last, then the rest (FORMAT 3.6). */
+static size_t put_length(uint8_t *out, uint32_t value)
+{
+    size_t n = 0;
+    for (; value >= 255u; value -= 255u)
+        out[n++] = 255u;
+    out[n++] = (uint8_t)value;
+    return n;
+}
+
+/* Each match's distance code into codes[0 .. matches) (a new distance's
+ * remainder, or 4 + its place among the recent ones, which are always
+ * repeated), the new distances moved to the front of distances[]; returns
+ * how many are new. */
+static size_t code_distances(uint32_t *distances, size_t matches, uint8_t *codes)
+{
+    uint32_t recent[TCS_RECENT_DISTANCES] = {0, 0, 0, 0};
+    size_t k, fresh = 0;
+    for (k = 0; k < matches; k++) {
+        uint32_t distance = distances[k], place = 0;
+        while (place < TCS_RECENT_DISTANCES && recent[place] != distance)
+            place++;
+        if (place < TCS_RECENT_DISTANCES)
+            codes[k] = (uint8_t)(TCS_RECENT_DISTANCES + place);
+        else {
+            codes[k] = (uint8_t)(distance & 3u);
+            distances[fresh++] = distance;
+        }
+        remember_distance(recent, distance);
+    }
+    return fresh;
+}
+
+size_t tcs_pack_bound(size_t n)
+{
+    return TCS_PACK_HEADER_SIZE + 2u * n + 4u * (n / TCS_MIN_MATCH + 2u) + 8u;
+}
+
+int64_t tcs_pack(const uint8_t *data, size_t n, uint8_t *out, size_t room)
+{
+    size_t capacity = n / TCS_MIN_MATCH + 2u, lane_size[TCS_LANES] = {0}, at = TCS_PACK_HEADER_SIZE;
+    size_t k, position, start, matches, fresh, b_size = 0, c_size = 0;
+    uint32_t *counts = malloc(capacity * sizeof *counts), *lengths = malloc(capacity * sizeof *lengths),
+             *distances = malloc(capacity * sizeof *distances);
+    uint8_t *lanes = malloc(n + 1u); /* the literals, lane by lane: lane k from lane_at[k] */
+    size_t lane_at[TCS_LANES];
+    int64_t sequences = room < tcs_pack_bound(n) ? TCS_ERR_SIZE : TCS_ERR_MEMORY;
+    if (counts == NULL || lengths == NULL || distances == NULL || lanes == NULL || room < tcs_pack_bound(n) ||
+        (sequences = tcs_lz_parse(data, n, counts, lengths, distances, capacity)) < 1)
+        goto done;
+    matches = (size_t)sequences - 1u;
+    for (k = 0, start = 0; k < (size_t)sequences; start += counts[k] + lengths[k], k++)
+        for (position = start; position < start + counts[k]; position++)
+            lane_size[position % TCS_LANES]++;
+    for (lane_at[0] = 0, k = 1; k < TCS_LANES; k++)
+        lane_at[k] = lane_at[k - 1u] + lane_size[k - 1u];
+    for (k = 0, start = 0; k < (size_t)sequences; start += counts[k] + lengths[k], k++)
+        for (position = start; position < start + counts[k]; position++)
+            lanes[lane_at[position % TCS_LANES]++] = data[position];
+    for (k = 0, start = 0; k < TCS_LANES; start += lane_size[k], k++) /* each lane its own list */
+        tcs_move_to_front(lanes + start, lane_size[k], out + at + start);
+    at += start;
+    for (k = 0; k < (size_t)sequences; k++)
+        b_size += put_length(out + at + b_size, counts[k]);
+    at += b_size;
+    for (k = 0; k < matches; k++)
+        c_size += put_length(out + at + c_size, lengths[k] - TCS_MIN_MATCH);
+    at += c_size;
+    fresh = code_distances(distances, matches, out + at);
+    at += matches;
+    for (k = 0; k < fresh; k++) {
+        out[at + k] = (uint8_t)(distances[k] >> 2);
+        out[at + fresh + k] = (uint8_t)(distances[k] >> 10);
+    }
+    at += 2u * fresh;
+    put_u32(out, (uint32_t)n);
+    put_u32(out + 4, (uint32_t)matches);
+    put_u32(out + 8, (uint32_t)(matches - fresh));
+    for (k = 0; k < TCS_LANES; k++)
+        put_u32(out + 12 + 4 * k, (uint32_t)lane_size[k]);
+    put_u32(out + 28, (uint32_t)b_size);
+    put_u32(out + 32, (uint32_t)c_size);
+    sequences = (int64_t)at;
+done:
+    free(counts);
+    free(lengths);
+    free(distances);
+    free(lanes);
+    return sequences;
 }

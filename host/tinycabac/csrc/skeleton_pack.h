@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * skeleton_pack.h - the hot loops of the .tflite skeleton's packer (FORMAT
- * 3.6; host/tinycabac/skeleton_pack.py lays out the sections): the LZ77
- * parse and the move-to-front transform of the literals.
+ * 3.6): the LZ77 parse, the move-to-front transform of the literals, and
+ * the packed layout itself, which host/tinycabac/skeleton_pack.py and the
+ * fuzz target both call.
  */
 #ifndef TINYCABAC_SKELETON_PACK_H
 #define TINYCABAC_SKELETON_PACK_H
@@ -12,6 +13,9 @@
 
 #define TCS_MIN_MATCH 4u
 #define TCS_MAX_DISTANCE (4u * 65535u + 3u) /* what a remainder and a 16-bit quotient hold */
+#define TCS_LANES 4u            /* literal lanes, by position mod 4 */
+#define TCS_RECENT_DISTANCES 4u /* distance codes 4..7 repeat one of these */
+#define TCS_PACK_HEADER_SIZE 36u
 #define TCS_ERR_MEMORY (-1)
 #define TCS_ERR_SIZE (-2) /* n >= 2^32 - 1, or too little room for the sequences */
 
@@ -29,5 +33,16 @@ int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, ui
 /* out[i]: the rank of in[i] in a list of the 256 byte values kept most
  * recent first (initially 0, 1, ..., 255). */
 void tcs_move_to_front(const uint8_t *in, size_t n, uint8_t *out);
+
+/* Bytes that tcs_pack may need for a skeleton of n bytes. */
+size_t tcs_pack_bound(size_t n);
+
+/* data[0 .. n) packed as FORMAT 3.6 lays it out into out[0 .. room): the
+ * parse above, its literals in four lanes by position mod 4 (each lane
+ * through its own move-to-front list), a match's distance repeated by code
+ * whenever it is one of the four most recent.  Returns the packed size, or
+ * TCS_ERR_SIZE (room < tcs_pack_bound(n), or n too large) or
+ * TCS_ERR_MEMORY. */
+int64_t tcs_pack(const uint8_t *data, size_t n, uint8_t *out, size_t room);
 
 #endif /* TINYCABAC_SKELETON_PACK_H */
