@@ -190,6 +190,18 @@ def test_the_c_packer_lays_out_what_the_format_describes(data):
     assert pack(data) == reference_pack(data)
 
 
+def test_the_parse_prefers_a_recent_distance_to_a_nearer_new_one():
+    """Where a match at a recent distance is as long as the nearest one, it
+    wins: it codes without quotient bytes."""
+    rng = np.random.default_rng(3)
+    data = bytearray(rng.integers(0, 256, 60, dtype=np.uint8).tobytes())
+    for start in (0, 20, 35, 40):  # matches 20 back, then 15 back; at 40, 5 back is nearest, 20 back recent
+        data[start : start + 4] = b"WXYZ"
+    _, match_lengths, distances = skeleton_pack.parse(bytes(data))
+    assert distances[match_lengths > 0].tolist() == [20, 15, 20]
+    assert reference_parse(bytes(data))[:-1] == [(20, 4, 20), (11, 4, 15), (1, 4, 20)]
+
+
 def test_matches_reach_as_far_back_as_the_format_allows():
     rng = np.random.default_rng(1)
     block = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
@@ -219,7 +231,7 @@ def test_the_bundled_models_are_coded_with_a_packed_skeleton_and_rebuild_exactly
     assert modelfile.PACKED_SKELETON_NAME in _names(stream) and modelfile.SKELETON_NAME not in _names(stream)
     assert modelfile.decode_model(stream).to_bytes() == model.to_bytes()
     plain = tinycabac.encode(model.stream_tensors(packed=False))
-    assert len(stream) < len(plain) - 200  # 14170 -> 13745 bytes (format 11)
+    assert len(stream) < len(plain) - 200  # 14170 -> 13732 bytes (format 11)
 
 
 def test_a_skeleton_that_packing_does_not_shrink_stays_plain():
@@ -306,12 +318,12 @@ def reference_parse(data: bytes) -> list[tuple[int, int, int]]:
     """The parse csrc/skeleton_pack.h describes, written plainly: (literal
     count, match length, distance) sequences, the last with no match."""
     finder = ReferenceMatchFinder(data)
-    sequences, position, literal_start = [], 0, 0
+    sequences, position, literal_start, recent = [], 0, 0, [0, 0, 0, 0]
     while position < len(data):
-        length, distance = finder.longest(position)
+        length, distance = reference_longest_or_recent(finder, position, recent)
         finder.insert(position)
         if length >= MIN_MATCH and position + 1 < len(data):
-            later_length, later_distance = finder.longest(position + 1)
+            later_length, later_distance = reference_longest_or_recent(finder, position + 1, recent)
             if later_length > length + 1:  # lazy: one literal buys a longer match
                 position += 1
                 finder.insert(position)
@@ -320,12 +332,34 @@ def reference_parse(data: bytes) -> list[tuple[int, int, int]]:
             position += 1
             continue
         sequences.append((position - literal_start, length, distance))
+        if distance in recent:
+            recent.remove(distance)
+        else:
+            recent.pop()
+        recent.insert(0, distance)
         for inside in range(position + 1, position + length):
             finder.insert(inside)
         position += length
         literal_start = position
     sequences.append((len(data) - literal_start, 0, 0))
     return sequences
+
+
+def reference_longest_or_recent(finder: "ReferenceMatchFinder", position: int, recent: list[int]) -> tuple[int, int]:
+    """The finder's match, or if it found one, a match at least as long at a
+    recent distance (no quotient bytes to code): the longest, the most
+    recent of equal length."""
+    length, distance = finder.longest(position)
+    if length < MIN_MATCH:
+        return 0, 0
+    data, limit = finder.data, len(finder.data) - position
+    best, best_distance = 0, 0
+    for earlier in recent:
+        if 0 < earlier <= position:
+            common = reference_common_length(data, position - earlier, position, limit)
+            if common > best:
+                best, best_distance = common, earlier
+    return (best, best_distance) if best >= max(MIN_MATCH, length) else (length, distance)
 
 
 class ReferenceMatchFinder:

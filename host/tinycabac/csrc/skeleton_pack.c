@@ -89,6 +89,35 @@ static uint32_t longest(const match_finder *f, uint32_t position, uint32_t *dist
     return best >= TCS_MIN_MATCH ? best : 0;
 }
 
+/* The match longest() finds at `position`, unless one at a recent distance
+ * is at least as long: that one codes without quotient bytes (FORMAT 3.6).
+ * Of those, the longest wins, the most recent of equal length.  Where the
+ * finder finds nothing the recent distances are not tried: a match there
+ * would have been a candidate, and random bytes (int4 weights left in the
+ * skeleton) would pay for four tries per byte. */
+static uint32_t longest_or_recent(const match_finder *f, uint32_t position, const uint32_t *recent,
+                                  uint32_t *distance)
+{
+    const uint8_t *here = f->data + position;
+    uint32_t best = longest(f, position, distance), recent_best = 0, recent_distance = 0, k;
+    if (best == 0)
+        return 0;
+    for (k = 0; k < TCS_RECENT_DISTANCES; k++) {
+        uint32_t length;
+        if (recent[k] == 0 || recent[k] > position || prefix_of(here - recent[k]) != prefix_of(here))
+            continue; /* no match of the minimum length there */
+        length = common_length(here - recent[k], here, f->n - position);
+        if (length > recent_best) {
+            recent_best = length;
+            recent_distance = recent[k];
+        }
+    }
+    if (recent_best < TCS_MIN_MATCH || recent_best < best)
+        return best;
+    *distance = recent_distance;
+    return recent_best;
+}
+
 /* The recent distances after a match at `distance`: it moves to the front,
  * a new one pushing out the oldest (FORMAT 3.6). */
 static void remember_distance(uint32_t *recent, uint32_t distance)
@@ -105,7 +134,7 @@ int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, ui
                      uint32_t *distances, size_t capacity)
 {
     match_finder f;
-    uint32_t position = 0, literal_start = 0;
+    uint32_t position = 0, literal_start = 0, recent[TCS_RECENT_DISTANCES] = {0, 0, 0, 0};
     size_t count = 0;
     if (n >= NONE || capacity < n / TCS_MIN_MATCH + 2u)
         return TCS_ERR_SIZE;
@@ -123,10 +152,10 @@ int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, ui
     }
     memset(f.head, 0xFF, sizeof *f.head << f.hash_bits);
     while (position < f.n) {
-        uint32_t distance, length = longest(&f, position, &distance);
+        uint32_t distance, length = longest_or_recent(&f, position, recent, &distance);
         insert(&f, position);
         if (length != 0 && position + 1u < f.n) {
-            uint32_t later_distance, later = longest(&f, position + 1u, &later_distance);
+            uint32_t later_distance, later = longest_or_recent(&f, position + 1u, recent, &later_distance);
             if (later > length + 1u) { /* lazy: one more literal buys a longer match */
                 insert(&f, ++position);
                 length = later;
@@ -140,6 +169,7 @@ int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, ui
         literal_counts[count] = position - literal_start;
         match_lengths[count] = length;
         distances[count++] = distance;
+        remember_distance(recent, distance);
         while (--length > 0)
             insert(&f, ++position);
         literal_start = ++position;

@@ -25,8 +25,11 @@
  * match).  Candidates are the earlier positions with the same 4 bytes,
  * nearest first, at most 64 of them, within TCS_MAX_DISTANCE; the longest
  * wins (the nearest of equal length), and one of 258 bytes or more ends the
- * search.  `capacity` >= n / 4 + 2 always suffices.  Returns the number of
- * sequences, or a TCS_ERR_ code. */
+ * search.  When there is one, a match at one of the four most recent
+ * distances (the list FORMAT 3.6 keeps) that is at least as long is taken
+ * instead, since it codes without quotient bytes: the longest of them, the
+ * most recent of equal length.  `capacity` >= n / 4 + 2 always suffices.  Returns the
+ * number of sequences, or a TCS_ERR_ code. */
 int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, uint32_t *match_lengths,
                      uint32_t *distances, size_t capacity);
 
