@@ -243,11 +243,10 @@ static int read_length(const uint8_t *in, uint32_t *at, uint32_t end, uint32_t r
 #define LANES 4u
 #define RECENT_DISTANCES 4u
 
-/* The sections of a packed skeleton: the next byte to read of each literal
- * lane (lane k ends where lane k + 1 begins: lane[k + 1] as the header
- * placed it, kept in lane_end), of the literal lengths and of the match
- * lengths; where the distance codes begin; where the new distances' low
- * bytes begin, how many there are and how many were read. */
+/* The sections of a packed skeleton: the next byte to read, and the end,
+ * of each literal lane, of the literal lengths and of the match lengths;
+ * where the distance codes begin; where the new distances' low bytes begin
+ * (their high bytes follow them), how many there are and how many were read. */
 typedef struct {
     uint32_t lane[LANES], lane_end[LANES];
     uint32_t lengths, lengths_end, matches, matches_end, codes, quotients, new_count, new_read;
