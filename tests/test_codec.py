@@ -620,9 +620,11 @@ def test_wrong_magic_version_and_flags():
     data = bytearray(_sample_stream())
     with pytest.raises(tinycabac.DecodeError, match="not a tinycabac stream"):
         tinycabac.decode(b"XCAB" + bytes(data[4:]))
-    data[4] = tinycabac.FORMAT_VERSION + 1
-    with pytest.raises(tinycabac.DecodeError, match="version"):
-        tinycabac.decode(bytes(data))
+    for version in (tinycabac.FORMAT_VERSION - 1, tinycabac.FORMAT_VERSION + 1):
+        data[4] = version  # says which version it is, and which this release reads
+        expected = f"unsupported version {version} \\(this tinycabac reads {tinycabac.FORMAT_VERSION};"
+        with pytest.raises(tinycabac.DecodeError, match=expected):
+            tinycabac.decode(bytes(data))
     data[4], data[5] = tinycabac.FORMAT_VERSION, 1
     with pytest.raises(tinycabac.DecodeError, match="reserved"):
         tinycabac.decode(bytes(data))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .container import DELTA_MODES, DTYPE_CODES, QUANTIZED_MODES, FormatError
+from .container import DELTA_MODES, DTYPE_CODES, FORMAT_VERSION, QUANTIZED_MODES, FormatError
 
 INITIAL_ACTIVITY_WINDOW = 32
 
@@ -22,9 +22,9 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 class DecodeError(FormatError):
     """The C decoder rejected a stream; `status` is its tc_status code."""
 
-    def __init__(self, status: int, where: str = ""):
+    def __init__(self, status: int, where: str = "", detail: str = ""):
         self.status = status
-        message = ffi.string(lib.tc_status_string(status)).decode()
+        message = ffi.string(lib.tc_status_string(status)).decode() + (f" {detail}" if detail else "")
         super().__init__(f"{where}: {message}" if where else message)
 
 
@@ -58,6 +58,7 @@ class TensorInfo:
 
 # A quantization step in the directory (FORMAT 3.3): u16 mantissa, i8 exponent.
 STEP_DTYPE = np.dtype([("mantissa", "<u2"), ("exponent", "i1")])
+TC_ERR_VERSION = -3
 TC_ERR_RESERVED = -6
 TC_ERR_PAYLOAD = -8
 TC_ERR_NOT_FOUND = -10
@@ -109,6 +110,9 @@ class Stream:
         self._buffer = ffi.from_buffer(self._data)
         self._stream = ffi.new("tc_stream *")
         status = lib.tc_stream_open(self._stream, self._buffer, len(self._data))
+        if status == TC_ERR_VERSION:  # the header's byte 4 is there: shorter is truncated
+            raise DecodeError(status, "cannot open stream", f"{self._data[4]} (this tinycabac reads {FORMAT_VERSION}; "
+                                                            "decode it with the release that wrote it)")  # fmt: skip
         if status != 0:
             raise DecodeError(status, "cannot open stream")
         # every entry parsed once, in order (tc_stream_tensor resumes where
