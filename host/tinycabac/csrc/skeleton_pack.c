@@ -118,6 +118,35 @@ static uint32_t longest_or_recent(const match_finder *f, uint32_t position, cons
     return recent_best;
 }
 
+/* Whether `distance` (0: no match) is one of the recent distances. */
+static int is_recent(const uint32_t *recent, uint32_t distance)
+{
+    uint32_t k;
+    if (distance == 0)
+        return 0; /* the list starts as zeros, which name no distance */
+    for (k = 0; k < TCS_RECENT_DISTANCES; k++)
+        if (recent[k] == distance)
+            return 1;
+    return 0;
+}
+
+/* Lazy matching: whether the match one byte later (`later` bytes at
+ * `later_distance`) is worth a literal more than the match here.  A match
+ * at a recent distance costs about two bytes less than one at a new
+ * distance (its quotient bytes), so a recent one later wins even one byte
+ * shorter, and a new one later must beat a recent one here by four bytes;
+ * otherwise, by two, as zlib does. */
+static int later_is_better(const uint32_t *recent, uint32_t length, uint32_t distance, uint32_t later,
+                           uint32_t later_distance)
+{
+    int recent_here = is_recent(recent, distance), recent_later = is_recent(recent, later_distance);
+    if (recent_later && !recent_here)
+        return later + 2u > length;
+    if (recent_here && !recent_later)
+        return later > length + 3u;
+    return later > length + 1u;
+}
+
 /* The recent distances after a match at `distance`: it moves to the front,
  * a new one pushing out the oldest (FORMAT 3.6). */
 static void remember_distance(uint32_t *recent, uint32_t distance)
@@ -156,7 +185,7 @@ int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, ui
         insert(&f, position);
         if (length != 0 && position + 1u < f.n) {
             uint32_t later_distance, later = longest_or_recent(&f, position + 1u, recent, &later_distance);
-            if (later > length + 1u) { /* lazy: one more literal buys a longer match */
+            if (later_is_better(recent, length, distance, later, later_distance)) {
                 insert(&f, ++position);
                 length = later;
                 distance = later_distance;

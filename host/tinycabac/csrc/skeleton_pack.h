@@ -28,8 +28,12 @@
  * search.  When there is one, a match at one of the four most recent
  * distances (the list FORMAT 3.6 keeps) that is at least as long is taken
  * instead, since it codes without quotient bytes: the longest of them, the
- * most recent of equal length.  `capacity` >= n / 4 + 2 always suffices.  Returns the
- * number of sequences, or a TCS_ERR_ code. */
+ * most recent of equal length.  The match one byte later replaces it if it
+ * is two bytes longer, or if it is at a recent distance and this one is not
+ * and it is at most one byte shorter, but if this one is at a recent
+ * distance and the later one not, only if it is four bytes longer.
+ * `capacity` >= n / 4 + 2 always suffices.  Returns the number of
+ * sequences, or a TCS_ERR_ code. */
 int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, uint32_t *match_lengths,
                      uint32_t *distances, size_t capacity);
 
