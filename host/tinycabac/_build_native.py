@@ -58,7 +58,6 @@ double tce_trellis(const double *weights, size_t n, const double *steps, size_t 
 int tc_tflite_unpack_skeleton(const uint8_t *in, size_t in_size, uint8_t *out, size_t out_size);
 int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, uint32_t *match_lengths,
                      uint32_t *distances, size_t capacity);
-void tcs_move_to_front(const uint8_t *in, size_t n, uint8_t *out);
 size_t tcs_pack_bound(size_t n);
 int64_t tcs_pack(const uint8_t *data, size_t n, uint8_t *out, size_t room);
 """

@@ -23,8 +23,6 @@ from .native import ffi, lib
 
 MIN_MATCH = 4
 MAX_DISTANCE = 4 * 65535 + 3  # the quotient high byte's room
-LANES = 4  # literal lanes, by skeleton position mod 4 (flatbuffer fields are 4-aligned)
-RECENT_DISTANCES = 4  # distance codes 4..7 repeat one of these
 # skeleton size, matches, repeated distances, the lanes' sizes, literal-length bytes, match-length bytes
 HEADER = struct.Struct("<9I")
 
@@ -57,14 +55,6 @@ def parse(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if count < 0:
         raise MemoryError(f"cannot parse a {len(data)}-byte skeleton (status {count})")
     return literal_counts[:count], match_lengths[:count], distances[:count]
-
-
-def move_to_front(data: bytes) -> bytes:
-    """Each byte as its rank in a list of byte values kept most recent first:
-    names and field bytes reuse few values, which then get small ranks."""
-    out = bytearray(len(data))
-    lib.tcs_move_to_front(ffi.from_buffer(data), len(data), ffi.from_buffer(out))
-    return bytes(out)
 
 
 def _u32(array: np.ndarray):

@@ -211,7 +211,9 @@ int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, ui
     return (int64_t)count;
 }
 
-void tcs_move_to_front(const uint8_t *in, size_t n, uint8_t *out)
+/* out[i]: the rank of in[i] in a list of the 256 byte values kept most
+ * recent first (initially 0, 1, ..., 255). */
+static void move_to_front(const uint8_t *in, size_t n, uint8_t *out)
 {
     uint8_t table[256];
     size_t i;
@@ -274,30 +276,41 @@ size_t tcs_pack_bound(size_t n)
     return TCS_PACK_HEADER_SIZE + 2u * n + 4u * (n / TCS_MIN_MATCH + 2u) + 8u;
 }
 
-int64_t tcs_pack(const uint8_t *data, size_t n, uint8_t *out, size_t room)
+/* The parse's literals into out[], lane by lane (position mod TCS_LANES),
+ * each lane through its own move-to-front list; their sizes into
+ * lane_size[].  `scratch` holds n bytes.  Returns the bytes written. */
+static size_t put_lanes(const uint8_t *data, const uint32_t *counts, const uint32_t *lengths, size_t sequences,
+                        uint8_t *scratch, uint8_t *out, size_t *lane_size)
 {
-    size_t capacity = n / TCS_MIN_MATCH + 2u, lane_size[TCS_LANES] = {0}, at = TCS_PACK_HEADER_SIZE;
-    size_t k, position, start, matches, fresh, b_size = 0, c_size = 0;
-    uint32_t *counts = malloc(capacity * sizeof *counts), *lengths = malloc(capacity * sizeof *lengths),
-             *distances = malloc(capacity * sizeof *distances);
-    uint8_t *lanes = malloc(n + 1u); /* the literals, lane by lane: lane k from lane_at[k] */
-    size_t lane_at[TCS_LANES];
-    int64_t sequences = room < tcs_pack_bound(n) ? TCS_ERR_SIZE : TCS_ERR_MEMORY;
-    if (counts == NULL || lengths == NULL || distances == NULL || lanes == NULL || room < tcs_pack_bound(n) ||
-        (sequences = tcs_lz_parse(data, n, counts, lengths, distances, capacity)) < 1)
-        goto done;
-    matches = (size_t)sequences - 1u;
-    for (k = 0, start = 0; k < (size_t)sequences; start += counts[k] + lengths[k], k++)
+    size_t lane_at[TCS_LANES], k, position, start;
+    for (k = 0; k < TCS_LANES; k++)
+        lane_size[k] = 0;
+    for (k = 0, start = 0; k < sequences; start += counts[k] + lengths[k], k++)
         for (position = start; position < start + counts[k]; position++)
             lane_size[position % TCS_LANES]++;
     for (lane_at[0] = 0, k = 1; k < TCS_LANES; k++)
         lane_at[k] = lane_at[k - 1u] + lane_size[k - 1u];
-    for (k = 0, start = 0; k < (size_t)sequences; start += counts[k] + lengths[k], k++)
+    for (k = 0, start = 0; k < sequences; start += counts[k] + lengths[k], k++)
         for (position = start; position < start + counts[k]; position++)
-            lanes[lane_at[position % TCS_LANES]++] = data[position];
-    for (k = 0, start = 0; k < TCS_LANES; start += lane_size[k], k++) /* each lane its own list */
-        tcs_move_to_front(lanes + start, lane_size[k], out + at + start);
-    at += start;
+            scratch[lane_at[position % TCS_LANES]++] = data[position];
+    for (k = 0, start = 0; k < TCS_LANES; start += lane_size[k], k++)
+        move_to_front(scratch + start, lane_size[k], out + start);
+    return start;
+}
+
+int64_t tcs_pack(const uint8_t *data, size_t n, uint8_t *out, size_t room)
+{
+    size_t capacity = n / TCS_MIN_MATCH + 2u, lane_size[TCS_LANES], at = TCS_PACK_HEADER_SIZE;
+    size_t k, matches, fresh, b_size = 0, c_size = 0;
+    uint32_t *counts = malloc(capacity * sizeof *counts), *lengths = malloc(capacity * sizeof *lengths),
+             *distances = malloc(capacity * sizeof *distances);
+    uint8_t *scratch = malloc(n + 1u);
+    int64_t sequences = room < tcs_pack_bound(n) ? TCS_ERR_SIZE : TCS_ERR_MEMORY;
+    if (counts == NULL || lengths == NULL || distances == NULL || scratch == NULL || room < tcs_pack_bound(n) ||
+        (sequences = tcs_lz_parse(data, n, counts, lengths, distances, capacity)) < 1)
+        goto done;
+    matches = (size_t)sequences - 1u;
+    at += put_lanes(data, counts, lengths, (size_t)sequences, scratch, out + at, lane_size);
     for (k = 0; k < (size_t)sequences; k++)
         b_size += put_length(out + at + b_size, counts[k]);
     at += b_size;
@@ -323,6 +336,6 @@ done:
     free(counts);
     free(lengths);
     free(distances);
-    free(lanes);
+    free(scratch);
     return sequences;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * skeleton_pack.h - the hot loops of the .tflite skeleton's packer (FORMAT
- * 3.6): the LZ77 parse, the move-to-front transform of the literals, and
- * the packed layout itself, which host/tinycabac/skeleton_pack.py and the
- * fuzz target both call.
+ * 3.6): the LZ77 parse and the packed layout itself (literal lanes through
+ * move-to-front, distance codes), which host/tinycabac/skeleton_pack.py and
+ * the fuzz target both call.
  */
 #ifndef TINYCABAC_SKELETON_PACK_H
 #define TINYCABAC_SKELETON_PACK_H
@@ -36,10 +36,6 @@
  * sequences, or a TCS_ERR_ code. */
 int64_t tcs_lz_parse(const uint8_t *data, size_t n, uint32_t *literal_counts, uint32_t *match_lengths,
                      uint32_t *distances, size_t capacity);
-
-/* out[i]: the rank of in[i] in a list of the 256 byte values kept most
- * recent first (initially 0, 1, ..., 255). */
-void tcs_move_to_front(const uint8_t *in, size_t n, uint8_t *out);
 
 /* Bytes that tcs_pack may need for a skeleton of n bytes. */
 size_t tcs_pack_bound(size_t n);
