@@ -17,19 +17,17 @@ from pathlib import Path
 
 import pytest
 from conftest import with_header_crc
+from regressions.restamp import REGRESSIONS, STREAM_TARGETS, stream_start
 
 from tinycabac import native
 from tinycabac.container import FORMAT_VERSION, QUANTIZED_MODES, QUANTIZER_DEPENDENT, QUANTIZER_UNIFORM, FormatError
 
-REGRESSIONS = Path(__file__).resolve().parent / "regressions"
-STREAM_TARGETS = ["fuzz_decode_stream", "fuzz_streaming", "fuzz_small_output", "fuzz_directory"]
 INPUTS = sorted(p for target in STREAM_TARGETS for p in (REGRESSIONS / target).glob("*") if p.is_file())
 
 
 def stream_of(path: Path) -> bytes:
     data = path.read_bytes()
-    skip = 8 + (data[1] if path.parent.name == "fuzz_directory" else 0)
-    stream = bytearray(data[skip:])
+    stream = bytearray(data[stream_start(path, data) :])
     if data[0] & 1 and len(stream) >= 20 and len(stream) - 20 >= struct.unpack_from("<I", stream, 8)[0]:
         return with_header_crc(stream)
     return bytes(stream)

@@ -303,12 +303,10 @@ def reference_distance_codes(distances: list[int]) -> tuple[list[int], list[int]
     for distance in distances:
         if distance in recent:
             codes.append(4 + recent.index(distance))
-            recent.remove(distance)
         else:
             codes.append(distance & 3)
             new.append(distance)
-            recent.pop()
-        recent.insert(0, distance)
+        reference_remember(recent, distance)
     return codes, new
 
 
@@ -332,17 +330,23 @@ def reference_parse(data: bytes) -> list[tuple[int, int, int]]:
             position += 1
             continue
         sequences.append((position - literal_start, length, distance))
-        if distance in recent:
-            recent.remove(distance)
-        else:
-            recent.pop()
-        recent.insert(0, distance)
+        reference_remember(recent, distance)
         for inside in range(position + 1, position + length):
             finder.insert(inside)
         position += length
         literal_start = position
     sequences.append((len(data) - literal_start, 0, 0))
     return sequences
+
+
+def reference_remember(recent: list[int], distance: int) -> None:
+    """The recent distances after a match: it moves to the front, a new one
+    pushing out the oldest."""
+    if distance in recent:
+        recent.remove(distance)
+    else:
+        recent.pop()
+    recent.insert(0, distance)
 
 
 def reference_later_is_better(recent: list[int], length: int, distance: int, later: int, later_distance: int) -> bool:

@@ -310,9 +310,7 @@ def _index_vector_record(member: int, table, data: bytes) -> dict | None:
             f"past end of file ({len(data)} bytes)"
         )
     shape = [count]
-    try:
-        check_shape("", tuple(shape))
-    except FormatError:
+    if not _codable(shape, dtype, memoryview(data)[offset : offset + length]):
         return None
     return {
         "offset": offset,
@@ -321,9 +319,7 @@ def _index_vector_record(member: int, table, data: bytes) -> dict | None:
         "dtype": dtype.name,
         "tensor_type": SPARSE_INDEX_VECTOR,
         "shape": shape,
-        "scales": [],
-        "zero_points": [],
-        "quantized_dimension": 0,
+        **_not_quantized(),
         "channel_axis": None,
     }
 
@@ -415,10 +411,15 @@ def _stored_byte_range(buffer) -> tuple[int, int, bool] | None:
     return offset, length, external
 
 
+def _not_quantized() -> dict:
+    """A layout record's quantization fields for data that has none."""
+    return {"scales": [], "zero_points": [], "quantized_dimension": 0}
+
+
 def _quantization_params(tensor) -> dict:
     quantization = tensor.Quantization()
     if quantization is None:
-        return {"scales": [], "zero_points": [], "quantized_dimension": 0}
+        return _not_quantized()
     scales = quantization.ScaleAsNumpy() if quantization.ScaleLength() else []
     zero_points = quantization.ZeroPointAsNumpy() if quantization.ZeroPointLength() else []
     return {

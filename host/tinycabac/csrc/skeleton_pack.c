@@ -118,16 +118,22 @@ static uint32_t longest_or_recent(const match_finder *f, uint32_t position, cons
     return recent_best;
 }
 
-/* Whether `distance` (0: no match) is one of the recent distances. */
+/* The place of `distance` in the recent distances, or TCS_RECENT_DISTANCES
+ * if it is not among them (0, no match, never is: the list starts as
+ * zeros, which name no distance). */
+static uint32_t recent_place(const uint32_t *recent, uint32_t distance)
+{
+    uint32_t place = 0;
+    if (distance == 0)
+        return TCS_RECENT_DISTANCES;
+    while (place < TCS_RECENT_DISTANCES && recent[place] != distance)
+        place++;
+    return place;
+}
+
 static int is_recent(const uint32_t *recent, uint32_t distance)
 {
-    uint32_t k;
-    if (distance == 0)
-        return 0; /* the list starts as zeros, which name no distance */
-    for (k = 0; k < TCS_RECENT_DISTANCES; k++)
-        if (recent[k] == distance)
-            return 1;
-    return 0;
+    return recent_place(recent, distance) < TCS_RECENT_DISTANCES;
 }
 
 /* Lazy matching: whether the match one byte later (`later` bytes at
@@ -151,9 +157,9 @@ static int later_is_better(const uint32_t *recent, uint32_t length, uint32_t dis
  * a new one pushing out the oldest (FORMAT 3.6). */
 static void remember_distance(uint32_t *recent, uint32_t distance)
 {
-    uint32_t place = 0;
-    while (place < TCS_RECENT_DISTANCES - 1u && recent[place] != distance)
-        place++;
+    uint32_t place = recent_place(recent, distance);
+    if (place == TCS_RECENT_DISTANCES)
+        place = TCS_RECENT_DISTANCES - 1u; /* a new one pushes out the oldest */
     for (; place > 0u; place--)
         recent[place] = recent[place - 1u];
     recent[0] = distance;
@@ -257,9 +263,7 @@ static size_t code_distances(uint32_t *distances, size_t matches, uint8_t *codes
     uint32_t recent[TCS_RECENT_DISTANCES] = {0, 0, 0, 0};
     size_t k, fresh = 0;
     for (k = 0; k < matches; k++) {
-        uint32_t distance = distances[k], place = 0;
-        while (place < TCS_RECENT_DISTANCES && recent[place] != distance)
-            place++;
+        uint32_t distance = distances[k], place = recent_place(recent, distance);
         if (place < TCS_RECENT_DISTANCES)
             codes[k] = (uint8_t)(TCS_RECENT_DISTANCES + place);
         else {
