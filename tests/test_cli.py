@@ -128,8 +128,28 @@ def test_info_json_describes_the_stream_for_scripts(tmp_path):
         assert entry["mode"] == summary.mode and entry["quantizer"] == summary.quantizer
     weights = next(t for t in tensors if t["name"] == "dense1/weights")
     assert weights["snr_db"] >= 35.0 and len(weights["steps"]) == weights["shape"][0]
+    assert weights["tflite_name"] == "dense1/weights"  # short: coded under its own name
     skeleton = next(t for t in tensors if t["name"] == "__tflite_packed_skeleton__")
     assert skeleton["mode"] == "lossless" and "offset" in skeleton and "snr_db" not in skeleton
+    assert "tflite_name" not in skeleton
+
+
+def test_info_names_the_tflite_tensors_coded_under_their_index(tmp_path):
+    from test_tflite_io import named_dense_model
+
+    long_name = "model/dense/MatMul;model/dense/BiasAdd/ReadVariableOp/resource"
+    (tmp_path / "m.tflite").write_bytes(named_dense_model(long_name, "dense/bias"))
+    run("encode", "m.tflite", "-o", "m.tcb", "--step", "0.001", cwd=tmp_path)
+    table = run("info", "m.tcb", cwd=tmp_path).stdout.splitlines()
+    assert table[0].split()[-2:] == ["TFLite", "name"]
+    rows = {line.split()[0]: line.split() for line in table[2:] if not line.startswith(("stream:", "skeleton:"))}
+    assert rows["t1"][-1] == long_name and len(rows["dense/bias"]) == 9  # a kept name is not repeated
+    document = json.loads(run("info", "m.tcb", "--json", cwd=tmp_path).stdout)
+    assert {t["name"]: t.get("tflite_name") for t in document["tensors"]} == {
+        "t1": long_name, "dense/bias": "dense/bias", "__tflite_packed_skeleton__": None, "__tflite_places__": None,
+    }
+    bundled = run("encode", INT8_MODEL, "-o", "b.tcb", cwd=tmp_path).stdout
+    assert "TFLite name" not in bundled  # no column when every weight has its own name
 
 
 def test_info_json_reports_an_exact_reconstruction_as_inf(tmp_path):

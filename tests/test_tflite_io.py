@@ -61,7 +61,7 @@ def dense_model(weights: np.ndarray, bias: np.ndarray, weight_dtype=np.float32, 
     operators = [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, 2], [3], 1, BuiltinOptions.FullyConnectedOptions,
                               fully_connected_options(ActivationFunctionType.NONE))]
     if weight_dtype == np.float16:
-        tensors.append(TensorSpec("dense/weights_fp16", weights.shape, np.float16, weights.astype(np.float16)))
+        tensors.append(TensorSpec("dense/w_fp16", weights.shape, np.float16, weights.astype(np.float16)))
         operators.insert(0, OperatorSpec(BuiltinOperator.DEQUANTIZE, [4], [1]))
     spec = ModelSpec(tensors, operators, [0], [3], "test dense model", {"min_runtime_version": b"1.5.0".ljust(16, b"\0")})
     return build_tflite(spec, **build_options)
@@ -93,7 +93,7 @@ def sparse_weights_model(weights: np.ndarray, bias: np.ndarray) -> bytes:
     out_features, in_features = weights.shape
     tensors = [
         TensorSpec("input", (1, in_features), np.float32),
-        TensorSpec("dense/weights_sparse", weights.shape, np.float32, weights, sparse=True),
+        TensorSpec("dense/w_sparse", weights.shape, np.float32, weights, sparse=True),
         TensorSpec("dense/weights", weights.shape, np.float32),
         TensorSpec("dense/bias", bias.shape, np.float32, bias),
         TensorSpec("output", (1, out_features), np.float32),
@@ -119,7 +119,7 @@ def sparse_index_vectors_model(seed: int = 10) -> bytes:
         weights, bias = pruned_dense(seed + layer, widths[layer + 1], widths[layer])
         first = len(tensors)
         tensors += [
-            TensorSpec(f"fc{layer}/weights_sparse", weights.shape, np.float32, weights, sparse=True,
+            TensorSpec(f"fc{layer}/w_sparse", weights.shape, np.float32, weights, sparse=True,
                        sparse_index_type=index_type),
             TensorSpec(f"fc{layer}/weights", weights.shape, np.float32),
             TensorSpec(f"fc{layer}/bias", bias.shape, np.float32, bias),
@@ -279,10 +279,10 @@ def test_sparse_weights_are_coded_as_their_stored_values():
     weights, bias = pruned_dense(3)
     data = ALL_MODELS["generated/sparse_weights"]
     split_weights, _, layout = split_tflite(data)
-    np.testing.assert_array_equal(split_weights["dense/weights_sparse"], weights[weights != 0])
+    np.testing.assert_array_equal(split_weights["dense/w_sparse"], weights[weights != 0])
     stream = modelfile.encode_model(modelfile.model_from_bytes(data), snr_db=30)
     decoded = modelfile.decode_model(stream)
-    values = decoded.tensors["dense/weights_sparse"]
+    values = decoded.tensors["dense/w_sparse"]
     assert not np.array_equal(values, weights[weights != 0])  # coded lossily
     dense = np.zeros_like(weights)
     dense[weights != 0] = values
@@ -308,6 +308,11 @@ def sparse_index_vectors(data: bytes) -> dict[tuple[int, int, str], np.ndarray]:
     return vectors
 
 
+def is_index_vector(name: str) -> bool:
+    """Whether split_tflite named a tensor as a sparse index vector: `t<tensor>/<dimension>/<part>`."""
+    return name.endswith(("/segments", "/indices"))
+
+
 def test_sparse_index_vectors_are_coded_as_integer_tensors():
     """A pruned model's tables are mostly its sparse index vectors: the
     long ones are coded, losslessly (uint16 as int16 or as int8 pairs, bit
@@ -317,7 +322,7 @@ def test_sparse_index_vectors_are_coded_as_integer_tensors():
     weights, _, layout = split_tflite(data)
     records = [r for r in layout["weights"] if r["tensor_type"] == SPARSE_INDEX_VECTOR]
     expected = sparse_index_vectors(data)
-    coded = {(r["tensors"][0]["tensor"], int(r["name"].split(".")[2]), r["name"].split(".")[3]): r for r in records}
+    coded = {(r["tensors"][0]["tensor"], int(r["name"].split("/")[1]), r["name"].split("/")[2]): r for r in records}
     assert {key: r["dtype"] for key, r in coded.items()} == {
         (1, 1, "indices"): "int16", (5, 1, "segments"): "int16", (5, 1, "indices"): "uint8", (9, 1, "indices"): "int32"}
     for key, values in expected.items():
@@ -338,7 +343,7 @@ def test_sparse_index_vectors_are_coded_as_integer_tensors():
     assert sorted(views.values()) == ["int16", "int8"]  # this model exercises both views
     stream = modelfile.encode_model(model, snr_db=30)
     for entry in tinycabac.info(stream):
-        if entry.name.startswith("sparse"):
+        if is_index_vector(entry.name):
             pair_history = 2 if entry.dtype == "int8" else 1  # one index back
             assert (entry.mode, entry.prediction, entry.history) == ("lossless", "difference", pair_history), entry
     decoded = modelfile.decode_model(stream)
@@ -358,7 +363,7 @@ def dense_forward(tensors: dict[str, np.ndarray], vectors, inputs: np.ndarray) -
         segments, columns = vectors[tensor_index, 1, "segments"], vectors[tensor_index, 1, "indices"]
         weights = np.zeros((bias.size, activations.size), np.float32)
         rows = np.repeat(np.arange(bias.size), np.diff(segments.astype(np.int64)))
-        weights[rows, columns] = tensors[f"fc{layer}/weights_sparse"]
+        weights[rows, columns] = tensors[f"fc{layer}/w_sparse"]
         activations = np.maximum(weights @ activations + bias, 0)
     return activations[None, :]
 
@@ -369,7 +374,7 @@ def test_sparse_index_vectors_shrink_the_stream(monkeypatch):
     with_vectors = len(modelfile.encode_model(model, snr_db=30))
     monkeypatch.setattr(tflite_io, "MIN_INDEX_VECTOR_BYTES", 2**31)
     model = modelfile.model_from_bytes(ALL_MODELS["generated/sparse_index_vectors"])
-    assert not any(name.startswith("sparse") for name in model.tensors)
+    assert not any(is_index_vector(name) for name in model.tensors)
     assert with_vectors < 0.9 * len(modelfile.encode_model(model, snr_db=30))  # 9681 against 11951 B (format 11)
 
 
@@ -381,7 +386,7 @@ def test_an_update_of_a_repruned_model_rebuilds_its_index_vectors():
     for seed in (10, 20):
         new = modelfile.model_from_bytes(sparse_index_vectors_model(seed))
         update = modelfile.encode_update(new, base, step=1e-3)
-        modes = {t.name: t.mode for t in tinycabac.info(update) if t.name.startswith("sparse")}
+        modes = {t.name: t.mode for t in tinycabac.info(update) if is_index_vector(t.name)}
         expected = {name: "delta-lossless" if new.tensors[name].shape == base.tensors[name].shape else "lossless"
                     for name in modes}  # fmt: skip
         assert modes == expected and ("lossless" in modes.values()) == (seed != 10)
@@ -616,17 +621,22 @@ def test_many_weight_buffers_of_one_name_split_in_linear_time():
     assert len(kept) == count and elapsed < 10
 
 
-def test_duplicate_tensor_names_get_unique_weight_names():
-    weights, bias = random_dense(3, out_features=20)
+def named_dense_model(weights_name: str, bias_name: str) -> bytes:
+    """input [1, 20] -> FULLY_CONNECTED -> output, with these TFLite names for its weights and bias."""
+    weights, bias = random_dense(4, out_features=20)
     tensors = [
         TensorSpec("input", (1, 20), np.float32),
-        TensorSpec("same", (20, 20), np.float32, weights),
-        TensorSpec("same", (20,), np.float32, bias),
+        TensorSpec(weights_name, (20, 20), np.float32, weights),
+        TensorSpec(bias_name, (20,), np.float32, bias),
         TensorSpec("output", (1, 20), np.float32),
     ]
     operators = [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, 2], [3], 1, BuiltinOptions.FullyConnectedOptions,
                               fully_connected_options(ActivationFunctionType.NONE))]
-    data = build_tflite(ModelSpec(tensors, operators, [0], [3]))
+    return build_tflite(ModelSpec(tensors, operators, [0], [3]))
+
+
+def test_duplicate_tensor_names_get_unique_weight_names():
+    data = named_dense_model("same", "same")
     split_weights, skeleton, layout = split_tflite(data)
     assert list(split_weights) == ["same", "same#2"]
     assert join_tflite(skeleton, layout, split_weights) == data
@@ -644,16 +654,7 @@ def test_duplicate_tensor_names_get_unique_weight_names():
 def test_any_tflite_tensor_name_gets_a_valid_stream_name(weights_name, bias_name):
     from tinycabac import codec, modelfile
 
-    weights, bias = random_dense(4, out_features=20)
-    tensors = [
-        TensorSpec("input", (1, 20), np.float32),
-        TensorSpec(weights_name, (20, 20), np.float32, weights),
-        TensorSpec(bias_name, (20,), np.float32, bias),
-        TensorSpec("output", (1, 20), np.float32),
-    ]
-    operators = [OperatorSpec(BuiltinOperator.FULLY_CONNECTED, [0, 1, 2], [3], 1, BuiltinOptions.FullyConnectedOptions,
-                              fully_connected_options(ActivationFunctionType.NONE))]
-    data = build_tflite(ModelSpec(tensors, operators, [0], [3]))
+    data = named_dense_model(weights_name, bias_name)
     split_weights, skeleton, layout = split_tflite(data)
     names = list(split_weights)
     assert len(set(names)) == 2 and join_tflite(skeleton, layout, split_weights) == data
@@ -662,6 +663,42 @@ def test_any_tflite_tensor_name_gets_a_valid_stream_name(weights_name, bias_name
     stream = modelfile.encode_model(modelfile.model_from_bytes(data), step=2.0**-10)
     assert list(codec.decode(stream)) == names  # none hidden as container data
     assert list(modelfile.decode_model(stream).tensors) == names
+
+
+def test_a_long_tflite_name_is_coded_as_the_tensor_index_and_found_again():
+    """A converter's fused-op name costs its bytes in the directory, where
+    nothing packs it, and the skeleton holds it anyway: such a weight is
+    coded under "t<index>" (the interpreter's tensor index), and the host
+    tools find the name again from the skeleton and the places."""
+    long_name = "model_1/model/dense/MatMul;model_1/model/dense/BiasAdd/ReadVariableOp/resource"
+    data = named_dense_model(long_name, "t1")  # a kept short name that is also the long one's index
+    weights, _, _ = split_tflite(data)
+    assert list(weights) == ["t1", "t1#2"]
+    details = {d["index"]: d["name"] for d in make_interpreter(data).get_tensor_details()}
+    assert details[1] == long_name
+    stream = modelfile.encode_model(modelfile.model_from_bytes(data), step=2.0**-10)
+    assert modelfile.tflite_names(stream) == {"t1": long_name, "t1#2": "t1"}
+    assert modelfile.decode_model(stream).to_bytes() != b"" and len(stream) < len(data)
+    short = modelfile.encode_model(modelfile.model_from_bytes(named_dense_model("dense/w", "dense/b")), step=2.0**-10)
+    directory_size = lambda stream: struct.unpack_from("<I", stream, 8)[0]  # noqa: E731 (FORMAT 3.1)
+    assert directory_size(stream) <= directory_size(short)  # "t1" and "t1#2", not the long name's 78 bytes
+    assert modelfile.tflite_names(short) == {"dense/w": "dense/w", "dense/b": "dense/b"}
+
+
+def test_tflite_names_of_streams_without_a_tflite_file(monkeypatch):
+    assert modelfile.tflite_names(tinycabac.encode({"w": np.arange(10, dtype=np.int8)})) == {}
+    data = named_dense_model("a" * 40, "b")
+    stream = modelfile.encode_model(modelfile.model_from_bytes(data), step=2.0**-10)
+    assert modelfile.tflite_names(stream) == {"t1": "a" * 40, "b": "b"}
+    monkeypatch.setattr(modelfile, "_MAX_NAMED_FILE_SIZE", len(data) - 1)  # would take too much memory to rebuild
+    assert modelfile.tflite_names(stream) == {}
+    monkeypatch.undo()
+    assert tinycabac.info(stream)[-1].name == modelfile.PLACES_NAME
+    damaged = bytearray(stream)
+    damaged[-1] ^= 0x40  # the places' last payload byte
+    with pytest.raises(tinycabac.FormatError):
+        modelfile.decode_model(bytes(damaged))
+    assert modelfile.tflite_names(bytes(damaged)) == {}  # info still lists such a stream
 
 
 # ---------------------------------------------------------------- modified weights
@@ -698,10 +735,10 @@ def test_float32_arrays_for_float16_tensors_are_narrowed_back():
     weights, bias = random_dense(1, out_features=24)
     data = ALL_MODELS["generated/dense_float16"]
     split_weights, skeleton, layout = split_tflite(data)
-    assert split_weights["dense/weights_fp16"].dtype == np.float16
+    assert split_weights["dense/w_fp16"].dtype == np.float16
     as_float32 = {name: array.astype(np.float32) for name, array in split_weights.items()}
     assert join_tflite(skeleton, layout, as_float32) == data
-    halved = {**as_float32, "dense/weights_fp16": as_float32["dense/weights_fp16"] / 2}
+    halved = {**as_float32, "dense/w_fp16": as_float32["dense/w_fp16"] / 2}
     inputs = np.ones((1, 20), np.float32)
     expected = inputs @ (weights.astype(np.float16).astype(np.float32) / 2).T + bias
     np.testing.assert_allclose(run_model(join_tflite(skeleton, layout, halved), inputs), expected, rtol=1e-3, atol=1e-3)

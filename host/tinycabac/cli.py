@@ -27,6 +27,7 @@ from .modelfile import (
     model_from_bytes,
     packed_skeleton_sizes,
     read_model,
+    tflite_names,
     write_atomic,
     writes_in_place,
 )
@@ -131,13 +132,32 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
         )
         total_in += t.original_bytes
         total_out += t.payload_bytes
+    rows = _with_tflite_names(rows, stream)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines = ["  ".join(_table_cell(cell, i, w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     lines.insert(1, "-" * len(lines[0]))
     overhead = len(stream) - total_out
     lines.append(f"stream: {len(stream)} bytes ({total_out} payload + {overhead} header/directory) from {total_in} bytes of tensors")
     lines += _packed_skeleton_note(stream, summaries)
     return "\n".join(lines)
+
+
+def _with_tflite_names(rows: list[tuple], stream: bytes) -> list[tuple]:
+    """The rows with a last column of TFLite names, for the weights coded
+    under their tensor's index instead (long names); unchanged if none is."""
+    renamed = {name: tflite for name, tflite in tflite_names(stream).items() if name != tflite}
+    if not renamed:
+        return rows
+    return [rows[0] + ("TFLite name",)] + [row + (renamed.get(row[0], ""),) for row in rows[1:]]
+
+
+# The size table's columns of names (the stream's, and the TFLite name after
+# the figures) read from the left, its figures from the right.
+_NAME_COLUMNS = (0, 9)
+
+
+def _table_cell(cell: str, column: int, width: int) -> str:
+    return cell.ljust(width) if column in _NAME_COLUMNS else cell.rjust(width)
 
 
 def _packed_skeleton_note(stream: bytes, summaries: list) -> list[str]:
@@ -272,6 +292,7 @@ def _tensor_json(t: codec.TensorSummary, snr: float | None) -> dict:
 def _info_json(stream: bytes, snrs: dict[str, float | None]) -> str:
     """The info table as one JSON document, for scripts (size budgets in CI)."""
     tensors = codec.info(stream)  # validates the stream before byte 4 is read
+    names = tflite_names(stream)
     payload = sum(t.payload_bytes for t in tensors)
     document = {
         "format_version": stream[4],
@@ -283,6 +304,10 @@ def _info_json(stream: bytes, snrs: dict[str, float | None]) -> str:
         "history_bytes_needed": max((t.history for t in tensors), default=0),
         "tensors": [_tensor_json(t, snrs.get(t.name)) for t in tensors],
     }
+    for entry in document["tensors"]:  # the name a .tflite weight has in the file
+        tflite_name = names.get(entry["name"])
+        if tflite_name is not None:
+            entry["tflite_name"] = tflite_name
     sizes = packed_skeleton_sizes(stream)
     if sizes is not None:  # what the packed tensor holds (FORMAT 3.6)
         document["skeleton_bytes"], document["packed_skeleton_bytes"] = sizes

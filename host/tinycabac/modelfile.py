@@ -27,7 +27,7 @@ from .container import (
     TFLITE_SKELETON_NAME,
     FormatError,
 )
-from .tflite_io import SPARSE_INDEX_VECTOR, TFLITE_FILE_IDENTIFIER, join_tflite, split_tflite
+from .tflite_io import SPARSE_INDEX_VECTOR, TFLITE_FILE_IDENTIFIER, join_tflite, split_tflite, tflite_names_by_offset
 
 SKELETON_NAME = TFLITE_SKELETON_NAME
 PACKED_SKELETON_NAME = TFLITE_PACKED_SKELETON_NAME
@@ -271,6 +271,39 @@ def packed_skeleton_sizes(stream: bytes) -> tuple[int, int] | None:
             header = native.Stream(stream).decode(index)[: skeleton_pack.HEADER.size].tobytes()
             return skeleton_pack.HEADER.unpack(header)[0], entry.elements
     return None
+
+
+# tflite_names rebuilds the file, twice its size in memory: a few bytes of
+# stream can declare a file of up to 2 GiB of zeros.
+_MAX_NAMED_FILE_SIZE = 256 << 20
+
+
+def tflite_names(stream: bytes) -> dict[str, str]:
+    """{stream name: TFLite tensor name} of each weight of a .tflite stream,
+    {} for any other stream, one whose container data does not decode, or
+    one of a file over 256 MiB.
+
+    The encoder codes a weight with a long TFLite name under the tensor's
+    index (tflite_io.stream_name); this finds the name again from the
+    skeleton and the places alone, without decoding any weight: the file is
+    rebuilt with zero weights, which gives the same tables, and each place
+    is matched with the buffer or index vector that starts there."""
+    entries = codec.info(stream)
+    container = {PACKED_SKELETON_NAME, SKELETON_NAME, PLACES_NAME}
+    try:
+        decoder = native.Stream(stream)
+        tensors = {entry.name: decoder.decode(index) for index, entry in enumerate(entries) if entry.name in container}
+        # Not asked for LAYOUT_NAME: a file of 2 GiB or more is refused here
+        # as having no places, as any stream that is not of a .tflite file.
+        model = _model_from_tensors(tensors, stream)
+        if model.kind != "tflite" or model.layout["file_size"] > _MAX_NAMED_FILE_SIZE:
+            return {}
+        records = model.layout["weights"]
+        zeros = {record["name"]: np.zeros(record["shape"], record["dtype"]) for record in records}
+        names_at = tflite_names_by_offset(join_tflite(model.skeleton, model.layout, zeros))
+    except ValueError:  # FormatError too: info still lists a stream whose tensors do not decode
+        return {}
+    return {record["name"]: names_at[record["offset"]] for record in records if record["offset"] in names_at}
 
 
 def _model_from_tensors(tensors: dict[str, np.ndarray], stream: bytes) -> Model:

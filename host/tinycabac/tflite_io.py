@@ -116,6 +116,14 @@ def split_tflite(data: bytes) -> tuple[dict[str, np.ndarray], bytes, dict]:
     return weights, skeleton, layout
 
 
+def tflite_names_by_offset(data: bytes) -> dict[int, str]:
+    """{file offset: TFLite name} of the weights split_tflite cuts out of a
+    file: the first tensor that uses each buffer, the sparse tensor that
+    each index vector describes."""
+    _, _, layout = split_tflite(data)
+    return {record["offset"]: record["tensors"][0]["name"] for record in layout["weights"]}
+
+
 def join_tflite(skeleton: bytes, layout: dict, weights: dict[str, np.ndarray]) -> bytes:
     """Splice weight arrays back into a skeleton made by `split_tflite`."""
     records = layout["weights"]
@@ -243,7 +251,7 @@ def _collect_weight_records(model: tflite.Model, data: bytes) -> list[dict]:
             record = _weight_record(tensor, model.Buffers(buffer_index), data)
             if record is None:
                 continue
-            record["name"] = _unique_name(_stream_name(reference["name"], buffer_index), used_names, last_suffix)
+            record["name"] = _unique_name(stream_name(reference["name"], subgraph_index, tensor_index), used_names, last_suffix)
             record["buffer"] = buffer_index
             record["tensors"] = [reference]
             records_by_buffer[buffer_index] = record
@@ -282,9 +290,8 @@ def _sparse_index_records(model: tflite.Model, data: bytes, used_names: set[str]
                     record = _index_vector_record(member, table, data)
                     if record is None:
                         continue
-                    # short: a directory entry's name costs its bytes, and
-                    # the tensor's own name is in the skeleton already
-                    base = f"sparse{subgraph_index}.{tensor_index}.{dimension}.{part}"
+                    # short, as stream_name says why
+                    base = f"{_tensor_id(subgraph_index, tensor_index)}/{dimension}/{part}"
                     record["name"] = _unique_name(base, used_names, last_suffix)
                     record["tensors"] = [reference]
                     records.append(record)
@@ -434,21 +441,32 @@ def _tensor_name(tensor) -> str:
     return raw.decode("utf-8", errors="replace") if raw else ""
 
 
-# Stream names are at most 255 bytes (FORMAT 3.2); this leaves room for
-# _unique_name's "#N" suffix.
-_MAX_STREAM_NAME_BYTES = 240
+# A TFLite name up to this long is kept as the tensor's stream name.
+_MAX_KEPT_NAME_BYTES = 16
 
 
-def _stream_name(tensor_name: str, buffer_index: int) -> str:
-    """The name a weight buffer is coded under.  A TFLite name may be empty,
-    longer than a stream name may be (converters join fused ops' names), or
-    begin with the reserved "__" (FORMAT 3.5); the layout, not the name, puts
-    the weights back, so the name only has to be valid and unique."""
-    if not tensor_name:
-        return f"buffer_{buffer_index}"
-    if tensor_name.startswith("__"):
-        tensor_name = "tensor" + tensor_name
-    return tensor_name.encode("utf-8")[:_MAX_STREAM_NAME_BYTES].decode("utf-8", errors="ignore")
+def stream_name(tensor_name: str, subgraph_index: int, tensor_index: int) -> str:
+    """The name a weight buffer is coded under: its TFLite name if short,
+    else the tensor's index (`_tensor_id`).
+
+    A directory entry's name costs its bytes, uncompressed (FORMAT 3.2),
+    while the skeleton holds the TFLite name anyway, where LZ77 packs it to
+    a few bytes.  Converters join the names of fused ops
+    ("model_1/model/conv2d_25/BiasAdd;model_1/model/conv2d_25/BiasAdd/
+    ReadVariableOp/resource;..."): on mediapipe's models those names took
+    0.2-5% of the stream.  An empty name, or one with the reserved "__"
+    prefix (FORMAT 3.5), gets the index too.  The layout, not the name, puts
+    the weights back, so the name only has to be valid and unique; the host
+    tools show the TFLite name beside it (`modelfile.tflite_names`).
+    bench/bench_lossless.py names its corpus's tensors the same way."""
+    fits = 0 < len(tensor_name.encode("utf-8")) <= _MAX_KEPT_NAME_BYTES
+    return tensor_name if fits and not tensor_name.startswith("__") else _tensor_id(subgraph_index, tensor_index)
+
+
+def _tensor_id(subgraph_index: int, tensor_index: int) -> str:
+    """"t57" for tensor 57 of the main subgraph (the `index` that
+    tf.lite.Interpreter.get_tensor_details() reports), "t1.57" in subgraph 1."""
+    return f"t{tensor_index}" if subgraph_index == 0 else f"t{subgraph_index}.{tensor_index}"
 
 
 def _unique_name(base: str, used: set[str], last_suffix: dict[str, int]) -> str:
