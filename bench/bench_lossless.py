@@ -51,7 +51,11 @@ class ModelResult:
 
 
 def tensor_dict(model: Model, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
-    named = {tensor.name: array for tensor, array in zip(model.tensors, arrays)}
+    """The model's tensors under the names `tinycabac encode model.tflite`
+    codes them with: the TFLite name up to 16 bytes, else the tensor index."""
+    from tinycabac.tflite_io import stream_name
+
+    named = {stream_name(tensor.name, 0, tensor.index): array for tensor, array in zip(model.tensors, arrays)}
     if len(named) != len(arrays):
         raise ValueError(f"{model.name}: tensor names are not unique")
     return named
@@ -197,8 +201,10 @@ stores int8 weights. Every column codes the same levels; numbers are **bits per 
   stays at 8 bits per weight. Packed indices and value tables counted, the DECODE
   operators' metadata not.
 - `{TINYCABAC}`: whole `.tcb` stream of the model (container and directory included); round
-  trip verified. `{TINYCABAC_PAYLOADS}`: the same without the container (header, directory
-  with names, shapes, payload offsets and CRC-32s).
+  trip verified. The tensors are named as `tinycabac encode model.tflite` names them: the
+  model file's name when it has at most 16 bytes, else the tensor index (`t57`; an ONNX
+  initializer's position). `{TINYCABAC_PAYLOADS}`: the same without the container (header,
+  directory with names, shapes, payload offsets and CRC-32s).
 
 ## Bits per weight
 

@@ -30,6 +30,7 @@ class WeightTensor:
     name: str
     weights: np.ndarray  # float32, shape as stored in the model file
     channel_axis: int  # axis of the output channel
+    index: int  # in the model file: the TFLite tensor index, or the ONNX initializer's position
 
     @property
     def num_channels(self) -> int:
@@ -160,7 +161,7 @@ def _tflite_weights(data: bytes) -> list[WeightTensor]:
         weights = _tflite_tensor_array(model, subgraph, tensor_index)
         if weights is not None and weights.ndim >= 2:
             name = subgraph.Tensors(tensor_index).Name().decode()
-            tensors.append(WeightTensor(name, weights, channel_axis))
+            tensors.append(WeightTensor(name, weights, channel_axis, tensor_index))
     return tensors
 
 
@@ -188,6 +189,7 @@ def _onnx_weights(data: bytes, excluded: tuple[str, ...]) -> list[WeightTensor]:
 
     graph = onnx.load_from_string(data).graph
     initializers = {init.name: init for init in graph.initializer}
+    positions = {init.name: position for position, init in enumerate(graph.initializer)}
     tensors, seen = [], set()
     for node in graph.node:
         for input_index, name in enumerate(node.input):
@@ -197,7 +199,7 @@ def _onnx_weights(data: bytes, excluded: tuple[str, ...]) -> list[WeightTensor]:
             seen.add(name)
             weights = numpy_helper.to_array(initializers[name]).astype(np.float32)
             if weights.ndim >= 2:
-                tensors.append(WeightTensor(name, weights, axis % weights.ndim))
+                tensors.append(WeightTensor(name, weights, axis % weights.ndim, positions[name]))
     return tensors
 
 
