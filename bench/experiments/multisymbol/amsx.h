@@ -1,0 +1,99 @@
+/* amsx: an adaptive multi-symbol range coder with a compact model layout (step 1), an escape for values beyond int8 (step 2)
+ * and optional power-of-two totals / division-free decoding (step 4).  Experiment only, not part of
+ * the tinycabac format (README.md in this directory).
+ *
+ * Per value: context = min(a >> CTX_SHIFT, NCTX - 1) (a: tinycabac's activity, FORMAT 5.4);
+ * symbol = magnitude class of m = |v| with MB mantissa bits for m < 256 (m < 2^(MB+1): m itself; else
+ * (bitlen, MB bits below the MSB)), or ESC (m >= 256).  Then the low bits of m and the sign (m > 0) as raw
+ * bits; after ESC: ESC == 1: Exp-Golomb order 0 of m - 256 as raw bits, then the sign;
+ * ESC == 2: bitlen(m) - 9 with one shared adaptive count model (24 symbols), then the bitlen(m) - 1 bits
+ * below the MSB and the sign as raw bits.
+ * Model of a context: u16 cnt[NSYM] (count of the entry), u8 sym[NSYM] (symbol index of the entry, entries
+ * kept roughly sorted by count: swap with predecessor when larger), u16 tot.
+ *  POW2 = 0: tot = sum of counts; c0 = C0 (ESC: 1), + INC per coded symbol, all halved when tot > LIMIT.
+ *  POW2 = 1: the total is fixed at 2^TB; tot holds the reservoir 2^TB - sum(cnt), which is added to the
+ *            first (most probable) entry's interval.  Per coded symbol cnt += inc, reservoir -= inc; every
+ *            R = 2^LOG2R updates of the context: cnt -= cnt >> sh for all entries (freed mass goes to the
+ *            reservoir), sh = min(sh + 1, SHMAX), inc = reservoir >> LOG2R.
+ *  DIVFREE = 1 (needs POW2): symbol search compares code with r * cum (no t = code / r), raw bits decoded
+ *            one at a time (range >>= 1; compare).
+ */
+#include <stdint.h>
+#include <stddef.h>
+#ifndef MB
+#define MB 1
+#endif
+#define NSYM8 ((2 << MB) + (8 - MB - 1) * (1 << MB))
+#ifndef ESC
+#define ESC 1
+#endif
+#define NSYM (NSYM8 + (ESC != 0))
+#ifndef NCTX
+#define NCTX 12
+#endif
+#ifndef CTX_SHIFT
+#define CTX_SHIFT 2
+#endif
+#ifndef POW2
+#define POW2 0
+#endif
+#ifndef DIVFREE
+#define DIVFREE 0
+#endif
+#ifndef INC
+#define INC 16
+#endif
+#ifndef C0
+#define C0 8
+#endif
+#ifndef LIMIT
+#define LIMIT 32768
+#endif
+#define TB 15
+#ifndef LOG2R
+#define LOG2R 4
+#endif
+#ifndef SH0
+#define SH0 1
+#endif
+#ifndef SHMAX
+#define SHMAX 7
+#endif
+#ifndef SCALE
+#define SCALE 0
+#endif
+#ifndef OUT_T
+#define OUT_T int8_t
+#endif
+
+typedef struct {
+    uint16_t tot;
+#if POW2
+    uint16_t inc;
+    uint8_t left, sh;
+#endif
+    uint16_t cnt[NSYM];
+    uint8_t sym[NSYM];
+} amsx_model;
+
+#define NESC 24   /* ESC == 2: bitlen 9..32 of |v| >= 256, one adaptive count model shared by all contexts */
+typedef struct {
+    amsx_model m[NCTX];
+#if ESC == 2
+    uint16_t etot, ecnt[NESC];
+#endif
+} amsx_state;
+
+/* symbol info (flash): bitlen << 12 | nraw << 8 | base; nraw includes the sign bit; ESC: 0xF000 */
+extern const uint16_t amsx_info[NSYM];
+void amsx_init(amsx_state *s);
+void amsx_decay(amsx_model *m);
+void amsx_halve(amsx_model *m);
+long amsx_encode(amsx_state *s, const int32_t *v, const uint8_t *cols, size_t n, unsigned a0, uint8_t *out, size_t cap);
+int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, size_t n, unsigned a0, uint32_t *crc
+#if SCALE
+                , uint8_t *ring, size_t H
+#endif
+                );
+extern uint64_t amsx_steps, amsx_escapes;
+static inline unsigned amsx_ctx(unsigned a) { a >>= CTX_SHIFT; return a < NCTX - 1 ? a : NCTX - 1; }

@@ -1,0 +1,188 @@
+#include "amsx.h"
+#ifdef HOST_STATS
+uint64_t amsx_steps;
+#define STEP() (amsx_steps++)
+#else
+#define STEP()
+#endif
+extern const uint32_t amsx_crc_table[256];
+
+#define NORM(fail) while (range < (1u << 24)) { if (p >= end) fail; range <<= 8; code = code << 8 | *p++; }
+
+
+#if ESC
+typedef struct { uint32_t range, code; const uint8_t *p, *end; } rd;
+static int rd_raw(rd *d, unsigned n, uint32_t *out)   /* n <= 16 */
+{
+    uint32_t range = d->range, code = d->code, v = 0;
+    const uint8_t *p = d->p, *end = d->end;
+#if DIVFREE
+    for (unsigned i = 0; i < n; i++) { range >>= 1; v <<= 1; if (code >= range) { code -= range; v |= 1; } }
+#else
+    uint32_t rr = range >> n; v = code / rr; code -= v * rr; range = rr;
+    if (v >> n) return -2;
+#endif
+    NORM(return -3);
+    d->range = range; d->code = code; d->p = p; *out = v;
+    return 0;
+}
+/* after ESC, returns the signed value in *val and bitlen(|val|) in *b.
+ * ESC == 2: bitlen(m) - 9 with the shared adaptive model, the bits below the MSB, the sign. */
+#if ESC == 2
+static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *val, unsigned *b)
+{
+    uint32_t range = d->range, code = d->code, hi = 0, x, bit;
+    const uint8_t *p = d->p, *end = d->end;
+    uint32_t r = range / s->etot, t = code / r, cum = 0;
+    unsigned k = 0;
+    if (t >= s->etot) return -2;
+    while (t >= cum + s->ecnt[k]) cum += s->ecnt[k++];
+    code -= r * cum; range = r * s->ecnt[k];
+    NORM(return -3);
+    d->range = range; d->code = code; d->p = p;
+    s->ecnt[k] += INC;
+    if ((s->etot += INC) > LIMIT) { unsigned tt = 0; for (int q = 0; q < NESC; q++) { s->ecnt[q] = (s->ecnt[q] + 1) >> 1; tt += s->ecnt[q]; } s->etot = tt; }
+    unsigned n = k + 8;   /* bits below the MSB */
+    if (n > 16) { if (rd_raw(d, 16, &hi)) return -3; n -= 16; }
+    if (rd_raw(d, n, &x)) return -3;
+    uint32_t m = (uint32_t)((uint64_t)1 << (k + 8) | (uint64_t)hi << n | x);
+    if (m > 0x80000000u) return -5;
+    if (rd_raw(d, 1, &bit)) return -3;
+    *val = bit ? (int32_t)(0u - m) : (int32_t)m;
+    *b = k + 9;
+    return 0;
+}
+#else
+/* ESC == 1: Exp-Golomb order 0 of m - 256 as raw bits, then the sign */
+static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *val, unsigned *b)
+{
+    (void)s;
+    uint32_t bit, z = 0, x = 0, hi = 0;
+    for (;;) {
+        if (rd_raw(d, 1, &bit)) return -3;
+        if (bit) break;
+        if (++z > 31) return -5;
+    }
+    unsigned n = z;
+    if (n > 16) { if (rd_raw(d, 16, &hi)) return -3; n -= 16; }
+    if (rd_raw(d, n, &x)) return -3;
+    uint32_t e1 = (uint32_t)((uint64_t)1 << z | (uint64_t)hi << n | x);
+    uint32_t m = e1 - 1 + 256;
+    if (e1 - 1 > 0x80000000u - 256) return -5;
+    if (rd_raw(d, 1, &bit)) return -3;
+    *val = bit ? (int32_t)(0u - m) : (int32_t)m;
+    *b = 32 - __builtin_clz(m);
+    return 0;
+}
+#endif
+#endif /* ESC */
+
+int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, size_t n, unsigned a0, uint32_t *crc_out
+#if SCALE
+                , uint8_t *ring, size_t H
+#endif
+                )
+{
+#if SCALE
+    uint8_t *slot = ring, *ring_end = ring + H;
+    for (size_t i = 0; i < H; i++) ring[i] = (uint8_t)a0;
+#endif
+    const uint8_t *p = in, *end = in + in_size;
+    uint32_t range = 0xFFFFFFFFu, code, crc = 0xFFFFFFFFu;
+    unsigned act = a0;
+    OUT_T *stop = out + n;
+    if (in_size < 4) return -1;
+    code = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    p += 4;
+    while (out < stop) {
+#if SCALE
+        unsigned col = *slot;
+        amsx_model *m = &s->m[amsx_ctx((act + 3 * col) >> 2)];
+#else
+        amsx_model *m = &s->m[amsx_ctx(act)];
+#endif
+        uint16_t *c = m->cnt;
+        uint32_t cum, x;
+#if POW2
+        uint32_t r = range >> TB;
+        cum = m->tot;
+#if DIVFREE
+        if (code >= r << TB) return -2;
+        for (;;) { x = *c; STEP(); cum += x; if (code < r * cum) break; c++; }
+#else
+        uint32_t t = code / r;
+        if (t >> TB) return -2;
+        for (;;) { x = *c; STEP(); cum += x; if (t < cum) break; c++; }
+#endif
+        uint32_t lo = c == m->cnt ? 0 : cum - x;
+        code -= r * lo;
+        range = r * (cum - lo);
+#else
+        uint32_t r = range / m->tot;
+        uint32_t t = code / r;
+        if (t >= m->tot) return -2;
+        cum = 0;
+        for (;;) { x = *c; STEP(); if (t < cum + x) break; cum += x; c++; }
+        code -= r * cum;
+        range = r * x;
+#endif
+        NORM(return -3);
+        unsigned j = c - m->cnt;
+        unsigned info = amsx_info[m->sym[j]];
+        /* model update */
+#if POW2
+        x += m->inc; *c = x; m->tot -= m->inc;
+#else
+        x += INC; *c = x;
+#endif
+        if (j && x > c[-1]) {
+            c[0] = c[-1]; c[-1] = x;
+            uint8_t y = m->sym[j]; m->sym[j] = m->sym[j - 1]; m->sym[j - 1] = y;
+        }
+#if POW2
+        if (--m->left == 0) amsx_decay(m);
+#else
+        if ((m->tot += INC) > LIMIT) amsx_halve(m);
+#endif
+        int32_t val;
+        unsigned b;
+#if ESC
+        if (info >= 0xF000) {
+            rd d = {range, code, p, end};
+            int rc = esc_decode(s, &d, &val, &b);
+            if (rc) return rc;
+            range = d.range; code = d.code; p = d.p;
+        } else
+#endif
+        {
+            unsigned nraw = (info >> 8) & 15;
+            val = (int32_t)(info & 0xFF);
+            b = info >> 12;
+            if (nraw) {
+                uint32_t v;
+#if DIVFREE
+                v = 0;
+                do { range >>= 1; v <<= 1; if (code >= range) { code -= range; v |= 1; } } while (--nraw);
+#else
+                uint32_t rr = range >> nraw;
+                v = code / rr;
+                code -= v * rr;
+                range = rr;
+#endif
+                NORM(return -3);
+                int32_t neg = -(int32_t)(v & 1);
+                val = ((val + (int32_t)(v >> 1)) ^ neg) - neg;
+            }
+        }
+        act = act - (act >> 3) + b;
+#if SCALE
+        *slot = (uint8_t)(col - (col >> 3) + b);
+        if (++slot == ring_end) slot = ring;
+#endif
+        crc = amsx_crc_table[(crc ^ (uint32_t)val) & 0xFF] ^ (crc >> 8);
+        *out++ = (OUT_T)val;
+    }
+    if (code != 0) return -4;
+    *crc_out = ~crc;
+    return 0;
+}
