@@ -17,6 +17,22 @@
  *            reservoir), sh = min(sh + 1, SHMAX), inc = reservoir >> LOG2R.
  *  DIVFREE = 1 (needs POW2): symbol search compares code with r * cum (no t = code / r), raw bits decoded
  *            one at a time (range >>= 1; compare).
+ *  MULSEARCH (needs POW2 = 0; decoder only, same bitstream as the counts decoder, bit-exact for every input):
+ *            1: one division per symbol, r = range / tot; the search compares code with r * cum instead of
+ *               t = code / r with cum; raw bits still by v = code / rr.
+ *            2: as 1, and the raw bits v = code / rr (rr = range >> nraw) by a restoring division over
+ *               nraw + 1 quotient bits (compare code with rr << i), exact also when v = 2^nraw.
+ *            3: as 2, the restoring division unrolled (a switch on nraw falling through).
+ *  DIVTOT (with MULSEARCH): how r = range / tot is computed.  0: the C division (libgcc's __udivsi3 on
+ *            ARMv6-M); 1: a schoolbook division specialised for 128 <= tot <= 32768, unrolled
+ *            (amsx_divtot in amsx_dec.c).
+ *  SIGN (a different bitstream; encoder and decoder): 0: the sign is the last raw bit.  Otherwise the raw chunk
+ *            holds only the magnitude bits and the sign follows, coded with one of tinycabac's 12 sign contexts,
+ *            previous sign (0 none yet, 1 negative, 2 positive) * 4 + min(bitlen(m), 4) - 1 (FORMAT 5.5):
+ *            1: a 2-entry adaptive count model (SC0 each, + SINC, both halved when the total exceeds SLIMIT),
+ *               r = range / total (a C division also with DIVTOT);
+ *            2: a 12-bit probability of "positive", bound = (range >> 12) * p, p += (4096 - p) >> SRATE or
+ *               p -= p >> SRATE.  The escape's sign stays raw.
  */
 #include <stdint.h>
 #include <stddef.h>
@@ -40,6 +56,18 @@
 #ifndef DIVFREE
 #define DIVFREE 0
 #endif
+#ifndef MULSEARCH
+#define MULSEARCH 0
+#endif
+#ifndef DIVTOT
+#define DIVTOT 0
+#endif
+#if MULSEARCH && (POW2 || DIVFREE)
+#error "MULSEARCH is an option of the counts decoder (POW2 = 0)"
+#endif
+#if DIVTOT && !MULSEARCH
+#error "DIVTOT needs MULSEARCH"
+#endif
 #ifndef INC
 #define INC 16
 #endif
@@ -50,6 +78,9 @@
 #define LIMIT 32768
 #endif
 #define TB 15
+#if DIVTOT && (C0 * NSYM8 + (ESC != 0) < 128 || LIMIT > 32768)
+#error "DIVTOT needs 128 <= tot <= 32768"
+#endif
 #ifndef LOG2R
 #define LOG2R 4
 #endif
@@ -58,6 +89,21 @@
 #endif
 #ifndef SHMAX
 #define SHMAX 7
+#endif
+#ifndef SIGN
+#define SIGN 0
+#endif
+#ifndef SC0
+#define SC0 8
+#endif
+#ifndef SINC
+#define SINC 16
+#endif
+#ifndef SLIMIT
+#define SLIMIT 1024
+#endif
+#ifndef SRATE
+#define SRATE 5
 #endif
 #ifndef SCALE
 #define SCALE 0
@@ -81,6 +127,11 @@ typedef struct {
     amsx_model m[NCTX];
 #if ESC == 2
     uint16_t etot, ecnt[NESC];
+#endif
+#if SIGN == 1
+    uint16_t sgn[12][2];
+#elif SIGN == 2
+    uint16_t sgp[12];
 #endif
 } amsx_state;
 

@@ -7,6 +7,36 @@ uint64_t amsx_steps;
 #endif
 extern const uint32_t amsx_crc_table[256];
 
+#if DIVTOT
+/* n / d for 128 <= d <= 32768 (any n): schoolbook in two halves, each step "N = 2N; if (N >= D) N = N - D + 1"
+ * (remainder in the high bits of N, quotient bits entering at the bottom; N < D <= 2^31, so 2N never overflows).
+ * Stage 1: q1 = (n >> 16) / d, at most 9 bits (2 once d >= 2^14: n >> 16 < 2^16 <= d << 2);
+ * stage 2: ((n >> 16) % d << 16 | n & 0xFFFF) / d, 16 bits.  Fully unrolled. */
+#define DSTEP(N, Dm1) N <<= 1; if (N > Dm1) N -= Dm1;
+static inline uint32_t amsx_divtot(uint32_t n, uint32_t d)
+{
+    uint32_t N = n >> 16, q1, Dm1;
+    if (N < d) q1 = 0;
+    else if (d >= 1u << 14) {
+        Dm1 = (d << 2) - 1;
+        DSTEP(N, Dm1) DSTEP(N, Dm1)
+        q1 = N & 3; N >>= 2;
+    } else {
+        Dm1 = (d << 9) - 1;
+        DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1)
+        q1 = N & 511; N >>= 9;
+    }
+    N = N << 16 | (n & 0xFFFF);
+    Dm1 = (d << 16) - 1;
+    DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1)
+    DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1) DSTEP(N, Dm1)
+    return q1 << 16 | (N & 0xFFFF);
+}
+#define DIV_TOT(a, b) amsx_divtot(a, b)
+#else
+#define DIV_TOT(a, b) ((a) / (b))
+#endif
+
 #define NORM(fail) while (range < (1u << 24)) { if (p >= end) fail; range <<= 8; code = code << 8 | *p++; }
 
 
@@ -18,6 +48,11 @@ static int rd_raw(rd *d, unsigned n, uint32_t *out)   /* n <= 16 */
     const uint8_t *p = d->p, *end = d->end;
 #if DIVFREE
     for (unsigned i = 0; i < n; i++) { range >>= 1; v <<= 1; if (code >= range) { code -= range; v |= 1; } }
+#elif MULSEARCH >= 2
+    uint32_t rr = range >> n;
+    if (code >= rr << n) return -2;   /* = (code / rr) >> n */
+    for (unsigned i = n; i--; ) { uint32_t s = rr << i; v <<= 1; if (code >= s) { code -= s; v |= 1; } }
+    range = rr;
 #else
     uint32_t rr = range >> n; v = code / rr; code -= v * rr; range = rr;
     if (v >> n) return -2;
@@ -33,10 +68,17 @@ static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *v
 {
     uint32_t range = d->range, code = d->code, hi = 0, x, bit;
     const uint8_t *p = d->p, *end = d->end;
+#if MULSEARCH
+    uint32_t r = range / s->etot, cum = 0;
+    unsigned k = 0;
+    if (code >= r * s->etot) return -2;
+    while (code >= r * (cum + s->ecnt[k])) cum += s->ecnt[k++];
+#else
     uint32_t r = range / s->etot, t = code / r, cum = 0;
     unsigned k = 0;
     if (t >= s->etot) return -2;
     while (t >= cum + s->ecnt[k]) cum += s->ecnt[k++];
+#endif
     code -= r * cum; range = r * s->ecnt[k];
     NORM(return -3);
     d->range = range; d->code = code; d->p = p;
@@ -90,6 +132,9 @@ int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, si
     const uint8_t *p = in, *end = in + in_size;
     uint32_t range = 0xFFFFFFFFu, code, crc = 0xFFFFFFFFu;
     unsigned act = a0;
+#if SIGN
+    unsigned prev = 0;
+#endif
     OUT_T *stop = out + n;
     if (in_size < 4) return -1;
     code = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -102,7 +147,11 @@ int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, si
         amsx_model *m = &s->m[amsx_ctx(act)];
 #endif
         uint16_t *c = m->cnt;
+#if MULSEARCH
+        uint32_t x;
+#else
         uint32_t cum, x;
+#endif
 #if POW2
         uint32_t r = range >> TB;
         cum = m->tot;
@@ -117,6 +166,13 @@ int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, si
         uint32_t lo = c == m->cnt ? 0 : cum - x;
         code -= r * lo;
         range = r * (cum - lo);
+#elif MULSEARCH
+        /* floor(code / r) >= cum  <=>  code >= r * cum; r * tot <= range, so no product overflows */
+        uint32_t tot = m->tot, r = DIV_TOT(range, tot), lo = 0, hi;
+        if (code >= r * tot) return -2;
+        for (;;) { x = *c; STEP(); hi = lo + r * x; if (code < hi) break; lo = hi; c++; }
+        code -= lo;
+        range = r * x;
 #else
         uint32_t r = range / m->tot;
         uint32_t t = code / r;
@@ -152,6 +208,9 @@ int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, si
             int rc = esc_decode(s, &d, &val, &b);
             if (rc) return rc;
             range = d.range; code = d.code; p = d.p;
+#if SIGN
+            prev = val < 0 ? 1 : 2;
+#endif
         } else
 #endif
         {
@@ -159,10 +218,32 @@ int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, si
             val = (int32_t)(info & 0xFF);
             b = info >> 12;
             if (nraw) {
+#if SIGN
+              if (--nraw) {   /* the magnitude bits, then the sign */
+#endif
                 uint32_t v;
 #if DIVFREE
                 v = 0;
                 do { range >>= 1; v <<= 1; if (code >= range) { code -= range; v |= 1; } } while (--nraw);
+#elif MULSEARCH == 3
+                /* as MULSEARCH == 2, unrolled: the top quotient bit (v = 2^nraw, only on corrupt input) first,
+                 * then the nraw bits below (nraw <= 8) by a switch falling through */
+                uint32_t rr = range >> nraw, sub = rr << nraw;
+                v = 0;
+                if (code >= sub) { code -= sub; v = 1u << nraw; }
+                else switch (nraw) {
+#define RSTEP(i) case i + 1: if (code >= rr << i) { code -= rr << i; v |= 1u << i; }
+#define RSTEPF(i) RSTEP(i) __attribute__((fallthrough));
+                    default: RSTEPF(7) RSTEPF(6) RSTEPF(5) RSTEPF(4) RSTEPF(3) RSTEPF(2) RSTEPF(1) RSTEP(0)
+                }
+                range = rr;
+#elif MULSEARCH == 2
+                /* v = code / rr by restoring division: code < range < (rr + 1) << nraw and rr >= 2^16 > 2^nraw,
+                 * so v <= 2^nraw: nraw + 1 quotient bits, compared against rr << i */
+                uint32_t rr = range >> nraw, sub = rr << nraw;
+                v = 0;
+                for (;;) { if (code >= sub) { code -= sub; v |= 1; } if (sub == rr) break; sub >>= 1; v <<= 1; }
+                range = rr;
 #else
                 uint32_t rr = range >> nraw;
                 v = code / rr;
@@ -170,8 +251,39 @@ int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, si
                 range = rr;
 #endif
                 NORM(return -3);
+#if SIGN
+                val += (int32_t)v;
+              }
+                unsigned sc = prev * 4 + (b < 4 ? b : 4) - 1;
+                int neg;
+#if SIGN == 1
+                uint16_t *sn = s->sgn[sc];
+                uint32_t st = sn[0] + sn[1];
+#if MULSEARCH
+                uint32_t r = range / st, bound = r * sn[0];
+                if (code >= r * st) return -2;
+#else
+                uint32_t r = range / st, t = code / r, bound = r * sn[0];
+                if (t >= st) return -2;
+#endif
+                neg = code >= bound;
+                if (neg) { code -= bound; range = r * sn[1]; } else range = bound;
+                sn[neg] += SINC;
+                if (st + SINC > SLIMIT) { sn[0] = (sn[0] + 1) >> 1; sn[1] = (sn[1] + 1) >> 1; }
+#else
+                uint16_t *sp = &s->sgp[sc];
+                uint32_t pp = *sp, bound = (range >> 12) * pp;
+                neg = code >= bound;
+                if (neg) { code -= bound; range -= bound; *sp = pp - (pp >> SRATE); }
+                else { range = bound; *sp = pp + ((4096 - pp) >> SRATE); }
+#endif
+                NORM(return -3);
+                prev = neg ? 1 : 2;
+                if (neg) val = -val;
+#else
                 int32_t neg = -(int32_t)(v & 1);
                 val = ((val + (int32_t)(v >> 1)) ^ neg) - neg;
+#endif
             }
         }
         act = act - (act >> 3) + b;

@@ -30,6 +30,22 @@ static void raw_long(enc *E, unsigned n, uint32_t v)  /* n <= 32, chunks of 16 f
     while (n > 16) { n -= 16; raw_put(E, 16, (v >> n) & 0xFFFF); }
     raw_put(E, n, v & ((1u << n) - 1));
 }
+#if SIGN
+static void sign_put(amsx_state *s, enc *E, unsigned c, int neg)   /* amsx.h, SIGN */
+{
+#if SIGN == 1
+    uint16_t *sn = s->sgn[c]; uint32_t st = sn[0] + sn[1], r = E->range / st;
+    if (neg) { E->low += (uint64_t)r * sn[0]; E->range = r * sn[1]; } else E->range = r * sn[0];
+    sn[neg] += SINC;
+    if (st + SINC > SLIMIT) { sn[0] = (sn[0] + 1) >> 1; sn[1] = (sn[1] + 1) >> 1; }
+#else
+    uint32_t pp = s->sgp[c], bound = (E->range >> 12) * pp;
+    if (neg) { E->low += bound; E->range -= bound; s->sgp[c] = pp - (pp >> SRATE); }
+    else { E->range = bound; s->sgp[c] = pp + ((4096 - pp) >> SRATE); }
+#endif
+    norm(E);
+}
+#endif
 static unsigned sym_of(uint32_t m)
 {
     if (m >= 256) return NSYM8;
@@ -41,7 +57,8 @@ uint64_t amsx_escapes;
 long amsx_encode(amsx_state *s, const int32_t *v, const uint8_t *cols, size_t n, unsigned a0, uint8_t *out, size_t cap)
 {
     enc E = {0, 0xFFFFFFFFu, 1, 0, out, 0, cap, 1};
-    unsigned act = a0;
+    unsigned act = a0, prev = 0;
+    (void)prev;
     for (size_t i = 0; i < n; i++) {
         int32_t val = v[i];
         uint32_t mag = val < 0 ? -(uint32_t)val : (uint32_t)val;
@@ -100,9 +117,17 @@ long amsx_encode(amsx_state *s, const int32_t *v, const uint8_t *cols, size_t n,
             unsigned nraw = (amsx_info[sym] >> 8) & 15;
             if (nraw) {
                 uint32_t low = mag - (amsx_info[sym] & 0xFF);
+#if SIGN
+                if (nraw > 1) raw_put(&E, nraw - 1, low);
+                sign_put(s, &E, prev * 4 + (b < 4 ? b : 4) - 1, val < 0);
+#else
                 raw_put(&E, nraw, low << 1 | (val < 0));
+#endif
             }
         }
+#if SIGN
+        if (mag) prev = val < 0 ? 1 : 2;
+#endif
         act = act - (act >> 3) + b;
     }
     for (int i = 0; i < 5; i++) shift_low(&E);

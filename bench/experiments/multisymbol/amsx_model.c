@@ -37,6 +37,11 @@ void amsx_init(amsx_state *s)
         m->tot = sum;
 #endif
     }
+#if SIGN == 1
+    for (int i = 0; i < 12; i++) s->sgn[i][0] = s->sgn[i][1] = SC0;
+#elif SIGN == 2
+    for (int i = 0; i < 12; i++) s->sgp[i] = 2048;
+#endif
 #if ESC == 2
     for (int i = 0; i < NESC; i++) s->ecnt[i] = C0;
     s->etot = C0 * NESC;

@@ -34,22 +34,28 @@ def count(elf, blob, n, core):
     assert rc == 0, rc
     return m.instructions / n, m.cycles / n, m.instructions_by_function()
 
-int8_weights, _, _ = split_tflite(default_model_path("int8").read_bytes())
-digits = [w for w in int8_weights.values() if w.dtype.name == "int8"]
+def digits_int8():
+    """the digits model's int8 weight tensors (the blob every row here decodes)"""
+    int8_weights, _, _ = split_tflite(default_model_path("int8").read_bytes())
+    return [w for w in int8_weights.values() if w.dtype.name == "int8"]
+
+
 VARIANTS = {
     "amsx M=1, 12 ctx, ESC=2, counts (POW2=0)": ("amsx", dict(MB=1, NCTX=12, ESC=2)),
     "amsx M=1, 12 ctx, ESC=2, POW2 R=2^4 SHMAX=5 (division for t and raw bits)": ("amsx", dict(MB=1, NCTX=12, ESC=2, POW2=1, LOG2R=4, SHMAX=5)),
     "amsx M=1, 12 ctx, ESC=2, POW2 R=2^4 SHMAX=5, DIVFREE": ("amsx", dict(MB=1, NCTX=12, ESC=2, POW2=1, DIVFREE=1, LOG2R=4, SHMAX=5)),
 }
 CORES = (("cortex-m4", "cortex-m4"), ("cortex-m0plus", "cortex-m0"))
-print("| decoder | bits/weight (digits) | core | opt | instr/weight | est. cycles/weight | top functions (instr/weight) |")
-print("|---|---:|---|---|---:|---:|---|")
-for j, (label, (kind, d)) in enumerate(VARIANTS.items()):
-    lib = amsx_run.build(f"libamsx_s4m_{j}.so", **d)
-    blob, n, bits = amsx_blob(lib, digits)
-    for mcpu, core in CORES:
-        for opt in ("-O2", "-Os"):
-            elf = build_mcu(f"mcu_{j}_{mcpu}{opt}.elf", mcpu, opt, kind, **d)
-            ipw, cpw, byf = count(elf, blob, n, core)
-            top = ", ".join(f"{k} {v/n:.1f}" for k, v in sorted(byf.items(), key=lambda kv: -kv[1])[:4])
-            print(f"| {label} | {bits/n:.3f} | {core} (-mcpu={mcpu}) | {opt} | {ipw:.1f} | {cpw:.1f} | {top} |", flush=True)
+if __name__ == "__main__":
+    digits = digits_int8()
+    print("| decoder | bits/weight (digits) | core | opt | instr/weight | est. cycles/weight | top functions (instr/weight) |")
+    print("|---|---:|---|---|---:|---:|---|")
+    for j, (label, (kind, d)) in enumerate(VARIANTS.items()):
+        lib = amsx_run.build(f"libamsx_s4m_{j}.so", **d)
+        blob, n, bits = amsx_blob(lib, digits)
+        for mcpu, core in CORES:
+            for opt in ("-O2", "-Os"):
+                elf = build_mcu(f"mcu_{j}_{mcpu}{opt}.elf", mcpu, opt, kind, **d)
+                ipw, cpw, byf = count(elf, blob, n, core)
+                top = ", ".join(f"{k} {v/n:.1f}" for k, v in sorted(byf.items(), key=lambda kv: -kv[1])[:4])
+                print(f"| {label} | {bits/n:.3f} | {core} (-mcpu={mcpu}) | {opt} | {ipw:.1f} | {cpw:.1f} | {top} |", flush=True)
