@@ -152,6 +152,37 @@ def test_info_names_the_tflite_tensors_coded_under_their_index(tmp_path):
     assert "TFLite name" not in bundled  # no column when every weight has its own name
 
 
+@pytest.fixture(scope="module")
+def long_named_stream(tmp_path_factory) -> bytes:
+    from test_tflite_io import named_dense_model
+
+    model = modelfile.model_from_bytes(named_dense_model("model/dense/MatMul;model/dense/BiasAdd", "dense/bias"))
+    return modelfile.encode_model(model, step=2.0**-10)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(corruptions=st.lists(st.tuples(st.integers(0, 2**31), st.integers(0, 255)), min_size=1, max_size=4),
+       in_directory=st.booleans())
+def test_info_of_a_damaged_tflite_stream_lists_it_or_says_why(tmp_path, capsys, long_named_stream,
+                                                                corruptions, in_directory):
+    """Finding the TFLite names decodes the skeleton and the places: damage
+    there (or anywhere) must leave info listing the stream, or failing with
+    one clear line, never a traceback."""
+    from tinycabac import cli
+
+    data = bytearray(long_named_stream)
+    directory_end = 20 + int.from_bytes(data[8:12], "little")
+    start, end = (20, directory_end) if in_directory else (directory_end, len(data))
+    for position, value in corruptions:
+        data[start + position % (end - start)] = value
+    path = tmp_path / "damaged.tcb"
+    path.write_bytes(with_header_crc(data))
+    status = cli.main(["info", str(path)])
+    out, err = capsys.readouterr()
+    listed = (status, err) == (0, "") and out.startswith("tensor ")
+    assert listed or in_directory and status == 1 and err.count("\n") == 1, (out, err)  # payloads: still listed
+
+
 def test_info_json_reports_an_exact_reconstruction_as_inf(tmp_path):
     halves = np.arange(-20, 20, dtype=np.float32) * 0.5  # multiples of the step: reconstructed exactly
     np.savez(tmp_path / "halves.npz", w=halves)
