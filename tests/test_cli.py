@@ -134,7 +134,7 @@ def test_info_json_describes_the_stream_for_scripts(tmp_path):
     assert "tflite_name" not in skeleton
 
 
-def test_info_names_the_tflite_tensors_coded_under_their_index(tmp_path):
+def test_info_and_verify_name_the_tflite_tensors_coded_under_their_index(tmp_path):
     from test_tflite_io import named_dense_model
 
     long_name = "model/dense/MatMul;model/dense/BiasAdd/ReadVariableOp/resource"
@@ -150,6 +150,9 @@ def test_info_names_the_tflite_tensors_coded_under_their_index(tmp_path):
     }
     bundled = run("encode", INT8_MODEL, "-o", "b.tcb", cwd=tmp_path).stdout
     assert "TFLite name" not in bundled  # no column when every weight has its own name
+    failing = run("verify", "m.tcb", "m.tflite", "--min-snr", "200", cwd=tmp_path, check=False)
+    assert failing.returncode == 1 and f"MISMATCH t1 ({long_name}): SNR" in failing.stdout
+    assert "MISMATCH dense/bias: SNR" in failing.stdout
 
 
 @pytest.fixture(scope="module")

@@ -328,9 +328,18 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _labels(model: Model) -> dict[str, str]:
+    """How verify names a tensor: its stream name, and for a .tflite weight
+    coded under its tensor index (tflite_io.stream_name) its TFLite name."""
+    records = model.layout.get("weights", []) if model.kind == "tflite" else []
+    renamed = {r["name"]: r["tensors"][0]["name"] for r in records if r["name"] != r["tensors"][0]["name"]}
+    return {name: f"{name} ({renamed[name]})" if name in renamed else name for name in model.tensors}
+
+
 def _compare_models(source, decoded) -> list[str]:
     """Mismatches between a source model and a decoded stream."""
     problems = []
+    label = _labels(source)
     if source.kind != decoded.kind:
         return [f"stream holds a {decoded.kind} model, source is {source.kind}"]
     if source.kind == "tflite" and source.skeleton != decoded.skeleton:
@@ -341,15 +350,15 @@ def _compare_models(source, decoded) -> list[str]:
         original = np.asarray(original)
         got = decoded.tensors[name]
         if original.shape != got.shape:
-            problems.append(f"{name}: shape {got.shape} != {original.shape}")
+            problems.append(f"{label[name]}: shape {got.shape} != {original.shape}")
         elif not _decodes_as(original.dtype, got.dtype):
-            problems.append(f"{name}: decoded dtype {got.dtype} != {original.dtype}")
+            problems.append(f"{label[name]}: decoded dtype {got.dtype} != {original.dtype}")
         elif original.dtype.kind == "f":
             if not np.all(np.isfinite(original)):
-                problems.append(f"{name}: the source holds NaN or infinity, which no stream codes")
+                problems.append(f"{label[name]}: the source holds NaN or infinity, which no stream codes")
             # otherwise lossy: reported as SNR
         elif not np.array_equal(original, got):
-            problems.append(f"{name}: decoded values differ from the source")
+            problems.append(f"{label[name]}: decoded values differ from the source")
     return problems
 
 
@@ -374,9 +383,10 @@ def cmd_verify(args) -> int:
     rebuilt = decoded.to_bytes() if decoded.kind == "tflite" else None
     if rebuilt is not None and not lossy and not problems and rebuilt != source_bytes:
         problems.append("rebuilt file differs from the source")
+    label = _labels(source)
     for name, value in lossy.items():
         if args.min_snr is not None and value < args.min_snr:
-            problems.append(f"{name}: SNR {value:.2f} dB below {args.min_snr} dB")
+            problems.append(f"{label[name]}: SNR {value:.2f} dB below {args.min_snr} dB")
     device = native.rebuild_tflite(stream) if decoded.kind == "tflite" else None
     if device is not None and device != rebuilt:
         problems.append("the device's rebuild of the .tflite file (decoder_c/tflite) differs from the host's")
