@@ -3,22 +3,30 @@
 firmware_report's ThumbMachine, every executed instruction charged to its
 innermost source line (addr2line -i), lines grouped by the function of
 the patched tinycabac.c (or decoder_c/tinycabac.c) that holds them.
-Usage: breakdown.py amsx|tinycabac cortex-m4|cortex-m0 -O2|-Os [stream]"""
+Usage: breakdown.py [--patch FILE] amsx|tinycabac cortex-m4|cortex-m0 -O2|-Os [stream]
+(--patch: the patch of the amsx build, default amsx_decoder.patch)"""
 import re
 import subprocess
 import sys
 from collections import Counter
 
-from streams import WORK, amsx_decoder_dir, load, msym_env  # first: sys.path
+from pathlib import Path
+
+from streams import DEFAULT_PATCH, WORK, amsx_decoder_dir, load, msym_env  # first: sys.path
 
 import firmware_report as fr  # noqa: E402
 
-kind, cpu, opt = sys.argv[1:4]
-label = sys.argv[4] if len(sys.argv) > 4 else "lossless int8"
-directory = amsx_decoder_dir() if kind == "amsx" else msym_env.REPO / "decoder_c"
+argv = sys.argv[1:]
+patch = DEFAULT_PATCH
+if argv and argv[0].startswith("--patch"):
+    patch = argv[0].split("=", 1)[1] if "=" in argv[0] else argv[1]
+    argv = argv[1:] if "=" in argv[0] else argv[2:]
+kind, cpu, opt = argv[:3]
+label = argv[3] if len(argv) > 3 else "lossless int8"
+directory = amsx_decoder_dir(patch) if kind == "amsx" else msym_env.REPO / "decoder_c"
 fr.DECODER_DIR = directory
 fr.COMMON_FLAGS = fr.COMMON_FLAGS + ["-g"]
-out = WORK / "fw_g" / kind
+out = WORK / "fw_g" / (kind if kind != "amsx" or patch == DEFAULT_PATCH else Path(patch).stem)
 out.mkdir(parents=True, exist_ok=True)
 elf = fr.link_harness(cpu, opt, out)
 data = load()[label][kind]

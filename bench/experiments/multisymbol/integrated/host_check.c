@@ -10,6 +10,11 @@
 #include "tinycabac.h"
 
 static uint32_t rng_state;
+/* What chunked_decode saw, for check_host.py's comparison of two decoders
+ * on the same corrupt payloads: an FNV-1a hash of every output byte the
+ * decoder produced, with the number of payload bytes it consumed and of
+ * tc_decoder_run calls. */
+static uint32_t trace_hash, trace_consumed, trace_calls;
 static uint32_t rng(void)
 {
     rng_state = rng_state * 1664525u + 1013904223u;
@@ -30,6 +35,8 @@ int32_t chunked_decode(const uint8_t *data, uint32_t size, uint32_t seed, uint32
     uint32_t i;
     tc_status st = tc_stream_open(&s, data, size);
     rng_state = seed;
+    trace_hash = 2166136261u;
+    trace_consumed = trace_calls = 0;
     *need_input_count = 0;
     *max_pending = 0;
     for (i = 0; st == TC_OK && i < s.tensor_count; i++) {
@@ -55,6 +62,13 @@ int32_t chunked_decode(const uint8_t *data, uint32_t size, uint32_t seed, uint32
             in_pos = 0;
             in_size = pending + add;
             st = tc_decoder_run(&d, in, &in_pos, in_size, out, &out_pos, out_size);
+            {
+                size_t k;
+                for (k = 0; k < out_pos; k++)
+                    trace_hash = (trace_hash ^ out[k]) * 16777619u;
+                trace_consumed += (uint32_t)in_pos;
+                trace_calls++;
+            }
             if (st == TC_NEED_INPUT) {
                 uint32_t left = (uint32_t)(in_size - in_pos);
                 (*need_input_count)++;
@@ -80,10 +94,13 @@ uint32_t max_value_input(void) { return TC_MAX_VALUE_INPUT; }
 int32_t bench_decode(const uint8_t *data, uint32_t size);       /* bench/firmware/harness.c */
 int32_t bench_decode_whole(const uint8_t *data, uint32_t size);
 
-/* check_host FILE [corrupt-trials]: whole-stream decodes (harness), chunked
- * decodes over many chunk sizes, then corrupted copies (random payload byte
- * flips): the decoder must return an error status, never crash (run under
- * ASan/UBSan) and never ask for input past the payload. */
+/* check_host FILE [corrupt-trials [TRACE]]: whole-stream decodes (harness),
+ * chunked decodes over many chunk sizes, then corrupted copies (random
+ * payload byte flips): the decoder must return an error status, never crash
+ * (run under ASan/UBSan) and never ask for input past the payload.  With
+ * TRACE, one line per corrupt trial is written there (status; for the
+ * chunked trials also the output hash, bytes consumed and calls), for
+ * check_host.py to compare two decoders trial by trial. */
 int main(int argc, char **argv)
 {
     FILE *f = fopen(argv[1], "rb");
@@ -93,6 +110,7 @@ int main(int argc, char **argv)
     static const uint32_t max_in[] = {1, 2, 3, 5, 9, 16, 64, 200}, max_out[] = {1, 3, 40, 4096};
     uint32_t bad = 0, errors[32] = {0};
     int32_t st;
+    FILE *trace = argc > 3 ? fopen(argv[3], "w") : NULL;
     fclose(f);
     st = bench_decode(data, (uint32_t)size);
     printf("bench_decode %d, bench_decode_whole %d\n", st, bench_decode_whole(data, (uint32_t)size));
@@ -124,7 +142,15 @@ int main(int argc, char **argv)
             st = (i & 1) ? bench_decode(copy, (uint32_t)size)
                          : chunked_decode(copy, (uint32_t)size, i, 1 + i % 17, 1 + i % 50, &needs, &r);
             errors[(uint32_t)(st + 16) & 31]++;
+            if (trace != NULL) {
+                if (i & 1)
+                    fprintf(trace, "%u %d\n", i, st);
+                else
+                    fprintf(trace, "%u %d %08x %u %u\n", i, st, trace_hash, trace_consumed, trace_calls);
+            }
         }
+        if (trace != NULL)
+            fclose(trace);
         if (trials) {
             printf("corrupt trials %u:", trials);
             for (k = 0; k < 32; k++)

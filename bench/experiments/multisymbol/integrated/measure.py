@@ -5,27 +5,40 @@ same tensors, with bench/firmware_report.py's own functions: link_harness
 one decoder, then the other), measure_speed (unicorn, instructions per
 weight, the decoder checks every tensor's CRC-32), compile_objects +
 object_footprint (library flash), linked_flash and struct_sizes.
-Usage: measure.py [stream labels...]; default all five bench streams.
-Writes $MULTISYMBOL_WORK/measure.json and prints markdown tables."""
+Usage: measure.py [--patch FILE]... [stream labels...]; default all the
+streams of streams.py and the one patch amsx_decoder.patch.  Each --patch
+(amsx_decoder.patch, amsx_decoder_fast.patch) adds one patched decoder.
+Writes $MULTISYMBOL_WORK/measure.json (measure_<patch stems>.json when the
+patches are not the default one) and prints markdown tables."""
 import json
 import sys
 import time
+from pathlib import Path
 
-from streams import WORK, amsx_decoder_dir, load, msym_env  # first: puts bench/ and host/ on sys.path
+from streams import DEFAULT_PATCH, WORK, amsx_decoder_dir, load, msym_env  # first: puts bench/ and host/ on sys.path
 
 import firmware_report as fr  # noqa: E402
 
-DECODERS = {"tinycabac (decoder_c)": ("tinycabac", msym_env.REPO / "decoder_c"), "amsx (integrated/decoder)": ("amsx", amsx_decoder_dir())}
+
+def decoder_label(patch):
+    return "amsx (integrated/decoder)" if patch == DEFAULT_PATCH else f"amsx {Path(patch).stem} (integrated/decoder_{Path(patch).stem})"
 
 
-def main(labels):
+def decoders(patches):
+    result = {"tinycabac (decoder_c)": ("tinycabac", "tinycabac", msym_env.REPO / "decoder_c")}
+    for patch in patches:
+        result[decoder_label(patch)] = ("amsx", "amsx" if patch == DEFAULT_PATCH else Path(patch).stem, amsx_decoder_dir(patch))
+    return result
+
+
+def main(labels, patches=(DEFAULT_PATCH,)):
     streams = load()
     labels = labels or list(streams)
-    res = {"speed": [], "flash": {}, "linked": {}, "structs": {}}
-    for name, (kind, directory) in DECODERS.items():
+    res = {"speed": [], "flash": {}, "linked": {}, "structs": {}, "patches": list(patches)}
+    for name, (kind, build, directory) in decoders(patches).items():
         fr.DECODER_DIR = directory
         fr._DECODER_NAMES.clear()
-        out = WORK / "fw" / kind
+        out = WORK / "fw" / build
         out.mkdir(parents=True, exist_ok=True)
         for cpu in fr.SIZE_CPUS:
             for opt in fr.OPTIMIZATIONS:
@@ -45,18 +58,27 @@ def main(labels):
                                              ipw=r.instructions_per_weight, cpw=r.cycles_per_weight, stack=r.stack, top=top))
                     print(f"{name} {label} {r.cpu} {opt}: {r.instructions_per_weight:.1f} instr/weight "
                           f"({time.time() - t0:.0f}s) top {', '.join(f'{k} {v:.1f}' for k, v in top.items())}", flush=True)
-    (WORK / "measure.json").write_text(json.dumps(res, indent=1))
+    stems = [Path(p).stem for p in patches]
+    path = WORK / ("measure.json" if list(patches) == [DEFAULT_PATCH] else f"measure_{'+'.join(stems)}.json")
+    path.write_text(json.dumps(res, indent=1))
     return res
 
 
 def table(res):
-    lines = ["| stream | core | opt | tinycabac instr/weight | amsx instr/weight | change |", "|---|---|---|---:|---:|---:|"]
+    names = list(dict.fromkeys(r["decoder"] for r in res["speed"]))
+    amsx = [n for n in names if not n.startswith("tinycabac")]
     rows = {}
     for r in res["speed"]:
-        rows.setdefault((r["stream"], r["cpu"], r["opt"]), {})[r["decoder"].split()[0]] = r["ipw"]
+        rows.setdefault((r["stream"], r["cpu"], r["opt"]), {})[r["decoder"]] = r["ipw"]
+    if len(amsx) == 1:  # the original layout
+        lines = ["| stream | core | opt | tinycabac instr/weight | amsx instr/weight | change |", "|---|---|---|---:|---:|---:|"]
+    else:
+        heads = " | ".join(f"{n.split(' (')[0]} | change" for n in amsx)
+        lines = [f"| stream | core | opt | tinycabac instr/weight | {heads} |", "|---|---|---|---:|" + "---:|---:|" * len(amsx)]
     for (stream, cpu, opt), v in rows.items():
-        a, b = v.get("tinycabac"), v.get("amsx")
-        lines.append(f"| {stream} | {cpu} | {opt} | {a:.1f} | {b:.1f} | {100 * (b / a - 1):+.1f}% |")
+        a = v.get("tinycabac (decoder_c)")
+        cells = " | ".join(f"{v[n]:.1f} | {100 * (v[n] / a - 1):+.1f}%" for n in amsx)
+        lines.append(f"| {stream} | {cpu} | {opt} | {a:.1f} | {cells} |")
     lines += ["", "| decoder | core | opt | .text | .rodata | flash (objects) | linked | helpers |", "|---|---|---|---:|---:|---:|---:|---|"]
     for key, f in res["flash"].items():
         name, cpu, opt = key.split("|")
@@ -66,5 +88,19 @@ def table(res):
     return "\n".join(lines)
 
 
+def parse(argv):
+    patches, labels = [], []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--patch":
+            patches.append(next(it))
+        elif arg.startswith("--patch="):
+            patches.append(arg.split("=", 1)[1])
+        else:
+            labels.append(arg)
+    return labels, tuple(patches) or (DEFAULT_PATCH,)
+
+
 if __name__ == "__main__":
-    print(table(main(sys.argv[1:])))
+    labels, patches = parse(sys.argv[1:])
+    print(table(main(labels, patches)))

@@ -34,20 +34,28 @@ WORK = msym_env.WORK
 DECODER_FILES = ("tinycabac.c", "tinycabac.h", "tc_model.h")
 
 
-def amsx_decoder_dir() -> Path:
-    """decoder_c's three files with amsx_decoder.patch applied, in WORK/decoder.
-    The patch was made against decoder_c at commit dcc59b1; it fails loudly
+DEFAULT_PATCH = "amsx_decoder.patch"
+FAST_PATCH = "amsx_decoder_fast.patch"
+
+
+def amsx_decoder_dir(patch: str = DEFAULT_PATCH) -> Path:
+    """decoder_c's three files with `patch` (a file of this directory:
+    amsx_decoder.patch, the default, or amsx_decoder_fast.patch) applied,
+    in WORK/decoder (the default patch) or WORK/decoder_<patch stem>.  The
+    patches were made against decoder_c at commit dcc59b1; they fail loudly
     (patch's exit status) once decoder_c has moved on."""
     import shutil
     import subprocess
 
-    target = WORK / "decoder"
+    target = WORK / ("decoder" if patch == DEFAULT_PATCH else f"decoder_{Path(patch).stem}")
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for name in DECODER_FILES:
         shutil.copy(msym_env.REPO / "decoder_c" / name, target / name)
-    subprocess.run(["patch", "-s", "-p1", "-d", str(target), "-i", str(HERE / "amsx_decoder.patch")], check=True)
+    subprocess.run(["patch", "-s", "-p1", "-d", str(target), "-i", str(HERE / patch)], check=True)
     return target
+
+
 AMSX_DEFS = dict(MB=1, NCTX=12, ESC=2)
 
 
