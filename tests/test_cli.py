@@ -139,8 +139,9 @@ def test_info_and_verify_name_the_tflite_tensors_coded_under_their_index(tmp_pat
 
     long_name = "model/dense/MatMul;model/dense/BiasAdd/ReadVariableOp/resource"
     (tmp_path / "m.tflite").write_bytes(named_dense_model(long_name, "dense/bias"))
-    run("encode", "m.tflite", "-o", "m.tcb", "--step", "0.001", cwd=tmp_path)
+    encoded = run("encode", "m.tflite", "-o", "m.tcb", "--step", "0.001", cwd=tmp_path).stdout.splitlines()
     table = run("info", "m.tcb", cwd=tmp_path).stdout.splitlines()
+    assert [line.split()[-1] for line in encoded if line.startswith("t1 ")] == [long_name]  # from the source model
     assert table[0].split()[-2:] == ["TFLite", "name"]
     rows = {line.split()[0]: line.split() for line in table[2:] if not line.startswith(("stream:", "skeleton:"))}
     assert rows["t1"][-1] == long_name and len(rows["dense/bias"]) == 9  # a kept name is not repeated

@@ -117,7 +117,10 @@ def _mode_text(t) -> str:
     return t.mode + ("+dq" if t.quantizer == "dependent" else "")
 
 
-def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
+def _size_table(stream: bytes, snrs: dict[str, float | None], tflite_names_known: dict[str, str] | None = None) -> str:
+    """The per-tensor table.  The TFLite names of index-named weights come
+    from `tflite_names_known` (the source model's, when the caller has read
+    it) or else from the stream's skeleton."""
     rows = [("tensor", "elements", "dtype", "mode", "pred", "bytes", "bits/w", "ratio", "SNR dB")]
     total_in = total_out = 0
     summaries = codec.info(stream)
@@ -132,7 +135,7 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
         )
         total_in += t.original_bytes
         total_out += t.payload_bytes
-    rows = _with_tflite_names(rows, stream)
+    rows = _with_tflite_names(rows, tflite_names(stream) if tflite_names_known is None else tflite_names_known)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(_table_cell(cell, i, w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -142,10 +145,10 @@ def _size_table(stream: bytes, snrs: dict[str, float | None]) -> str:
     return "\n".join(lines)
 
 
-def _with_tflite_names(rows: list[tuple], stream: bytes) -> list[tuple]:
+def _with_tflite_names(rows: list[tuple], names: dict[str, str]) -> list[tuple]:
     """The rows with a last column of TFLite names, for the weights coded
     under their tensor's index instead (long names); unchanged if none is."""
-    renamed = {name: tflite for name, tflite in tflite_names(stream).items() if name != tflite}
+    renamed = {name: tflite for name, tflite in names.items() if name != tflite}
     if not renamed:
         return rows
     return [rows[0] + ("TFLite name",)] + [row + (renamed.get(row[0], ""),) for row in rows[1:]]
@@ -209,7 +212,7 @@ def cmd_encode(args) -> int:
     decoded = apply_update(base, stream) if base is not None else decode_model(stream)
     _write_output(output, stream, args.force)
     if not args.quiet:
-        print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
+        print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors), model.tflite_names()))
         print(f"wrote {output}")
     return 0
 
@@ -331,21 +334,20 @@ def cmd_info(args) -> int:
 def _labels(model: Model) -> dict[str, str]:
     """How verify names a tensor: its stream name, and for a .tflite weight
     coded under its tensor index (tflite_io.stream_name) its TFLite name."""
-    records = model.layout.get("weights", []) if model.kind == "tflite" else []
-    renamed = {r["name"]: r["tensors"][0]["name"] for r in records if r["name"] != r["tensors"][0]["name"]}
+    renamed = {name: tflite for name, tflite in model.tflite_names().items() if name != tflite}
     return {name: f"{name} ({renamed[name]})" if name in renamed else name for name in model.tensors}
 
 
 def _compare_models(source, decoded) -> list[str]:
     """Mismatches between a source model and a decoded stream."""
     problems = []
-    label = _labels(source)
     if source.kind != decoded.kind:
         return [f"stream holds a {decoded.kind} model, source is {source.kind}"]
     if source.kind == "tflite" and source.skeleton != decoded.skeleton:
         problems.append("non-weight bytes of the .tflite differ")
     if list(source.tensors) != list(decoded.tensors):
         return problems + ["tensor names or order differ"]
+    label = _labels(source)
     for name, original in source.tensors.items():
         original = np.asarray(original)
         got = decoded.tensors[name]
@@ -448,7 +450,7 @@ def cmd_demo(args) -> int:
         if native.rebuild_tflite(stream) != rebuilt:  # what a device runs (decoder_c/tflite)
             problems.append("the device's rebuild of the .tflite differs")
         print(f"\n== {path.name}: {len(source_bytes)} bytes -> {out} ({len(stream)} bytes)")
-        print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors)))
+        print(_size_table(stream, _tensor_snrs(model.tensors, decoded.tensors), model.tflite_names()))
         weights = sum(t.payload_bytes for t in codec.info(stream) if not t.name.startswith("__"))
         raw_weights = b"".join(np.ascontiguousarray(a).tobytes() for a in model.tensors.values())
         what = "the same int8 bytes" if kind == "int8" else "the float32 originals, lossless"

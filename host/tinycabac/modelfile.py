@@ -109,6 +109,14 @@ class Model:
             return None
         return np.array(values, dtype=np.int32)
 
+    def tflite_names(self) -> dict[str, str]:
+        """{stream name: TFLite tensor name} of the weights of a .tflite
+        file read here (split_tflite's records name the tensors that use
+        each buffer); {} for an .npz archive or a model decoded from a
+        stream, whose layout does not say (the stream's `tflite_names`)."""
+        records = self.layout.get("weights", []) if self.kind == "tflite" else []
+        return {r["name"]: r["tensors"][0]["name"] for r in records if "tensors" in r}
+
     def channel_axes(self) -> dict[str, int]:
         """Tensor name -> output-channel axis, for the tensors that have
         output channels: in a .tflite file the filters of convolution and
