@@ -28,12 +28,14 @@ def test_manifest_matches_format_version():
 
 
 def test_the_spec_names_the_current_version():
-    """docs/FORMAT.md's title, its header table and its version history all
-    move with a format bump (format 9 once left the table at 8)."""
+    """docs/FORMAT.md's title, its header table, its error table and its
+    version history all move with a format bump (format 9 once left the
+    header table at 8, format 11 the error table at 10)."""
     spec = (REPO / "docs" / "FORMAT.md").read_text()
     version = tinycabac.FORMAT_VERSION
     assert spec.startswith(f"# The tinycabac stream format, version {version}\n")
     assert f"| format_version    | {version}; other values MUST be rejected |" in spec
+    assert f"| `format_version` ≠ {version} | unsupported version" in spec
     assert re.findall(r"^- (\d+) \(", spec, re.MULTILINE)[-1] == str(version)
 
 
