@@ -8,6 +8,9 @@
  * bits; after ESC: ESC == 1: Exp-Golomb order 0 of m - 256 as raw bits, then the sign;
  * ESC == 2: bitlen(m) - 9 with one shared adaptive count model (24 symbols), then the bitlen(m) - 1 bits
  * below the MSB and the sign as raw bits.
+ * ESC == 3 (integrated/amsx_decoder_small.patch): as 2, but the shared model is kept like a context's
+ * (esym[]: entries roughly sorted by count, swapped with the predecessor once larger), and the bits below
+ * the MSB with the sign appended, bitlen(m) bits in all, are one raw value coded in chunks of 16 from the top.
  * Model of a context: u16 cnt[NSYM] (count of the entry), u8 sym[NSYM] (symbol index of the entry, entries
  * kept roughly sorted by count: swap with predecessor when larger), u16 tot.
  *  POW2 = 0: tot = sum of counts; c0 = C0 (ESC: 1), + INC per coded symbol, all halved when tot > LIMIT.
@@ -40,6 +43,11 @@
 #define MB 1
 #endif
 #define NSYM8 ((2 << MB) + (8 - MB - 1) * (1 << MB))
+#if defined(ALPHA) && ALPHA   /* step 6: an alphabet of ALPHA symbols from the header ALPHA_H (build with MB=0) */
+#undef NSYM8
+#define NSYM8 ALPHA
+extern const uint8_t amsx_symtab[256];
+#endif
 #ifndef ESC
 #define ESC 1
 #endif
@@ -122,11 +130,14 @@ typedef struct {
     uint8_t sym[NSYM];
 } amsx_model;
 
-#define NESC 24   /* ESC == 2: bitlen 9..32 of |v| >= 256, one adaptive count model shared by all contexts */
+#define NESC 24   /* ESC == 2, 3: bitlen 9..32 of |v| >= 256, one adaptive count model shared by all contexts */
 typedef struct {
     amsx_model m[NCTX];
-#if ESC == 2
+#if ESC == 2 || ESC == 3
     uint16_t etot, ecnt[NESC];
+#endif
+#if ESC == 3
+    uint8_t esym[NESC];
 #endif
 #if SIGN == 1
     uint16_t sgn[12][2];
@@ -147,4 +158,32 @@ int amsx_decode(amsx_state *s, const uint8_t *in, size_t in_size, OUT_T *out, si
 #endif
                 );
 extern uint64_t amsx_steps, amsx_escapes;
+/* Step 6 options (README "Step 6"; the defaults keep the behaviour above):
+ *  CTXMAP = 1: context a >> 1 for a < 16, else 4 + (a >> 2), capped at NCTX - 1 (finer contexts at low activity).
+ *  CTXMAP = 2: the same map for NCTX = 16 as a 257-entry table in flash (step6_ctxtab.h, amsx_model.c).
+ *  INCVAR = 1: the increment INC is the variable amsx_inc (per tensor, set before coding; amsx_model.c).
+ *  LIMITVAR = 1: the halving limit LIMIT is the variable amsx_limit (per tensor, like INCVAR; at most 65535 - INC).
+ *  INITTAB = 1: initial counts per context from the header INITTAB_H (amsx_model.c), entries pre-sorted.
+ *  ALPHA = n (with MB = 0): an alphabet of n symbols for m < 256, amsx_info[] and amsx_symtab[m] from the header ALPHA_H
+ *            (step6_real.py writes it; e.g. two mantissa bits for bit lengths 3-4 and one above: 20 symbols). */
+#ifndef CTXMAP
+#define CTXMAP 0
+#endif
+#if CTXMAP == 1
+static inline unsigned amsx_ctx(unsigned a) { a = a < 16 ? a >> 1 : 4 + (a >> 2); return a < NCTX - 1 ? a : NCTX - 1; }
+#elif CTXMAP == 2
+extern const uint8_t amsx_ctxtab[257];   /* the same map as a 257-entry table (step6_ctxtab.h, NCTX = 16) */
+static inline unsigned amsx_ctx(unsigned a) { return amsx_ctxtab[a]; }
+#else
 static inline unsigned amsx_ctx(unsigned a) { a >>= CTX_SHIFT; return a < NCTX - 1 ? a : NCTX - 1; }
+#endif
+#if defined(INCVAR) && INCVAR
+extern uint16_t amsx_inc;
+#undef INC
+#define INC amsx_inc
+#endif
+#if defined(LIMITVAR) && LIMITVAR
+extern uint16_t amsx_limit;
+#undef LIMIT
+#define LIMIT amsx_limit
+#endif

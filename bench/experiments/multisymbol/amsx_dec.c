@@ -94,6 +94,42 @@ static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *v
     *b = k + 9;
     return 0;
 }
+#elif ESC == 3
+/* ESC == 3 (amsx.h): the shared model kept sorted like a context's, then bitlen(m) raw bits: the bits below the
+ * MSB and the sign, in chunks of 16 from the top. */
+static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *val, unsigned *b)
+{
+    uint32_t range = d->range, code = d->code, hi = 0, x;
+    const uint8_t *p = d->p, *end = d->end;
+    uint32_t r = range / s->etot, cum = 0;
+    unsigned j = 0;
+#if MULSEARCH
+    if (code >= r * s->etot) return -2;
+    while (code >= r * (cum + s->ecnt[j])) cum += s->ecnt[j++];
+#else
+    uint32_t t = code / r;
+    if (t >= s->etot) return -2;
+    while (t >= cum + s->ecnt[j]) cum += s->ecnt[j++];
+#endif
+    code -= r * cum; range = r * s->ecnt[j];
+    NORM(return -3);
+    d->range = range; d->code = code; d->p = p;
+    unsigned k = s->esym[j];
+    s->ecnt[j] += INC;
+    if (j && s->ecnt[j] > s->ecnt[j - 1]) {
+        uint16_t c = s->ecnt[j]; s->ecnt[j] = s->ecnt[j - 1]; s->ecnt[j - 1] = c;
+        uint8_t y = s->esym[j]; s->esym[j] = s->esym[j - 1]; s->esym[j - 1] = y;
+    }
+    if ((s->etot += INC) > LIMIT) { unsigned tt = 0; for (int q = 0; q < NESC; q++) { s->ecnt[q] = (s->ecnt[q] + 1) >> 1; tt += s->ecnt[q]; } s->etot = tt; }
+    unsigned n = k + 9;   /* the bits below the MSB, then the sign */
+    if (n > 16) { if (rd_raw(d, 16, &hi)) return -3; n -= 16; }
+    if (rd_raw(d, n, &x)) return -3;
+    uint64_t v = (uint64_t)hi << n | x, m = ((uint64_t)1 << (k + 8)) + (v >> 1);
+    if (m > 0x80000000u) return -5;
+    *val = (v & 1) ? (int32_t)(0u - (uint32_t)m) : (int32_t)m;
+    *b = k + 9;
+    return 0;
+}
 #else
 /* ESC == 1: Exp-Golomb order 0 of m - 256 as raw bits, then the sign */
 static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *val, unsigned *b)

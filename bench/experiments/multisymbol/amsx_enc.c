@@ -49,6 +49,9 @@ static void sign_put(amsx_state *s, enc *E, unsigned c, int neg)   /* amsx.h, SI
 static unsigned sym_of(uint32_t m)
 {
     if (m >= 256) return NSYM8;
+#if defined(ALPHA) && ALPHA
+    return amsx_symtab[m];   /* amsx.h, step 6 */
+#endif
     if (m < (2u << MB)) return m;
     unsigned b = bitlen(m);
     return ((b - MB) << MB) + (m >> (b - 1 - MB)) - (1u << MB);
@@ -91,6 +94,23 @@ long amsx_encode(amsx_state *s, const int32_t *v, const uint8_t *cols, size_t n,
         if (--m->left == 0) amsx_decay(m);
 #else
         if ((m->tot += INC) > LIMIT) amsx_halve(m);
+#endif
+#if ESC == 3
+        if (sym == NSYM8) {   /* amsx.h: ESC == 3 */
+            amsx_escapes++;
+            unsigned k = b - 9, j = 0, cum = 0;
+            while (s->esym[j] != k) cum += s->ecnt[j++];
+            uint32_t r = E.range / s->etot;
+            E.low += (uint64_t)r * cum; E.range = r * s->ecnt[j];
+            norm(&E);
+            s->ecnt[j] += INC;
+            if (j && s->ecnt[j] > s->ecnt[j - 1]) {
+                uint16_t c = s->ecnt[j]; s->ecnt[j] = s->ecnt[j - 1]; s->ecnt[j - 1] = c;
+                uint8_t y = s->esym[j]; s->esym[j] = s->esym[j - 1]; s->esym[j - 1] = y;
+            }
+            if ((s->etot += INC) > LIMIT) { unsigned t = 0; for (int q = 0; q < NESC; q++) { s->ecnt[q] = (s->ecnt[q] + 1) >> 1; t += s->ecnt[q]; } s->etot = t; }
+            raw_long(&E, b, (mag - (1u << (b - 1))) << 1 | (val < 0));
+        } else
 #endif
 #if ESC == 2
         if (sym == NSYM8) {

@@ -12,7 +12,7 @@ from collections import Counter
 
 from pathlib import Path
 
-from streams import DEFAULT_PATCH, WORK, amsx_decoder_dir, load, msym_env  # first: sys.path
+from streams import DEFAULT_PATCH, WORK, amsx_decoder_dir, load, msym_env, payload_key  # first: sys.path
 
 import firmware_report as fr  # noqa: E402
 
@@ -29,7 +29,7 @@ fr.COMMON_FLAGS = fr.COMMON_FLAGS + ["-g"]
 out = WORK / "fw_g" / (kind if kind != "amsx" or patch == DEFAULT_PATCH else Path(patch).stem)
 out.mkdir(parents=True, exist_ok=True)
 elf = fr.link_harness(cpu, opt, out)
-data = load()[label][kind]
+data = load()[label][payload_key(patch) if kind == "amsx" else kind]
 m = fr.ThumbMachine(elf, cpu, fr.SPEED_CPUS[cpu][1])
 addr = m.load_input(data)
 assert m.call("bench_decode", addr, len(data)) == 0

@@ -7,7 +7,8 @@ weight, the decoder checks every tensor's CRC-32), compile_objects +
 object_footprint (library flash), linked_flash and struct_sizes.
 Usage: measure.py [--patch FILE]... [stream labels...]; default all the
 streams of streams.py and the one patch amsx_decoder.patch.  Each --patch
-(amsx_decoder.patch, amsx_decoder_fast.patch) adds one patched decoder.
+(amsx_decoder.patch, amsx_decoder_fast.patch, amsx_decoder_small.patch) adds
+one patched decoder, which decodes its own payloads (streams.payload_key).
 Writes $MULTISYMBOL_WORK/measure.json (measure_<patch stems>.json when the
 patches are not the default one) and prints markdown tables."""
 import json
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from streams import DEFAULT_PATCH, WORK, amsx_decoder_dir, load, msym_env  # first: puts bench/ and host/ on sys.path
+from streams import DEFAULT_PATCH, WORK, amsx_decoder_dir, load, msym_env, payload_key  # first: puts bench/ and host/ on sys.path
 
 import firmware_report as fr  # noqa: E402
 
@@ -27,7 +28,8 @@ def decoder_label(patch):
 def decoders(patches):
     result = {"tinycabac (decoder_c)": ("tinycabac", "tinycabac", msym_env.REPO / "decoder_c")}
     for patch in patches:
-        result[decoder_label(patch)] = ("amsx", "amsx" if patch == DEFAULT_PATCH else Path(patch).stem, amsx_decoder_dir(patch))
+        result[decoder_label(patch)] = (payload_key(patch), "amsx" if patch == DEFAULT_PATCH else Path(patch).stem,
+                                        amsx_decoder_dir(patch))
     return result
 
 

@@ -10,6 +10,10 @@ original payload byte for byte (so the values are the ones tinycabac coded).
 The amsx encoder (../amsx_enc.c, MB=1 NCTX=12 ESC=2) then codes the same
 values from the same initial activity, and the directory keeps every field
 (initial_activity, prediction, history, steps, CRC-32, ...) but the payload.
+The same with ESC=3 (the escape's table kept sorted, its raw bits in one
+run with the sign) gives the payloads of amsx_decoder_small.patch, under the
+key "amsx_small" (payload_key).  Identical to ESC=2 for values without an
+escape.
 Outputs: $MULTISYMBOL_WORK/streams.pkl (default /tmp/msw4).
 """
 import ctypes
@@ -36,6 +40,13 @@ DECODER_FILES = ("tinycabac.c", "tinycabac.h", "tc_model.h")
 
 DEFAULT_PATCH = "amsx_decoder.patch"
 FAST_PATCH = "amsx_decoder_fast.patch"
+SMALL_PATCH = "amsx_decoder_small.patch"
+
+
+def payload_key(patch: str) -> str:
+    """The key of the streams a patched decoder reads: "amsx_small" (ESC=3)
+    for amsx_decoder_small.patch, "amsx" (ESC=2) for the others."""
+    return "amsx_small" if Path(patch).name == SMALL_PATCH else "amsx"
 
 
 def amsx_decoder_dir(patch: str = DEFAULT_PATCH) -> Path:
@@ -57,6 +68,7 @@ def amsx_decoder_dir(patch: str = DEFAULT_PATCH) -> Path:
 
 
 AMSX_DEFS = dict(MB=1, NCTX=12, ESC=2)
+AMSX_SMALL_DEFS = dict(MB=1, NCTX=12, ESC=3)
 
 
 def recover_levels(t, out):
@@ -144,9 +156,10 @@ def extra_streams():
 
 def build():
     lib = amsx_run.build("libamsx_integrated.so", **AMSX_DEFS)
+    lib_small = amsx_run.build("libamsx_integrated_small.so", **AMSX_SMALL_DEFS)
     result = {}
     for label, data in {**fr.benchmark_streams(), **extra_streams()}.items():
-        result[label] = {"tinycabac": data, "amsx": to_amsx(lib, data)}
+        result[label] = {"tinycabac": data, "amsx": to_amsx(lib, data), "amsx_small": to_amsx(lib_small, data)}
     with open(WORK / "streams.pkl", "wb") as handle:
         pickle.dump(result, handle)
     return result
@@ -157,7 +170,10 @@ def load():
     if not path.exists():
         return build()
     with open(path, "rb") as handle:
-        return pickle.load(handle)
+        result = pickle.load(handle)
+    if any("amsx_small" not in pair for pair in result.values()):  # written before the small patch
+        return build()
+    return result
 
 
 if __name__ == "__main__":
