@@ -2,7 +2,7 @@
 # builds $MULTISYMBOL_WORK/libsim.so.  evaluate(**params) -> per tensor bits (none, auto), + 32 bits flush per tensor.
 import ctypes, json
 import numpy as np
-from msym_env import WORK, build_host
+from msym_env import WORK, build_host, pack_coded
 lib = ctypes.CDLL(str(build_host("libsim.so", "sim")))
 class Params(ctypes.Structure):
     _fields_ = [("ctx_tab", ctypes.c_uint8 * 257), ("k_tab", ctypes.c_uint8 * 257), ("nctx", ctypes.c_int),
@@ -15,21 +15,7 @@ z = np.load(WORK / "coded.npz")
 T = len(meta)
 models = list(dict.fromkeys(m["model"] for m in meta))
 N = np.array([m["n"] for m in meta])
-def pack(kind):
-    vals, cols, off, coff, a0 = [], [], [0], [], []
-    cpos = 0
-    for m in meta:
-        v = z[m["key"] + "/" + kind]; vals.append(v); off.append(off[-1] + v.size)
-        ck = m["key"] + "/cols"
-        if kind == "pred" and ck in z.files:
-            c = z[ck]; cols.append(c); coff.append(cpos); cpos += c.size
-        else:
-            coff.append(-1)
-        a0.append(m["a_none"] if kind == "none" else m["a_pred"])
-    cols = np.concatenate(cols) if cols else np.zeros(1, np.uint8)
-    return (np.ascontiguousarray(np.concatenate(vals), np.int32), np.ascontiguousarray(cols, np.uint8),
-            np.array(off, np.int64), np.array(coff, np.int64), np.array(a0, np.int32))
-DATA = {k: pack(k) for k in ("none", "pred")}
+DATA = {k: pack_coded(meta, z, k) for k in ("none", "pred")}
 PRED = np.array([m["pred"] != "none" for m in meta])
 BASE_AUTO = np.array([8 * m["auto_bytes"] for m in meta], float)
 BASE_NONE = np.array([8 * m["none_bytes"] for m in meta], float)

@@ -2,6 +2,7 @@
 # after ESC: Exp-Golomb order 0 of |v| - 256 as raw bits, then the sign.
 import numpy as np
 from amsx_run import build, code, corpus_bits, escapes, baseline_auto_bpw
+from msym_env import wide_value_tests
 import tinycabac
 from tinycabac import native
 BASE_AUTO = baseline_auto_bpw()
@@ -16,14 +17,7 @@ for M, C in ((1, 12), (2, 11)):
 
 print("\n## wide values (M=1, 12 ctx): round trip checked, bits/weight vs tinycabac payload (prediction none)")
 libs = {e: build(f"libamsx_s2w{e}.so", MB=1, NCTX=12, ESC=e) for e in (1, 2)}
-rng = np.random.default_rng(1)
-tests = {
-    "int16 Laplace, scale 30 (|v| mostly < 256)": np.clip(np.round(rng.laplace(0, 30, 100000)), -32768, 32767).astype(np.int16),
-    "int16 Laplace, scale 300": np.clip(np.round(rng.laplace(0, 300, 100000)), -32768, 32767).astype(np.int16),
-    "int16 Laplace, scale 3000": np.clip(np.round(rng.laplace(0, 3000, 100000)), -32768, 32767).astype(np.int16),
-    "int32 Laplace, scale 1e6": np.round(rng.laplace(0, 1e6, 100000)).astype(np.int32),
-    "int32 extremes (+-(2**31-1), -2**31, +-256, +-255, 0, 1)": np.array([2**31 - 1, -2**31, -2**31 + 1, 256, -256, 255, -255, 0, 1] * 1000, np.int32),
-}
+tests = wide_value_tests()
 print("| data | weights | share of abs(v) >= 256 | amsx ESC=1 (EG0) bpw | amsx ESC=2 (bitlen model) bpw | tinycabac payload bpw |")
 print("|---|---:|---:|---:|---:|---:|")
 for name, v in tests.items():

@@ -3,7 +3,7 @@
 # of none and tinycabac's chosen prediction where tinycabac chose one.
 import ctypes, json, subprocess
 import numpy as np
-from msym_env import WORK, HERE
+from msym_env import WORK, HERE, pack_coded
 
 _so = WORK / "libstep6sim.so"
 subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-std=c99", "-Wall", "-o", str(_so), str(HERE / "step6_sim.c"), "-lm"],
@@ -38,22 +38,7 @@ class Data:
         self.N = np.array([m["n"] for m in meta]); self.Ntot = self.N.sum()
         self.model = np.array([m["model"] for m in meta])
         self.PRED = np.array([m["pred"] != "none" for m in meta])
-        self.pk = {kind: self._pack(z, kind) for kind in ("none", "pred")}
-
-    def _pack(self, z, kind):
-        vals, cols, off, coff, a0 = [], [], [0], [], []
-        cpos = 0
-        for m in self.meta:
-            v = z[m["key"] + "/" + kind]; vals.append(v); off.append(off[-1] + v.size)
-            ck = m["key"] + "/cols"
-            if kind == "pred" and ck in z.files:
-                c = z[ck]; cols.append(c); coff.append(cpos); cpos += c.size
-            else:
-                coff.append(-1)
-            a0.append(m["a_none"] if kind == "none" else m["a_pred"])
-        cols = np.concatenate(cols) if cols else np.zeros(1, np.uint8)
-        return (np.ascontiguousarray(np.concatenate(vals), np.int32), np.ascontiguousarray(cols, np.uint8),
-                np.array(off, np.int64), np.array(coff, np.int64), np.array(a0, np.int32))
+        self.pk = {kind: pack_coded(self.meta, z, kind) for kind in ("none", "pred")}
 
     def run(self, P, init, kind, hist=None):
         v, cols, off, coff, a0 = self.pk[kind]

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 
 import tinycabac  # noqa: E402
 from tinycabac import native  # noqa: E402
+from msym_env import wide_value_tests  # noqa: E402
 
 ESCS = (2, 3)
 libs = {e: build(f"libamsx_small_esc{e}.so", MB=1, NCTX=12, ESC=e) for e in ESCS}
@@ -28,14 +29,7 @@ if "--no-corpus" not in sys.argv:
               f"{auto.sum() / n.sum():.4f} | {100 * (auto.sum() / n.sum() / base - 1):+.3f}% | {escapes(libs[e])} |", flush=True)
 
 print("\n## wide values (M=1, 12 ctx, prediction none): round trip checked, payload bytes and bits/weight")
-rng = np.random.default_rng(1)  # the tests of ../step2_escape.py
-tests = {
-    "int16 Laplace, scale 30 (|v| mostly < 256)": np.clip(np.round(rng.laplace(0, 30, 100000)), -32768, 32767).astype(np.int16),
-    "int16 Laplace, scale 300": np.clip(np.round(rng.laplace(0, 300, 100000)), -32768, 32767).astype(np.int16),
-    "int16 Laplace, scale 3000": np.clip(np.round(rng.laplace(0, 3000, 100000)), -32768, 32767).astype(np.int16),
-    "int32 Laplace, scale 1e6": np.round(rng.laplace(0, 1e6, 100000)).astype(np.int32),
-    "int32 extremes (+-(2**31-1), -2**31, +-256, +-255, 0, 1)": np.array([2**31 - 1, -2**31, -2**31 + 1, 256, -256, 255, -255, 0, 1] * 1000, np.int32),
-}
+tests = wide_value_tests()
 rng = np.random.default_rng(7)  # two of the "wide integers (escape)" tensors of streams.py (flattened)
 tests["streams.py int16_laplace"] = np.clip(rng.laplace(0, 300, (64, 40)), -32768, 32767).astype(np.int16).ravel()
 tests["int32, |v| = Laplace * 2^U(0..29) (streams.py int32_wide)"] = (
