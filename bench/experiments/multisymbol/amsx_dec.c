@@ -63,25 +63,34 @@ static int rd_raw(rd *d, unsigned n, uint32_t *out)   /* n <= 16 */
 }
 /* after ESC, returns the signed value in *val and bitlen(|val|) in *b.
  * ESC == 2: bitlen(m) - 9 with the shared adaptive model, the bits below the MSB, the sign. */
+#if ESC == 2 || ESC == 3
+/* The entry of the shared model that the code falls in (*entry), the range narrowed to it and renormalised. */
+static int esc_locate(const amsx_state *s, rd *d, unsigned *entry)
+{
+    uint32_t range = d->range, code = d->code, r = range / s->etot, cum = 0;
+    const uint8_t *p = d->p, *end = d->end;
+    unsigned j = 0;
+#if MULSEARCH
+    if (code >= r * s->etot) return -2;
+    while (code >= r * (cum + s->ecnt[j])) cum += s->ecnt[j++];
+#else
+    uint32_t t = code / r;
+    if (t >= s->etot) return -2;
+    while (t >= cum + s->ecnt[j]) cum += s->ecnt[j++];
+#endif
+    code -= r * cum; range = r * s->ecnt[j];
+    NORM(return -3);
+    d->range = range; d->code = code; d->p = p; *entry = j;
+    return 0;
+}
+#endif
 #if ESC == 2
 static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *val, unsigned *b)
 {
-    uint32_t range = d->range, code = d->code, hi = 0, x, bit;
-    const uint8_t *p = d->p, *end = d->end;
-#if MULSEARCH
-    uint32_t r = range / s->etot, cum = 0;
-    unsigned k = 0;
-    if (code >= r * s->etot) return -2;
-    while (code >= r * (cum + s->ecnt[k])) cum += s->ecnt[k++];
-#else
-    uint32_t r = range / s->etot, t = code / r, cum = 0;
-    unsigned k = 0;
-    if (t >= s->etot) return -2;
-    while (t >= cum + s->ecnt[k]) cum += s->ecnt[k++];
-#endif
-    code -= r * cum; range = r * s->ecnt[k];
-    NORM(return -3);
-    d->range = range; d->code = code; d->p = p;
+    uint32_t hi = 0, x, bit;
+    unsigned k;
+    int status = esc_locate(s, d, &k);
+    if (status) return status;
     s->ecnt[k] += INC;
     if ((s->etot += INC) > LIMIT) { unsigned tt = 0; for (int q = 0; q < NESC; q++) { s->ecnt[q] = (s->ecnt[q] + 1) >> 1; tt += s->ecnt[q]; } s->etot = tt; }
     unsigned n = k + 8;   /* bits below the MSB */
@@ -99,21 +108,10 @@ static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *v
  * MSB and the sign, in chunks of 16 from the top. */
 static __attribute__((noinline)) int esc_decode(amsx_state *s, rd *d, int32_t *val, unsigned *b)
 {
-    uint32_t range = d->range, code = d->code, hi = 0, x;
-    const uint8_t *p = d->p, *end = d->end;
-    uint32_t r = range / s->etot, cum = 0;
-    unsigned j = 0;
-#if MULSEARCH
-    if (code >= r * s->etot) return -2;
-    while (code >= r * (cum + s->ecnt[j])) cum += s->ecnt[j++];
-#else
-    uint32_t t = code / r;
-    if (t >= s->etot) return -2;
-    while (t >= cum + s->ecnt[j]) cum += s->ecnt[j++];
-#endif
-    code -= r * cum; range = r * s->ecnt[j];
-    NORM(return -3);
-    d->range = range; d->code = code; d->p = p;
+    uint32_t hi = 0, x;
+    unsigned j;
+    int status = esc_locate(s, d, &j);
+    if (status) return status;
     unsigned k = s->esym[j];
     s->ecnt[j] += INC;
     if (j && s->ecnt[j] > s->ecnt[j - 1]) {
