@@ -145,10 +145,16 @@ def _size_table(stream: bytes, snrs: dict[str, float | None], tflite_names_known
     return "\n".join(lines)
 
 
+def _renamed(names: dict[str, str]) -> dict[str, str]:
+    """Of {stream name: TFLite name}, the weights coded under their tensor's
+    index (tflite_io.stream_name) instead of their TFLite name."""
+    return {name: tflite for name, tflite in names.items() if name != tflite}
+
+
 def _with_tflite_names(rows: list[tuple], names: dict[str, str]) -> list[tuple]:
     """The rows with a last column of TFLite names, for the weights coded
     under their tensor's index instead (long names); unchanged if none is."""
-    renamed = {name: tflite for name, tflite in names.items() if name != tflite}
+    renamed = _renamed(names)
     if not renamed:
         return rows
     return [rows[0] + ("TFLite name",)] + [row + (renamed.get(row[0], ""),) for row in rows[1:]]
@@ -334,7 +340,7 @@ def cmd_info(args) -> int:
 def _labels(model: Model) -> dict[str, str]:
     """How verify names a tensor: its stream name, and for a .tflite weight
     coded under its tensor index (tflite_io.stream_name) its TFLite name."""
-    renamed = {name: tflite for name, tflite in model.tflite_names().items() if name != tflite}
+    renamed = _renamed(model.tflite_names())
     return {name: f"{name} ({renamed[name]})" if name in renamed else name for name in model.tensors}
 
 
