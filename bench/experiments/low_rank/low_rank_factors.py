@@ -10,15 +10,19 @@ sends the factors instead:
     rows R (output channels x the rest) ~ A @ B.T,  A = U_k S_k (rows x k),  B = V_k (columns x k)
 
 from the SVD of the int8 levels, each factor column quantised to int8 with its own scale.
-The stream would carry A and B (coded as int8 tensors by the real encoder, plus 2 x 32-bit
-scales per rank) and the residual R - round(A B^T) (coded by the real encoder, as int16).
-Per tensor the encoder keeps the plain coding unless some rank k in KS is smaller in total.
-Only output-channel-first tensors with at least 8 rows and columns are tried (a depthwise
-tensor's channel is its last axis).
+The prediction is integer arithmetic a decoder can repeat exactly: the two scales of rank
+i fold into one multiplier M_i = round(scale_a_i * scale_b_i * 2^16), and
 
-The scales are float here, so this is the figure such a format could reach, not a
-bit-exact design: a decoder would need integer scales (FORMAT 6.2's mantissa-exponent
-steps would do) and B, C x k bytes, in RAM or read in place from the stream.
+    prediction[r, j] = (sum_i A[r, i] * B[j, i] * M_i + 2^15) >> 16
+
+(with A[r, i] * M_i formed once per row, k multiply-adds per weight; the sums stay far
+inside 32 bits on the corpus). The stream would carry A and B (coded as int8 tensors by
+the real encoder), the k multipliers (16 bits each) and the residual R - prediction
+(coded by the real encoder, as int16). Per tensor the encoder keeps the plain coding
+unless some rank k in KS is smaller in total. Only output-channel-first tensors with at
+least 8 rows and columns are tried (a depthwise tensor's channel is its last axis). What
+is not counted: the few bytes a directory entry would need for k. A decoder needs B,
+C x k bytes, in RAM or read in place from the stream.
 
 Run from the repository root: .venv/bin/python bench/experiments/low_rank/low_rank_factors.py
 (about 2 minutes on 2 cores).
@@ -35,7 +39,8 @@ import tinycabac  # noqa: E402
 from corpus import load_corpus  # noqa: E402
 
 KS = (2, 4, 8, 16, 32, 64)
-SCALE_BITS_PER_RANK = 2 * 32
+SHIFT = 16
+MULTIPLIER_BITS = 16
 MIN_SIDE = 8
 
 
@@ -55,9 +60,15 @@ def factored_bits(levels: np.ndarray, rows: np.ndarray, k: int, svd) -> int:
     u, s, vt = svd
     a, a_scales = int8_columns(u[:, :k] * s[:k])
     b, b_scales = int8_columns(vt[:k].T)
-    prediction = np.rint((a * a_scales) @ (b * b_scales).T)
+    multipliers = np.rint(a_scales * b_scales * 2.0**SHIFT).astype(np.int64)
+    if multipliers.max() >= 1 << MULTIPLIER_BITS:
+        raise ValueError(f"a multiplier needs more than {MULTIPLIER_BITS} bits")
+    sums = (a.astype(np.int64) * multipliers) @ b.astype(np.int64).T
+    if np.abs(sums).max() >= 1 << 31:
+        raise ValueError("a prediction sum leaves 32 bits")
+    prediction = (sums + (1 << (SHIFT - 1))) >> SHIFT
     residual = (rows - prediction).astype(np.int16).reshape(levels.shape)
-    return payload_bits(residual) + payload_bits(a) + payload_bits(b) + SCALE_BITS_PER_RANK * k
+    return payload_bits(residual) + payload_bits(a) + payload_bits(b) + MULTIPLIER_BITS * k
 
 
 def tensor_bits(tensor) -> tuple[int, int, int]:
