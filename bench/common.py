@@ -31,6 +31,15 @@ def general_compressor_bits(data: bytes) -> dict[str, int]:
     return {name: 8 * compress(data) for name, compress in GENERAL_COMPRESSORS.items()}
 
 
+def payload_bits(levels: np.ndarray) -> int:
+    """Bits of the payload the real encoder writes for `levels` coded alone, without the
+    container: what the experiments under bench/experiments compare their codings with."""
+    import tinycabac
+
+    stream = tinycabac.encode({"x": levels})
+    return 8 * tinycabac.info(stream)[0].payload_bytes
+
+
 def order0_bits(values: np.ndarray) -> float:
     """Ideal code length of `values` under their own order-0 (histogram) model."""
     _, counts = np.unique(values, return_counts=True)

@@ -27,13 +27,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/
-import tinycabac  # noqa: E402
+from common import payload_bits  # noqa: E402
 from corpus import INT8_MAX_LEVEL, load_corpus  # noqa: E402
-
-
-def payload_bits(levels: np.ndarray) -> int:
-    stream = tinycabac.encode({"x": levels})
-    return 8 * tinycabac.info(stream)[0].payload_bytes
 
 
 def without_channel_max(tensor, levels: np.ndarray) -> tuple[np.ndarray, float] | None:

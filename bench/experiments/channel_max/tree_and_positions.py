@@ -23,7 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from channel_max import payload_bits, without_channel_max  # noqa: E402
+from channel_max import without_channel_max  # noqa: E402
+from common import payload_bits  # noqa: E402
 from corpus import load_corpus  # noqa: E402
 
 SMALL_MODELS = ("selfie_segmentation", "face_detection_short_range")

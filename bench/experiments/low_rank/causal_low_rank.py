@@ -21,8 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import payload_bits  # noqa: E402
 from corpus import load_corpus  # noqa: E402
-from low_rank_factors import MIN_SIDE, payload_bits  # noqa: E402
+from low_rank_factors import MIN_SIDE  # noqa: E402
 
 RANK, LAMBDA, REFRESH, STEP = 32, 0.25, 4, 8
 MAX_ROW = 2304

@@ -35,18 +35,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/
-import tinycabac  # noqa: E402
+from common import payload_bits  # noqa: E402
 from corpus import load_corpus  # noqa: E402
 
 KS = (2, 4, 8, 16, 32, 64)
 SHIFT = 16
 MULTIPLIER_BITS = 16
 MIN_SIDE = 8
-
-
-def payload_bits(levels: np.ndarray) -> int:
-    stream = tinycabac.encode({"x": levels})
-    return 8 * tinycabac.info(stream)[0].payload_bytes
 
 
 def int8_columns(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
