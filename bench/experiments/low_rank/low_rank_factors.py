@@ -66,8 +66,8 @@ def factored_bits(levels: np.ndarray, rows: np.ndarray, k: int, svd) -> int:
     return payload_bits(residual) + payload_bits(a) + payload_bits(b) + MULTIPLIER_BITS * k
 
 
-def tensor_bits(tensor) -> tuple[int, int, int]:
-    """(weights, plain bits, best bits) and the rank chosen (0: plain)."""
+def tensor_bits(tensor) -> tuple[int, int, int, int]:
+    """(weights, plain bits, best bits, the rank chosen: 0 for plain)."""
     levels = tensor.int8_levels()
     plain = payload_bits(levels)
     best, rank = plain, 0
