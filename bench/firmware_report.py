@@ -8,7 +8,7 @@ Measures the decoder alone (decoder_c/*.c, no demo code):
   * exact instructions per decoded weight on Cortex-M0 and M4, running the
     decoder in unicorn (bench/firmware/harness.c), for a lossless int8 stream,
     the same weights with each kind of prediction (FORMAT 5.7, difference and
-    scale) forced on, and a quantized float32 stream, uniform and dependent
+    scale; 5.8, factors) forced on, and a quantized float32 stream, uniform and dependent
     (FORMAT 6.2, the encoder's trellis quantizer), with a cycle estimate from
     the cores' published instruction timings;
   * the maximum stack depth of a whole decode, by stack painting.
@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/anchor_decoder
 import tinycabac  # noqa: E402
 from anchor_decoders import ANCHOR_DECODERS, QUOTED_ANCHORS, AnchorUnavailable, source_dir  # noqa: E402
 from tinycabac.models import default_model_path  # noqa: E402
+from tinycabac.predict import DEFAULT_MAX_HISTORY  # noqa: E402
 from tinycabac.tflite_io import split_tflite  # noqa: E402
 
 DECODER_DIR = REPO / "decoder_c"
@@ -60,7 +61,7 @@ TARGET_FLASH_OS_M4 = 4096
 TARGET_STATE_RAM = 1024
 TARGET_STACK = 512
 TARGET_INSTR_PER_INT8_M4 = 120
-HISTORY_BUFFER_SIZE = 4096  # bench/firmware/harness.c BENCH_HISTORY_SIZE, the encoder's default max_history
+HISTORY_BUFFER_SIZE = 4096  # bench/firmware/harness.c BENCH_HISTORY_SIZE, enough for the bench's streams
 ANCHOR_CPUS = ["cortex-m0plus", "cortex-m4"]  # -Os, as the flash target
 
 # unicorn memory map (bench/firmware/bench.ld): code at 0, data at 0x20000000.
@@ -413,9 +414,9 @@ def measure_whole_call_stack(elf: Path, cpu: str, data: bytes) -> int:
 
 def benchmark_streams() -> dict[str, bytes]:
     """The bundled digits classifier: its int8 weight matrices coded losslessly
-    (as the encoder chooses, and again with each kind of prediction from the
-    previous row forced on, so that the decoder's difference and scale paths
-    are measured too), and its float32 weights quantized (default 40 dB SNR
+    (as the encoder chooses, and again with each kind of prediction forced
+    on, so that the decoder's difference, scale and factor paths are
+    measured too), and its float32 weights quantized (default 40 dB SNR
     per tensor), with uniform reconstruction and again with dependent
     reconstruction from the trellis quantizer (FORMAT 6.2)."""
     int8_weights, _, _ = split_tflite(default_model_path("int8").read_bytes())
@@ -426,6 +427,8 @@ def benchmark_streams() -> dict[str, bytes]:
         "lossless int8": tinycabac.encode(lossless),
         "lossless int8, difference forced": tinycabac.encode(lossless, prediction="difference", history=one_row_back),
         "lossless int8, scale forced": tinycabac.encode(lossless, prediction="scale", history=one_row_back),
+        "lossless int8, factors forced": tinycabac.encode(lossless, prediction="factors", history=one_row_back,
+                                                          max_history=HISTORY_BUFFER_SIZE),
         "quantized float32": tinycabac.encode(float_weights),
         "quantized float32, trellis": tinycabac.encode(float_weights, quantizer="trellis"),
     }
@@ -438,8 +441,9 @@ def prediction_kinds(data: bytes) -> str:
 
 
 def largest_history(data: bytes) -> int:
-    """Bytes of history the stream's tensors need (FORMAT 5.7): the largest H."""
-    return max((t.history for t in tinycabac.info(data)), default=0)
+    """Bytes of working memory the stream's tensors need for prediction
+    (FORMAT 5.7, 5.8): the largest H, or (H + 1) * rank for factors."""
+    return max((t.work_size for t in tinycabac.info(data)), default=0)
 
 
 # ---------------------------------------------------------------- report
@@ -499,7 +503,11 @@ def forced_prediction_note(streams: dict) -> list[str]:
         "weight one row before (FORMAT 5.7). Scale forced: the same weights coded as they",
         "are, with the running activity of each weight's column (its input channel)",
         "steering the Rice parameter; its extra instructions per weight are a ring read,",
-        "the mixed activity and the column's update.",
+        "the mixed activity and the column's update. Factors forced: each weight matrix's",
+        "rows (one output channel each) predicted from low-rank int8 factors sent in the",
+        "stream (FORMAT 5.8), at the rank the encoder finds best within the harness's",
+        "history buffer; each weight costs a multiply-add per rank more, and the factors",
+        "themselves are decoded as values.",
     ]
     if streams["lossless int8"][3] == "none":
         note += [
@@ -542,7 +550,7 @@ def render(results: dict) -> str:
         "| Target | Measured | |",
         "|---|---|---|",
         f"| flash <= {TARGET_FLASH_OS_M4} B at -Os on Cortex-M4, all features | {m4_flash} B library objects (decoder_c/tinycabac.c: every feature of the format); {m4_linked} B linked (with any C library helpers it calls; unreferenced sections dropped). The optional .tflite rebuild helper (decoder_c/tflite/) adds {helper_flash} B | {verdict(max(m4_flash, m4_linked) <= TARGET_FLASH_OS_M4)} for the decoder; {m4_flash + helper_flash} B with the helper |",
-        f"| decoder state <= {TARGET_STATE_RAM} B RAM | {state} B (tc_decoder {structs['tc_decoder']} + tc_stream {structs['tc_stream']} + tc_tensor_info {structs['tc_tensor_info']}); static RAM of the library {static_ram} B. A tensor coded with prediction also needs H bytes of caller-owned history: {default_history} B for the bench's streams ({state + static_ram + default_history} B in all); the encoder allows H up to {HISTORY_BUFFER_SIZE} by default, and `--max-history` caps it | {verdict(state + static_ram + default_history <= TARGET_STATE_RAM)} for H <= {TARGET_STATE_RAM - state - static_ram} |",
+        f"| decoder state <= {TARGET_STATE_RAM} B RAM | {state} B (tc_decoder {structs['tc_decoder']} + tc_stream {structs['tc_stream']} + tc_tensor_info {structs['tc_tensor_info']}); static RAM of the library {static_ram} B. A tensor coded with prediction also needs caller-owned working memory (H bytes of history, or (H + 1) x rank for factors): {default_history} B for the bench's streams ({state + static_ram + default_history} B in all); the encoder allows up to {DEFAULT_MAX_HISTORY} B by default, and `--max-history` caps it | {verdict(state + static_ram + default_history <= TARGET_STATE_RAM)} for H <= {TARGET_STATE_RAM - state - static_ram} |",
         f"| stack <= {TARGET_STACK} B | {max_stack} B worst case measured through the streaming calls (as the firmware uses them), {whole_stack} B through tc_decode_tensor; both take the tc_decoder from the caller | {verdict(max(max_stack, whole_stack) <= TARGET_STACK)} |",
         f"| no heap | {'no allocator linked' if not results['heap'] else 'linked: ' + ', '.join(results['heap'])} | {verdict(not results['heap'])} |",
         f"| <= {TARGET_INSTR_PER_INT8_M4} instructions per int8 weight on Cortex-M4 | {best_m4_int8:.1f} (best of -Os/-O2) | {verdict(best_m4_int8 <= TARGET_INSTR_PER_INT8_M4)} |",

@@ -152,4 +152,29 @@ TC_INLINE unsigned tc_prefix_bin_index(uint32_t bin_number)
     return bin_number < TC_PREFIX_BINS - 1u ? (unsigned)bin_number : TC_PREFIX_BINS - 1u;
 }
 
+/* Factor prediction (FORMAT 5.8): a tensor's rows (runs of H elements) are
+ * predicted from the low-rank factors the payload carries, A (one row of
+ * `rank` i8 per row) and B (`rank` i8 per column):
+ *     prediction = floor((sum_i A[i] * B[i] + 2^(shift-1)) / 2^shift)
+ * With rank <= 64, |sum| <= 64 * 128 * 128 = 2^20: it stays in int32, and
+ * the shift, done on the sum plus 2^30, needs no signed right shift. */
+#define TC_MAX_RANK 64u
+#define TC_MAX_FACTOR_SHIFT 24u
+#define TC_MAX_FACTOR_RESIDUAL 0x40000000u /* |coded value| <= 2^30 */
+/* The factor values' own activity (FORMAT 5.4) starts here: about the
+ * magnitude class of factors quantized to the full int8 range. */
+#define TC_FACTOR_ACTIVITY 48u
+
+TC_INLINE int32_t tc_factor_prediction(const int8_t *a, const int8_t *b, unsigned rank, unsigned shift)
+{
+    int32_t sum = 0;
+    unsigned i;
+    for (i = 0; i < rank; i++)
+        sum += (int32_t)a[i] * b[i];
+    if (shift == 0)
+        return sum;
+    return (int32_t)(((uint32_t)(sum + 0x40000000) + ((uint32_t)1 << (shift - 1))) >> shift) -
+           (int32_t)((uint32_t)0x40000000 >> shift);
+}
+
 #endif /* TC_MODEL_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tinycabac.h - portable C99 decoder for tinycabac streams (format version 11).
+ * tinycabac.h - portable C99 decoder for tinycabac streams (format version 12).
  *
  * The decoder of record: no heap, no floating point, caller-owned buffers,
  * every read bounds-checked.  docs/FORMAT.md is the specification; the
@@ -8,14 +8,14 @@
  *
  * Typical use with the whole stream in memory (flash or RAM):
  *
- *     static tc_decoder d;                              // 744 bytes, not on the stack
+ *     static tc_decoder d;                              // 752 bytes, not on the stack
  *     tc_stream s;
  *     tc_tensor_info t;
  *     if (tc_stream_open(&s, data, size) != TC_OK) ...
  *     for (uint32_t i = 0; i < s.tensor_count; i++) {
  *         tc_stream_tensor(&s, i, &t);
  *         tc_decode_tensor(&s, &t, &d, out, sizeof out, // whole tensor at once
- *                          history, sizeof history);    // for prediction (5.7)
+ *                          history, sizeof history);    // for prediction (5.7, 5.8)
  *     }
  *
  * Every call takes its state from the caller, tc_decode_tensor included, so
@@ -36,7 +36,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 11u
+#define TC_FORMAT_VERSION 12u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
@@ -75,11 +75,13 @@ typedef enum {
     TC_QUANTIZER_DEPENDENT = 1 /* 8-state rule: q = 2 * level, or 2 * level - sign(level) */
 } tc_quantizer;
 
-/* How a tensor uses its ring of H bytes (FORMAT 5.7). */
+/* How a tensor predicts its levels (FORMAT 5.7, 5.8), in working memory
+ * the caller gives (tc_tensor_info.work_size bytes). */
 typedef enum {
     TC_PREDICT_NONE = 0,
     TC_PREDICT_DIFFERENCE = 1, /* the coded value is level - the level H elements back */
-    TC_PREDICT_SCALE = 2       /* the column's activity steers the Rice parameter */
+    TC_PREDICT_SCALE = 2,      /* the column's activity steers the Rice parameter */
+    TC_PREDICT_FACTORS = 3     /* rows of H elements predicted from low-rank factors */
 } tc_prediction;
 
 #define TC_AXIS_NONE 0xFFu /* quantized tensor with one step for all elements */
@@ -114,8 +116,11 @@ typedef struct {
     uint8_t element_size; /* bytes per decoded element: 1, 2 or 4 */
     uint8_t initial_activity; /* activity at the first level (FORMAT 5.4) */
     uint8_t prediction;   /* tc_prediction */
-    uint32_t history;     /* prediction distance H, 0 for none; the decoder
-                             then needs H bytes of history (FORMAT 5.7) */
+    uint32_t history;     /* prediction distance (row length) H, 0 for none */
+    uint8_t rank;         /* factor prediction: factors per row, 1..64; else 0 */
+    uint8_t factor_shift; /* factor prediction: the prediction's shift; else 0 */
+    uint32_t work_size;   /* bytes of working memory the decoder needs for the
+                             prediction: H, or (H + 1) * rank for factors */
     uint32_t dims[TC_MAX_NDIM];
     uint32_t element_count;
     int32_t offset;        /* lossless only */
@@ -154,7 +159,7 @@ typedef struct {
 #define TC_SUFFIX_SETS 15
 #define TC_SIGN_CONTEXTS 12
 
-/* Streaming decoder state for one tensor: 744 bytes on a 32-bit core,
+/* Streaming decoder state for one tensor: 752 bytes on a 32-bit core,
  * caller-owned. */
 typedef struct {
     uint32_t range;
@@ -173,8 +178,12 @@ typedef struct {
     uint32_t channel;
     int8_t *history;        /* caller's ring: last levels or column activities */
     uint32_t history_length; /* H of FORMAT 5.7; 0: no prediction */
-    uint32_t history_pos;
+    uint32_t history_pos;   /* the element's column: its position in the ring or row */
+    uint32_t factors_left;  /* factor values to decode before the next element (FORMAT 5.8) */
     uint16_t activity;      /* running magnitude-class average (FORMAT 5.4) */
+    uint16_t factor_activity; /* the factor values' own (FORMAT 5.8) */
+    uint8_t rank;
+    uint8_t factor_shift;
     uint8_t dtype;
     uint8_t mode;
     uint8_t element_size;
@@ -207,10 +216,12 @@ tc_status tc_stream_find(tc_stream *s, const char *name, size_t name_len,
  * a hand-made one must be as consistent as a parsed one (TC_ERR_ARGUMENT). */
 tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
 
-/* A tensor coded with prediction (info->history = H > 0) needs H bytes of
- * working memory: give them after tc_decoder_init and before the first
- * tc_decoder_run.  Returns TC_ERR_HISTORY when `size` < H (the stream needs
- * more RAM than the caller set aside).  Tensors with H = 0 need no call. */
+/* A tensor coded with prediction needs info->work_size bytes of working
+ * memory (H for difference and scale prediction, (H + 1) * rank for
+ * factors): give them after tc_decoder_init and before the first
+ * tc_decoder_run.  Returns TC_ERR_HISTORY when `size` is smaller (the stream
+ * needs more RAM than the caller set aside).  Tensors without prediction
+ * (work_size 0) need no call. */
 tc_status tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size);
 
 /* Decode from in[*in_pos..in_size) into out[*out_pos..out_size), advancing

@@ -94,8 +94,25 @@ def test_max_history_option_bounds_prediction(tmp_path):
     assert [line.split()[4] for line in table.splitlines() if line.startswith("w ")] == ["diff:120"]
     run("encode", "rows.npz", "-o", "scale.tcb", "--prediction", "scale", cwd=tmp_path)
     assert codec.info((tmp_path / "scale.tcb").read_bytes())[0].prediction == "scale"
-    bad = run("encode", "rows.npz", "-o", "bad.tcb", "--max-history", "70000", cwd=tmp_path, check=False)
+    # working memory up to (65535 + 1) * 64 bytes (FORMAT 3.4), not one more
+    bad = run("encode", "rows.npz", "-o", "bad.tcb", "--max-history", "4194305", cwd=tmp_path, check=False)
     assert bad.returncode != 0 and "history" in bad.stderr and not (tmp_path / "bad.tcb").exists()
+
+
+def test_factor_prediction_from_the_command_line(tmp_path):
+    """--prediction factors codes a low-rank tensor with factors (FORMAT 5.8),
+    info names H and the rank, and --max-history bounds (H + 1) * rank."""
+    rng = np.random.default_rng(3)
+    low_rank = rng.standard_normal((64, 6)) @ rng.standard_normal((6, 96)) * 15 + rng.normal(size=(64, 96))
+    np.savez(tmp_path / "head.npz", w=np.clip(np.rint(low_rank), -127, 127).astype(np.int8))
+    run("encode", "head.npz", "-o", "f.tcb", "--prediction", "factors", cwd=tmp_path)
+    info = codec.info((tmp_path / "f.tcb").read_bytes())[0]
+    assert info.prediction == "factors" and info.history == 96 and info.work_size == 97 * info.rank
+    table = run("info", "f.tcb", cwd=tmp_path).stdout
+    assert [line.split()[4] for line in table.splitlines() if line.startswith("w ")] == [f"factors:96x{info.rank}"]
+    run("encode", "head.npz", "-o", "small.tcb", "--prediction", "factors", "--max-history", "400", cwd=tmp_path)
+    assert codec.info((tmp_path / "small.tcb").read_bytes())[0].work_size <= 400
+    run("verify", "f.tcb", "head.npz", cwd=tmp_path)
 
 
 def test_info_gives_the_packed_skeleton_its_own_ratio(tmp_path):
@@ -120,7 +137,7 @@ def test_info_json_describes_the_stream_for_scripts(tmp_path):
     assert document["format_version"] == stream[4] == FORMAT_VERSION and document["stream_bytes"] == len(stream)
     assert document["payload_bytes"] + document["container_bytes"] == len(stream)
     assert document["payload_bytes"] == sum(t.payload_bytes for t in summaries)
-    assert document["history_bytes_needed"] == max(t.history for t in summaries)
+    assert document["history_bytes_needed"] == max(t.work_size for t in summaries)
     tensors = document["tensors"]
     assert [t["name"] for t in tensors] == [t.name for t in summaries]
     for entry, summary in zip(tensors, summaries):

@@ -67,6 +67,65 @@ def test_any_prediction_distance_round_trips_bit_exact(array, history, kind):
     assert out.dtype == array.dtype and np.array_equal(out, array)
 
 
+@SETTINGS
+@given(
+    st.sampled_from([np.int8, np.uint8, np.int16, np.int32]).flatmap(
+        lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=12),
+                              elements=st.integers(-(2**29), 2**29) if dt == np.int32 else None)),
+    st.integers(1, 40),
+)
+def test_factor_prediction_round_trips_bit_exact(array, history):
+    """Forced factor prediction (FORMAT 5.8) at any row length: rows cut
+    short, fewer elements than one row, wide levels."""
+    stream = tinycabac.encode({"t": array}, prediction="factors", history=history)
+    info = tinycabac.info(stream)[0]
+    if array.size:
+        assert (info.prediction, info.history) == ("factors", history)
+        assert 1 <= info.rank <= 64 and info.work_size == (history + 1) * info.rank
+    out = tinycabac.decode(stream)["t"]
+    assert out.dtype == array.dtype and np.array_equal(out, array)
+
+
+def _low_rank(dtype=np.int8, rows=128, columns=96, rank=6, seed=0, scale=15.0):
+    """Rows near a subspace of `rank` dimensions, like a landmark head."""
+    rng = np.random.default_rng(seed)
+    product = rng.standard_normal((rows, rank)) @ rng.standard_normal((rank, columns)) * scale
+    return np.clip(np.rint(product + rng.normal(size=(rows, columns))), -127, 127).astype(dtype)
+
+
+def test_encoder_chooses_factor_prediction_for_a_low_rank_head():
+    head = _low_rank().reshape(128, 4, 4, 6)
+    stream = tinycabac.encode({"head": head})
+    info = tinycabac.info(stream)[0]
+    assert (info.prediction, info.history) == ("factors", 96) and 6 <= info.rank <= 24
+    assert info.work_size == 97 * info.rank <= 16384
+    plain = tinycabac.encode({"head": head}, prediction="none")
+    assert info.payload_bytes < 0.8 * tinycabac.info(plain)[0].payload_bytes
+    assert np.array_equal(tinycabac.decode(stream)["head"], head)
+    # the working memory the decoder may need bounds the rank
+    small = tinycabac.info(tinycabac.encode({"head": head}, max_history=400))[0]
+    assert small.work_size <= 400 and (small.prediction != "factors" or small.rank <= 4)
+
+
+def test_factor_prediction_for_quantized_tensors_and_updates():
+    weights = _low_rank(np.float32) / 100.0
+    stream = tinycabac.encode({"f": weights}, step=0.01)
+    assert tinycabac.info(stream)[0].prediction == "factors"
+    assert np.array_equal(tinycabac.decode(stream)["f"], round_trip({"f": weights}, step=0.01, prediction="none")["f"])
+    base = {"i": _low_rank(np.int16)}
+    new = {"i": base["i"] + _low_rank(np.int16, seed=1, scale=4.0)}
+    update = tinycabac.encode(new, base=base, prediction="factors")
+    assert tinycabac.info(update)[0].prediction == "factors"
+    assert np.array_equal(tinycabac.apply(base, update)["i"], new["i"])
+
+
+def test_factors_at_a_forced_distance_that_cannot_fit_are_refused():
+    with pytest.raises(tinycabac.FormatError, match="factor prediction"):
+        tinycabac.encode({"t": np.ones((8, 100), np.int8)}, prediction="factors", history=100, max_history=50)
+    with pytest.raises(tinycabac.FormatError, match="factor prediction"):
+        tinycabac.encode({"t": np.array([-(2**31), 2**31 - 1], np.int32)}, prediction="factors", history=1)
+
+
 def _repeating_rows(dtype=np.int8, rows=24, lag=3, seed=0):
     """Rows that repeat every `lag` rows up to small noise, like the x/y/z
     rows of a landmark layer: prediction at lag x row length pays."""

@@ -304,8 +304,9 @@ def test_firmware_reports_corrupted_streams(env_name, corrupted_streams, build_r
 
 
 # firmware/platformio.ini: TINYCABAC_HISTORY_SIZE, the RAM set aside for
-# prediction history (FORMAT 5.7), which a tensor with distance H needs H of.
-FIRMWARE_HISTORY_SIZE = 4096
+# prediction (FORMAT 5.7, 5.8), which a tensor with distance H needs H of,
+# and one with factors of rank R for rows of H (H + 1) * R.
+FIRMWARE_HISTORY_SIZE = {"mps2_an386": 16384, "microbit": 4096}
 
 
 def predicted_rows(rows: int, columns: int) -> np.ndarray:
@@ -322,17 +323,26 @@ def pruned_rows(rows: int, columns: int) -> np.ndarray:
     return (sizes * rng.choice([-1, 1], size=(rows, columns))).astype(np.int8)
 
 
-def history_limit_streams(directory: Path) -> dict[str, Path]:
-    """A stream whose difference and scale prediction need exactly the
-    firmware's history buffer, and one that needs a byte more."""
-    h = FIRMWARE_HISTORY_SIZE
+def low_rank_rows(rows: int, columns: int, rank: int) -> np.ndarray:
+    """int8 rows near a subspace of `rank` dimensions."""
+    rng = np.random.default_rng(rank)
+    product = rng.standard_normal((rows, rank)) @ rng.standard_normal((rank, columns)) * 20
+    return np.clip(np.rint(product + rng.normal(size=(rows, columns))), -127, 127).astype(np.int8)
+
+
+def history_limit_streams(directory: Path, h: int) -> dict[str, Path]:
+    """A stream whose difference, scale and factor prediction need exactly
+    the firmware's history buffer of h bytes, and one that needs a byte more."""
+    columns = h // 4 - 1  # factors of rank 4: (columns + 1) * 4 = h
     at_limit = tinycabac.encode(
-        {"plain": predicted_rows(1, h)[0], "rows": predicted_rows(3, h), "pruned": pruned_rows(3, h)},
-        prediction={"plain": "none", "rows": "difference", "pruned": "scale"},
+        {"plain": predicted_rows(1, h)[0], "rows": predicted_rows(3, h), "pruned": pruned_rows(3, h),
+         "factored": low_rank_rows(64, columns, 8)},
+        prediction={"plain": "none", "rows": "difference", "pruned": "scale", "factored": "factors"},
         history={"plain": 0, "rows": h, "pruned": h},
+        max_history=h,
     )
-    kinds = [(t.prediction, t.history) for t in tinycabac.info(at_limit)]
-    assert kinds == [("none", 0), ("difference", h), ("scale", h)]
+    kinds = [(t.prediction, t.history, t.work_size) for t in tinycabac.info(at_limit)]
+    assert kinds == [("none", 0, 0), ("difference", h, h), ("scale", h, h), ("factors", columns, h)]
     streams = {
         "history_at_limit.tcb": at_limit,
         "history_over_limit.tcb": tinycabac.encode({"rows": pruned_rows(3, h)}, prediction="scale", history=h + 1),
@@ -350,14 +360,15 @@ def test_firmware_history_buffer_limit(env_name, tmp_path):
     (on the 16 KB microbit too); a larger H is refused with both sizes named,
     and a non-zero exit."""
     require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
-    paths = history_limit_streams(tmp_path)
+    h = FIRMWARE_HISTORY_SIZE[env_name]
+    paths = history_limit_streams(tmp_path, h)
     elf = pio_build(env_name, tmp_path / "build", list(paths.values()))
     status, reports = run_firmware(env_name, elf)
     at_limit = reports["history_at_limit.tcb"]
     assert at_limit.verdict == "OK"
     assert at_limit.tensors == host_digests(paths["history_at_limit.tcb"].read_bytes())
     assert reports["history_over_limit.tcb"].verdict == (
-        f"FAIL history buffer too small ({FIRMWARE_HISTORY_SIZE + 1} > {FIRMWARE_HISTORY_SIZE}) (tensor 0)"
+        f"FAIL history buffer too small ({h + 1} > {h}) (tensor 0)"
     )
     assert status == 1
 

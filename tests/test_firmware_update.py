@@ -85,14 +85,15 @@ def test_firmware_update_paths_name_the_history_they_lack(tmp_path):
     firmware's history buffer is refused with both sizes named; one within
     it applies, on a base that itself needs the whole buffer."""
     require_tools("pio", "arm-none-eabi-gcc", "qemu-system-arm", "timeout")
+    h = FIRMWARE_HISTORY_SIZE["mps2_an386"]
     old = predicted_rows(2, 1024)
     new = old.copy()
     new[:, ::7] += 1
     streams = {
-        "base.tcb": tinycabac.encode({"w": old}, history=FIRMWARE_HISTORY_SIZE),
+        "base.tcb": tinycabac.encode({"w": old}, history=h),
         "fits.tcb": tinycabac.encode({"w": new}, base={"w": old}, history=1024),
         "base_again.tcb": tinycabac.encode({"w": old}, history=0),
-        "too_long.tcb": tinycabac.encode({"w": new}, base={"w": old}, history=FIRMWARE_HISTORY_SIZE + 1),
+        "too_long.tcb": tinycabac.encode({"w": new}, base={"w": old}, history=h + 1),
     }
     for name, data in streams.items():
         (tmp_path / name).write_bytes(data)
@@ -103,5 +104,5 @@ def test_firmware_update_paths_name_the_history_they_lack(tmp_path):
     expected = host_update_digests(streams["base.tcb"], streams["fits.tcb"])
     assert [row for row in reports["fits.tcb"].tensors if row[0] != "__base_sha256__"] == expected
     assert reports["too_long.tcb"].verdict == (
-        f"FAIL history buffer too small ({FIRMWARE_HISTORY_SIZE + 1} > {FIRMWARE_HISTORY_SIZE}) (tensor 0)"
+        f"FAIL history buffer too small ({h + 1} > {h}) (tensor 0)"
     )

@@ -30,7 +30,8 @@ from test_skeleton_pack import HOSTILE_PACKED, assemble, crafted_packed
 
 import tinycabac
 from tinycabac import native
-from tinycabac.container import ContainerTensors
+from tinycabac.container import MODE_LOSSLESS, PREDICT_FACTORS, ContainerTensors, TensorEntry, write_stream
+from tinycabac.predict import Factors
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_DIR = REPO / "firmware" / "micropython"
@@ -254,19 +255,105 @@ def predicted_corpus(seed: int, prediction: str = "auto") -> list[bytes]:
     return streams
 
 
-def with_prediction(data: bytes, prediction: int, history: int | None) -> bytes:
+def _low_rank(rng, rows, columns, rank, scale, noise):
+    """Rows near a subspace of `rank` dimensions: what factor prediction is for."""
+    return rng.standard_normal((rows, rank)) @ rng.standard_normal((rank, columns)) * scale + rng.normal(
+        scale=noise, size=(rows, columns))
+
+
+def hand_factored(levels, history: int, rows: np.ndarray, columns: np.ndarray, shift: int) -> bytes:
+    """A lossless int32 stream of `levels` (offset 0) coded with the factors
+    given (FORMAT 5.8), A = rows and B = columns, whatever the encoder would
+    choose: factors of -128, rank 64, any shift."""
+    levels = np.asarray(levels, dtype=np.int32)
+    prediction = Factors(history, rows, columns, shift).prediction()[: levels.size]
+    activity = native.initial_activity(levels.astype(np.int64) - prediction)
+    payload = native.encode_factored(levels, history, rows, columns, shift, "hand", activity)
+    entry = TensorEntry("hand", np.dtype(np.int32), levels.shape, MODE_LOSSLESS, payload, zlib.crc32(levels.tobytes()),
+                        activity, PREDICT_FACTORS, history, columns.shape[1], shift)  # fmt: skip
+    return write_stream([entry])
+
+
+def factored_corpus(seed: int) -> list[bytes]:
+    """Streams whose tensors all use factor prediction (FORMAT 5.8): the
+    encoder's factors over every dtype, both quantizers and per-channel
+    steps, a last row cut short and a single row; and factors at the
+    format's limits (rank 64, factors -128 and 127, shifts 0, 1 and 24, so
+    floors of negative sums, residuals of +-2**30, a short last row)."""
+    rng = np.random.default_rng(seed)
+    streams = []
+    for _ in range(2):
+        tensors = {
+            "i8": np.clip(np.rint(_low_rank(rng, 40, 36, 4, 14, 2)), -128, 127).astype(np.int8).reshape(40, 4, 9),
+            "i8_short": np.clip(np.rint(_low_rank(rng, 30, 20, 3, 15, 1)).ravel()[:-9], -128, 127).astype(np.int8),
+            "u8": np.clip(np.rint(_low_rank(rng, 16, 24, 2, 20, 1)) + 100, 0, 255).astype(np.uint8),
+            "i16": np.clip(np.rint(_low_rank(rng, 20, 30, 3, 3000, 40)), -32768, 32767).astype(np.int16),
+            "i32": np.rint(_low_rank(rng, 12, 16, 2, 2e7, 1e4)).astype(np.int32),
+            "one_row": np.rint(_low_rank(rng, 1, 10, 1, 30, 1)).astype(np.int8),
+        }
+        history = {"i8": 36, "i8_short": 20, "u8": 24, "i16": 30, "i32": 16, "one_row": 10}
+        streams.append(tinycabac.encode(tensors, prediction="factors", history=history))
+        weights = _low_rank(rng, 24, 30, 3, 0.1, 0.005).reshape(24, 5, 6)
+        floats = {"f32": weights.astype(np.float32), "f16": (weights * 3).astype(np.float16)}
+        streams.append(tinycabac.encode(floats, snr_db=35.0, axis=0, prediction="factors", history=30))
+        streams.append(tinycabac.encode(floats, step=0.002, quantizer="trellis", prediction="factors", history=30))
+    for shift in (0, 1, 24):
+        history, count = 70, 3 * 70 - 11
+        rows = rng.integers(-128, 128, size=(3, 64)).astype(np.int8)
+        columns = rng.integers(-128, 128, size=(history, 64)).astype(np.int8)
+        rows[0], columns[0], columns[1] = -128, -128, 127
+        prediction = Factors(history, rows, columns, shift).prediction()[:count]
+        levels = prediction + rng.integers(-3, 4, size=count)
+        levels[5], levels[6] = prediction[5] + 2**30, prediction[6] - 2**30
+        streams.append(hand_factored(levels, history, rows, columns, shift))
+    return streams
+
+
+def factor_checks() -> list[tuple[bytes, int | None]]:
+    """(stream, C verdict) for one-element int32 tensors with factor
+    prediction at H = 1, rank 1, coded by hand: B[0][0], A[0][0] and the
+    element's coded value with the plain coder.  That decodes as the
+    factored payload it stands for when it starts at the factors' activity
+    (48) and the directory's initial activity is the one the factors left:
+    a factor value is coded as any value (FORMAT 5.5) but moves its own
+    activity on.  Factors -128 and 127 and a coded value of 2**30 are fine
+    (None); a factor outside int8, or a coded value beyond 2**30, is a
+    corrupt payload (-8), which no encoder would write.  Then the largest
+    working memory, (65535 + 1) * 64 bytes, more than the unix port's
+    heap: an empty tensor needs none of it, and a 4-byte payload cannot
+    hold the factors (-8, found before any is allocated)."""
+    cases = []
+    for b, a, coded, verdict in ((-128, 127, 2**30, None), (127, -128, -(2**30), None), (-129, 1, 0, -8),
+                                 (128, 1, 0, -8), (1, 200, 0, -8), (3, 5, 2**30 + 1, -8), (-3, 5, -(2**30) - 1, -8)):
+        activity = 48
+        for factor in (b, a):
+            activity = activity - (activity >> 3) + abs(factor).bit_length()
+        payload = native.encode_levels(np.array([b, a, coded]), "x", 48)
+        value = np.array([coded + a * b], dtype=np.int64)
+        crc = zlib.crc32(value.astype(np.int32).tobytes()) if verdict is None else 0
+        entry = TensorEntry("x", np.dtype(np.int32), (1,), MODE_LOSSLESS, payload, crc, activity, PREDICT_FACTORS, 1, 1, 0)
+        cases.append((write_stream([entry]), verdict))
+    for shape, payload, verdict in (((0, 3), b"", None), ((1,), bytes(4), -8)):
+        entry = TensorEntry("x", np.dtype(np.int8), shape, MODE_LOSSLESS, payload, 0, 0, PREDICT_FACTORS, 65535, 64, 24)
+        cases.append((write_stream([entry]), verdict))
+    return cases
+
+
+def with_prediction(data: bytes, prediction: int, history: int | None, factors: tuple[int, int] | None = None) -> bytes:
     """A one-tensor stream coded without prediction, its directory entry
     rewritten by hand: the prediction byte set and, unless `history` is
-    None, a u16 history inserted after it (FORMAT 3.2), with the directory
-    size and the header CRC redone so that only the entry itself is wrong.
-    Payload offsets count from the directory's end: they stay valid."""
+    None, a u16 history inserted after it (FORMAT 3.2), and `factors`, a
+    rank and a shift, after that, with the directory size and the header CRC
+    redone so that only the entry itself is wrong.  Payload offsets count
+    from the directory's end: they stay valid."""
     patched = bytearray(data)
     at = 20 + 1 + patched[20] + 3  # header, name_len, name, dtype, mode, initial_activity
     assert patched[at] == 0, "expected a tensor without prediction"
     patched[at] = prediction
-    if history is not None:
-        patched[at + 1 : at + 1] = struct.pack("<H", history)
-        struct.pack_into("<I", patched, 8, struct.unpack_from("<I", patched, 8)[0] + 2)
+    fields = b"" if history is None else struct.pack("<H", history)
+    fields += b"" if factors is None else bytes(factors)
+    patched[at + 1 : at + 1] = fields
+    struct.pack_into("<I", patched, 8, struct.unpack_from("<I", patched, 8)[0] + len(fields))
     return with_header_crc(patched)
 
 
@@ -305,16 +392,21 @@ def prediction_overflow_streams() -> list[bytes]:
 
 def reserved_prediction_streams() -> list[tuple[bytes, str]]:
     """(stream, tcdec's message) for directory entries whose prediction
-    fields are reserved (FORMAT 3.2): a kind above 2, with or without the
-    history field every non-zero kind has, and either real kind with
-    history 0."""
+    fields are reserved (FORMAT 3.2): a kind above 3, with or without the
+    history field every non-zero kind has, each real kind with history 0,
+    and factor prediction with rank 0 or above 64, or a shift above 24."""
     data = tinycabac.encode({"x": np.arange(-20, 20, dtype=np.int8).reshape(4, 10)}, prediction="none")
     return [
-        (with_prediction(data, 3, 10), "reserved prediction 3"),
+        (with_prediction(data, 4, 10), "reserved prediction 4"),
         (with_prediction(data, 255, 10), "reserved prediction 255"),
-        (with_prediction(data, 3, None), "reserved prediction 3"),  # ndim and a dims byte read as the history
+        (with_prediction(data, 4, None), "reserved prediction 4"),  # ndim and a dims byte read as the history
         (with_prediction(data, 1, 0), "difference prediction with history 0"),
         (with_prediction(data, 2, 0), "scale prediction with history 0"),
+        (with_prediction(data, 3, 0, (2, 0)), "factors prediction with history 0"),
+        (with_prediction(data, 3, 10, (0, 0)), "reserved factor rank 0 or shift 0"),
+        (with_prediction(data, 3, 10, (65, 3)), "reserved factor rank 65 or shift 3"),
+        (with_prediction(data, 3, 10, (255, 3)), "reserved factor rank 255 or shift 3"),
+        (with_prediction(data, 3, 10, (2, 25)), "reserved factor rank 2 or shift 25"),
     ]
 
 
@@ -496,12 +588,16 @@ def assert_uses_prediction(streams: list[bytes], kind: str = "auto"):
                 assert tcdec.PREDICTIONS[info.prediction] == kind, info.name
 
 
-@pytest.mark.parametrize("kind", ["difference", "scale"])
+def corpus_of(kind: str, seed: int) -> list[bytes]:
+    return factored_corpus(seed) if kind == "factors" else predicted_corpus(seed, prediction=kind)
+
+
+@pytest.mark.parametrize("kind", ["difference", "scale", "factors"])
 def test_predicted_streams_on_micropython(tmp_path, kind):
-    """Prediction (FORMAT 5.7) on the viper and the plain path, whole and in
-    pieces: 7-element output chunks and a 64-byte input window carry the
-    ring position from one call to the next."""
-    streams = predicted_corpus(seed=13, prediction=kind)
+    """Prediction (FORMAT 5.7, 5.8) on the viper and the plain path, whole
+    and in pieces: 7-element output chunks and a 64-byte input window carry
+    the ring position, and the factors, from one call to the next."""
+    streams = corpus_of(kind, 13)
     assert_uses_prediction(streams, kind)
     results, footer = run_batch([micropython()], MODULE_DIR, streams, MICROPYTHON_MODES + ",plain", tmp_path)
     assert footer["accelerated"] is True
@@ -519,9 +615,29 @@ def test_prediction_overflow_is_a_corrupt_payload(tmp_path):
         tcdec.decode(streams[0])
 
 
+def test_factor_values_and_residuals_are_checked(tmp_path):
+    """FORMAT 5.8: a factor value must be an int8 and an element's coded
+    value within +-2**30, else the payload is corrupt, on every path; at
+    the limits (factors -128 and 127, coded values +-2**30) both decoders
+    agree on the level."""
+    cases = factor_checks()
+    streams = [data for data, _ in cases]
+    for data, verdict in cases:
+        expected = c_decode(data)
+        assert expected == verdict if verdict is not None else isinstance(expected, list)
+    for interpreter, modes in (([micropython()], "bytes,chunks,plain"), ([sys.executable], "bytes,chunks")):
+        results, _ = run_batch(interpreter, MODULE_DIR, streams, modes, tmp_path)
+        assert_matches_c(streams, results, exact_errors=tuple(modes.split(",")))
+    with pytest.raises(tcdec.CorruptPayloadError, match="factor value outside -128..127"):
+        tcdec.decode(streams[2])
+    with pytest.raises(tcdec.CorruptPayloadError, match="beyond 2\\*\\*30"):
+        tcdec.decode(streams[5])
+
+
 def test_reserved_prediction_fields_are_rejected(tmp_path):
-    """A prediction kind above 2, or a kind with history 0, is a reserved
-    field value in both decoders (TC_ERR_RESERVED), on every path."""
+    """A prediction kind above 3, a kind with history 0, or factors of rank
+    0 or above 64 or with a shift above 24, is a reserved field value in
+    both decoders (TC_ERR_RESERVED), on every path."""
     cases = reserved_prediction_streams()
     streams = [data for data, _ in cases]
     assert all(c_decode(data) == tcdec.InvalidFieldError.status == -6 for data in streams)
@@ -534,19 +650,22 @@ def test_reserved_prediction_fields_are_rejected(tmp_path):
 
 
 def test_directory_matches_host_info():
-    """tcdec reads every golden entry's prediction kind and distance and its
-    quantizer as the host tools do (the predicted_rows and update_delta
-    vectors use both kinds; trellis_float and update_delta the dependent
-    quantizer)."""
+    """tcdec reads every golden entry's prediction kind, distance, rank and
+    working memory and its quantizer as the host tools do (the
+    predicted_rows and update_delta vectors use difference and scale
+    prediction, factored_rows factors; trellis_float and update_delta the
+    dependent quantizer)."""
     kinds, quantizers = set(), set()
     for vector in MANIFEST["vectors"].values():
         data = (GOLDEN / vector["file"]).read_bytes()
         decoder = tcdec.Decoder(data)
+        stream = native.Stream(data)
         for index, summary in enumerate(tinycabac.info(data)):
             info = decoder.info(index)
-            assert (info.name, info.prediction, info.history, info.quantizer) == (
-                summary.name, summary.prediction, summary.history, summary.quantizer
+            assert (info.name, info.prediction, info.history, info.rank, info.work_size, info.quantizer) == (
+                summary.name, summary.prediction, summary.history, summary.rank, summary.work_size, summary.quantizer
             )
+            assert info.factor_shift == stream.info(index).factor_shift
             assert (info.quantizer is None) == (info.mode in ("lossless", "delta-lossless"))
             kinds.add(info.prediction)
             quantizers.add(info.quantizer)
@@ -589,20 +708,16 @@ def dependent_streams() -> list[bytes]:
     return [(GOLDEN / MANIFEST["vectors"]["trellis_float"]["file"]).read_bytes(), random]
 
 
-def test_dependent_tensors_in_pieces(tmp_path):
-    """The dependent quantizer's state (FORMAT 6.2) carries over from one
-    readinto() to the next: every tensor read in pieces of 1 to 9 elements
-    through a 64-byte window, on the viper and the plain path of MicroPython
-    and on CPython, equals the C decoder's output."""
-    streams = dependent_streams()
-    infos = [info for data in streams for info in tinycabac.info(data)]
-    assert {info.quantizer for info in infos} == {"dependent"}
-    assert {"none", "difference"} <= {info.prediction for info in infos}
+def pieces_script(directory: Path, streams: list[bytes]) -> tuple[Path, list[str]]:
+    """A script that reads every tensor of each stream in pieces of 1 to 9
+    elements through a 64-byte window, on the viper and the plain path, and
+    prints '<stream> <name> <sha-256>' for each (sorted per pass); and the
+    lines the C decoder's output gives for one pass."""
     expected = []
     for item, data in enumerate(streams):
-        (tmp_path / f"dependent{item}.tcb").write_bytes(data)
+        (directory / f"pieces{item}.tcb").write_bytes(data)
         expected += [f"{item} {name} {digest}" for name, _, _, digest in c_decode(data)]
-    script = tmp_path / "pieces.py"
+    script = directory / "pieces.py"
     script.write_text(
         f"""
 import sys, hashlib, binascii
@@ -611,7 +726,7 @@ import tcdec
 for accelerated in (True, False):
     for elements in range(1, 10):
         for item in range({len(streams)}):
-            decoder = tcdec.Decoder(open({str(tmp_path)!r} + '/dependent%d.tcb' % item, 'rb'), 64, accelerated)
+            decoder = tcdec.Decoder(open({str(directory)!r} + '/pieces%d.tcb' % item, 'rb'), 64, accelerated)
             lines = []
             for index in range(len(decoder)):
                 info = decoder.info(index)
@@ -628,15 +743,42 @@ for accelerated in (True, False):
                 print(line)
 """
     )
+    return script, expected
+
+
+def test_dependent_tensors_in_pieces(tmp_path):
+    """The dependent quantizer's state (FORMAT 6.2) carries over from one
+    readinto() to the next: every tensor read in pieces of 1 to 9 elements
+    through a 64-byte window, on the viper and the plain path of MicroPython
+    and on CPython, equals the C decoder's output."""
+    streams = dependent_streams()
+    infos = [info for data in streams for info in tinycabac.info(data)]
+    assert {info.quantizer for info in infos} == {"dependent"}
+    assert {"none", "difference"} <= {info.prediction for info in infos}
+    script, expected = pieces_script(tmp_path, streams)
     for interpreter in (micropython(), sys.executable):
         process = subprocess.run([interpreter, str(script)], capture_output=True, text=True, timeout=TIMEOUT)
         assert process.returncode == 0, process.stderr
         assert process.stdout.splitlines() == expected * 18, interpreter
 
 
-@pytest.mark.parametrize("kind", ["difference", "scale"])
+def test_factored_tensors_in_pieces_on_micropython(tmp_path):
+    """Factor prediction (FORMAT 5.8) resumes where a piece stopped: inside
+    B, between a row's A and its elements, mid-row.  Every tensor of a
+    factored stream read in pieces of 1 to 9 elements through a 64-byte
+    window, on the viper and the plain path, equals the C decoder's
+    output."""
+    data = factored_corpus(seed=19)[0]
+    assert_uses_prediction([data], "factors")
+    script, expected = pieces_script(tmp_path, [data])
+    process = subprocess.run([micropython(), str(script)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.splitlines() == expected * 18
+
+
+@pytest.mark.parametrize("kind", ["difference", "scale", "factors"])
 def test_damaged_predicted_streams_on_micropython(tmp_path, kind):
-    data = predicted_corpus(seed=14, prediction=kind)[0]
+    data = corpus_of(kind, 14)[0]
     assert_uses_prediction([data], kind)
     cut = truncations(data, every=7)
     streams = cut + sampled_single_flips(data, 300, 15)
@@ -977,7 +1119,7 @@ for accelerated, repeat in ((True, 20), (False, 1)):
 
 def test_golden_and_random_streams_on_cpython(tmp_path):
     streams = golden_streams() + random_corpus(seed=6, large=False)
-    streams += predicted_corpus(seed=16) + predicted_corpus(seed=17, prediction="scale")
+    streams += predicted_corpus(seed=16) + predicted_corpus(seed=17, prediction="scale") + factored_corpus(seed=18)
     results, footer = run_batch([sys.executable], MODULE_DIR, streams, "bytes,file,stream,chunks", tmp_path)
     assert footer["accelerated"] is False
     assert_matches_c(streams, results)
@@ -1227,11 +1369,12 @@ def test_interleaved_readers_on_one_file(stream_bytes):
         next(chunks)
 
 
-@pytest.mark.parametrize("kind", ["difference", "scale"])
+@pytest.mark.parametrize("kind", ["difference", "scale", "factors"])
 def test_predicted_tensor_in_pieces(kind):
     """A tensor with prediction read whole, into a buffer and in pieces of
     every size from 1 to 9 elements through a 64-byte window: each piece
-    resumes the ring where the last one stopped.  The ring is H bytes."""
+    resumes the ring, or the factors, where the last one stopped.  The ring
+    is H bytes; factors take (H + 1) * rank (FORMAT 5.8)."""
     import array
     import io
 
@@ -1242,6 +1385,7 @@ def test_predicted_tensor_in_pieces(kind):
     decoder = tcdec.Decoder(io.BytesIO(data), chunk_size=64)
     info = decoder.info("rows")
     assert (info.prediction, info.history) == (kind, 96)
+    assert info.work_size == (97 * info.rank if kind == "factors" else 96) and (info.rank > 0) == (kind == "factors")
     assert decoder.read("rows").tobytes() == expected
     target = array.array("b", bytes(info.size))
     assert decoder.read_into("rows", target) == info.size and target.tobytes() == expected
@@ -1252,7 +1396,7 @@ def test_predicted_tensor_in_pieces(kind):
             pieces += chunk[:count]
         assert bytes(pieces) == expected, f"{elements}-element pieces"
     reader = decoder.open("rows")
-    assert len(reader._ring) == 96
+    assert len(reader._ring) == info.work_size
     unpredicted = tcdec.Decoder(tinycabac.encode({"rows": rows}, history=0))
     assert (unpredicted.info("rows").prediction, unpredicted.info("rows").history) == ("none", 0)
     assert unpredicted.open("rows")._ring == bytearray()  # no prediction, no ring

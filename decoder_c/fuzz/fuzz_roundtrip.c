@@ -6,7 +6,10 @@
  * each is coded with for scale, computed here independently of the decoder),
  * tce_encode_levels codes those, the target wraps the payload in a
  * one-tensor stream, and both tc_decode_tensor and the streaming API must
- * give back exactly the values the levels stand for.  Float reconstructions
+ * give back exactly the values the levels stand for.  With factor
+ * prediction (FORMAT 5.8) the target draws random int8 factors, computes
+ * their prediction itself from the format text, and codes with
+ * tce_encode_factored.  Float reconstructions
  * are checked against the hardware: float32(q * mantissa * 2^exponent)
  * computed in double (exact) and rounded once, and for updates a binary32
  * addition, where q is the level's reconstruction index for the
@@ -22,7 +25,9 @@
  *           int32), bit 2 float16 instead of float32 for the float modes;
  *           bit 4 scale instead of difference prediction when H > 0 (0 keeps
  *           the format 3 seeds' meaning); bit 5 the dependent quantizer
- *           for the float modes (0 keeps the format 4 seeds' meaning)
+ *           for the float modes (0 keeps the format 4 seeds' meaning); bit 6
+ *           factor prediction when H > 0 (rank 1 + seed % 8, shift
+ *           seed % 25; 0 keeps the format 11 seeds' meaning)
  *   byte 1-2 step mantissa (0 means 1), byte 3 step exponent (int8)
  *   byte 4  bit 0 per-channel steps, bits 1-4 channels - 1,
  *           bits 5-7 prediction distance H (choose_history)
@@ -49,6 +54,8 @@ typedef struct {
     uint32_t seed;
     unsigned prediction; /* tc_prediction */
     uint32_t history; /* prediction distance H, 0 exactly with TC_PREDICT_NONE */
+    unsigned rank, factor_shift; /* factor prediction */
+    int8_t *factors; /* B (H x rank), then A (rank per row of H) */
     uint8_t steps[3u * 16u];
     uint32_t step_count;
 } roundtrip;
@@ -154,21 +161,54 @@ static uint32_t choose_history(unsigned selector, size_t per_channel, uint32_t s
     }
 }
 
+/* Factor prediction (FORMAT 5.8) of element i: floor((A[row] . B[column]
+ * + 2^(shift-1)) / 2^shift), in int64 from the format's text. */
+static int64_t factor_prediction(const roundtrip *rt, size_t i)
+{
+    const int8_t *b = rt->factors + (i % rt->history) * rt->rank;
+    const int8_t *a = rt->factors + (size_t)rt->history * rt->rank + (i / rt->history) * rt->rank;
+    int64_t sum = 0, unit = (int64_t)1 << rt->factor_shift;
+    unsigned r;
+    for (r = 0; r < rt->rank; r++)
+        sum += (int64_t)a[r] * b[r];
+    if (rt->factor_shift == 0)
+        return sum;
+    sum += unit / 2;
+    return sum >= 0 ? sum / unit : -((-sum + unit - 1) / unit);
+}
+
+/* Random int8 factors for n elements in rows of H. */
+static int8_t *make_factors(roundtrip *rt, size_t n, uint32_t *state)
+{
+    size_t count = ((size_t)rt->history + (n + rt->history - 1u) / rt->history) * rt->rank, i;
+    int8_t *factors = malloc(count ? count : 1u);
+    if (factors == NULL)
+        abort();
+    for (i = 0; i < count; i++)
+        factors[i] = (int8_t)(uint8_t)next_random(state);
+    return factors;
+}
+
 /* Turns levels into the values a stream with `prediction` at distance H
  * codes (FORMAT 5.7): difference codes the level minus the level H elements
  * back clamped to int8 (0 for the first H), scale and none the level itself
- * (scale hands its column activities to the encoder).  A level whose coded value would leave the
- * codable +-2^31 becomes the nearest level whose value does not; a raw
+ * (scale hands its column activities to the encoder), factors the level
+ * minus its factor prediction.  A level whose coded value would leave the
+ * codable +-2^31 (+-2^30 for factors) becomes the nearest level whose value does not; a raw
  * record is the coded value, and its level is whatever prediction makes of
  * it, which may pass 2^31 with difference prediction. */
-static void make_coded_values(int64_t *levels, const uint8_t *raw, size_t n, unsigned prediction, uint32_t history,
-                              int64_t *coded)
+static void make_coded_values(const roundtrip *rt, int64_t *levels, const uint8_t *raw, size_t n, int64_t *coded)
 {
+    unsigned prediction = rt->prediction;
+    uint32_t history = rt->history;
     size_t i;
     for (i = 0; i < n; i++) {
         int64_t added = prediction == TC_PREDICT_DIFFERENCE && i >= history ? tcu_clamp_int8(levels[i - history]) : 0;
-        int64_t value = raw[i] ? levels[i] : levels[i] - added;
-        value = value > TWO_31 ? TWO_31 : value < -TWO_31 ? -TWO_31 : value;
+        int64_t value, limit = prediction == TC_PREDICT_FACTORS ? TWO_31 / 2 : TWO_31; /* 2^30 for factors */
+        if (prediction == TC_PREDICT_FACTORS)
+            added = factor_prediction(rt, i);
+        value = raw[i] ? levels[i] : levels[i] - added;
+        value = value > limit ? limit : value < -limit ? -limit : value;
         coded[i] = value;
         levels[i] = value + added;
     }
@@ -237,19 +277,19 @@ static void setup_steps(roundtrip *rt, const uint8_t *data)
 
 #define HISTORY_SLACK 16u
 
-/* tc_decode_tensor with HISTORY_SLACK bytes more history than H: the
- * decoder must use the first H only. */
+/* tc_decode_tensor with HISTORY_SLACK bytes more working memory than the
+ * tensor needs: the decoder must use the first work_size bytes only. */
 static tc_status decode_whole(const tc_stream *s, const tc_tensor_info *t, uint8_t *out, size_t bytes)
 {
-    size_t size = (size_t)t->history + HISTORY_SLACK, i;
+    size_t size = (size_t)t->work_size + HISTORY_SLACK, i;
     int8_t *history = malloc(size);
     tc_status st;
     if (history == NULL)
         abort();
     memset(history, 0x5A, size);
     st = tc_decode_tensor(s, t, &whole_decoder, out, bytes, history, size);
-    for (i = t->history; i < size; i++)
-        TCU_CHECK(history[i] == 0x5A, "used history beyond H");
+    for (i = t->work_size; i < size; i++)
+        TCU_CHECK(history[i] == 0x5A, "used working memory beyond work_size");
     free(history);
     return st;
 }
@@ -320,8 +360,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bytes = n * (rt.dtype >= TC_DTYPE_FLOAT32 ? 4u : rt.dtype == TC_DTYPE_INT16 ? 2u : rt.dtype == TC_DTYPE_INT32 ? 4u : 1u);
     per_channel = rt.channels ? n / rt.channels : n;
     rt.history = choose_history(data[4] >> 5, per_channel, rt.seed);
-    rt.prediction = rt.history == 0 ? TC_PREDICT_NONE : data[0] & 16u ? TC_PREDICT_SCALE : TC_PREDICT_DIFFERENCE;
+    rt.prediction = rt.history == 0   ? TC_PREDICT_NONE
+                    : data[0] & 64u ? TC_PREDICT_FACTORS
+                    : data[0] & 16u ? TC_PREDICT_SCALE
+                                    : TC_PREDICT_DIFFERENCE;
+    rt.rank = rt.prediction == TC_PREDICT_FACTORS ? 1u + rt.seed % 8u : 0u;
+    rt.factor_shift = rt.prediction == TC_PREDICT_FACTORS ? rt.seed % 25u : 0u;
     state = rt.seed * 2654435761u + 1u;
+    rt.factors = rt.rank ? make_factors(&rt, n, &state) : NULL;
     offset = (int32_t)((int64_t)next_random(&state) - TWO_31);
     if (delta) {
         base = malloc(bytes ? bytes : 1u);
@@ -345,15 +391,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 levels[i] = fit_level(levels[i], b, rt.dtype);
         }
     }
-    make_coded_values(levels, raw, n, rt.prediction, rt.history, coded);
+    make_coded_values(&rt, levels, raw, n, coded);
     if (rt.prediction == TC_PREDICT_SCALE)
         tcu_column_activities(levels, n, rt.history, rt.initial_activity, columns);
     expected = malloc(bytes ? bytes : 1u);
     representable = expected_output(&rt, levels, n, per_channel ? per_channel : 1u, offset, base, expected);
-    capacity = tce_max_payload_size(n);
+    /* factor values are coded values too (FORMAT 5.8) */
+    capacity = tce_max_payload_size(n + (rt.rank ? ((size_t)rt.history + (n + rt.history - 1u) / rt.history) * rt.rank : 0u));
     payload = malloc(capacity ? capacity : 1u);
-    payload_size = tce_encode_levels(coded, rt.prediction == TC_PREDICT_SCALE ? columns : NULL, n,
-                                     rt.initial_activity, payload, capacity, NULL);
+    if (rt.prediction == TC_PREDICT_FACTORS)
+        payload_size = tce_encode_factored(levels, n, rt.history, rt.factors + (size_t)rt.history * rt.rank, rt.factors,
+                                           rt.rank, rt.factor_shift, rt.initial_activity, payload, capacity, NULL);
+    else
+        payload_size = tce_encode_levels(coded, rt.prediction == TC_PREDICT_SCALE ? columns : NULL, n,
+                                         rt.initial_activity, payload, capacity, NULL);
     TCU_CHECK(payload_size >= 0 && (n == 0) == (payload_size == 0), "encoder failed on valid coded values");
     spec.name = "t";
     spec.dtype = (uint8_t)rt.dtype;
@@ -362,6 +413,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spec.initial_activity = (uint8_t)rt.initial_activity;
     spec.prediction = (uint8_t)rt.prediction;
     spec.history = (uint16_t)rt.history;
+    spec.rank = (uint8_t)rt.rank;
+    spec.factor_shift = (uint8_t)rt.factor_shift;
     spec.ndim = rt.channels ? 2u : 1u;
     spec.dims[0] = rt.channels ? rt.channels : (uint32_t)n;
     spec.dims[1] = (uint32_t)per_channel;
@@ -379,5 +432,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(payload);
     free(expected);
     free(base);
+    free(rt.factors);
     return 0;
 }

@@ -8,8 +8,8 @@
  *   1  a larger buffer: bytes after the tensor stay untouched;
  *   2  one tc_decoder_run call with all input and a too-small output: it
  *      stops with TC_NEED_OUTPUT (or an error) and writes only out[0..out_pos);
- *   3  a tensor coded with prediction (H > 0) and a history buffer of fewer
- *      than H bytes (size selector mod H): tc_decode_tensor returns
+ *   3  a tensor coded with prediction and a history buffer of fewer than
+ *      its work_size bytes (size selector mod work_size): tc_decode_tensor returns
  *      TC_ERR_HISTORY (or an earlier check's error) with the output and the
  *      history untouched, tc_decoder_set_history refuses it, and
  *      tc_decoder_run then refuses to start.
@@ -39,7 +39,7 @@ static void too_small_whole(const tc_stream *s, const tc_tensor_info *t, size_t 
     tc_status st;
     int8_t *history = tcu_history_buffer(t);
     memset(out, GUARD, out_size ? out_size : 1u);
-    st = tc_decode_tensor(s, t, &whole_decoder, out_size ? out : NULL, out_size, history, t->history);
+    st = tc_decode_tensor(s, t, &whole_decoder, out_size ? out : NULL, out_size, history, t->work_size);
     TCU_CHECK(st == TC_ERR_OUTPUT_SIZE || st == TC_ERR_TRUNCATED, "accepted an output buffer that is too small");
     TCU_CHECK(untouched(out, out_size), "wrote into a buffer it rejected");
     free(out);
@@ -53,7 +53,7 @@ static void larger_whole(const tc_stream *s, const tc_tensor_info *t, size_t byt
     int8_t *history = tcu_history_buffer(t);
     memset(out, GUARD, out_size);
     memset(out, 0, bytes); /* delta modes: a zero base */
-    tc_decode_tensor(s, t, &whole_decoder, out, out_size, history, t->history);
+    tc_decode_tensor(s, t, &whole_decoder, out, out_size, history, t->work_size);
     TCU_CHECK(untouched(out + bytes, out_size - bytes), "wrote past the end of the tensor");
     free(out);
     free(history);
@@ -69,7 +69,7 @@ static void too_small_streaming(const tc_stream *s, const tc_tensor_info *t, siz
     tc_status st;
     memset(out, 0, out_size ? out_size : 1u);
     TCU_CHECK(tc_decoder_init(&d, t) == TC_OK, "tc_decoder_init rejected a parsed entry");
-    TCU_CHECK(tc_decoder_set_history(&d, history, t->history) == TC_OK, "refused a history of H bytes");
+    TCU_CHECK(tc_decoder_set_history(&d, history, t->work_size) == TC_OK, "refused a history of work_size bytes");
     st = tc_decoder_run(&d, s->data + s->size - available, &in_pos, available, out, &out_pos, out_size);
     TCU_CHECK(st != TC_OK, "whole tensor decoded into a buffer too small for it");
     TCU_CHECK(out_pos <= out_size && out_pos % t->element_size == 0, "bad out_pos");
@@ -79,10 +79,10 @@ static void too_small_streaming(const tc_stream *s, const tc_tensor_info *t, siz
     free(history);
 }
 
-/* The caller set aside fewer than the H bytes the tensor needs. */
+/* The caller set aside fewer than the work_size bytes the tensor needs. */
 static void too_small_history(const tc_stream *s, const tc_tensor_info *t, size_t bytes, size_t selector)
 {
-    size_t history_size = selector % t->history, in_pos = 0, out_pos = 0;
+    size_t history_size = selector % t->work_size, in_pos = 0, out_pos = 0;
     size_t available = t->payload_offset <= s->size ? s->size - t->payload_offset : 0;
     int8_t *history = malloc(history_size ? history_size : 1u);
     uint8_t *out = malloc(bytes ? bytes : 1u);
@@ -122,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned which = data[4] % 4u;
         if (which == 1u)
             larger_whole(&s, &t, bytes, selector);
-        else if (which == 3u && t.history > 0 && bytes > 0)
+        else if (which == 3u && t.work_size > 0 && bytes > 0)
             too_small_history(&s, &t, bytes, selector);
         else if (bytes > 0 && which == 0u)
             too_small_whole(&s, &t, bytes, selector);

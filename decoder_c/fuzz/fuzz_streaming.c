@@ -7,8 +7,8 @@
  * byte 3 largest output chunk - 1 (bytes), bytes 4..7 chunk-size seed.
  * tcu_decode_streaming checks the API contract on every call; here both
  * paths must agree on the status and, when it is TC_OK, on every byte.
- * Both give a tensor coded with prediction exactly the H bytes of history
- * it declares (tc_decoder_set_history after tc_decoder_init).
+ * Both give a tensor coded with prediction exactly the working memory it
+ * declares, work_size bytes (tc_decoder_set_history after tc_decoder_init).
  */
 #include "fuzz_common.h"
 
@@ -40,7 +40,7 @@ static void compare_paths(const tc_stream *s, const tc_tensor_info *t, const uin
     if (whole == NULL || streamed == NULL)
         abort();
     wrong_base = tcu_mode_is_delta(t->mode) && tc_check_base(t, whole, bytes) == TC_ERR_BASE;
-    whole_st = tc_decode_tensor(s, t, &whole_decoder, whole, bytes, history, t->history);
+    whole_st = tc_decode_tensor(s, t, &whole_decoder, whole, bytes, history, t->work_size);
     chunks.in_max = (size_t)params[1] + 1u;
     chunks.out_max = (size_t)params[2] + 1u;
     chunks.state = (uint32_t)params[3] | ((uint32_t)params[4] << 8) | ((uint32_t)params[5] << 16) |

@@ -6,11 +6,11 @@ OUT_DIR/<target>/ receives, per golden stream, inputs in the layout of
 fuzz_common.h (8 control bytes, then the stream), with the control bytes
 varied so that every target starts from its interesting paths: header CRC
 repair on, tensor CRC repair, every tensor, small and odd chunk sizes.
-The golden vectors are format 11 streams, dependent-quantized tensors
-included (trellis_float, update_delta), the .tflite ones (digits_*) with
+The golden vectors are format 12 streams, dependent-quantized tensors
+included (trellis_float, update_delta), factored ones (factored_rows), the .tflite ones (digits_*) with
 packed skeletons (FORMAT 3.6).  fuzz_roundtrip gets level records
 (see fuzz_roundtrip.c) for every mode, without prediction and with each
-prediction kind (FORMAT 5.7), and for the float modes with either quantizer
+prediction kind (FORMAT 5.7, 5.8), and for the float modes with either quantizer
 (FORMAT 6.2); fuzz_skeleton_unpack packed skeletons made by hand.
 Standard library only, so CI can run it before the package is installed.
 """
@@ -65,6 +65,8 @@ def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
 SCALE = 0x10
 # fuzz_roundtrip.c byte 0 bit 5: the dependent quantizer (float modes only).
 DEPENDENT = 0x20
+# fuzz_roundtrip.c byte 0 bit 6: factor prediction (FORMAT 5.8) when H > 0.
+FACTORS = 0x40
 
 
 def level_records(levels: list[int], raw: bool = False) -> bytes:
@@ -101,15 +103,18 @@ def roundtrip_seeds() -> list[bytes]:
             seeds.append(bytes([mode | dtype_bits << 2, 0x10, 0x27, 0xF0, 0, 24, 1, 2]) + small)
         seeds.append(bytes([mode, 0xFF, 0xFF, 0x70, 7, 200, 3, 4]) + wide)   # overflow-prone steps
         seeds.append(bytes([mode, 1, 0, 0x80, 9, 0, 5, 6]) + small + zeros)  # subnormal steps, 5 channels
-        for selector in range(1, 8):  # prediction distances (byte 4 bits 5-7), difference then scale
+        for selector in range(1, 8):  # prediction distances (byte 4 bits 5-7), difference, scale, factors
             seeds.append(bytes([mode, 3, 0, 0xFE, selector << 5 | 7, 16, 9, selector]) + rows)
             seeds.append(bytes([mode | SCALE, 3, 0, 0xFE, selector << 5 | 7, 16, 9, selector]) + pruned)
+            seeds.append(bytes([mode | FACTORS, 3, 0, 0xFE, selector << 5 | 7, 16, 9, selector]) + rows)
         # difference prediction pushing |level| past 2^31 (rejected) and up to
         # it (decoded); scale prediction codes the levels themselves (decoded)
         for kind in (0, SCALE):
             h1 = bytes([mode | kind, 1, 0, 0, 1 << 5, 0, 0, 0])  # H = 1
             seeds.append(h1 + level_records([127, 2**31], raw=True))
             seeds.append(h1 + level_records([-128, -(2**31) + 128], raw=True))
+        # factors pushing a level past int8, and coded values at the 2^30 limit
+        seeds.append(bytes([mode | FACTORS, 1, 0, 0, 4 << 5, 0, 24, 0]) + level_records([2**30, -(2**30), 5] * 8, raw=True))
     # every float-mode seed again with the dependent quantizer: |level| = 2^31
     # gives |q| = 2^32, overflow-prone steps overflow sooner
     return seeds + [bytes([seed[0] | DEPENDENT]) + seed[1:] for seed in seeds if seed[0] & 1]

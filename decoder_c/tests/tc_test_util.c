@@ -90,10 +90,12 @@ static size_t mode_fields_size(unsigned mode, uint32_t step_count)
 }
 
 /* Bytes of an entry before its dims: name_len, name, dtype, mode,
- * initial_activity, prediction, history (u16, only with prediction), ndim. */
+ * initial_activity, prediction, history (u16, only with prediction), rank
+ * and factor_shift (only with factor prediction), ndim. */
 static size_t entry_head_size(size_t name_len, unsigned prediction)
 {
-    return 1u + name_len + 4u + (prediction != TC_PREDICT_NONE ? 2u : 0u) + 1u;
+    return 1u + name_len + 4u + (prediction != TC_PREDICT_NONE ? 2u : 0u) +
+           (prediction == TC_PREDICT_FACTORS ? 2u : 0u) + 1u;
 }
 
 size_t tcu_entry_size(const tc_tensor_info *t)
@@ -181,12 +183,17 @@ const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t)
         return "entry extends past the directory";
     if (expected_element_size(t->dtype) == 0 || t->element_size != expected_element_size(t->dtype))
         return "bad dtype or element_size";
-    if (t->prediction > TC_PREDICT_SCALE)
+    if (t->prediction > TC_PREDICT_FACTORS)
         return "reserved prediction kind accepted";
     if ((t->prediction == TC_PREDICT_NONE) != (t->history == 0))
         return "history present without prediction, or prediction without history";
     if (t->history > TC_MAX_HISTORY)
         return "history above the limit";
+    if (t->prediction == TC_PREDICT_FACTORS ? t->rank == 0 || t->rank > 64 || t->factor_shift > 24
+                                            : t->rank != 0 || t->factor_shift != 0)
+        return "rank or factor_shift out of range, or present without factor prediction";
+    if (t->work_size != (t->prediction == TC_PREDICT_FACTORS ? (t->history + 1u) * t->rank : t->history))
+        return "work_size is not the prediction's working memory";
     if ((problem = check_shape(t)) != NULL || (problem = check_quantization(dir_end, t)) != NULL)
         return problem;
     if (t->payload_offset < payload_start)
@@ -222,6 +229,10 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
     if (spec->prediction != TC_PREDICT_NONE) {
         tcu_put_u16(out + pos, spec->history);
         pos += 2;
+    }
+    if (spec->prediction == TC_PREDICT_FACTORS) {
+        out[pos++] = spec->rank;
+        out[pos++] = spec->factor_shift;
     }
     out[pos++] = spec->ndim;
     for (i = 0; i < spec->ndim; i++, pos += 4)
@@ -307,7 +318,7 @@ void tcu_column_activities(const int64_t *levels, size_t n, uint32_t history, un
 
 int8_t *tcu_history_buffer(const tc_tensor_info *info)
 {
-    size_t size = info->history ? info->history : 1u;
+    size_t size = info->work_size ? info->work_size : 1u;
     int8_t *buffer = malloc(size);
     TCU_CHECK(buffer != NULL, "out of memory");
     memset(buffer, 0x5A, size); /* the ring must start at zero whatever the caller's memory held */
@@ -354,11 +365,11 @@ static tc_status load_base(const tcu_decoded *base, const tc_tensor_info *t, uin
     return checked;
 }
 
-/* tc_decode_tensor with exactly the history the tensor asks for. */
+/* tc_decode_tensor with exactly the working memory the tensor asks for. */
 static tc_status decode_with_history(const tc_stream *s, const tc_tensor_info *t, uint8_t *out, size_t size)
 {
     int8_t *history = tcu_history_buffer(t);
-    tc_status st = tc_decode_tensor(s, t, &whole_decoder, out, size, history, t->history);
+    tc_status st = tc_decode_tensor(s, t, &whole_decoder, out, size, history, t->work_size);
     free(history);
     return st;
 }
@@ -522,8 +533,8 @@ tc_status tcu_decode_streaming(const tc_tensor_info *info, const uint8_t *src, s
     int want_input = 1;
     tc_status st = tc_decoder_init(&d, info);
     TCU_CHECK(st == TC_OK, "tc_decoder_init rejected a parsed entry");
-    st = tc_decoder_set_history(&d, history, info->history);
-    TCU_CHECK(st == TC_OK, "tc_decoder_set_history refused a buffer of H bytes");
+    st = tc_decoder_set_history(&d, history, info->work_size);
+    TCU_CHECK(st == TC_OK, "tc_decoder_set_history refused a buffer of work_size bytes");
     memset(stats, 0, sizeof *stats);
     w.cap = TC_MAX_VALUE_INPUT + chunks->in_max;
     w.buf = malloc(w.cap);

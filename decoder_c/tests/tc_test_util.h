@@ -55,6 +55,7 @@ typedef struct {
     uint8_t quantizer;      /* quantized modes: tc_quantizer, written after axis (FORMAT 3.2) */
     uint8_t prediction;     /* tc_prediction (FORMAT 5.7) */
     uint16_t history;       /* prediction distance H, 0 exactly when prediction is none */
+    uint8_t rank, factor_shift; /* factor prediction (FORMAT 5.8), written after history */
     uint32_t dims[TC_MAX_NDIM];
     int32_t offset;         /* lossless */
     uint32_t base_crc32;    /* delta modes */
@@ -103,9 +104,9 @@ void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quanti
 /* The prediction FORMAT 5.7 makes from an earlier level: clamped to int8. */
 int64_t tcu_clamp_int8(int64_t level);
 
-/* Working memory for a tensor's prediction history, as a caller gives it:
- * malloc'd at exactly info->history bytes (at least one) so that ASan sees
- * any access past H, and filled with junk the decoder must clear. */
+/* Working memory for a tensor's prediction, as a caller gives it: malloc'd
+ * at exactly info->work_size bytes (at least one) so that ASan sees any
+ * access past it, and filled with junk the decoder must clear or overwrite. */
 int8_t *tcu_history_buffer(const tc_tensor_info *info);
 
 /* Every tensor of a stream, decoded with tc_decode_tensor. */

@@ -5,7 +5,10 @@
  * TC_NEED_OUTPUT semantics, argument errors, in-place updates, and
  * prediction from an earlier row (FORMAT 5.7), difference and scale: the
  * history buffer the caller gives, its errors, reserved prediction fields,
- * and levels that prediction pushes past 2^31; the quantizer byte and
+ * and levels that prediction pushes past 2^31; factor prediction (FORMAT
+ * 5.8): round trips whole and in 1-byte / 1-element chunks, its working
+ * memory, its reserved fields, factors outside int8 and residuals beyond
+ * 2^30; the quantizer byte and
  * dependent quantization (FORMAT 6.2), worked by hand and from the
  * encoder's trellis search, whole and one value per call; float32
  * reconstruction at the edges of the format (subnormals, ties, carries,
@@ -739,7 +742,7 @@ static tc_status open_with_prediction(uint8_t prediction, uint16_t history)
     return tc_stream_open(&s, bytes, size);
 }
 
-/* FORMAT 3.2: prediction 3..255 is reserved, and so is history 0 with
+/* FORMAT 3.2: prediction 4..255 is reserved, and so is history 0 with
  * prediction 1 or 2; streams of the three formats before this one, and of
  * the next, are refused by version. */
 static void test_reserved_prediction_fields(void)
@@ -751,7 +754,7 @@ static void test_reserved_prediction_fields(void)
     EXPECT(open_with_prediction(TC_PREDICT_NONE, 0) == TC_OK);
     EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 2) == TC_OK);
     EXPECT(open_with_prediction(TC_PREDICT_SCALE, 2) == TC_OK);
-    EXPECT(open_with_prediction(3, 2) == TC_ERR_RESERVED);
+    EXPECT(open_with_prediction(4, 2) == TC_ERR_RESERVED);
     EXPECT(open_with_prediction(255, 2) == TC_ERR_RESERVED);
     EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 0) == TC_ERR_RESERVED);
     EXPECT(open_with_prediction(TC_PREDICT_SCALE, 0) == TC_ERR_RESERVED);
@@ -773,7 +776,7 @@ static void test_hand_made_prediction_info(void)
     tc_decoder d;
     make_ramp(&f, TC_DTYPE_INT8, 10);
     t = f.info;
-    t.prediction = 3;
+    t.prediction = 4;
     t.history = 5;
     EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
     t.prediction = TC_PREDICT_NONE;
@@ -787,6 +790,178 @@ static void test_hand_made_prediction_info(void)
     t.history = 5;
     EXPECT(tc_decoder_init(&d, &t) == TC_OK);
     EXPECT(tc_decoder_set_history(&d, history, 4) == TC_ERR_HISTORY && tc_decoder_set_history(&d, history, 5) == TC_OK);
+}
+
+/* ---- factor prediction (FORMAT 5.8) ---- */
+
+/* A one-tensor stream of `dtype` whose payload is `payload_bytes` and whose
+ * entry has factor prediction with rows of H, `rank` and `shift`; expected[]
+ * must already hold the decoded bytes. */
+static void build_factored(fixture *f, uint8_t dtype, uint32_t n, uint16_t history, uint8_t rank, uint8_t shift,
+                           uint8_t initial_activity, const uint8_t *payload_bytes, int64_t payload_size, size_t bytes)
+{
+    tcu_tensor_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.name = "f";
+    spec.dtype = dtype;
+    spec.mode = TC_MODE_LOSSLESS;
+    spec.initial_activity = initial_activity;
+    spec.prediction = TC_PREDICT_FACTORS;
+    spec.history = history;
+    spec.rank = rank;
+    spec.factor_shift = shift;
+    spec.ndim = 1;
+    spec.dims[0] = n;
+    EXPECT(payload_size > 0);
+    f->size = tcu_build_stream(f->bytes, sizeof f->bytes, &spec, payload_bytes, (uint32_t)payload_size,
+                               tc_crc32(0, f->expected, bytes));
+    EXPECT(f->size > 0 && tc_stream_open(&f->stream, f->bytes, f->size) == TC_OK);
+    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK && f->info.prediction == TC_PREDICT_FACTORS &&
+           f->info.rank == rank && f->info.factor_shift == shift && f->info.work_size == (history + 1u) * rank);
+}
+
+/* An int16 tensor of n levels in rows of H (the last row short when H does
+ * not divide n) that is nearly the product of int8 factors: coded with
+ * them by the host encoder it decodes exactly, whole, in 1-byte input and
+ * 1-element output chunks, and in the exact working memory but not a byte
+ * less; where the factors are few beside the levels, it is also smaller
+ * than without them. */
+static void test_factor_prediction(uint16_t history, uint8_t rank, uint8_t shift, int pays)
+{
+    enum { N = 301 };
+    static fixture plain, factored;
+    static int8_t factors[8192], work[8192];
+    static int64_t levels[N];
+    static uint8_t payload_bytes[1 << 15], out[2 * N];
+    uint32_t rows = (N + history - 1u) / history, i, r, n = N, work_size = (history + 1u) * rank;
+    const int8_t *b = factors, *a = factors + history * rank;
+    tcu_chunks chunks;
+    tcu_stream_stats stats;
+    size_t len;
+    int64_t size;
+    for (i = 0; i < (history + rows) * rank; i++)
+        factors[i] = (int8_t)((int)((i * 97u + 13u) % 255u) - 127);
+    for (i = 0; i < N; i++) {
+        int64_t sum = 0, unit = (int64_t)1 << shift;
+        for (r = 0; r < rank; r++)
+            sum += (int64_t)a[i / history * rank + r] * b[i % history * rank + r];
+        sum += shift ? unit / 2 : 0; /* floor((sum + 2^(s-1)) / 2^s), from the format's text */
+        levels[i] = (sum >= 0 ? sum / unit : -((-sum + unit - 1) / unit)) + (int64_t)(i % 5u) - 2;
+        factored.expected[2 * i] = (uint8_t)levels[i];
+        factored.expected[2 * i + 1] = (uint8_t)((uint64_t)levels[i] >> 8);
+    }
+    size = tce_encode_factored(levels, N, history, a, b, rank, shift, 0, payload_bytes, sizeof payload_bytes, NULL);
+    build_factored(&factored, TC_DTYPE_INT16, N, history, rank, shift, 0, payload_bytes, size, 2u * N);
+    make_lossless(&plain, TC_DTYPE_INT16, levels, N, 1, &n, 0);
+    EXPECT(!pays || factored.info.payload_size < plain.info.payload_size);
+    memset(work, 0x77, sizeof work);
+    EXPECT(tc_decode_tensor(&factored.stream, &factored.info, &whole_decoder, out, sizeof out, work, work_size - 1u) ==
+           TC_ERR_HISTORY);
+    EXPECT(tc_decode_tensor(&factored.stream, &factored.info, &whole_decoder, out, sizeof out, work, work_size) == TC_OK);
+    EXPECT(memcmp(out, factored.expected, sizeof out) == 0 && work[work_size] == 0x77);
+    chunks.state = 11;
+    chunks.in_max = 1;
+    chunks.out_max = 2;
+    memset(out, 0, sizeof out);
+    EXPECT(tcu_decode_streaming(&factored.info, payload(&factored), factored.info.payload_size, &chunks, NULL, out,
+                                sizeof out, &len, &stats) == TC_OK);
+    EXPECT(len == sizeof out && memcmp(out, factored.expected, sizeof out) == 0 && stats.need_input > 0);
+}
+
+/* The coded values of a factored tensor of int32 with H = 1 and rank 1
+ * given directly: B[0], A[0], then the element's coded value.  The factors
+ * are coded with the factor activity (48 at the start) and the element
+ * with the running one, which the entry starts where the encoder's single
+ * activity got to after the two factors. */
+static tc_status decode_factored_values(int64_t b0, int64_t a0, int64_t coded, int64_t *level)
+{
+    static fixture f;
+    static int8_t work[2];
+    int64_t values[3];
+    uint8_t payload_bytes[64], out[4];
+    unsigned activity = 48, i;
+    int64_t size;
+    tc_status st;
+    values[0] = b0;
+    values[1] = a0;
+    values[2] = coded;
+    for (i = 0; i < 2; i++) {
+        uint64_t m = values[i] < 0 ? (uint64_t)-values[i] : (uint64_t)values[i];
+        unsigned magnitude_class = 0;
+        while (m >> magnitude_class)
+            magnitude_class++;
+        activity = activity - (activity >> 3) + magnitude_class;
+    }
+    *level = coded + b0 * a0;
+    for (i = 0; i < 4; i++)
+        f.expected[i] = (uint8_t)((uint64_t)*level >> (8u * i));
+    size = tce_encode_levels(values, NULL, 3, 48, payload_bytes, sizeof payload_bytes, NULL);
+    build_factored(&f, TC_DTYPE_INT32, 1, 1, 1, 0, (uint8_t)activity, payload_bytes, size, 4);
+    st = tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, work, sizeof work);
+    if (st == TC_OK)
+        EXPECT(memcmp(out, f.expected, 4) == 0);
+    return st;
+}
+
+/* A factor is an int8 and an element's coded value at most 2^30 in size
+ * (FORMAT 5.8): anything else is a corrupt payload. */
+static void test_factor_value_limits(void)
+{
+    int64_t level;
+    EXPECT(decode_factored_values(-128, 127, TWO_31 / 2, &level) == TC_OK && level == TWO_31 / 2 - 128 * 127);
+    EXPECT(decode_factored_values(127, -128, -TWO_31 / 2, &level) == TC_OK);
+    EXPECT(decode_factored_values(128, 1, 0, &level) == TC_ERR_PAYLOAD);
+    EXPECT(decode_factored_values(1, -129, 0, &level) == TC_ERR_PAYLOAD);
+    EXPECT(decode_factored_values(1, 1, TWO_31 / 2 + 1, &level) == TC_ERR_PAYLOAD);
+    EXPECT(decode_factored_values(1, 1, -TWO_31 / 2 - 1, &level) == TC_ERR_PAYLOAD);
+}
+
+/* FORMAT 3.2: rank 1..64 and factor_shift 0..24 with prediction 3; a
+ * hand-made info with factors must hold the same, and the others no rank. */
+static void test_reserved_factor_fields(void)
+{
+    static const struct {
+        uint8_t rank, shift;
+        tc_status status;
+    } cases[] = {{1, 0, TC_OK}, {64, 24, TC_OK}, {0, 0, TC_ERR_RESERVED}, {65, 0, TC_ERR_RESERVED},
+                 {1, 25, TC_ERR_RESERVED}, {255, 255, TC_ERR_RESERVED}};
+    static fixture f;
+    uint8_t payload_bytes[64];
+    int64_t zeros[70] = {0};
+    size_t i;
+    tc_tensor_info t;
+    tc_decoder d;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tcu_tensor_spec spec;
+        int64_t size = tce_encode_levels(zeros, NULL, 66, 0, payload_bytes, sizeof payload_bytes, NULL);
+        tc_stream s;
+        memset(&spec, 0, sizeof spec);
+        spec.name = "f";
+        spec.dtype = TC_DTYPE_INT8;
+        spec.prediction = TC_PREDICT_FACTORS;
+        spec.history = 1;
+        spec.rank = cases[i].rank;
+        spec.factor_shift = cases[i].shift;
+        spec.ndim = 1;
+        spec.dims[0] = 1;
+        memset(f.expected, 0, 1);
+        f.size = tcu_build_stream(f.bytes, sizeof f.bytes, &spec, payload_bytes, (uint32_t)size, tc_crc32(0, f.expected, 1));
+        EXPECT(f.size > 0 && tc_stream_open(&s, f.bytes, f.size) == cases[i].status);
+    }
+    make_ramp(&f, TC_DTYPE_INT8, 10);
+    t = f.info;
+    t.prediction = TC_PREDICT_FACTORS;
+    t.history = 5;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT); /* rank 0 */
+    t.rank = 65;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.rank = 2;
+    t.factor_shift = 25;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.factor_shift = 3;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+    t.prediction = TC_PREDICT_DIFFERENCE;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT); /* a rank without factors */
 }
 
 static void store_float(uint8_t *p, float value)
@@ -1240,6 +1415,12 @@ int main(void)
     test_reserved_prediction_fields();
     test_hand_made_prediction_info();
     test_prediction_overflow();
+    test_factor_prediction(43, 3, 7, 1);    /* 7 rows, the last one short */
+    test_factor_prediction(1, 1, 0, 0);     /* one element per row */
+    test_factor_prediction(500, 2, 0, 0);   /* one row, shorter than H */
+    test_factor_prediction(60, 64, 24, 0);  /* the largest rank and shift */
+    test_factor_value_limits();
+    test_reserved_factor_fields();
     test_reserved_quantizer();
     test_hand_made_quantizer_info();
     test_dependent_reconstruction();

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""tcdec: decoder for tinycabac weight streams (format 11), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 12), for MicroPython and CPython.
 
 No dependencies.  The same file runs on MicroPython >= 1.22 and on CPython
 >= 3.8, with a plain-Python arithmetic decoder.  On MicroPython, put
@@ -32,10 +32,12 @@ A stream of a .tflite file gives the file back, for a TFLite Micro port::
 
 Only the header, the directory and about 3 KB of state stay in RAM; the
 payloads are read through a small window (`chunk_size`).  A tensor coded
-with prediction (info.prediction 'difference' or 'scale', FORMAT 5.7) needs
-info.history = H more bytes while it is decoded, for a ring of its last H
-levels or of its H column activities (H <= 65535; tinycabac's encoder
-uses at most 4096 unless told otherwise).  Quantized tensors use the uniform or the dependent quantizer
+with prediction needs info.work_size more bytes while it is decoded: with
+info.prediction 'difference' or 'scale' (FORMAT 5.7) H = info.history, for
+a ring of its last H levels or of its H column activities; with 'factors'
+(FORMAT 5.8) (H + 1) * info.rank, for the int8 factors of its H columns
+and of the row being decoded (H <= 65535, rank <= 64; tinycabac's encoder
+asks for at most 16384 bytes unless told otherwise).  Quantized tensors use the uniform or the dependent quantizer
 (info.quantizer 'uniform' or 'dependent', FORMAT 6.2); the dependent one
 carries an 8-state machine from element to element, and from piece to
 piece.  Every failure is a `DecodeError` (a ValueError) subclass with a
@@ -118,7 +120,7 @@ _VIPER = _load_viper_core()
 # True when Decoder objects decode with the viper core by default.
 ACCELERATED = _VIPER is not None
 
-FORMAT_VERSION = 11
+FORMAT_VERSION = 12
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -127,15 +129,20 @@ MAX_NDIM = 8
 MAX_ELEMENTS = 0x7FFFFFFF
 MAX_DIRECTORY_SIZE = 0x1000000
 MAX_STEP_COUNT = 65536
+MAX_RANK = 64  # factor prediction (FORMAT 5.8): factors per row
+MAX_FACTOR_SHIFT = 24
 AXIS_NONE = 0xFF
 # mode code -> name.  The delta modes are updates, decoded in place over the
 # base tensor the receiver already holds (FORMAT 6.3).
 MODES = ("lossless", "quantized", "delta-lossless", "delta-quantized")
-# prediction code -> name (FORMAT 5.7): how a tensor uses its ring of H
-# bytes.  'difference' codes the level minus the level H elements back;
-# 'scale' codes the level itself with the Rice parameter steered by the
-# activity of its column (the elements H apart).
-PREDICTIONS = ("none", "difference", "scale")
+# prediction code -> name (FORMAT 5.7, 5.8): how a tensor uses its
+# working memory.  'difference' codes the level minus the level H elements
+# back; 'scale' codes the level itself with the Rice parameter steered by
+# the activity of its column (the elements H apart); 'factors' codes the
+# level minus the product of int8 factors that the payload carries, one
+# row of `rank` per column (B) and per row of H elements (A).
+PREDICTIONS = ("none", "difference", "scale", "factors")
+_FACTORS = const(3)
 # quantizer code -> name (FORMAT 6.2): how quantized tensors map a level to
 # its reconstruction index q.  'uniform': q = level; 'dependent': a state
 # driven by the levels' parities picks even or odd multiples of the step.
@@ -246,16 +253,20 @@ _S_BASE_CRC = const(24)  # running CRC-32 register of the base bytes
 _S_BIAS = const(25)  # delta-lossless: value bits ^ BIAS = value - dtype minimum
 _S_UMAX = const(26)  # ... and dtype maximum - dtype minimum
 _S_PREVIOUS_SIGN = const(27)  # 0 none yet, 1 negative, 2 positive (FORMAT 5.5)
-_S_HISTORY = const(28)  # prediction distance H, 0: none (FORMAT 5.7)
-_S_HISTORY_POS = const(29)  # ring slot of the next element: element index mod H
-_S_SCALE = const(30)  # 1: scale prediction, 0: difference or none
+_S_HISTORY = const(28)  # prediction distance (row length) H, 0: none (FORMAT 5.7, 5.8)
+_S_HISTORY_POS = const(29)  # ring slot (column) of the next element: element index mod H
+_S_SCALE = const(30)  # 1: scale prediction, 0: another kind or none
 _S_QUANTIZER_STATE = const(31)  # dependent quantizer: state 0..7 of the next element (FORMAT 6.2)
-_S_PREFIX = const(32)  # 16 sets x 4 contexts x (fast, slow)
-_S_SUFFIX = const(160)  # 15 sets x 2 x 3 contexts x (fast, slow)
-_S_SIGN = const(340)  # 12 contexts x (fast, slow)
-_S_CONTEXT_END = const(364)
-_S_CRC_TABLE = const(364)  # 256 words, built once per state array
-_S_SIZE = const(620)
+_S_RANK = const(32)  # factor prediction: factors per row R, 0: another kind or none (FORMAT 5.8)
+_S_FACTOR_SHIFT = const(33)  # factor prediction: the prediction's shift s
+_S_FACTOR_ACTIVITY = const(34)  # the factor values' own activity (FORMAT 5.4)
+_S_FACTORS_LEFT = const(35)  # factor values due before the next element
+_S_PREFIX = const(36)  # 16 sets x 4 contexts x (fast, slow)
+_S_SUFFIX = const(164)  # 15 sets x 2 x 3 contexts x (fast, slow)
+_S_SIGN = const(344)  # 12 contexts x (fast, slow)
+_S_CONTEXT_END = const(368)
+_S_CRC_TABLE = const(368)  # 256 words, built once per state array
+_S_SIZE = const(624)
 
 # Return codes of the core.  Negative: corrupt payload.
 _DONE = const(0)
@@ -268,6 +279,8 @@ _ERR_RANGE = const(-4)
 _ERR_FLOAT = const(-5)
 _ERR_BASE = const(-6)
 _ERR_PREDICTED = const(-7)
+_ERR_FACTOR = const(-8)
+_ERR_RESIDUAL = const(-9)
 _CORE_ERRORS = {
     -1: "escape code longer than 31 bits",
     -2: "coded magnitude above 2**31",
@@ -275,13 +288,19 @@ _CORE_ERRORS = {
     -4: "value outside the range of the dtype",
     -5: "quantized value overflows float32",
     -7: "predicted level magnitude above 2**31",
+    -8: "factor value outside -128..127",
+    -9: "coded value beyond 2**30 with factor prediction",
 }
 _DEPENDENT = const(2)  # _S_QUANTIZED of the dependent quantizer
 # Parities of the dependent quantizer's states 0..7 (FORMAT 6.2): bit s is
 # the XOR of the three bits of s, so the next state, ((2 * s) & 7) |
 # (level & 1) ^ parity(s), takes shifts and an XOR, no table to index.
 _STATE_PARITY = const(0x96)
-# The ring argument of the core for tensors without prediction (never read).
+# FORMAT 5.8: the factor values' activity at the start of a tensor, about
+# the magnitude class of factors that span the int8 range.
+_FACTOR_ACTIVITY = const(48)
+# The ring argument of the core for tensors without prediction, or without
+# elements (never read).
 _NO_HISTORY = bytearray(0)
 
 # FORMAT 5.6: one value never needs more input than this.
@@ -295,7 +314,8 @@ _MAX_ELEMENTS_PER_BYTE = const(1300)
 
 # ---------------------------------------------------------------------------
 # The core: decode values from src[pos:limit] into dst[out_pos:out_end],
-# with `ring` the H-byte prediction history of the tensor (FORMAT 5.7).
+# with `ring` the tensor's working memory for its prediction: H bytes of
+# history (FORMAT 5.7), or B and the current row's A (FORMAT 5.8).
 # Everything per bin sits in one function with the range coder inlined,
 # because a call from viper code costs more than decoding a whole value.
 # Both versions (this plain one, and tcdec_viper's) stop with _NEED_INPUT
@@ -347,6 +367,10 @@ def _run_plain(st, aux, src, dst, ring):
     history = st[_S_HISTORY]
     slot = st[_S_HISTORY_POS]
     scale = st[_S_SCALE]
+    rank = st[_S_RANK]
+    factor_shift = st[_S_FACTOR_SHIFT]
+    factor_activity = st[_S_FACTOR_ACTIVITY]
+    factors_left = st[_S_FACTORS_LEFT]
     qstate = st[_S_QUANTIZER_STATE]
     pack_format = _PACK_FORMATS[esize]
     out_mask = (1 << (8 * esize)) - 1
@@ -401,7 +425,9 @@ def _run_plain(st, aux, src, dst, ring):
             status = _NEED_INPUT
             break
         act = activity
-        if scale:  # FORMAT 5.4, 5.7: the column's activity steers k
+        if factors_left:  # FORMAT 5.8: a factor value, with its own activity
+            act = factor_activity
+        elif scale:  # FORMAT 5.4, 5.7: the column's activity steers k
             act = (activity + 3 * ring[slot]) >> 2
         k = min(act >> 3, 31)
         pset = act >> 1 if k == 0 else 3 + min(k, 12)
@@ -447,11 +473,29 @@ def _run_plain(st, aux, src, dst, ring):
         if overrun:
             status = _ERR_OVERRUN
             break
+        if factors_left:  # FORMAT 5.8, see tcdec_viper.run: an int8 of B or of the row's A
+            factor_activity = factor_activity - (factor_activity >> 3) + magnitude_class
+            if m > 127 + neg:
+                status = _ERR_FACTOR
+                break
+            ring[(history + 1) * rank - factors_left] = (-m if neg else m) & 0xFF
+            factors_left -= 1
+            continue
         activity = activity - (activity >> 3) + magnitude_class
-        if history:  # FORMAT 5.7, see tcdec_viper.run
+        if history:  # FORMAT 5.7, 5.8, see tcdec_viper.run
             here = slot
-            slot = slot + 1 if slot + 1 < history else 0
-            if scale:  # the column's activity moves on (mod 256)
+            slot += 1
+            if slot == history:
+                slot = 0
+                factors_left = rank  # factors: the next row's A comes first
+            if rank:
+                if m > 0x40000000:
+                    status = _ERR_RESIDUAL
+                    break
+                level = (-m if neg else m) + _factor_prediction(ring, history * rank, here * rank, rank, factor_shift)
+                neg = 1 if level < 0 else 0
+                m = -level if neg else level
+            elif scale:  # the column's activity moves on (mod 256)
                 ring[here] = (ring[here] - (ring[here] >> 3) + magnitude_class) & 0xFF
             else:  # difference
                 predicted = ring[here]
@@ -532,8 +576,22 @@ def _run_plain(st, aux, src, dst, ring):
     st[_S_STEP_AT] = step_at
     st[_S_INNER_LEFT] = inner_left
     st[_S_HISTORY_POS] = slot
+    st[_S_FACTOR_ACTIVITY] = factor_activity
+    st[_S_FACTORS_LEFT] = factors_left
     st[_S_QUANTIZER_STATE] = qstate
     return status
+
+
+def _factor_prediction(ring, row_at, column_at, rank, shift):
+    """FORMAT 5.8: the row's A (at row_at) dot the column's B (at column_at),
+    int8s as two's complement bytes, divided by 2**shift and rounded to
+    nearest, halves up (Python's >> is the floor the format asks for)."""
+    total = 0
+    for r in range(rank):
+        a = ring[row_at + r]
+        b = ring[column_at + r]
+        total += (a - 256 if a >= 128 else a) * (b - 256 if b >= 128 else b)
+    return (total + ((1 << shift) >> 1)) >> shift
 
 
 def _bit_length(x):
@@ -823,8 +881,11 @@ TensorInfo = namedtuple(
         "nbytes",  # decoded bytes: size * itemsize
         "mode",  # MODES: 'lossless', 'quantized', 'delta-lossless', 'delta-quantized'
         "initial_activity",  # the entropy coder's starting scale estimate (FORMAT 5.4)
-        "prediction",  # PREDICTIONS: 'none', 'difference' or 'scale' (FORMAT 5.7)
-        "history",  # prediction distance H, 0 with no prediction; decoding needs H bytes
+        "prediction",  # PREDICTIONS: 'none', 'difference', 'scale' (FORMAT 5.7) or 'factors' (5.8)
+        "history",  # prediction distance (row length) H, 0 with no prediction
+        "rank",  # factor prediction: factors per row, 1..64; else 0
+        "factor_shift",  # factor prediction: the prediction's shift, 0..24; else 0
+        "work_size",  # bytes decoding needs for the prediction: H, or (H + 1) * rank with factors
         "offset",  # lossless: value = level + offset
         "axis",  # quantized: channel axis of per-channel steps, or None
         "quantizer",  # quantized: QUANTIZERS 'uniform' or 'dependent' (FORMAT 6.2); None for lossless modes
@@ -856,10 +917,13 @@ def _entry_name(head, at, index):
         raise _entry_error(index, "name is not UTF-8")
 
 
-def _parse_entry(head, at, stop, payload_base, index, check_name=True):
+def _parse_entry(head, at, stop, payload_base, index, build=True):
     """Parse the entry at head[at:] (FORMAT 3.2); returns (TensorInfo, next
     offset).  Checks follow the C decoder's order so both report the same
-    error.  `payload_base` is the stream offset of the payload area."""
+    error.  `payload_base` is the stream offset of the payload area.  With
+    `build` False (opening the stream) the entry is only checked: its name
+    is checked later (FORMAT 7), and no TensorInfo is made (None), which
+    spares the heap about 300 bytes an entry."""
 
     payload_area_size = _u32(head, 12)
     _need(at, stop, 1, index)
@@ -867,16 +931,20 @@ def _parse_entry(head, at, stop, payload_base, index, check_name=True):
     if name_len == 0:
         raise _entry_error(index, "empty name")
     _need(at, stop, 1 + name_len + 4, index)
-    name = _entry_name(head, at, index) if check_name else None
+    name = _entry_name(head, at, index) if build else None
     at += 1 + name_len
     # pairs, not one 4-tuple: MicroPython builds a tuple for 4 targets
     code, mode = head[at], head[at + 1]
     initial_activity, prediction = head[at + 2], head[at + 3]
     at += 4
-    history = 0
+    history = rank = factor_shift = 0
     if prediction != 0:  # any non-zero kind, reserved ones too, has a history field
         _need(at, stop, 2, index)
         history = _u16(head, at)
+        at += 2
+    if prediction == _FACTORS:  # FORMAT 5.8: and factors their rank and shift
+        _need(at, stop, 2, index)
+        rank, factor_shift = head[at], head[at + 1]
         at += 2
     if code not in DTYPES or mode > 3:
         raise _entry_error(index, "reserved dtype %d or mode %d" % (code, mode))
@@ -887,6 +955,8 @@ def _parse_entry(head, at, stop, payload_base, index, check_name=True):
         raise _entry_error(index, "reserved prediction %d" % prediction)
     if history == 0 and prediction != 0:
         raise _entry_error(index, "%s prediction with history 0" % PREDICTIONS[prediction])
+    if prediction == _FACTORS and not (1 <= rank <= MAX_RANK and factor_shift <= MAX_FACTOR_SHIFT):
+        raise _entry_error(index, "reserved factor rank %d or shift %d" % (rank, factor_shift))
     dtype, typecode, itemsize = DTYPES[code]
     _need(at, stop, 1, index)
     ndim = head[at]
@@ -946,9 +1016,12 @@ def _parse_entry(head, at, stop, payload_base, index, check_name=True):
         raise _entry_error(index, "payload lies outside the payload area")
     if (size == 0) != (payload_size == 0):
         raise _entry_error(index, "payload size %d for %d elements" % (payload_size, size))
+    if not build:
+        return None, at
     info = TensorInfo(
         index, name, dtype, typecode, itemsize, tuple(shape), size, size * itemsize,
-        MODES[mode], initial_activity, PREDICTIONS[prediction], history, offset, axis, quantizer, step_count, steps_at,
+        MODES[mode], initial_activity, PREDICTIONS[prediction], history, rank, factor_shift,
+        (history + 1) * rank if rank else history, offset, axis, quantizer, step_count, steps_at,
         payload_base + payload_offset, payload_size, crc, base_crc,
     )
     return info, at
@@ -993,13 +1066,24 @@ def _byte_length(buffer):
 
 
 def _check_payload_holds(info):
-    """A tensor claiming more elements than its payload can hold is corrupt:
+    """A tensor claiming more values than its payload can hold is corrupt:
     cheaper than decoding to the overrun the C decoder would report, and it
-    keeps callers from allocating for a lie."""
-    if info.size > _MAX_ELEMENTS_PER_BYTE * info.payload_size:
+    keeps callers from allocating for a lie (output, or factors' working
+    memory)."""
+    values = _coded_values(info)
+    if values > _MAX_ELEMENTS_PER_BYTE * info.payload_size:
         raise CorruptPayloadError(
-            "tensor %r: %d payload bytes cannot hold %d elements" % (info.name, info.payload_size, info.size)
+            "tensor %r: %d payload bytes cannot hold %d values" % (info.name, info.payload_size, values)
         )
+
+
+def _coded_values(info):
+    """The values a tensor's payload codes: its elements, and with factor
+    prediction (FORMAT 5.8) the H * rank of B and rank more per row."""
+    if not info.rank or not info.size:
+        return info.size
+    rows = (info.size + info.history - 1) // info.history
+    return info.size + info.rank * (info.history + rows)
 
 
 class TensorReader:
@@ -1025,11 +1109,14 @@ class TensorReader:
         self._error = None
         self._buffer = None
         self._buffer_bytes = 0
-        # FORMAT 5.7: the ring of H bytes.  Difference prediction keeps the
-        # last H levels as int8, 0 before the first row; scale prediction the
-        # activities of the H columns, starting at the initial activity.
-        self._ring = bytearray(info.history) if info.history else _NO_HISTORY
-        if info.prediction == "scale":
+        # The working memory.  FORMAT 5.7: a ring of H bytes; difference
+        # prediction keeps the last H levels as int8, 0 before the first row;
+        # scale prediction the activities of the H columns, starting at the
+        # initial activity.  FORMAT 5.8: B (H * rank int8s), then the current
+        # row's A (rank), decoded into it before the elements that use them.
+        # An empty tensor decodes nothing, so it needs none.
+        self._ring = bytearray(info.work_size) if info.work_size and info.size else _NO_HISTORY
+        if info.prediction == "scale" and info.size:
             for i in range(info.history):
                 self._ring[i] = info.initial_activity
         # read(), read_into() and chunks() reuse the decoder's state array
@@ -1047,6 +1134,10 @@ class TensorReader:
         st[_S_HISTORY] = info.history
         st[_S_HISTORY_POS] = 0
         st[_S_SCALE] = 1 if info.prediction == "scale" else 0
+        st[_S_RANK] = info.rank
+        st[_S_FACTOR_SHIFT] = info.factor_shift
+        st[_S_FACTOR_ACTIVITY] = _FACTOR_ACTIVITY
+        st[_S_FACTORS_LEFT] = info.work_size if info.rank else 0  # B, then the first row's A
         st[_S_RANGE] = 0xFFFFFFFF
         st[_S_CODE] = 0
         st[_S_QUANTIZED] = 1 + QUANTIZERS.index(info.quantizer) if info.quantizer else 0

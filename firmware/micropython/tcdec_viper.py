@@ -48,15 +48,19 @@ _S_BASE_CRC = const(24)  # running CRC-32 register of the base bytes
 _S_BIAS = const(25)  # delta-lossless: value bits ^ BIAS = value - dtype minimum
 _S_UMAX = const(26)  # ... and dtype maximum - dtype minimum
 _S_PREVIOUS_SIGN = const(27)  # 0 none yet, 1 negative, 2 positive (FORMAT 5.5)
-_S_HISTORY = const(28)  # prediction distance H, 0: none (FORMAT 5.7)
-_S_HISTORY_POS = const(29)  # ring slot of the next element: element index mod H
-_S_SCALE = const(30)  # 1: scale prediction, 0: difference or none
+_S_HISTORY = const(28)  # prediction distance (row length) H, 0: none (FORMAT 5.7, 5.8)
+_S_HISTORY_POS = const(29)  # ring slot (column) of the next element: element index mod H
+_S_SCALE = const(30)  # 1: scale prediction, 0: another kind or none
 _S_QUANTIZER_STATE = const(31)  # dependent quantizer: state 0..7 of the next element (FORMAT 6.2)
-_S_PREFIX = const(32)  # 16 sets x 4 contexts x (fast, slow)
-_S_SUFFIX = const(160)  # 15 sets x 2 x 3 contexts x (fast, slow)
-_S_SIGN = const(340)  # 12 contexts x (fast, slow)
-_S_CONTEXT_END = const(364)
-_S_CRC_TABLE = const(364)  # 256 words, built once per state array
+_S_RANK = const(32)  # factor prediction: factors per row R, 0: another kind or none (FORMAT 5.8)
+_S_FACTOR_SHIFT = const(33)  # factor prediction: the prediction's shift s
+_S_FACTOR_ACTIVITY = const(34)  # the factor values' own activity (FORMAT 5.4)
+_S_FACTORS_LEFT = const(35)  # factor values due before the next element
+_S_PREFIX = const(36)  # 16 sets x 4 contexts x (fast, slow)
+_S_SUFFIX = const(164)  # 15 sets x 2 x 3 contexts x (fast, slow)
+_S_SIGN = const(344)  # 12 contexts x (fast, slow)
+_S_CONTEXT_END = const(368)
+_S_CRC_TABLE = const(368)  # 256 words, built once per state array
 _DONE = const(0)
 _NEED_INPUT = const(1)
 _NEED_OUTPUT = const(2)
@@ -66,6 +70,8 @@ _ERR_OVERRUN = const(-3)
 _ERR_RANGE = const(-4)
 _ERR_FLOAT = const(-5)
 _ERR_PREDICTED = const(-7)
+_ERR_FACTOR = const(-8)
+_ERR_RESIDUAL = const(-9)
 _DEPENDENT = const(2)  # _S_QUANTIZED of the dependent quantizer
 _STATE_PARITY = const(0x96)
 _MAX_VALUE_INPUT = const(64)
@@ -134,6 +140,10 @@ def run(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8, ring: ptr8) -> int:
     history = int(st[_S_HISTORY])
     slot = int(st[_S_HISTORY_POS])
     scale = int(st[_S_SCALE])
+    rank = int(st[_S_RANK])
+    factor_shift = int(st[_S_FACTOR_SHIFT])
+    factor_activity = uint(st[_S_FACTOR_ACTIVITY])
+    factors_left = int(st[_S_FACTORS_LEFT])
     qstate = int(st[_S_QUANTIZER_STATE])
     overrun = 0
     status = _DONE
@@ -147,9 +157,13 @@ def run(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8, ring: ptr8) -> int:
         # FORMAT 5.4: Rice parameter and prefix context set from `act`,
         # the activity this value is coded with: the running activity,
         # or with scale prediction (5.7) its 1:3 mix with the activity
-        # of the element's column, which the ring holds
+        # of the element's column, which the ring holds; a factor value
+        # (5.8) has an activity of its own, as factors span the int8
+        # range and the residuals around their product do not
         act = activity
-        if scale:
+        if factors_left != 0:
+            act = factor_activity
+        elif scale:
             act = (act + uint(3) * uint(ring[slot])) >> 2
         k = act >> 3
         if k > uint(31):
@@ -328,14 +342,61 @@ def run(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8, ring: ptr8) -> int:
         if overrun:
             status = _ERR_OVERRUN
             break
+        if factors_left != 0:
+            # FORMAT 5.8: an int8 factor, into the working memory: B
+            # (H x R) at the start of the tensor, then each row's A (R,
+            # after B) when its first element is next.  The sign context
+            # follows factors and elements alike; the activity does not.
+            factor_activity = factor_activity - (factor_activity >> 3) + uint(magnitude_class)
+            if m > uint(127 + neg):
+                status = _ERR_FACTOR
+                break
+            if neg:
+                m = uint(256) - m  # two's complement byte; -128 is 128
+            ring[(history + 1) * rank - factors_left] = m
+            factors_left -= 1
+            continue
         activity = activity - (activity >> 3) + uint(magnitude_class)
         if history != 0:
-            # FORMAT 5.7: this element's ring slot; the next one's moves on
+            # FORMAT 5.7: this element's ring slot (5.8: its column); the
+            # next one's moves on, and after a row, factors want the next
+            # row's A first (rank is 0 for the other kinds)
             here = slot
             slot += 1
             if slot == history:
                 slot = 0
-            if scale:
+                factors_left = rank
+            if rank != 0:
+                # FORMAT 5.8: level = coded value + A[row] . B[column],
+                # rounded at 2**-shift.  |coded| <= 2**30 and |sum| <=
+                # 64 * 128 * 128 = 2**20 keep all of it in a signed 32-bit
+                # word; the shift, of the sum biased by 2**24 (a multiple
+                # of 2**shift), sees no negative number.
+                if m > (top >> 1):
+                    status = _ERR_RESIDUAL
+                    break
+                total = 0
+                a_at = history * rank
+                b_at = here * rank
+                r = 0
+                while r < rank:
+                    # int8s from their two's complement bytes
+                    x = (int(ring[a_at + r]) ^ 0x80) - 0x80
+                    total += x * ((int(ring[b_at + r]) ^ 0x80) - 0x80)
+                    r += 1
+                if factor_shift != 0:
+                    total += 0x1000000 + (1 << (factor_shift - 1))
+                    total = (total >> factor_shift) - (0x1000000 >> factor_shift)
+                level = int(m)
+                if neg:
+                    level = 0 - level
+                level += total
+                neg = 0
+                if level < 0:
+                    neg = 1
+                    level = 0 - level
+                m = uint(level)
+            elif scale:
                 # the column's activity moves on (a byte, mod 256)
                 column = uint(ring[here])
                 ring[here] = (column - (column >> 3) + uint(magnitude_class)) & 0xFF
@@ -499,5 +560,7 @@ def run(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8, ring: ptr8) -> int:
     st[_S_BASE_CRC] = bcrc
     st[_S_PREVIOUS_SIGN] = previous
     st[_S_HISTORY_POS] = slot
+    st[_S_FACTOR_ACTIVITY] = factor_activity
+    st[_S_FACTORS_LEFT] = factors_left
     st[_S_QUANTIZER_STATE] = qstate
     return status

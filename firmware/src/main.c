@@ -22,12 +22,13 @@
  * RAM buffer (UPDATE_BUFFER_SIZE bytes), checked with tc_check_base, and
  * updated in place, as a device holding its model in RAM would do it.
  *
- * A tensor coded with prediction, difference or scale alike, needs H bytes
- * of history (FORMAT 5.7), which the decoder fills and reads by itself; the
- * firmware sets aside TINYCABAC_HISTORY_SIZE bytes, 4096 by default (the
- * encoder's default limit), set with -D in platformio.ini's build_flags.  A
- * tensor with a larger H fails with "FAIL history buffer too small
- * (<H> > <TINYCABAC_HISTORY_SIZE>)".
+ * A tensor coded with prediction needs working memory, its info's
+ * work_size: H bytes of history for difference or scale prediction (FORMAT
+ * 5.7), (H + 1) * rank for factors (5.8), which the decoder fills and reads
+ * by itself; the firmware sets aside TINYCABAC_HISTORY_SIZE bytes, 16384 by
+ * default (the encoder's default limit; 4096 on the 16 KB micro:bit), set
+ * with -D in platformio.ini's build_flags.  A tensor that needs more fails
+ * with "FAIL history buffer too small (<work_size> > <TINYCABAC_HISTORY_SIZE>)".
  *
  * A stream of a .tflite file is then also rebuilt into one buffer, as a
  * TensorFlow Lite Micro application needs it (decoder_c/tflite/), and the
@@ -53,7 +54,7 @@
 #define UPDATE_BUFFER_SIZE 4096u
 #endif
 #ifndef TINYCABAC_HISTORY_SIZE
-#define TINYCABAC_HISTORY_SIZE 4096u
+#define TINYCABAC_HISTORY_SIZE 16384u
 #endif
 #ifndef TINYCABAC_TFLITE_BUFFER_SIZE
 #define TINYCABAC_TFLITE_BUFFER_SIZE 0u
@@ -70,7 +71,7 @@ static tc_stream base_stream;
 static tc_tensor_info base_tensor;
 static uint8_t update_buffer[UPDATE_BUFFER_SIZE];
 static int8_t history[TINYCABAC_HISTORY_SIZE];
-/* H of the last tensor refused for want of history, for the report. */
+/* work_size of the last tensor refused for want of history, for the report. */
 static uint32_t history_needed;
 static char line[TC_MAX_NAME_LEN + 64u];
 
@@ -171,11 +172,11 @@ static tc_status report_failure(tc_status status, uint32_t index)
     return status;
 }
 
-/* Remember H when `status` says the history buffer was too small for t. */
+/* Remember what t needs when `status` says the history buffer was too small. */
 static tc_status note_history(tc_status status, const tc_tensor_info *t)
 {
     if (status == TC_ERR_HISTORY) {
-        history_needed = t->history;
+        history_needed = t->work_size;
     }
     return status;
 }

@@ -15,7 +15,7 @@ CDEF = """
 typedef struct {
     const uint8_t *name; uint32_t name_len;
     uint8_t dtype; uint8_t mode; uint8_t ndim; uint8_t element_size; uint8_t initial_activity;
-    uint8_t prediction; uint32_t history;
+    uint8_t prediction; uint32_t history; uint8_t rank; uint8_t factor_shift; uint32_t work_size;
     uint32_t dims[8]; uint32_t element_count; int32_t offset;
     uint8_t axis; uint8_t quantizer; uint32_t step_count; const uint8_t *steps;
     uint32_t payload_offset; uint32_t payload_size; uint32_t crc32; uint32_t base_crc32;
@@ -45,6 +45,9 @@ int tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t
 size_t tce_max_payload_size(size_t n);
 int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
                           uint8_t *out, size_t out_capacity, size_t *bad_index);
+int64_t tce_encode_factored(const int64_t *levels, size_t n, size_t history, const int8_t *row_factors,
+                            const int8_t *column_factors, unsigned rank, unsigned shift, unsigned initial_activity,
+                            uint8_t *out, size_t out_capacity, size_t *bad_index);
 void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsigned initial_activity,
                            uint8_t *columns);
 uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);

@@ -108,6 +108,9 @@ def _encode_options(args, model) -> dict:
 
 
 def _prediction_text(t) -> str:
+    """diff:H, scale:H, or factors:HxRANK (FORMAT 5.7, 5.8); - for none."""
+    if t.prediction == "factors":
+        return f"factors:{t.history}x{t.rank}"
     short = {"difference": "diff", "scale": "scale"}
     return f"{short[t.prediction]}:{t.history}" if t.history else "-"
 
@@ -287,7 +290,7 @@ def _tensor_json(t: codec.TensorSummary, snr: float | None) -> dict:
     entry = {
         "name": t.name, "dtype": t.dtype, "shape": list(t.shape), "elements": t.elements,
         "mode": t.mode, "quantizer": t.quantizer, "prediction": t.prediction, "history": t.history,
-        "payload_bytes": t.payload_bytes, "original_bytes": t.original_bytes,
+        "rank": t.rank, "work_bytes": t.work_size, "payload_bytes": t.payload_bytes, "original_bytes": t.original_bytes,
         "bits_per_weight": round(t.bits_per_weight, 6), "ratio": round(t.ratio, 6),
     }
     if t.quantizer is None:
@@ -309,8 +312,8 @@ def _info_json(stream: bytes, snrs: dict[str, float | None]) -> str:
         "payload_bytes": payload,
         "container_bytes": len(stream) - payload,
         "tensor_bytes": sum(t.original_bytes for t in tensors),
-        # the history buffer a C decoder must be given for every tensor to decode
-        "history_bytes_needed": max((t.history for t in tensors), default=0),
+        # the working memory (history buffer) a C decoder must be given for every tensor to decode
+        "history_bytes_needed": max((t.work_size for t in tensors), default=0),
         "tensors": [_tensor_json(t, snrs.get(t.name)) for t in tensors],
     }
     for entry in document["tensors"]:  # the name a .tflite weight has in the file
@@ -506,13 +509,15 @@ def _add_coding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantizer", choices=QUANTIZERS, default="nearest", help="level choice: nearest, rdoq, or trellis (dependent quantization; default nearest)")
     p.add_argument(
         "--max-history", type=int, metavar="N",
-        help="longest prediction distance in elements; the decoder needs that many bytes of RAM "
-        "(default 4096, 0 turns prediction off)",
+        help="the most RAM, in bytes, a decoder may need for a tensor's prediction: a distance of H "
+        "elements takes H, factors of rank R for rows of H take (H + 1) * R "
+        "(default 16384, 0 turns prediction off)",
     )
     p.add_argument(
-        "--prediction", choices=("auto", "none", "difference", "scale"),
-        help="prediction from earlier rows: difference from the level one row back, or scale from "
-        "the column's running size (default auto: whichever codes smallest)",
+        "--prediction", choices=("auto", "none", "difference", "scale", "factors"),
+        help="prediction: difference from the level one row back, scale from the column's running "
+        "size, or factors (low-rank factors of the rows, sent in the stream) "
+        "(default auto: whichever codes smallest)",
     )
 
 

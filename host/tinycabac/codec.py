@@ -131,6 +131,8 @@ def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), *
         initial_activity=coded.initial_activity,
         prediction=coded.prediction,
         history=coded.history,
+        rank=coded.rank,
+        factor_shift=coded.factor_shift,
         **fields,
     )
 
@@ -516,8 +518,10 @@ class TensorSummary:
     ratio: float
     steps: list[float]
     offset: int
-    prediction: str = "none"  # none, difference or scale (FORMAT 5.7)
-    history: int = 0  # prediction distance H; the decoder needs H bytes
+    prediction: str = "none"  # none, difference, scale (FORMAT 5.7) or factors (5.8)
+    history: int = 0  # prediction distance (row length) H
+    rank: int = 0  # factor prediction: factors per row
+    work_size: int = 0  # bytes of RAM a decoder needs for the prediction: H, or (H + 1) * rank
     quantizer: str | None = None  # quantized modes: uniform or dependent (FORMAT 6.2)
 
 
@@ -543,6 +547,8 @@ def info(data) -> list[TensorSummary]:
                 offset=t.offset,
                 prediction=PREDICTION_NAMES[t.prediction],
                 history=t.history,
+                rank=t.rank,
+                work_size=t.work_size,
                 quantizer=QUANTIZER_NAMES[t.quantizer] if t.mode in QUANTIZED_MODES else None,
             )
         )

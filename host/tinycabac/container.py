@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TCAB"
-FORMAT_VERSION = 11
+FORMAT_VERSION = 12
 HEADER_SIZE = 20
 
 MAX_TENSORS = 4096
@@ -20,7 +20,10 @@ MAX_ELEMENTS = 0x7FFFFFFF
 MAX_DIRECTORY_SIZE = 1 << 24
 MAX_STEP_COUNT = 65536
 MAX_HISTORY = 65535  # prediction distance, u16 (FORMAT 5.7)
-PREDICT_NONE, PREDICT_DIFFERENCE, PREDICT_SCALE = 0, 1, 2  # FORMAT 5.7
+PREDICT_NONE, PREDICT_DIFFERENCE, PREDICT_SCALE, PREDICT_FACTORS = 0, 1, 2, 3  # FORMAT 5.7, 5.8
+MAX_RANK = 64  # factor prediction (FORMAT 5.8)
+MAX_FACTOR_SHIFT = 24
+MAX_FACTOR_RESIDUAL = 2**30
 AXIS_NONE = 0xFF
 QUANTIZER_UNIFORM, QUANTIZER_DEPENDENT = 0, 1  # FORMAT 6.2: level -> reconstruction index
 
@@ -130,6 +133,8 @@ class TensorEntry:
     initial_activity: int = 0
     prediction: int = 0  # PREDICT_* (FORMAT 5.7)
     history: int = 0  # prediction distance, 0 exactly when prediction is PREDICT_NONE
+    rank: int = 0  # factor prediction only (FORMAT 5.8)
+    factor_shift: int = 0  # factor prediction only
     offset: int = 0  # lossless
     axis: int = AXIS_NONE  # quantized modes
     quantizer: int = QUANTIZER_UNIFORM  # quantized modes
@@ -141,6 +146,8 @@ class TensorEntry:
         parts = [bytes([len(name)]), name, bytes([CODE_OF_DTYPE[self.dtype], self.mode, self.initial_activity, self.prediction])]
         if self.prediction != PREDICT_NONE:
             parts.append(struct.pack("<H", self.history))
+        if self.prediction == PREDICT_FACTORS:
+            parts.append(bytes([self.rank, self.factor_shift]))
         parts.append(bytes([len(self.shape)]) + struct.pack(f"<{len(self.shape)}I", *self.shape))
         if self.mode == MODE_LOSSLESS:
             parts.append(struct.pack("<i", self.offset))

@@ -52,7 +52,10 @@ class TensorInfo:
     initial_activity: int
     base_crc32: int
     prediction: int = 0  # PREDICT_* (FORMAT 5.7)
-    history: int = 0  # prediction distance H, 0: none
+    history: int = 0  # prediction distance (row length) H, 0: none
+    rank: int = 0  # factor prediction (FORMAT 5.8): factors per row
+    factor_shift: int = 0
+    work_size: int = 0  # bytes of RAM the decoder needs for the prediction
     quantizer: int = 0  # QUANTIZER_* (FORMAT 6.2); 0 for lossless modes
 
 
@@ -66,7 +69,6 @@ TC_ERR_NOT_FOUND = -10
 # by at most 32625/32768 (FORMAT 5.2): n payload bytes hold fewer than
 # 1268 * (n - 3) values.
 MAX_ELEMENTS_PER_BYTE = 1300
-MAX_HISTORY = 65535  # FORMAT 3.4
 
 
 def rebuild_tflite(data: bytes) -> bytes | None:
@@ -75,16 +77,17 @@ def rebuild_tflite(data: bytes) -> bytes | None:
     __tflite_places__ (plain arrays, or a .tflite file of 2 GiB or more)."""
     stream = Stream(data)
     decoder = ffi.new("tc_decoder *")
-    history = ffi.new("int8_t[]", MAX_HISTORY)
+    work_size = max((stream.info(i).work_size for i in range(stream.tensor_count)), default=0)
+    history = ffi.new("int8_t[]", max(work_size, 1))  # the working memory every tensor needs
     file_size, place_count = ffi.new("uint32_t *"), ffi.new("uint32_t *")
-    status = lib.tc_tflite_info(stream._stream, decoder, history, MAX_HISTORY, file_size, place_count)
+    status = lib.tc_tflite_info(stream._stream, decoder, history, work_size, file_size, place_count)
     if status == TC_ERR_NOT_FOUND:
         return None
     if status != 0:
         raise DecodeError(status, "__tflite_places__")
     places = ffi.new("uint8_t[]", 8 * place_count[0] + 4)
     model = ffi.new("uint8_t[]", max(file_size[0], 1))
-    status = lib.tc_tflite_rebuild(stream._stream, decoder, history, MAX_HISTORY, places, len(places), model,
+    status = lib.tc_tflite_rebuild(stream._stream, decoder, history, work_size, places, len(places), model,
                                    file_size[0])  # fmt: skip
     if status != 0:
         raise DecodeError(status, "rebuilding the .tflite file")
@@ -176,6 +179,9 @@ class Stream:
             base_crc32=raw.base_crc32,
             prediction=raw.prediction,
             history=raw.history,
+            rank=raw.rank,
+            factor_shift=raw.factor_shift,
+            work_size=raw.work_size,
             quantizer=raw.quantizer,
         )
 
@@ -208,9 +214,9 @@ class Stream:
             status = lib.tc_check_base(raw, ffi.from_buffer(out), out.nbytes)
             if status != 0:
                 raise BaseMismatchError(f"tensor {name!r}: this update was made for another base (CRC-32 differs)")
-        history = ffi.new("int8_t[]", max(raw.history, 1))
+        work = ffi.new("int8_t[]", max(raw.work_size, 1))
         decoder = ffi.new("tc_decoder *")
-        status = lib.tc_decode_tensor(self._stream, raw, decoder, ffi.from_buffer(out), out.nbytes, history, raw.history)
+        status = lib.tc_decode_tensor(self._stream, raw, decoder, ffi.from_buffer(out), out.nbytes, work, raw.work_size)
         if status != 0:
             raise DecodeError(status, f"tensor {name!r}")
         return out.astype(out_dtype, copy=False).reshape(shape)
@@ -287,14 +293,36 @@ def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns
     `columns` (column activities from column_activities) selects scale prediction."""
     levels = _int64_levels(levels)
     columns = _columns(columns, levels.size)
+    return _encode(levels, levels.size, name, lambda out, capacity, bad: lib.tce_encode_levels(
+        ffi.from_buffer("int64_t[]", levels), columns, levels.size, activity, out, capacity, bad))
+
+
+def encode_factored(levels: np.ndarray, history: int, row_factors: np.ndarray, column_factors: np.ndarray,
+                    shift: int, name: str = "", activity: int = 0) -> bytes:
+    """Factor prediction (FORMAT 5.8): code the levels as rows of `history`
+    elements predicted from int8 factors, row_factors (one row of rank values
+    per row of levels) and column_factors (history x rank), which the
+    payload carries."""
+    levels = _int64_levels(levels)
+    rank = column_factors.shape[1]
+    if column_factors.shape != (history, rank) or row_factors.shape != (-(-levels.size // history), rank):
+        raise ValueError("factor shapes do not match the levels")
+    rows, columns = (_c_array(f, np.int8) for f in (row_factors, column_factors))
+    values = levels.size + rows.size + columns.size  # factor values are coded values too
+    return _encode(levels, values, name, lambda out, capacity, bad: lib.tce_encode_factored(
+        ffi.from_buffer("int64_t[]", levels), levels.size, history, ffi.from_buffer("int8_t[]", rows),
+        ffi.from_buffer("int8_t[]", columns), rank, shift, activity, out, capacity, bad))
+
+
+def _encode(levels: np.ndarray, values: int, name: str, code) -> bytes:
+    """Run an encoder core, code(out, capacity, bad_index), that codes
+    `values` values, into a buffer large enough for the payload."""
     bad = ffi.new("size_t *")
     # Most payloads take under 2 bytes a level; the proven bound (32 bytes a
     # level) is only allocated, and zeroed, when that does not suffice.
-    for capacity in (2 * levels.size + 64, int(lib.tce_max_payload_size(levels.size))):
+    for capacity in (2 * values + 64, int(lib.tce_max_payload_size(values))):
         out = bytearray(capacity)
-        size = lib.tce_encode_levels(
-            ffi.from_buffer("int64_t[]", levels), columns, levels.size, activity, ffi.from_buffer(out), capacity, bad
-        )
+        size = code(ffi.from_buffer(out), capacity, bad)
         if size != TCE_ERR_OUTPUT_FULL:
             break
     if size == TCE_ERR_LEVEL_RANGE:

@@ -1,4 +1,4 @@
-"""Prediction from an earlier row (FORMAT 5.7), the encoder's side.
+"""Prediction (FORMAT 5.7, 5.8), the encoder's side.
 
 Some weight tensors repeat themselves at a fixed distance H, one "row"
 (times a small lag) apart, and every decoder keeps a ring of H bytes for
@@ -13,6 +13,14 @@ columns (the elements H apart).
   alike, though the signs do not repeat.  The level is coded as it is, with
   the Rice parameter steered by the running activity of its column.
 
+Factor prediction (5.8) is of another kind: it needs no earlier row.  The
+rows of some tensors (the landmark regression heads above all) lie near a
+subspace of small dimension, so the encoder sends low-rank int8 factors of
+the levels, A (rank values per row) and B (rank values per column), in the
+payload and codes each level's residual from the integer prediction
+A[row] . B[column] >> shift.  A decoder keeps B and the current row's A:
+(H + 1) * rank bytes.
+
 This module picks the kind and H for a tensor, codes it each promising way
 and keeps the smallest payload.
 """
@@ -24,12 +32,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import native
-from .container import MAX_HISTORY, PREDICT_DIFFERENCE, PREDICT_NONE, PREDICT_SCALE, FormatError
+from .container import (
+    MAX_FACTOR_RESIDUAL,
+    MAX_FACTOR_SHIFT,
+    MAX_HISTORY,
+    MAX_RANK,
+    PREDICT_DIFFERENCE,
+    PREDICT_FACTORS,
+    PREDICT_NONE,
+    PREDICT_SCALE,
+    FormatError,
+)
 
-# Decoders need H bytes of RAM for a predicted tensor; 4 KiB fits the
-# smallest boards the firmware targets next to their other buffers.
-DEFAULT_MAX_HISTORY = 4096
-PREDICTION_KINDS = {"none": PREDICT_NONE, "difference": PREDICT_DIFFERENCE, "scale": PREDICT_SCALE}
+# The working memory a decoder needs for a predicted tensor: H bytes for
+# difference and scale prediction, (H + 1) * rank for factors.  16 KiB is
+# what factor prediction needs to pay on landmark heads (a 288-column head
+# at rank 48), and what the boards the firmware targets spare beside their
+# other buffers; a micro:bit-class board (16 KB of RAM in all) wants 4096.
+DEFAULT_MAX_HISTORY = 16384
+# The most working memory a tensor can ask for: (H + 1) * rank at their limits.
+MAX_WORK_SIZE = (MAX_HISTORY + 1) * MAX_RANK
+PREDICTION_KINDS = {"none": PREDICT_NONE, "difference": PREDICT_DIFFERENCE, "scale": PREDICT_SCALE,
+                    "factors": PREDICT_FACTORS}
 # Row lags tried for difference prediction: 3 catches x/y/z landmark rows.
 DIFFERENCE_LAGS = (1, 2, 3, 4, 6)
 # Scale prediction pays at lags 2 and 3 too (x/y/z rows that share their
@@ -50,6 +74,24 @@ SCALE_SAMPLE_MIN = 8192
 SCALE_SAMPLE_MAX = 32768
 PREDICTION_CLAMP = (-128, 127)
 HISTORY_FIELD_BYTES = 2
+FACTOR_FIELD_BYTES = 2  # rank and shift (FORMAT 3.2)
+# Factor prediction: the ranks tried, and the smallest side (rows and
+# columns) a tensor needs for it; a rank must be at most a quarter of the
+# smaller side, or the factors cost more than they save.
+FACTOR_RANKS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)
+MIN_FACTOR_SIDE = 8
+# Proxy for the bits of a coded value: its magnitude class plus this much
+# (sign and prefix), used to rank the ranks before one real encode.
+PROXY_BITS_PER_VALUE = 1.5
+# The factor search works on blocks of rows of about this many elements,
+# and on the Gram matrix of the smaller side only if it has at most this
+# share of the tensor's elements.
+BLOCK_ELEMENTS = 1 << 16
+MAX_GRAM_SHARE = 0.5
+# The ranks the singular values promise most are rated by the proxy, this
+# many of them; a factor value is priced at this many bits there.
+PROXY_CANDIDATES = 3
+FACTOR_VALUE_BITS = 6.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +110,30 @@ class CodedLevels:
     history: int
     initial_activity: int
     payload: bytes
+    rank: int = 0  # factor prediction only
+    factor_shift: int = 0
+
+
+@dataclass(frozen=True)
+class Factors:
+    """Low-rank int8 factors of a tensor's rows of `history` levels (FORMAT 5.8)."""
+
+    history: int
+    rows: np.ndarray  # int8, one row of rank values per row of levels (A)
+    columns: np.ndarray  # int8, history x rank (B)
+    shift: int
+
+    @property
+    def rank(self) -> int:
+        return self.columns.shape[1]
+
+    def prediction(self, first_row: int = 0, end_row: int | None = None) -> np.ndarray:
+        """The predictions of rows first_row..end_row, flat, as every decoder
+        computes them: int64 sums (exact) and an arithmetic shift, a floor."""
+        sums = self.rows[first_row:end_row].astype(np.int64) @ self.columns.astype(np.int64).T
+        if self.shift:
+            sums = (sums + (1 << (self.shift - 1))) >> self.shift
+        return sums.ravel()
 
 
 def ring_values(levels: np.ndarray, history: int) -> np.ndarray:
@@ -135,12 +201,165 @@ def _propose_scale(levels: np.ndarray, shape, max_history: int) -> tuple[int, fl
     return (best, gain) if gain > MIN_PROMISED_SCALE_GAIN else (0, 0.0)
 
 
+def _row_blocks(levels: np.ndarray, history: int):
+    """(first row, float64 rows) in blocks of about BLOCK_ELEMENTS, the last
+    row padded with zeros: the factor search never holds a full-size copy."""
+    rows = -(-levels.size // history)
+    step = max(1, BLOCK_ELEMENTS // history)
+    for first in range(0, rows, step):
+        block = levels[first * history: (first + step) * history].astype(np.float64)
+        if block.size % history:
+            block = np.concatenate([block, np.zeros(history - block.size % history)])
+        yield first, block.reshape(-1, history)
+
+
+def _principal_axes(levels: np.ndarray, history: int, rank: int):
+    """The first `rank` terms of the rows' SVD, as (U S, V, the squared
+    singular values of every term, largest first), from the Gram
+    matrix of the smaller side, or None when that matrix would have more
+    elements than half the tensor and than a block (a large square layer,
+    where factors rarely pay).
+    Each axis's sign is fixed (B's largest entry positive), so that the
+    stream does not depend on the linear-algebra library's choice."""
+    rows = -(-levels.size // history)
+    side = min(rows, history)
+    if side * side > max(MAX_GRAM_SHARE * levels.size, BLOCK_ELEMENTS):
+        return None
+    gram = np.zeros((side, side))
+    if history <= rows:
+        for _, block in _row_blocks(levels, history):
+            gram += block.T @ block
+    else:
+        whole = np.concatenate([np.asarray(levels, np.float64), np.zeros(rows * history - levels.size)])
+        matrix = whole.reshape(rows, history)  # fewer rows than columns: a small tensor
+        gram = matrix @ matrix.T
+    values, vectors = np.linalg.eigh(gram)
+    energies = np.maximum(values[::-1], 0)
+    order = np.argsort(values)[::-1][:rank]
+    singular = np.sqrt(np.maximum(values[order], 0))
+    vectors = vectors[:, order]
+    if history <= rows:  # vectors are V
+        v = vectors
+        us = np.concatenate([block @ v for _, block in _row_blocks(levels, history)])
+    else:  # vectors are U
+        us = vectors * singular
+        v = (matrix.T @ vectors) / np.where(singular > 0, singular, 1)
+    signs = np.sign(v[np.abs(v).argmax(axis=0), np.arange(v.shape[1])])
+    signs[signs == 0] = 1
+    return us * signs, v * signs, energies
+
+
+def _shortlist(energies: np.ndarray, ranks: list[int], rows: int, history: int, count: int, forced: bool) -> list[int]:
+    """The `count` ranks that promise most by the singular values alone:
+    levels as Gaussian, each halving of the error energy saves half a bit
+    per level, and each factor value costs FACTOR_VALUE_BITS.  The proxy
+    then rates only these, which keeps the search cheap on the many tensors
+    where factors do not pay."""
+    total = float(energies.sum())
+    if total <= 0:
+        return ranks[:1] if forced else []
+    captured = np.cumsum(energies)
+    count_levels = rows * history
+    gains = {k: 0.5 * count_levels * np.log2(total / max(total - float(captured[k - 1]), total * 1e-9))
+             - FACTOR_VALUE_BITS * (rows + history) * k for k in ranks}
+    promising = sorted((k for k in ranks if forced or gains[k] > 0), key=gains.get, reverse=True)
+    return sorted(promising[:count])
+
+
+def quantize_factors(us: np.ndarray, v: np.ndarray, rank: int, history: int) -> Factors:
+    """The first `rank` terms as int8 factors whose products share one
+    scale, 2^-shift: each column of B takes the whole int8 range, and A's
+    columns one common step, the finest that keeps them in int8.  A common
+    step spends A's precision evenly on every rank's share of the
+    prediction, which needs no per-rank multiplier in the decoder."""
+    b = v[:, :rank]
+    b_scales = np.abs(b).max(axis=0) / 127
+    b_scales[b_scales == 0] = 1
+    a = us[:, :rank] * b_scales
+    peak = float(np.abs(a).max())
+    shift = int(np.clip(np.floor(np.log2(127 / peak)), 0, MAX_FACTOR_SHIFT)) if peak > 0 else 0
+    rows = np.clip(np.rint(a * 2.0**shift), -127, 127).astype(np.int8)
+    return Factors(history, rows, np.rint(b / b_scales).astype(np.int8), shift)
+
+
+def _magnitude_classes(values: np.ndarray) -> float:
+    """The sum of bitlen(|value|) (FORMAT 5.4), in float64 whatever the
+    dtype (on int8, numpy's log2 would work in float16 and overflow)."""
+    magnitudes = np.abs(values.astype(np.float64))
+    return float(np.where(magnitudes > 0, np.floor(np.log2(np.maximum(magnitudes, 1))) + 1, 0).sum())
+
+
+def _factor_proxy_bits(levels: np.ndarray, factors: Factors) -> float:
+    """A cheap size estimate of a factored coding: every coded value
+    (residuals and factors) at its magnitude class plus a constant,
+    computed a block of rows at a time."""
+    bits = _magnitude_classes(factors.rows) + _magnitude_classes(factors.columns)
+    step = max(1, BLOCK_ELEMENTS // factors.history)
+    for first in range(0, factors.rows.shape[0], step):
+        block = levels[first * factors.history: (first + step) * factors.history]
+        residuals = block - factors.prediction(first, first + step)[: block.size]
+        if residuals.size and np.abs(residuals).max() > MAX_FACTOR_RESIDUAL:
+            return float("inf")
+        bits += _magnitude_classes(residuals)
+    values = levels.size + factors.rows.size + factors.columns.size
+    return bits + PROXY_BITS_PER_VALUE * values
+
+
+def _factor_history(levels: np.ndarray, shape, allowed: Prediction) -> int:
+    """Row length for factor prediction: the forced distance, else the
+    elements per output channel (everything after the first axis)."""
+    if allowed.history is not None:
+        return allowed.history
+    if len(shape) < 2 or shape[0] < MIN_FACTOR_SIDE:
+        return 0
+    history = levels.size // shape[0]
+    return history if MIN_FACTOR_SIDE <= history <= MAX_HISTORY else 0
+
+
+def propose_factors(levels: np.ndarray, shape, allowed: Prediction) -> Factors | None:
+    """The rank whose factored coding the proxy rates smallest within the
+    working memory allowed, if it beats the proxy for plain coding (a
+    forced distance takes the best rank whatever plain coding would cost)."""
+    history = _factor_history(levels, shape, allowed)
+    if not history or levels.size == 0 or native.peak_magnitude(levels) > MAX_FACTOR_RESIDUAL:
+        return None
+    side = min(-(-levels.size // history), history)
+    # a rank above a quarter of the smaller side costs more than it saves, unless forced
+    widest = side if allowed.history is not None else side // 4
+    ranks = [k for k in FACTOR_RANKS if k <= widest and (history + 1) * k <= allowed.max_history]
+    axes = _principal_axes(levels, history, max(ranks)) if ranks else None
+    if axes is None:
+        return None
+    us, v, energies = axes
+    ranks = _shortlist(energies, [k for k in ranks if k <= v.shape[1]], us.shape[0], history, PROXY_CANDIDATES,
+                       allowed.history is not None)
+    if not ranks:
+        return None
+    candidates = [quantize_factors(us, v, k, history) for k in ranks]
+    costs = [_factor_proxy_bits(levels, f) for f in candidates]
+    best = int(np.argmin(costs))
+    plain = PROXY_BITS_PER_VALUE * levels.size + _magnitude_classes(levels)
+    if allowed.history is None and costs[best] >= plain * (1 - MIN_PROMISED_GAIN):
+        return None
+    return candidates[best]
+
+
+def _code_factored(name: str, levels: np.ndarray, factors: Factors) -> CodedLevels:
+    head = levels[: native.INITIAL_ACTIVITY_WINDOW]  # the residuals the activity starts from
+    activity = native.initial_activity(head - factors.prediction(0, -(-head.size // factors.history))[: head.size])
+    payload = native.encode_factored(levels, factors.history, factors.rows, factors.columns, factors.shift, name,
+                                     activity)
+    return CodedLevels(PREDICT_FACTORS, factors.history, activity, payload, factors.rank, factors.shift)
+
+
 def _candidates(levels: np.ndarray, shape, allowed: Prediction) -> list[tuple[int, int]]:
     """(kind, history) pairs worth a real encode: a forced distance with
     each allowed kind, else no prediction and each kind's best proposal."""
     if allowed.kind == "none" or allowed.history == 0:
         return [(PREDICT_NONE, 0)]
     kinds = [PREDICT_DIFFERENCE, PREDICT_SCALE] if allowed.kind == "auto" else [PREDICTION_KINDS[allowed.kind]]
+    if allowed.kind == "factors":  # code_levels proposes factors itself
+        return [(PREDICT_NONE, 0)] if allowed.history is None else []
     if allowed.history is not None:
         return [(kind, allowed.history) for kind in kinds]
     found = [(PREDICT_NONE, 0)]
@@ -183,26 +402,35 @@ def code_levels(name: str, shape: tuple[int, ...], levels: np.ndarray, allowed: 
             coded.append(_code(name, levels, kind, history))
         except FormatError as error:  # another allowed kind may still fit
             refused.append(error)
-    if not coded:
+    factors = propose_factors(levels, shape, allowed) if allowed.kind in ("auto", "factors") else None
+    if factors is not None:
+        coded.append(_code_factored(name, levels, factors))
+    if coded:
+        return min(coded, key=_entry_and_payload_bytes)
+    if refused:
         raise refused[0]
-    return min(coded, key=_entry_and_payload_bytes)
+    if levels.size == 0:  # factors at a forced distance, and nothing to code
+        return _code(name, levels, PREDICT_NONE, 0)
+    raise FormatError(f"tensor {name!r}: factor prediction does not fit this tensor at history "
+                      f"{allowed.history} (it needs levels within 2**30 and (H + 1) * rank <= max_history)")
 
 
 def _entry_and_payload_bytes(coded: CodedLevels) -> int:
     """What a choice adds to the stream: its payload, and the u16 history
     field a predicted tensor's directory entry carries (FORMAT 3.2)."""
-    return len(coded.payload) + (HISTORY_FIELD_BYTES if coded.prediction != PREDICT_NONE else 0)
+    fields = HISTORY_FIELD_BYTES if coded.prediction != PREDICT_NONE else 0
+    return len(coded.payload) + fields + (FACTOR_FIELD_BYTES if coded.prediction == PREDICT_FACTORS else 0)
 
 
 def check_prediction(name: str, kind, history, max_history) -> Prediction:
     """Validate the caller's options for one tensor."""
     if kind not in ("auto", *PREDICTION_KINDS):
         raise ValueError(f"tensor {name!r}: prediction must be one of auto, {', '.join(PREDICTION_KINDS)}; got {kind!r}")
-    for label, value in (("history", history), ("max_history", max_history)):
+    for label, value, limit in (("history", history, MAX_HISTORY), ("max_history", max_history, MAX_WORK_SIZE)):
         if value is None and label == "history":
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= MAX_HISTORY:
-            raise ValueError(f"tensor {name!r}: {label} must be an integer 0..{MAX_HISTORY}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= limit:
+            raise ValueError(f"tensor {name!r}: {label} must be an integer 0..{limit}, got {value!r}")
     if kind == "none" and history:
         raise ValueError(f"tensor {name!r}: history={history} given with prediction='none'")
     return Prediction(kind, None if history is None else int(history), int(max_history))

@@ -91,6 +91,7 @@ def vector_inputs() -> dict[str, tuple[dict, dict]]:
     vectors["update_base"] = (base, {"step": 1e-3})
     vectors["predicted_rows"] = _predicted_rows(rng)
     vectors["trellis_float"] = _trellis_float(rng)
+    vectors["factored_rows"] = _factored_rows(rng)
     return vectors
 
 
@@ -145,6 +146,32 @@ def _predicted_rows(rng) -> tuple[dict, dict]:
         "prediction": {"depthwise_taps": "difference", "wide_int16": "difference", "wide_int32": "difference",
                        "uint8_offset": "difference", "short_ring": "difference",
                        "scale_wide_int32": "scale", "scale_quantized": "scale"},
+    }
+    return tensors, options
+
+
+def _factored_rows(rng) -> tuple[dict, dict]:
+    """Tensors coded with factor prediction (FORMAT 5.8), one per case a
+    decoder must get right: the encoder's own choice on a low-rank head, a
+    last row cut short, levels and predictions beyond int8 (shift 0, clipped
+    factors), an offset, quantized levels and dependent quantization."""
+    def low_rank(rows, columns, rank, scale, noise):
+        return rng.standard_normal((rows, rank)) @ rng.standard_normal((rank, columns)) * scale + rng.normal(
+            scale=noise, size=(rows, columns))
+    tensors = {
+        "head": np.clip(np.rint(low_rank(96, 48, 5, 12, 2)), -127, 127).astype(np.int8).reshape(96, 4, 4, 3),
+        "short_last_row": np.clip(np.rint(low_rank(40, 24, 3, 15, 1)).ravel()[:-7], -127, 127).astype(np.int8),
+        "wide_int16": np.rint(low_rank(32, 40, 4, 2000, 30)).astype(np.int16),
+        "uint8_offset": np.clip(np.rint(low_rank(24, 32, 2, 10, 1)) + 128, 0, 255).astype(np.uint8),
+        "quantized": low_rank(48, 32, 3, 0.1, 0.01).astype(np.float32),
+        "trellis": low_rank(48, 32, 3, 0.1, 0.01).astype(np.float32),
+    }
+    forced = ("short_last_row", "wide_int16", "uint8_offset", "quantized", "trellis")
+    options = {
+        "step": {"quantized": 0.01, "trellis": 0.01},
+        "quantizer": {"trellis": "trellis"},
+        "prediction": {name: "factors" for name in ("head",) + forced},
+        "history": {"short_last_row": 24, "wide_int16": 40, "uint8_offset": 32, "quantized": 32, "trellis": 32},
     }
     return tensors, options
 

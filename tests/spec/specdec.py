@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A decoder written from docs/FORMAT.md alone (format version 11).
+"""A decoder written from docs/FORMAT.md alone (format version 12).
 
 A clean-room session wrote it from the spec, the golden vectors and their
 manifest, without seeing any decoder of the project; keep it that way:
@@ -115,7 +115,7 @@ def parse(buf, check_trailing=True):
         raise Truncated("header")
     version, flags, count, dsize, psize, hcrc = struct.unpack(
         "<BBHIII", buf[4:20])
-    if version != 11:
+    if version != 12:
         raise Unsupported("format_version %d" % version)
     if flags != 0:
         raise Reserved("flags %#x" % flags)
@@ -152,13 +152,23 @@ def parse(buf, check_trailing=True):
             raise Reserved("mode %d needs a float dtype" % e.mode)
         e.initial_activity = r.u8()
         e.prediction = r.u8()
-        if e.prediction > 2:
+        if e.prediction > 3:
             raise Reserved("prediction %d" % e.prediction)
         e.history = 0
         if e.prediction:
             e.history = r.u16()
             if e.history == 0:
                 raise Reserved("history 0")
+        e.rank = 0
+        e.factor_shift = 0
+        if e.prediction == 3:
+            # 3.2, 7: checked field by field, rank before factor_shift is read
+            e.rank = r.u8()
+            if e.rank == 0 or e.rank > 64:
+                raise Reserved("rank %d" % e.rank)
+            e.factor_shift = r.u8()
+            if e.factor_shift > 24:
+                raise Reserved("factor_shift %d" % e.factor_shift)
         ndim = r.u8()
         if ndim > 8:
             raise Limit("ndim %d" % ndim)
@@ -293,9 +303,12 @@ class ValueDecoder:
                        for _ in range(15)]
         self.sign = [new_ctx() for _ in range(12)]
         self.activity = initial_activity
+        self.factor_activity = 48      # 5.8: for factor values only
         self.previous_sign = 0
 
-    def decode(self, a):
+    def decode(self, a, factor=False):
+        """One coded value with activity a (5.5); a factor value (5.8)
+        moves factor_activity on instead of activity."""
         rd = self.rd
         k = min(a >> 3, 31)
         if k == 0:
@@ -339,8 +352,12 @@ class ValueDecoder:
             negative = rd.bin(self.sign[self.previous_sign * 4 +
                                         min(bl, 4) - 1])
             self.previous_sign = 1 if negative else 2
-        act = self.activity
-        self.activity = act - (act >> 3) + bitlen(m)
+        if factor:
+            act = self.factor_activity
+            self.factor_activity = act - (act >> 3) + bitlen(m)
+        else:
+            act = self.activity
+            self.activity = act - (act >> 3) + bitlen(m)
         return -m if negative else m
 
     def finish(self):
@@ -352,13 +369,22 @@ class ValueDecoder:
             raise Corrupt("final code %#x != 0" % rd.code)
 
 
-def decode_levels(e, payload, history_limit=65535):
-    """Return the list of levels of entry e (5.5, 5.7)."""
+def work_size(e):
+    """Bytes of working memory the prediction needs (5.7, 5.8, 7)."""
+    if e.prediction == 3:
+        return (e.history + 1) * e.rank
+    return e.history if e.prediction else 0
+
+
+def decode_levels(e, payload, history_limit=(65535 + 1) * 64):
+    """Return the list of levels of entry e (5.5, 5.7, 5.8).
+
+    history_limit: the bytes of working memory the caller gives (3.4)."""
     n = e.count
     if n == 0:
         return []
-    if e.prediction and e.history > history_limit:
-        raise HistoryMem("history %d" % e.history)
+    if work_size(e) > history_limit:
+        raise HistoryMem("prediction needs %d bytes" % work_size(e))
     vd = ValueDecoder(payload, e.initial_activity)
     levels = []  # grown as decoded: a damaged entry may claim 2^31 elements
     if e.prediction == 0:
@@ -375,7 +401,7 @@ def decode_levels(e, payload, history_limit=65535):
                 raise Corrupt("|level| > 2^31")
             ring[slot] = min(max(level, -128), 127)
             levels.append(level)
-    else:
+    elif e.prediction == 2:
         H = e.history
         ring = [e.initial_activity] * H
         for i in range(n):
@@ -385,7 +411,41 @@ def decode_levels(e, payload, history_limit=65535):
             r = ring[slot]
             ring[slot] = (r - (r >> 3) + bitlen(abs(level))) & 0xFF
             levels.append(level)
+    else:
+        levels = decode_factored(e, vd)
     vd.finish()
+    return levels
+
+
+# --------------------------------------------------- factor prediction (5.8)
+
+
+def decode_factor(vd):
+    """A factor value (5.8): coded with factor_activity, an int8."""
+    f = vd.decode(vd.factor_activity, factor=True)
+    if f < -128 or f > 127:
+        raise Corrupt("factor value %d outside int8" % f)
+    return f
+
+
+def decode_factored(e, vd):
+    """5.8: B (R values per column), then per row A (R values) and the
+    row's elements, each coded as its difference from the rounded product."""
+    n, H, R, s = e.count, e.history, e.rank, e.factor_shift
+    B = [[decode_factor(vd) for _ in range(R)] for _ in range(H)]
+    half = (1 << (s - 1)) if s > 0 else 0
+    levels = []
+    for i in range(n):
+        j = i % H
+        if j == 0:       # the row's first element is next: read its A
+            A = [decode_factor(vd) for _ in range(R)]
+        coded = vd.decode(vd.activity)
+        if abs(coded) > 2**30:
+            raise Corrupt("|coded value| > 2^30 with factor prediction")
+        # exact integers; >> on a negative int is floor (arithmetic shift)
+        total = sum(A[r] * B[j][r] for r in range(R))
+        prediction = (total + half) >> s
+        levels.append(coded + prediction)
     return levels
 
 
@@ -671,5 +731,5 @@ if __name__ == "__main__":
                 decode_stream(open(bpath, "rb").read())}
     for e, d in decode_stream(open(args[0], "rb").read(), base):
         print(e.name, out_dtype_name(e), e.dims, "mode", e.mode,
-              "pred", e.prediction, "H", e.history,
+              "pred", e.prediction, "H", e.history, "rank", e.rank,
               hashlib.sha256(d).hexdigest()[:16])

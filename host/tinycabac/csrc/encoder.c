@@ -24,6 +24,7 @@ typedef struct {
     tc_context suffix[TC_SUFFIX_SETS][2][3];
     tc_context sign[TC_SIGN_CONTEXTS];
     unsigned activity;
+    unsigned factor_activity; /* factor prediction's factor values (FORMAT 5.8) */
     unsigned previous_sign;
 } model_state;
 
@@ -33,6 +34,7 @@ static void model_reset(model_state *s, unsigned initial_activity)
     tc_contexts_reset(&s->suffix[0][0][0], TC_SUFFIX_SETS * 2 * 3);
     tc_contexts_reset(s->sign, TC_SIGN_CONTEXTS);
     s->activity = initial_activity;
+    s->factor_activity = TC_FACTOR_ACTIVITY;
     s->previous_sign = 0;
 }
 
@@ -237,6 +239,23 @@ size_t tce_max_payload_size(size_t n)
     return n * 32u + 8u;
 }
 
+/* A fresh model and a sink that codes into out[0..out_capacity). */
+static void start_coding(model_state *st, range_encoder *coder, bin_sink *sink, unsigned initial_activity,
+                         uint8_t *out, size_t out_capacity)
+{
+    model_reset(st, initial_activity);
+    re_init(coder, out, out_capacity);
+    sink->coder = coder;
+    sink->bits = 0;
+}
+
+/* The payload's size once flushed, or TCE_ERR_OUTPUT_FULL. */
+static int64_t finish_coding(range_encoder *coder)
+{
+    re_flush(coder);
+    return coder->full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder->pos;
+}
+
 int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
                           uint8_t *out, size_t out_capacity, size_t *bad_index)
 {
@@ -246,10 +265,7 @@ int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t 
     size_t i;
     if (n == 0)
         return 0;
-    model_reset(&st, initial_activity);
-    re_init(&coder, out, out_capacity);
-    sink.coder = &coder;
-    sink.bits = 0;
+    start_coding(&st, &coder, &sink, initial_activity, out, out_capacity);
     for (i = 0; i < n; i++) {
         uint32_t m;
         unsigned negative;
@@ -260,8 +276,57 @@ int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t 
         }
         binarize_level(&st, &sink, m, negative, columns ? columns + i : NULL);
     }
-    re_flush(&coder);
-    return coder.full ? TCE_ERR_OUTPUT_FULL : (int64_t)coder.pos;
+    return finish_coding(&coder);
+}
+
+/* A factor value (FORMAT 5.8), coded with the factor activity: factors
+ * span the int8 range while the residuals beside them are small. */
+static void binarize_factor(model_state *st, bin_sink *s, int8_t value)
+{
+    unsigned running = st->activity;
+    st->activity = st->factor_activity;
+    binarize_level(st, s, (uint32_t)(value < 0 ? -value : value), value < 0, NULL);
+    st->factor_activity = st->activity;
+    st->activity = running;
+}
+
+int64_t tce_encode_factored(const int64_t *levels, size_t n, size_t history, const int8_t *row_factors,
+                            const int8_t *column_factors, unsigned rank, unsigned shift, unsigned initial_activity,
+                            uint8_t *out, size_t out_capacity, size_t *bad_index)
+{
+    const int64_t beyond = (int64_t)1 << 33; /* residuals from here on exceed 2^30 */
+    model_state st;
+    range_encoder coder;
+    bin_sink sink;
+    const int8_t *a = row_factors;
+    int64_t residual;
+    size_t i;
+    if (n == 0)
+        return 0;
+    start_coding(&st, &coder, &sink, initial_activity, out, out_capacity);
+    for (i = 0; i < history * rank; i++)
+        binarize_factor(&st, &sink, column_factors[i]);
+    for (i = 0; i < n; i++) {
+        size_t column = i % history, r;
+        uint32_t m;
+        unsigned negative;
+        if (column == 0) {
+            a = row_factors + i / history * rank;
+            for (r = 0; r < rank; r++)
+                binarize_factor(&st, &sink, a[r]);
+        }
+        residual = levels[i] > beyond || levels[i] < -beyond
+                       ? beyond
+                       : levels[i] - tc_factor_prediction(a, column_factors + column * rank, rank, shift);
+        if (residual > (int64_t)TC_MAX_FACTOR_RESIDUAL || residual < -(int64_t)TC_MAX_FACTOR_RESIDUAL) {
+            if (bad_index)
+                *bad_index = i;
+            return TCE_ERR_LEVEL_RANGE;
+        }
+        split_level(residual, &m, &negative);
+        binarize_level(&st, &sink, m, negative, NULL);
+    }
+    return finish_coding(&coder);
 }
 
 /* The magnitude class of level - predicted (|predicted| <= 128), 33 for

@@ -27,6 +27,17 @@ size_t tce_max_payload_size(size_t n);
 int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
                           uint8_t *out, size_t out_capacity, size_t *bad_index);
 
+/* Factor prediction (FORMAT 5.8): encode n levels as rows of `history`
+ * elements predicted from low-rank factors: `column_factors` (history x
+ * rank, column j's values together) first, then each row's `rank` values of
+ * `row_factors` (ceil(n / history) x rank) before its residuals.  rank
+ * 1..TC_MAX_RANK, shift 0..TC_MAX_FACTOR_SHIFT; the factor values must be
+ * in -128..127 (int8).  Returns as tce_encode_levels; a residual beyond
+ * 2^30 (TC_MAX_FACTOR_RESIDUAL) is TCE_ERR_LEVEL_RANGE at its element. */
+int64_t tce_encode_factored(const int64_t *levels, size_t n, size_t history, const int8_t *row_factors,
+                            const int8_t *column_factors, unsigned rank, unsigned shift, unsigned initial_activity,
+                            uint8_t *out, size_t out_capacity, size_t *bad_index);
+
 /* Estimated payload size in bits of n levels, from the adaptive model's own
  * probabilities (-log2 p per bin), without producing a bitstream. */
 double tce_estimate_bits(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity);
