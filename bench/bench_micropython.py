@@ -121,7 +121,8 @@ def measure_speed(work: Path) -> list[dict]:
         stream = tinycabac.encode({"t": array}, **options)
         summary = tinycabac.info(stream)[0]
         if summary.history:
-            name = name.replace("prediction", f"{summary.prediction} prediction, H={summary.history}")
+            rank = f", rank {summary.rank}" if summary.rank else ""
+            name = name.replace("prediction", f"{summary.prediction} prediction, H={summary.history}{rank}")
         decoded = tinycabac.decode(stream)["t"]
         levels = array
         if array.dtype != np.int8:  # the quantized levels, int8 where they fit
@@ -219,8 +220,8 @@ def render(speed: list[dict], cpython_rate: float, heap: dict) -> str:
         "",
         "Decoding one tensor from a bytes object into a preallocated buffer (`Decoder.read_into`), CRC-32 checked."
         " `deflate` is MicroPython's built-in module inflating the same levels (int8) compressed with zlib level 9."
-        " A tensor coded with prediction (FORMAT 5.7, from the level `H` elements back) also updates an H-byte ring"
-        " per weight.",
+        " A tensor coded with prediction from the level `H` elements back (FORMAT 5.7) also updates an H-byte ring"
+        " per weight; one coded with factors (5.8) adds rank multiply-adds per weight.",
         "",
         "| tensor | elements | tcb bytes | zlib bytes | viper Mweights/s | plain kweights/s | viper / plain | deflate Mweights/s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
