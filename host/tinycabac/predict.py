@@ -213,6 +213,22 @@ def _row_blocks(levels: np.ndarray, history: int):
         yield first, block.reshape(-1, history)
 
 
+def _column_blocks(levels: np.ndarray, history: int):
+    """(first column, float64 columns of every row) in blocks of about
+    BLOCK_ELEMENTS, the last row padded with zeros: for tensors with fewer
+    rows than columns, again without a full-size copy."""
+    full = levels.size // history
+    rows = levels[: full * history].reshape(full, history)  # a view
+    tail = np.zeros(history if levels.size % history else 0, dtype=levels.dtype)
+    tail[: levels.size % history] = levels[full * history:]
+    step = max(1, BLOCK_ELEMENTS // (full + 1))
+    for first in range(0, history, step):
+        block = rows[:, first: first + step]
+        if tail.size:
+            block = np.concatenate([block, tail[None, first: first + step]])
+        yield first, block.astype(np.float64)
+
+
 def _principal_axes(levels: np.ndarray, history: int, rank: int):
     """The first `rank` terms of the rows' SVD, as (U S, V, the squared
     singular values of every term, largest first), from the Gram
@@ -226,13 +242,12 @@ def _principal_axes(levels: np.ndarray, history: int, rank: int):
     if side * side > max(MAX_GRAM_SHARE * levels.size, BLOCK_ELEMENTS):
         return None
     gram = np.zeros((side, side))
-    if history <= rows:
+    if history <= rows:  # the columns' Gram matrix
         for _, block in _row_blocks(levels, history):
             gram += block.T @ block
-    else:
-        whole = np.concatenate([np.asarray(levels, np.float64), np.zeros(rows * history - levels.size)])
-        matrix = whole.reshape(rows, history)  # fewer rows than columns: a small tensor
-        gram = matrix @ matrix.T
+    else:  # the rows'
+        for _, block in _column_blocks(levels, history):
+            gram += block @ block.T
     values, vectors = np.linalg.eigh(gram)
     energies = np.maximum(values[::-1], 0)
     order = np.argsort(values)[::-1][:rank]
@@ -243,7 +258,8 @@ def _principal_axes(levels: np.ndarray, history: int, rank: int):
         us = np.concatenate([block @ v for _, block in _row_blocks(levels, history)])
     else:  # vectors are U
         us = vectors * singular
-        v = (matrix.T @ vectors) / np.where(singular > 0, singular, 1)
+        v = np.concatenate([block.T @ vectors for _, block in _column_blocks(levels, history)])
+        v /= np.where(singular > 0, singular, 1)
     signs = np.sign(v[np.abs(v).argmax(axis=0), np.arange(v.shape[1])])
     signs[signs == 0] = 1
     return us * signs, v * signs, energies
