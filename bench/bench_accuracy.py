@@ -34,6 +34,7 @@ from common import DOCS_DIR, GENERAL_COMPRESSORS, markdown_table  # noqa: E402
 import tinycabac  # noqa: E402
 from tinycabac.modelfile import Model, decode_model, encode_model, model_from_bytes  # noqa: E402
 from tinycabac.models import default_model_path, evaluate_accuracy, make_interpreter  # noqa: E402
+from tinycabac.tflite_io import stream_name  # noqa: E402
 
 SNR_SWEEP_DB = tuple(float(snr) for snr in range(10, 51))  # 1 dB apart: fine enough to find the knee
 QUICK_SNR_SWEEP_DB = (10.0, 20.0, 30.0, 40.0)
@@ -467,7 +468,9 @@ def measure_real_model(source, snrs: tuple[float, ...]) -> RealModelResult:
     inputs = model_inputs(source.name, data)
     references = {kind: run_model(data, inputs[kind]) for kind in INPUT_SETS}
     model = model_from_bytes(data, source.name)
-    filter_axes = {t.name: t.channel_axis for t in load_model(source).tensors if t.name in model.tensors}
+    # the corpus's filters under the names the stream codes them with (a long TFLite name becomes the tensor index)
+    filter_names = {stream_name(t.name, 0, t.index): t.channel_axis for t in load_model(source).tensors}
+    filter_axes = {name: axis for name, axis in filter_names.items() if name in model.tensors}
     floats = [a for a in model.tensors.values() if a.dtype.kind == "f"]
     result = RealModelResult(source.name, len(data), sum(model.tensors[n].size for n in filter_axes),
                              sum(a.size for a in floats), "/".join(sorted({a.dtype.name for a in floats})),
