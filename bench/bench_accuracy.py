@@ -461,6 +461,15 @@ def float16_floor(model: Model, inputs, references, decision) -> dict[str, Agree
     return {kind: agreement(references[kind], run_model(jittered, inputs[kind]), decision) for kind in INPUT_SETS}
 
 
+def filter_axes_of(model_tensors, corpus_tensors) -> dict[str, int]:
+    """The corpus's filters (bench/corpus.py) and their output-channel axes,
+    under the names the model's stream codes them with: a TFLite name over
+    16 bytes becomes the tensor's index (tflite_io.stream_name), so looking
+    filters up by TFLite name misses most of mediapipe's."""
+    named = {stream_name(t.name, 0, t.index): t.channel_axis for t in corpus_tensors}
+    return {name: axis for name, axis in named.items() if name in model_tensors}
+
+
 def measure_real_model(source, snrs: tuple[float, ...]) -> RealModelResult:
     from corpus import load_model, read_model_file
 
@@ -468,9 +477,7 @@ def measure_real_model(source, snrs: tuple[float, ...]) -> RealModelResult:
     inputs = model_inputs(source.name, data)
     references = {kind: run_model(data, inputs[kind]) for kind in INPUT_SETS}
     model = model_from_bytes(data, source.name)
-    # the corpus's filters under the names the stream codes them with (a long TFLite name becomes the tensor index)
-    filter_names = {stream_name(t.name, 0, t.index): t.channel_axis for t in load_model(source).tensors}
-    filter_axes = {name: axis for name, axis in filter_names.items() if name in model.tensors}
+    filter_axes = filter_axes_of(model.tensors, load_model(source).tensors)
     floats = [a for a in model.tensors.values() if a.dtype.kind == "f"]
     result = RealModelResult(source.name, len(data), sum(model.tensors[n].size for n in filter_axes),
                              sum(a.size for a in floats), "/".join(sorted({a.dtype.name for a in floats})),

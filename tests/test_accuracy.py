@@ -146,3 +146,21 @@ def test_general_compressors_get_the_levels_tinycabac_coded_under_dependent_quan
 
     levels = np.random.default_rng(5).integers(-60, 60, size=500)
     assert np.array_equal(ba.dependent_levels(native.dependent_indices(levels)), levels)
+
+
+def test_real_model_filters_are_found_under_their_stream_names():
+    """A filter whose TFLite name is long is coded under its tensor index;
+    the accuracy bench must find it there (it once looked it up by TFLite
+    name and found none of most models' filters)."""
+    from types import SimpleNamespace
+
+    from tinycabac.tflite_io import stream_name
+
+    bench = load_bench_module("bench_accuracy")
+    long_name = "model_1/model/conv2d_25/BiasAdd;model_1/model/conv2d_25/Conv2D"
+    assert stream_name(long_name, 0, 57) != long_name
+    corpus = [SimpleNamespace(name=long_name, index=57, channel_axis=0),
+              SimpleNamespace(name="dense2/weights", index=3, channel_axis=1),
+              SimpleNamespace(name="not_in_the_file", index=9, channel_axis=0)]
+    model_tensors = {stream_name(long_name, 0, 57): None, "dense2/weights": None, "bias": None}
+    assert bench.filter_axes_of(model_tensors, corpus) == {stream_name(long_name, 0, 57): 0, "dense2/weights": 1}
