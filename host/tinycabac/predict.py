@@ -298,25 +298,18 @@ def quantize_factors(us: np.ndarray, v: np.ndarray, rank: int, history: int) -> 
     return Factors(history, rows, np.rint(b / b_scales).astype(np.int8), shift)
 
 
-def _magnitude_classes(values: np.ndarray) -> float:
-    """The sum of bitlen(|value|) (FORMAT 5.4), in float64 whatever the
-    dtype (on int8, numpy's log2 would work in float16 and overflow)."""
-    magnitudes = np.abs(values.astype(np.float64))
-    return float(np.where(magnitudes > 0, np.floor(np.log2(np.maximum(magnitudes, 1))) + 1, 0).sum())
-
-
 def _factor_proxy_bits(levels: np.ndarray, factors: Factors) -> float:
     """A cheap size estimate of a factored coding: every coded value
-    (residuals and factors) at its magnitude class plus a constant,
-    computed a block of rows at a time."""
-    bits = _magnitude_classes(factors.rows) + _magnitude_classes(factors.columns)
+    (residuals and factors) at its magnitude class (history_cost at
+    distance 0 sums them in C) plus a constant, a block of rows at a time."""
+    bits = native.history_cost(factors.rows, 0) + native.history_cost(factors.columns, 0)
     step = max(1, BLOCK_ELEMENTS // factors.history)
     for first in range(0, factors.rows.shape[0], step):
         block = levels[first * factors.history: (first + step) * factors.history]
         residuals = block - factors.prediction(first, first + step)[: block.size]
         if residuals.size and np.abs(residuals).max() > MAX_FACTOR_RESIDUAL:
             return float("inf")
-        bits += _magnitude_classes(residuals)
+        bits += native.history_cost(residuals, 0)
     values = levels.size + factors.rows.size + factors.columns.size
     return bits + PROXY_BITS_PER_VALUE * values
 
@@ -354,7 +347,7 @@ def propose_factors(levels: np.ndarray, shape, allowed: Prediction) -> Factors |
     candidates = [quantize_factors(us, v, k, history) for k in ranks]
     costs = [_factor_proxy_bits(levels, f) for f in candidates]
     best = int(np.argmin(costs))
-    plain = PROXY_BITS_PER_VALUE * levels.size + _magnitude_classes(levels)
+    plain = PROXY_BITS_PER_VALUE * levels.size + native.history_cost(levels, 0)
     if allowed.history is None and costs[best] >= plain * (1 - MIN_PROMISED_GAIN):
         return None
     return candidates[best]
