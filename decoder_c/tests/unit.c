@@ -432,6 +432,27 @@ static void test_integer_limits(void)
     expect_lossless_value(TC_DTYPE_INT32, 2147483647, -TWO_31_LEVEL, 1);
     expect_lossless_value(TC_DTYPE_INT32, 2147483647, 1, 0);
     expect_lossless_value(TC_DTYPE_INT32, 2147483647, TWO_31_LEVEL, 0); /* 2^32 - 1 + 2^31: past 2^32 */
+    /* offsets at the dtype's edges: the speed build's per-tensor limits
+     * (TC_LEVEL_LIMITS) are 1 and the dtype's whole span there */
+    expect_lossless_value(TC_DTYPE_INT8, 127, 0, 1);
+    expect_lossless_value(TC_DTYPE_INT8, 127, 1, 0);
+    expect_lossless_value(TC_DTYPE_INT8, 127, -255, 1);
+    expect_lossless_value(TC_DTYPE_INT8, 127, -256, 0);
+    expect_lossless_value(TC_DTYPE_INT8, -128, -1, 0);
+    expect_lossless_value(TC_DTYPE_INT8, -128, 255, 1);
+    expect_lossless_value(TC_DTYPE_INT8, -128, 256, 0);
+    expect_lossless_value(TC_DTYPE_UINT8, 255, 1, 0);
+    expect_lossless_value(TC_DTYPE_UINT8, 255, -255, 1);
+    expect_lossless_value(TC_DTYPE_UINT8, 255, -256, 0);
+    expect_lossless_value(TC_DTYPE_UINT8, 256, -1, 1); /* just beyond uint8: the general test */
+    expect_lossless_value(TC_DTYPE_UINT8, 256, 0, 0);
+    expect_lossless_value(TC_DTYPE_INT16, 32767, 1, 0);
+    expect_lossless_value(TC_DTYPE_INT16, 32767, -65535, 1);
+    expect_lossless_value(TC_DTYPE_INT16, 32767, -65536, 0);
+    expect_lossless_value(TC_DTYPE_INT32, INT32_LOW, TWO_31_LEVEL - 1, 1);
+    expect_lossless_value(TC_DTYPE_INT32, -1, TWO_31_LEVEL, 1); /* a limit past 2^31, clamped */
+    expect_lossless_value(TC_DTYPE_INT32, -1, -TWO_31_LEVEL + 1, 1);
+    expect_lossless_value(TC_DTYPE_INT32, -1, -TWO_31_LEVEL, 0);
     expect_delta_value(TC_DTYPE_INT16, 32767, 0, 1);
     expect_delta_value(TC_DTYPE_INT16, 32767, 1, 0);
     expect_delta_value(TC_DTYPE_INT16, -32768, -1, 0);
