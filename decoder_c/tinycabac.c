@@ -837,9 +837,11 @@ static void store_le(uint8_t *p, uint32_t v, unsigned size)
     }
 }
 
-/* Speed builds check a lossless level against two limits fixed per tensor
- * (M4 -O2: 3 instructions per weight less); size builds keep the one
- * general test below, 150 bytes smaller. */
+/* Speed builds first check a lossless level against two limits fixed per
+ * tensor, and give only what they do not accept to the general test (M4
+ * -O2: 8 instructions per int8 weight less); size builds keep the general
+ * test alone, 240 bytes smaller (at -Os the limits would save 5
+ * instructions per weight). */
 #if !defined(TC_LEVEL_LIMITS) && !defined(__OPTIMIZE_SIZE__)
 #define TC_LEVEL_LIMITS 1
 #endif
@@ -1004,7 +1006,7 @@ static uint64_t scaled_magnitude(tc_decoder *d, uint32_t m, uint32_t mantissa)
 TC_INLINE tc_status reconstruct_integer(const integer_map *map, unsigned size, int delta, uint32_t m,
                                         unsigned negative, uint8_t *element)
 {
-    uint32_t base;
+    uint32_t base, room, value;
 #if TC_LEVEL_LIMITS
     if (m < (negative ? map->negative_count : map->positive_count)) { /* fits: lossless only */
         store_le(element, negative ? map->offset - m : map->offset + m, size);
@@ -1014,8 +1016,8 @@ TC_INLINE tc_status reconstruct_integer(const integer_map *map, unsigned size, i
     /* the int32 base: the offset, or the base element sign-extended */
     base = delta ? (load_le(element, size) ^ map->sign_bias) - map->sign_bias : map->offset;
     /* how far int32 reaches from the base in the level's direction */
-    uint32_t room = negative ? base + 0x80000000u : 0x7FFFFFFFu - base;
-    uint32_t value = negative ? base - m : base + m;
+    room = negative ? base + 0x80000000u : 0x7FFFFFFFu - base;
+    value = negative ? base - m : base + m;
     if (m > room || value + map->sign_bias > map->span)
         return TC_ERR_PAYLOAD;
     store_le(element, value, size);

@@ -100,14 +100,16 @@ def test_cppcheck_finds_nothing():
 
 
 # How unit.c is built: the speed builds' code paths (-O1, -O2: everything
-# inlined, the selector and byte-wise CRC tables), the size build's (-Os:
-# out-of-line range decoder helpers, context selection computed, the nibble
-# CRC table), and the mixes README's "Size or speed" offers.
+# inlined, the selector and byte-wise CRC tables, the level limits), the
+# size build's (-Os: out-of-line range decoder helpers, context selection
+# computed, the nibble CRC table, the general level test alone), and the
+# mixes README's "Size or speed" offers.
 UNIT_BUILDS = {
     "asan-ubsan": ("clang", ["-O1", "-g", *SANITIZE]),
     "plain-gcc": ("gcc", ["-O2"]),
     "size-build": ("gcc", ["-Os", "-g", *SANITIZE]),
     "size-build-selector-table": ("gcc", ["-Os", "-DTC_SELECTOR_TABLE=1", "-g", *SANITIZE]),
+    "size-build-level-limits": ("gcc", ["-Os", "-DTC_LEVEL_LIMITS=1", "-g", *SANITIZE]),
     "speed-build-nibble-crc": ("gcc", ["-O2", "-DTC_CRC_NIBBLE=1", "-g", *SANITIZE]),
 }
 
