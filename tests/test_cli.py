@@ -138,6 +138,11 @@ def test_info_json_describes_the_stream_for_scripts(tmp_path):
     assert document["payload_bytes"] + document["container_bytes"] == len(stream)
     assert document["payload_bytes"] == sum(t.payload_bytes for t in summaries)
     assert document["history_bytes_needed"] == max(t.work_size for t in summaries)
+    # float32 weights decode to 4 bytes each; the .tflite file rebuilds to its own size
+    assert document["largest_tensor_bytes"] == max(4 * t.elements if t.dtype == "float32" else t.original_bytes
+                                                   for t in summaries)
+    assert document["tflite_file_bytes"] == FLOAT_MODEL.stat().st_size  # lossy, but the same file size
+    assert document["tflite_places_bytes"] % 8 == 4
     tensors = document["tensors"]
     assert [t["name"] for t in tensors] == [t.name for t in summaries]
     for entry, summary in zip(tensors, summaries):

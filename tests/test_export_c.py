@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import tool_missing
+from conftest import REPO, tool_missing
 
 from tinycabac.export_c import default_symbol, export_c
 
@@ -108,3 +108,93 @@ def test_rejects_keywords_and_reserved_identifiers(tmp_path, symbol, problem):
 def test_the_default_symbol_from_a_file_name_is_always_valid(tmp_path, stem, symbol):
     assert default_symbol(stem) == symbol
     assert compile_and_dump(tmp_path, b"\x07", symbol) == b"\x07"
+
+
+BUFFERS_PROGRAM = r"""
+#include <stdio.h>
+#include "blob.h"
+#include "tinycabac.h"
+#include "tflite/tc_tflite.h"
+
+/* Every buffer sized by the header's macros alone (+ 1: C has no empty arrays). */
+static int8_t work[blob_WORK_SIZE + 1];
+static uint8_t out[blob_LARGEST_TENSOR_SIZE + 1];
+static uint8_t places[blob_TFLITE_PLACES_SIZE];
+static uint8_t model[blob_TFLITE_SIZE];
+
+int main(void)
+{
+    tc_stream s;
+    tc_tensor_info t;
+    tc_decoder d;
+    uint32_t i, file_size, place_count;
+    size_t largest = 0, work_needed = 0;
+    if (tc_stream_open(&s, blob, blob_len) != TC_OK) return 1;
+    for (i = 0; i < s.tensor_count; i++) {
+        size_t bytes;
+        if (tc_stream_tensor(&s, i, &t) != TC_OK) return 2;
+        bytes = (size_t)t.element_count * t.element_size;
+        if (tc_decode_tensor(&s, &t, &d, out, bytes, work, blob_WORK_SIZE) != TC_OK) return 3;
+        largest = bytes > largest ? bytes : largest;
+        work_needed = t.work_size > work_needed ? t.work_size : work_needed;
+    }
+    if (largest != blob_LARGEST_TENSOR_SIZE || work_needed != blob_WORK_SIZE) return 4;
+    if (tc_tflite_info(&s, &d, work, blob_WORK_SIZE, &file_size, &place_count) != TC_OK) return 5;
+    if (file_size != blob_TFLITE_SIZE || 8u * place_count + 4u != blob_TFLITE_PLACES_SIZE) return 6;
+    if (tc_tflite_rebuild(&s, &d, work, blob_WORK_SIZE, places, sizeof places, model, sizeof model) != TC_OK)
+        return 7;
+    fwrite(model, 1, sizeof model, stdout);
+    return 0;
+}
+"""
+
+
+def test_the_header_sizes_every_buffer_a_device_needs(tmp_path):
+    """export-c's macros are exactly what the C decoder asks for: a program
+    whose buffers they alone size decodes every tensor of the bundled
+    model's stream and rebuilds the .tflite file byte for byte."""
+    from tinycabac import cli
+    from tinycabac.models import default_model_path
+
+    original = default_model_path("int8").read_bytes()
+    (tmp_path / "m.tflite").write_bytes(original)
+    assert cli.main(["encode", str(tmp_path / "m.tflite"), "-o", str(tmp_path / "m.tcb")]) == 0
+    assert cli.main(["export-c", str(tmp_path / "m.tcb"), "-o", str(tmp_path / "blob"), "--symbol", "blob"]) == 0
+    header = (tmp_path / "blob.h").read_text()
+    assert "#define blob_WORK_SIZE " in header and "#define blob_TFLITE_SIZE " in header
+    (tmp_path / "check.c").write_text(BUFFERS_PROGRAM)
+    decoder = REPO / "decoder_c"
+    executable = tmp_path / "check"
+    subprocess.run(
+        [compiler(), "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", f"-I{decoder}", "-o", str(executable),
+         str(tmp_path / "check.c"), str(tmp_path / "blob.c"), str(decoder / "tinycabac.c"),
+         str(decoder / "tflite" / "tc_tflite.c")],
+        check=True,
+    )  # fmt: skip
+    result = subprocess.run([str(executable)], capture_output=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout == original
+
+
+def test_an_array_stream_has_no_tflite_macros(tmp_path):
+    import numpy as np
+
+    import tinycabac
+    from tinycabac.device import device_buffers
+
+    stream = tinycabac.encode({"w": np.arange(-50, 50, dtype=np.int8).reshape(10, 10),
+                               "h": np.linspace(-1, 1, 30).astype(np.float16)})  # fmt: skip
+    buffers = device_buffers(stream)
+    # 100 int8 bytes, and 30 float16 weights that the C decoder writes as float32: 120 bytes
+    assert buffers.largest_tensor == 120 and buffers.tflite_file is None
+    assert set(buffers.c_macros()) == {"WORK_SIZE", "LARGEST_TENSOR_SIZE"}
+    export_c(stream, tmp_path / "a.c", tmp_path / "a.h", "arr", macros=buffers.c_macros())
+    assert "TFLITE" not in (tmp_path / "a.h").read_text()
+
+
+def test_macros_must_be_sizes_with_capital_suffixes(tmp_path):
+    with pytest.raises(ValueError, match="32-bit size"):
+        export_c(b"x", tmp_path / "a.c", tmp_path / "a.h", "blob", macros={"work": (1, "x")})
+    with pytest.raises(ValueError, match="32-bit size"):
+        export_c(b"x", tmp_path / "a.c", tmp_path / "a.h", "blob", macros={"WORK": (-1, "x")})
+    assert not (tmp_path / "a.h").exists()

@@ -16,6 +16,7 @@ import numpy as np
 from . import __version__, codec, native
 from .container import FormatError
 from .quantize import QUANTIZERS
+from .device import device_buffers
 from .export_c import c_files, default_symbol
 from .modelfile import (
     PACKED_SKELETON_NAME,
@@ -144,6 +145,7 @@ def _size_table(stream: bytes, snrs: dict[str, float | None], tflite_names_known
     lines.insert(1, "-" * len(lines[0]))
     overhead = len(stream) - total_out
     lines.append(f"stream: {len(stream)} bytes ({total_out} payload + {overhead} header/directory) from {total_in} bytes of tensors")
+    lines.append(device_buffers(stream).summary())
     lines += _packed_skeleton_note(stream, summaries)
     return "\n".join(lines)
 
@@ -306,6 +308,7 @@ def _info_json(stream: bytes, snrs: dict[str, float | None]) -> str:
     tensors = codec.info(stream)  # validates the stream before byte 4 is read
     names = tflite_names(stream)
     payload = sum(t.payload_bytes for t in tensors)
+    buffers = device_buffers(stream)
     document = {
         "format_version": stream[4],
         "stream_bytes": len(stream),
@@ -313,13 +316,16 @@ def _info_json(stream: bytes, snrs: dict[str, float | None]) -> str:
         "container_bytes": len(stream) - payload,
         "tensor_bytes": sum(t.original_bytes for t in tensors),
         # the working memory (history buffer) a C decoder must be given for every tensor to decode
-        "history_bytes_needed": max((t.work_size for t in tensors), default=0),
+        "history_bytes_needed": buffers.work_size,
+        "largest_tensor_bytes": buffers.largest_tensor,
         "tensors": [_tensor_json(t, snrs.get(t.name)) for t in tensors],
     }
     for entry in document["tensors"]:  # the name a .tflite weight has in the file
         tflite_name = names.get(entry["name"])
         if tflite_name is not None:
             entry["tflite_name"] = tflite_name
+    if buffers.tflite_file is not None:  # the buffers tc_tflite_rebuild fills
+        document["tflite_file_bytes"], document["tflite_places_bytes"] = buffers.tflite_file, buffers.tflite_places
     sizes = packed_skeleton_sizes(stream)
     if sizes is not None:  # what the packed tensor holds (FORMAT 3.6)
         document["skeleton_bytes"], document["packed_skeleton_bytes"] = sizes
@@ -422,7 +428,8 @@ def cmd_export_c(args) -> int:
     for path in (c_path, h_path):
         if path.exists() and not args.force:
             raise CliError(f"{path} exists; use --force to overwrite it")
-    c_text, h_text = c_files(stream, symbol, h_path.name, source=str(source))
+    c_text, h_text = c_files(stream, symbol, h_path.name, source=str(source),
+                             macros=device_buffers(stream).c_macros())
     # each file whole or not at all; the large .c first, so a full disk
     # fails before the header changes
     _write_output(c_path, c_text.encode(), force=True)

@@ -71,11 +71,9 @@ TC_ERR_NOT_FOUND = -10
 MAX_ELEMENTS_PER_BYTE = 1300
 
 
-def rebuild_tflite(data: bytes) -> bytes | None:
-    """The .tflite file as a device rebuilds it from the stream, with
-    decoder_c/tflite/tc_tflite.c; None for a stream without
-    __tflite_places__ (plain arrays, or a .tflite file of 2 GiB or more)."""
-    stream = Stream(data)
+def _tflite_info(stream: Stream):
+    """tc_tflite_info on the stream: (decoder, history, work_size, file
+    size, place count), or None for a stream without __tflite_places__."""
     decoder = ffi.new("tc_decoder *")
     work_size = max((stream.info(i).work_size for i in range(stream.tensor_count)), default=0)
     history = ffi.new("int8_t[]", max(work_size, 1))  # the working memory every tensor needs
@@ -85,13 +83,33 @@ def rebuild_tflite(data: bytes) -> bytes | None:
         return None
     if status != 0:
         raise DecodeError(status, "__tflite_places__")
-    places = ffi.new("uint8_t[]", 8 * place_count[0] + 4)
-    model = ffi.new("uint8_t[]", max(file_size[0], 1))
+    return decoder, history, work_size, file_size[0], place_count[0]
+
+
+def tflite_buffer_sizes(data: bytes) -> tuple[int, int] | None:
+    """The two buffers a device's tc_tflite_rebuild needs, in bytes: the
+    .tflite file and the place table (8 per weight buffer, plus 4); None
+    for a stream without __tflite_places__."""
+    found = _tflite_info(Stream(data))
+    return None if found is None else (found[3], 8 * found[4] + 4)
+
+
+def rebuild_tflite(data: bytes) -> bytes | None:
+    """The .tflite file as a device rebuilds it from the stream, with
+    decoder_c/tflite/tc_tflite.c; None for a stream without
+    __tflite_places__ (plain arrays, or a .tflite file of 2 GiB or more)."""
+    stream = Stream(data)
+    found = _tflite_info(stream)
+    if found is None:
+        return None
+    decoder, history, work_size, file_size, place_count = found
+    places = ffi.new("uint8_t[]", 8 * place_count + 4)
+    model = ffi.new("uint8_t[]", max(file_size, 1))
     status = lib.tc_tflite_rebuild(stream._stream, decoder, history, work_size, places, len(places), model,
-                                   file_size[0])  # fmt: skip
+                                   file_size)  # fmt: skip
     if status != 0:
         raise DecodeError(status, "rebuilding the .tflite file")
-    return ffi.buffer(model, file_size[0])[:]
+    return ffi.buffer(model, file_size)[:]
 
 
 def _entry_name(raw, index: int) -> str:
