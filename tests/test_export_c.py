@@ -198,3 +198,20 @@ def test_macros_must_be_sizes_with_capital_suffixes(tmp_path):
     with pytest.raises(ValueError, match="32-bit size"):
         export_c(b"x", tmp_path / "a.c", tmp_path / "a.h", "blob", macros={"WORK": (-1, "x")})
     assert not (tmp_path / "a.h").exists()
+
+
+def test_a_stream_whose_places_do_not_decode_is_described_but_not_exported(tmp_path, capsys):
+    """tc_tflite_info reads only the places table's head: the host decodes
+    it whole before it states buffer sizes a device would size from it."""
+    from tinycabac import cli, native
+
+    data = bytearray((REPO / "tests" / "golden" / "digits_int8.tcb").read_bytes())
+    stream = native.Stream(bytes(data))
+    places = next(stream.info(i) for i in range(stream.tensor_count) if stream.info(i).name == "__tflite_places__")
+    data[places.payload_offset + 1] ^= 0xFF
+    (tmp_path / "bad.tcb").write_bytes(bytes(data))
+    assert cli.main(["info", str(tmp_path / "bad.tcb")]) == 0
+    assert "no .tflite rebuild: tensor '__tflite_places__': corrupt payload" in capsys.readouterr().out
+    assert cli.main(["export-c", str(tmp_path / "bad.tcb"), "-o", str(tmp_path / "bad")]) == 1
+    assert "__tflite_places__" in capsys.readouterr().err
+    assert not (tmp_path / "bad.c").exists() and not (tmp_path / "bad.h").exists()

@@ -428,8 +428,10 @@ def cmd_export_c(args) -> int:
     for path in (c_path, h_path):
         if path.exists() and not args.force:
             raise CliError(f"{path} exists; use --force to overwrite it")
-    c_text, h_text = c_files(stream, symbol, h_path.name, source=str(source),
-                             macros=device_buffers(stream).c_macros())
+    buffers = device_buffers(stream)
+    if buffers.tflite_problem is not None:  # a device could not rebuild the file: do not embed it
+        raise CliError(f"{source}: {buffers.tflite_problem}")
+    c_text, h_text = c_files(stream, symbol, h_path.name, source=str(source), macros=buffers.c_macros())
     # each file whole or not at all; the large .c first, so a full disk
     # fails before the header changes
     _write_output(c_path, c_text.encode(), force=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import codec, native
+from .container import FormatError
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class DeviceBuffers:
     largest_tensor: int  # bytes of the largest decoded tensor (an output buffer for tc_decode_tensor)
     tflite_file: int | None = None  # a stream of a .tflite file: the file tc_tflite_rebuild rebuilds
     tflite_places: int | None = None  # and the place table it needs
+    tflite_problem: str | None = None  # why a stream with a places table cannot be rebuilt
 
     def c_macros(self) -> dict[str, tuple[int, str]]:
         """{macro suffix: (value, what it is)} for export-c's header."""
@@ -35,6 +37,8 @@ class DeviceBuffers:
         line = f"device buffers: working memory {self.work_size} B, largest tensor {self.largest_tensor} B"
         if self.tflite_file is not None:
             line += f"; .tflite rebuild {self.tflite_file} B with a {self.tflite_places} B place table"
+        elif self.tflite_problem is not None:
+            line += f"; no .tflite rebuild: {self.tflite_problem}"
         return line
 
 
@@ -43,7 +47,12 @@ def device_buffers(data: bytes) -> DeviceBuffers:
     tinycabac.info does."""
     # codec.is_update makes the whole-stream checks the host tools make;
     # an update carries a .tflite file's places but is no whole model to rebuild
-    tflite = None if codec.is_update(data) else native.tflite_buffer_sizes(data)
+    tflite, problem = None, None
+    if not codec.is_update(data):
+        try:
+            tflite = native.tflite_buffer_sizes(data)
+        except FormatError as error:  # the table does not decode: info still describes the stream
+            problem = str(error)
     stream = native.Stream(data)
     tensors = [stream.info(i) for i in range(stream.tensor_count)]
     return DeviceBuffers(
@@ -52,4 +61,5 @@ def device_buffers(data: bytes) -> DeviceBuffers:
         largest_tensor=max((t.element_count * t.element_size for t in tensors), default=0),
         tflite_file=None if tflite is None else tflite[0],
         tflite_places=None if tflite is None else tflite[1],
+        tflite_problem=problem,
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .container import DELTA_MODES, DTYPE_CODES, FORMAT_VERSION, QUANTIZED_MODES, FormatError
+from .container import DELTA_MODES, DTYPE_CODES, FORMAT_VERSION, QUANTIZED_MODES, TFLITE_PLACES_NAME, FormatError
 
 INITIAL_ACTIVITY_WINDOW = 32
 
@@ -89,9 +89,15 @@ def _tflite_info(stream: Stream):
 def tflite_buffer_sizes(data: bytes) -> tuple[int, int] | None:
     """The two buffers a device's tc_tflite_rebuild needs, in bytes: the
     .tflite file and the place table (8 per weight buffer, plus 4); None
-    for a stream without __tflite_places__."""
-    found = _tflite_info(Stream(data))
-    return None if found is None else (found[3], 8 * found[4] + 4)
+    for a stream without __tflite_places__.  The table is decoded whole
+    first: tc_tflite_info reads only its head, so it alone would size the
+    buffers of a table whose CRC-32 the rebuild would then refuse."""
+    stream = Stream(data)
+    found = _tflite_info(stream)
+    if found is None:
+        return None
+    stream.decode(stream.names().index(TFLITE_PLACES_NAME))  # raises DecodeError on a corrupt table
+    return found[3], 8 * found[4] + 4
 
 
 def rebuild_tflite(data: bytes) -> bytes | None:
