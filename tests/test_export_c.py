@@ -1,6 +1,7 @@
 """export_c: a stream turned into C source compiles and holds the same bytes."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -212,6 +213,9 @@ def test_a_stream_whose_places_do_not_decode_is_described_but_not_exported(tmp_p
     (tmp_path / "bad.tcb").write_bytes(bytes(data))
     assert cli.main(["info", str(tmp_path / "bad.tcb")]) == 0
     assert "no .tflite rebuild: tensor '__tflite_places__': corrupt payload" in capsys.readouterr().out
+    assert cli.main(["info", str(tmp_path / "bad.tcb"), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert "corrupt payload" in document["tflite_rebuild_problem"] and "tflite_file_bytes" not in document
     assert cli.main(["export-c", str(tmp_path / "bad.tcb"), "-o", str(tmp_path / "bad")]) == 1
     assert "__tflite_places__" in capsys.readouterr().err
     assert not (tmp_path / "bad.c").exists() and not (tmp_path / "bad.h").exists()

@@ -326,6 +326,8 @@ def _info_json(stream: bytes, snrs: dict[str, float | None]) -> str:
             entry["tflite_name"] = tflite_name
     if buffers.tflite_file is not None:  # the buffers tc_tflite_rebuild fills
         document["tflite_file_bytes"], document["tflite_places_bytes"] = buffers.tflite_file, buffers.tflite_places
+    elif buffers.tflite_problem is not None:  # a places table that does not decode
+        document["tflite_rebuild_problem"] = buffers.tflite_problem
     sizes = packed_skeleton_sizes(stream)
     if sizes is not None:  # what the packed tensor holds (FORMAT 3.6)
         document["skeleton_bytes"], document["packed_skeleton_bytes"] = sizes
