@@ -36,7 +36,7 @@
 extern "C" {
 #endif
 
-#define TC_FORMAT_VERSION 12u
+#define TC_FORMAT_VERSION 13u
 #define TC_HEADER_SIZE 20u
 
 /* Hard limits (FORMAT 3.4).  A stream exceeding them is rejected with
@@ -48,6 +48,8 @@ extern "C" {
 #define TC_MAX_DIRECTORY_SIZE 0x01000000u /* 16 MiB */
 #define TC_MAX_STEP_COUNT 65536u
 #define TC_MAX_HISTORY 65535u /* bytes of prediction history (FORMAT 5.7) */
+#define TC_MAX_PEAK_CHANNELS 65535u      /* channels with a peak (FORMAT 5.9) */
+#define TC_MAX_PEAK_CHANNEL_SIZE 32768u  /* elements per such channel */
 
 /* A value never needs more than this many payload bytes (FORMAT 5.6); the
  * streaming decoder asks for more input while fewer are buffered. */
@@ -119,11 +121,14 @@ typedef struct {
     uint32_t history;     /* prediction distance (row length) H, 0 for none */
     uint8_t rank;         /* factor prediction: factors per row, 1..64; else 0 */
     uint8_t factor_shift; /* factor prediction: the prediction's shift; else 0 */
-    uint32_t work_size;   /* bytes of working memory the decoder needs for the
-                             prediction: H, or (H + 1) * rank for factors */
+    uint32_t work_size;   /* bytes of working memory the decoder needs: H for
+                             difference and scale prediction, (H + 1) * rank
+                             for factors, and 2 per channel with peaks */
     uint32_t dims[TC_MAX_NDIM];
     uint32_t element_count;
     int32_t offset;        /* lossless only */
+    uint32_t peak;         /* lossless only: the channel peaks' magnitude, 0 for none (FORMAT 5.9) */
+    uint8_t peak_axis;     /* the peaks' channel axis when peak != 0, else 0 */
     uint8_t axis;          /* quantized modes: TC_AXIS_NONE or channel axis */
     uint8_t quantizer;     /* quantized modes: tc_quantizer; 0 otherwise */
     uint32_t step_count;   /* quantized modes: 1, or dims[axis] */
@@ -159,7 +164,7 @@ typedef struct {
 #define TC_SUFFIX_SETS 15
 #define TC_SIGN_CONTEXTS 12
 
-/* Streaming decoder state for one tensor: 752 bytes on a 32-bit core,
+/* Streaming decoder state for one tensor: 788 bytes on a 32-bit core,
  * caller-owned. */
 typedef struct {
     uint32_t range;
@@ -180,6 +185,15 @@ typedef struct {
     uint32_t history_length; /* H of FORMAT 5.7; 0: no prediction */
     uint32_t history_pos;   /* the element's column: its position in the ring or row */
     uint32_t factors_left;  /* factor values to decode before the next element (FORMAT 5.8) */
+    uint8_t *peak_table;    /* channel peaks (FORMAT 5.9): 2 bytes per channel in the work buffer */
+    uint32_t peak;          /* their magnitude P; 0: none */
+    uint32_t peak_channels; /* C */
+    uint32_t peak_inner;    /* elements per channel run: the dims after the axis */
+    uint32_t peak_slabs;    /* runs per channel: the dims before the axis */
+    uint32_t peaks_read;    /* peak entries read from the payload */
+    uint32_t peak_at;       /* values_left at the next peak; 0: none left */
+    uint32_t scan_slab;     /* where the search for the next peak goes on */
+    uint32_t scan_channel;
     uint16_t activity;      /* running magnitude-class average (FORMAT 5.4) */
     uint16_t factor_activity; /* the factor values' own (FORMAT 5.8) */
     uint8_t rank;
@@ -192,6 +206,7 @@ typedef struct {
     uint8_t prediction;     /* tc_prediction */
     uint8_t quantizer;      /* tc_quantizer */
     uint8_t quantizer_state; /* dependent quantization state, 0..7 */
+    uint8_t peak_negative;  /* the sign of the peak at peak_at */
     tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
     tc_context suffix[TC_SUFFIX_SETS][2][3];
     tc_context sign[TC_SIGN_CONTEXTS];
@@ -216,12 +231,12 @@ tc_status tc_stream_find(tc_stream *s, const char *name, size_t name_len,
  * a hand-made one must be as consistent as a parsed one (TC_ERR_ARGUMENT). */
 tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info);
 
-/* A tensor coded with prediction needs info->work_size bytes of working
- * memory (H for difference and scale prediction, (H + 1) * rank for
- * factors): give them after tc_decoder_init and before the first
- * tc_decoder_run.  Returns TC_ERR_HISTORY when `size` is smaller (the stream
- * needs more RAM than the caller set aside).  Tensors without prediction
- * (work_size 0) need no call. */
+/* A tensor coded with prediction or channel peaks needs info->work_size
+ * bytes of working memory (H for difference and scale prediction, (H + 1) *
+ * rank for factors, plus 2 per channel for peaks): give them after
+ * tc_decoder_init and before the first tc_decoder_run.  Returns
+ * TC_ERR_HISTORY when `size` is smaller (the stream needs more RAM than the
+ * caller set aside).  Tensors with work_size 0 need no call. */
 tc_status tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size);
 
 /* Decode from in[*in_pos..in_size) into out[*out_pos..out_size), advancing

@@ -362,13 +362,13 @@ def test_a_tensor_claiming_more_elements_than_its_payload_holds_is_refused_befor
     little memory, here a 3 GB address space, gets one line, not numpy's
     MemoryError traceback."""
     import resource
-    import struct
 
-    stream = bytearray(tinycabac.encode({"a": np.arange(5, dtype=np.int32)}))
-    ndim_at = 20 + 1 + 1 + 4  # name_len, "a", dtype, mode, activity, prediction
-    assert stream[ndim_at] == 1
-    struct.pack_into("<I", stream, ndim_at + 1, 0x7FFFFFFF)
-    (tmp_path / "huge.tcb").write_bytes(with_header_crc(stream))
+    from tinycabac.container import TensorEntry, write_stream
+
+    honest = tinycabac.encode({"a": np.arange(5, dtype=np.int32)})
+    payload = honest[-tinycabac.info(honest)[0].payload_bytes:]
+    entry = TensorEntry("a", np.dtype(np.int32), (0x7FFFFFFF,), 0, payload, 0)
+    (tmp_path / "huge.tcb").write_bytes(write_stream([entry]))
 
     def small_address_space():
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
@@ -376,7 +376,7 @@ def test_a_tensor_claiming_more_elements_than_its_payload_holds_is_refused_befor
     result = subprocess.run([sys.executable, "-m", "tinycabac.cli", "decode", "huge.tcb", "-o", "huge.npz"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=small_address_space)
     assert result.returncode == 1 and not (tmp_path / "huge.npz").exists()
-    assert result.stderr == "tinycabac: error: tensor 'a': 2147483647 elements in 6 bytes: corrupt payload\n"
+    assert result.stderr == f"tinycabac: error: tensor 'a': 2147483647 elements in {len(payload)} bytes: corrupt payload\n"
 
 
 def test_out_of_memory_is_one_clear_line(monkeypatch, capsys):

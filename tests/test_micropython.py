@@ -30,7 +30,7 @@ from test_skeleton_pack import HOSTILE_PACKED, assemble, crafted_packed
 
 import tinycabac
 from tinycabac import native
-from tinycabac.container import MODE_LOSSLESS, PREDICT_FACTORS, ContainerTensors, TensorEntry, write_stream
+from tinycabac.container import MODE_LOSSLESS, PREDICT_FACTORS, ContainerTensors, TensorEntry, leb128, write_stream
 from tinycabac.predict import Factors
 
 REPO = Path(__file__).resolve().parents[1]
@@ -342,7 +342,7 @@ def factor_checks() -> list[tuple[bytes, int | None]]:
 def with_prediction(data: bytes, prediction: int, history: int | None, factors: tuple[int, int] | None = None) -> bytes:
     """A one-tensor stream coded without prediction, its directory entry
     rewritten by hand: the prediction byte set and, unless `history` is
-    None, a u16 history inserted after it (FORMAT 3.2), and `factors`, a
+    None, a varint history inserted after it (FORMAT 3.2), and `factors`, a
     rank and a shift, after that, with the directory size and the header CRC
     redone so that only the entry itself is wrong.  Payload offsets count
     from the directory's end: they stay valid."""
@@ -350,7 +350,7 @@ def with_prediction(data: bytes, prediction: int, history: int | None, factors: 
     at = 20 + 1 + patched[20] + 3  # header, name_len, name, dtype, mode, initial_activity
     assert patched[at] == 0, "expected a tensor without prediction"
     patched[at] = prediction
-    fields = b"" if history is None else struct.pack("<H", history)
+    fields = b"" if history is None else leb128(history)
     fields += b"" if factors is None else bytes(factors)
     patched[at + 1 : at + 1] = fields
     struct.pack_into("<I", patched, 8, struct.unpack_from("<I", patched, 8)[0] + len(fields))
@@ -365,10 +365,22 @@ def with_quantizer(data: bytes, quantizer: int) -> bytes:
     at = 20 + 1 + patched[20]  # header, name_len, name
     mode, prediction = patched[at + 1], patched[at + 3]
     assert mode in (1, 3), "expected a quantized tensor"
-    at += 4 + (2 if prediction else 0)  # dtype, mode, initial_activity, prediction, history
-    at += 1 + 4 * patched[at] + 1  # ndim, dims, axis
-    patched[at] = quantizer
+    at += 4  # dtype, mode, initial_activity, prediction
+    if prediction:
+        at = after_varint(patched, at)  # history
+    ndim = patched[at]
+    at += 1
+    for _ in range(ndim):
+        at = after_varint(patched, at)
+    patched[at + 1] = quantizer  # after axis
     return with_header_crc(patched)
+
+
+def after_varint(data: bytes | bytearray, at: int) -> int:
+    """Where the varint (FORMAT 2) at `at` ends."""
+    while data[at] & 0x80:
+        at += 1
+    return at + 1
 
 
 def prediction_overflow_streams() -> list[bytes]:
@@ -1773,7 +1785,9 @@ def lying_tflite_stream(liar: str) -> bytes:
                                                           "__tflite_places__": places})))  # fmt: skip
     ndim_at = stream.index(liar.encode(), 20) + len(liar) + 4
     assert stream[ndim_at] == 1
-    struct.pack_into("<I", stream, ndim_at + 1, huge)
+    end = after_varint(stream, ndim_at + 1)
+    stream[ndim_at + 1 : end] = leb128(huge)  # the directory grows by the varint's extra bytes
+    struct.pack_into("<I", stream, 8, struct.unpack_from("<I", stream, 8)[0] + len(leb128(huge)) - (end - ndim_at - 1))
     return with_header_crc(stream)
 
 

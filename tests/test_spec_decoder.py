@@ -5,10 +5,13 @@ A format change that the spec does not describe, or a spec edit that the
 decoders do not follow, fails here."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
+import struct
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,6 +57,65 @@ def spec_verdict(data: bytes) -> list[bytes] | int:
         return list(spec_decode(data).values())
     except specdec.TCError as error:
         return STATUS[type(error)]
+
+
+# ----------------------------------------- forged directories (FORMAT 2, 3.2)
+
+
+def varint(value: int) -> bytes:
+    """FORMAT 2: LEB128, 7 bits a byte, the lowest first, in as few bytes as
+    the value takes."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def zigzag(n: int) -> int:
+    return 2 * n if n >= 0 else -2 * n - 1
+
+
+def entry_bytes(e, raw: dict[str, bytes]) -> bytes:
+    """A directory entry (FORMAT 3.2) written back from specdec's fields of
+    it; `raw` gives the bytes of some fields instead (`dims`: all of them)."""
+    fields = [("name_len", bytes([len(e.raw_name)])), ("name", e.raw_name), ("dtype", bytes([e.dtype])),
+              ("mode", bytes([e.mode])), ("initial_activity", bytes([e.initial_activity])),
+              ("prediction", bytes([e.prediction]))]  # fmt: skip
+    if e.prediction:
+        fields.append(("history", varint(e.history)))
+    if e.prediction == 3:
+        fields += [("rank", bytes([e.rank])), ("factor_shift", bytes([e.factor_shift]))]
+    fields += [("ndim", bytes([len(e.dims)])), ("dims", b"".join(varint(d) for d in e.dims))]
+    if e.mode == 0:
+        fields += [("offset", varint(zigzag(e.offset))), ("peak", varint(e.peak))]
+        if e.peak:
+            fields.append(("peak_axis", bytes([e.peak_axis])))
+    if e.mode in (1, 3):
+        fields += [("axis", bytes([e.axis])), ("quantizer", bytes([e.quantizer])),
+                   ("steps", b"".join(struct.pack("<Hb", *step) for step in e.steps))]  # fmt: skip
+    if e.mode in (2, 3):
+        fields.append(("base_crc32", e.base_crc32.to_bytes(4, "little")))
+    fields += [("payload_offset", varint(e.payload_offset)), ("payload_size", varint(e.payload_size)),
+               ("crc32", e.crc32.to_bytes(4, "little"))]  # fmt: skip
+    assert set(raw) <= {name for name, _ in fields}, f"{set(raw)} not all fields of this entry"
+    return b"".join(raw.get(name, value) for name, value in fields)
+
+
+def forge(data: bytes, index: int = 0, raw: dict[str, bytes] | None = None, **fields) -> bytes:
+    """`data` with entry `index`'s `fields` (specdec's names) changed and the
+    `raw` fields' bytes replaced, its directory written anew, and
+    directory_size and header_crc repaired, so that each check sees the edit.
+    The payloads are kept as they are."""
+    entries, payload_start = specdec.parse(data)
+    for name, value in fields.items():
+        assert hasattr(entries[index], name), name
+        setattr(entries[index], name, value)
+    directory = b"".join(entry_bytes(e, (raw or {}) if e.index == index else {}) for e in entries)
+    stream = bytearray(data[:20]) + directory + data[payload_start:]
+    stream[8:12] = len(directory).to_bytes(4, "little")
+    return with_header_crc(stream)
 
 
 def damaged(data: bytes, flips: int, seed: int) -> list[bytes]:
@@ -123,10 +185,175 @@ def test_a_zero_dimension_empties_a_tensor_whatever_the_dims_before_it():
     assert {name: tuple(shape) for name, (shape, _) in tcdec.decode(data).items()} == {
         f"e{i}": s for i, s in enumerate(shapes)
     }
-    too_many = tinycabac.encode({"w": np.zeros((3, 1), np.int8)})
-    too_many = bytearray(too_many.replace((3).to_bytes(4, "little") + (1).to_bytes(4, "little"),
-                                          (2**16).to_bytes(4, "little") + (2**16).to_bytes(4, "little"), 1))
-    assert c_decoder_verdict(with_header_crc(too_many)) == -7  # no 0: the product is over the limit
+    too_many = forge(tinycabac.encode({"w": np.zeros((3, 1), np.int8)}), dims=[2**16, 2**16])
+    assert spec_verdict(too_many) == c_decoder_verdict(too_many) == -7  # no 0: the product is over the limit
+
+
+# ------------------------------------ varints and channel peaks (FORMAT 2, 5.9)
+
+
+def peaked_array(dtype, shape: tuple[int, ...], axis: int, peak: int, seed: int) -> np.ndarray:
+    """Small levels with a +-peak in every channel along `axis`: at its first
+    or last place in some channels, twice or with both signs in others, as a
+    TFLite per-channel int8 tensor holds +-127."""
+    rng = np.random.default_rng(seed)
+    array = np.clip(np.round(rng.laplace(0, 4, size=shape)), -20, 20).astype(dtype)
+    channels = np.moveaxis(array, axis, 0)  # a view: writes reach `array`
+    size = channels[0].size
+    for c in range(channels.shape[0]):
+        places = [(0, size - 1, rng.integers(size))[c % 3]]
+        if c % 4 == 1 and size > 1:
+            places.append((places[0] + 1 + rng.integers(size - 1)) % size)
+        for place in places:
+            channels[c][np.unravel_index(place, channels[c].shape)] = peak * rng.choice((-1, 1))
+    return array
+
+
+# name: dtype, shape, peak axis, peak magnitude, encode options, the prediction
+# expected (None: the encoder's choice, 0 or 2).  The encoder's prediction
+# "none" turns peaks off too, so the tensors without prediction ask for
+# "difference", which excludes peaks (FORMAT 3.2): on these tensors the
+# encoder prefers peaks without prediction to it.
+PEAKED = {
+    "axis0": (np.int8, (16, 3, 3, 8), 0, 127, {}, None),
+    "last_axis": (np.int8, (1, 3, 3, 32), 3, 127, {}, None),
+    "axis0_unpredicted": (np.int8, (16, 3, 3, 8), 0, 127, {"prediction": "difference"}, 0),
+    "last_axis_unpredicted": (np.int8, (1, 3, 3, 32), 3, 127, {"prediction": "difference"}, 0),
+    "axis0_scale": (np.int8, (16, 3, 3, 8), 0, 127, {"prediction": "scale", "history": 8}, 2),
+    "last_axis_scale": (np.int8, (1, 3, 3, 32), 3, 127, {"prediction": "scale", "history": 32}, 2),
+    "int16_axis0": (np.int16, (8, 40), 0, 3000, {}, None),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def peaked_stream(name: str) -> tuple[np.ndarray, bytes]:
+    import tinycabac
+
+    dtype, shape, axis, peak, options, _ = PEAKED[name]
+    array = peaked_array(dtype, shape, axis, peak, seed=len(name))
+    return array, tinycabac.encode({"w": array}, **options)
+
+
+@pytest.mark.parametrize("name", sorted(PEAKED))
+def test_the_spec_decodes_channel_peaks_as_the_c_decoder_does(name):
+    """FORMAT 5.9 along the first and the last axis, with and without scale
+    prediction (5.7): the directory carries peak and peak_axis, and the spec
+    decodes the tensor and agrees with the C decoder."""
+    _, _, axis, peak, _, prediction = PEAKED[name]
+    array, data = peaked_stream(name)
+    (entry,), _ = specdec.parse(data)
+    assert (entry.mode, entry.peak, entry.peak_axis) == (0, peak, axis)
+    assert entry.prediction in ((0, 2) if prediction is None else (prediction,))
+    assert specdec.work_size(entry) == entry.history + 2 * array.shape[axis]
+    assert forge(data) == data  # the directory's bytes are what these fields write
+    decoded = spec_decode(data)
+    assert decoded == {"w": array.astype(array.dtype.newbyteorder("<")).tobytes()}
+    assert list(decoded.values()) == c_verdict(data)
+    (info, _), = c_decoder_verdict(data)
+    assert (info.offset, info.history, info.work_size) == (entry.offset, entry.history, specdec.work_size(entry))
+
+
+def test_directories_written_back_from_the_spec_s_fields_are_the_same_bytes():
+    """FORMAT 2, 3.2: every golden directory parses into fields that write
+    back to its very bytes, varints in their one encoding."""
+    for name in MANIFEST["vectors"]:
+        assert forge(vector_bytes(name)) == vector_bytes(name), name
+
+
+@pytest.mark.parametrize("name", sorted(PEAKED))
+def test_the_spec_refuses_damaged_peaks_as_the_c_decoder_does(name):
+    """Truncations, bit flips and directory edits of streams with peaks:
+    both decoders give the same tensors or the same status (FORMAT 7)."""
+    _, data = peaked_stream(name)
+    cases = damaged(data, 200, seed=len(name)) + directory_mutations(data, 150, seed=len(name) + 1)
+    for index, case in enumerate(cases):
+        assert spec_verdict(case) == c_verdict(case), f"{name}: damaged case #{index} ({len(case)} bytes)"
+
+
+VARINT_FIELDS = ["history", "dims", "offset", "peak", "payload_offset", "payload_size"]
+BROKEN_VARINTS = {  # FORMAT 2: each is a reserved field (-6) in whatever field it stands
+    "two-byte zero": b"\x80\x00",
+    "overlong 5": b"\x85\x80\x00",
+    "six bytes": b"\x80\x80\x80\x80\x80\x00",
+    "six bytes of 2^32-1": b"\xff\xff\xff\xff\x8f\x00",
+    "fifth byte 0x10": b"\xff\xff\xff\xff\x10",
+    "fifth byte 0x7f": b"\x80\x80\x80\x80\x7f",
+    "fifth byte 0x00": b"\x81\x80\x80\x80\x00",
+}
+
+
+@pytest.mark.parametrize("form", sorted(BROKEN_VARINTS))
+@pytest.mark.parametrize("field", VARINT_FIELDS)
+def test_the_spec_refuses_broken_varints_as_a_reserved_field(field, form):
+    """FORMAT 2, 7: more than 5 bytes, a fifth byte above 0x0F, or a last
+    byte 0x00 after the first is a reserved field (-6), whichever field."""
+    _, data = peaked_stream("axis0_scale")
+    (entry,), _ = specdec.parse(data)
+    bad = BROKEN_VARINTS[form]
+    if field == "dims":  # the first dimension broken, the others kept
+        bad += b"".join(varint(d) for d in entry.dims[1:])
+    forged = forge(data, raw={field: bad})
+    assert spec_verdict(forged) == -6
+    assert c_verdict(forged) == -6
+
+
+def test_the_largest_varint_is_read_and_held_to_its_field_s_limit():
+    """FORMAT 2: FF FF FF FF 0F is 2^32 - 1, a valid varint; each field's own
+    limit then decides."""
+    _, data = peaked_stream("axis0_scale")
+    top = b"\xff\xff\xff\xff\x0f"
+    (entry,), _ = specdec.parse(data)
+    dims = top + b"".join(varint(d) for d in entry.dims[1:])
+    # history > 65535, a dimension > 2^31 - 1, peak > 2^31: limits; a
+    # payload outside the area: reserved; offset -2^31 takes every value
+    # outside int8: a corrupt payload
+    expected = {"history": -7, "dims": -7, "peak": -7, "payload_offset": -6, "payload_size": -6, "offset": -8}
+    for field in VARINT_FIELDS:
+        forged = forge(data, raw={field: dims if field == "dims" else top})
+        assert spec_verdict(forged) == c_verdict(forged) == expected[field], field
+
+
+# name: the fields forged into the "axis0_unpredicted" stream (dims 16, 3, 3, 8, peak 127
+# along axis 0, prediction 0), and the status FORMAT 7 gives (None: the C decoder's verdict
+# is the only reference)
+DIRECTORY_CASES = {
+    "history 0": (dict(prediction=2, history=0), -6),
+    "a reserved dtype before history 65536": (dict(dtype=0, prediction=2, history=65536), -6),
+    "a reserved prediction before history 65536": (dict(prediction=4, history=65536), -6),
+    "history 65536": (dict(prediction=2, history=65536), -7),
+    "dimension 2^31": (dict(dims=[2**31, 3, 3, 8]), -7),
+    "peak with difference prediction": (dict(prediction=1, history=8), -6),
+    "peak with factor prediction": (dict(prediction=3, history=72, rank=2, factor_shift=0), -6),
+    "peak_axis = ndim": (dict(peak_axis=4), -6),
+    "peak_axis 255": (dict(peak_axis=255), -6),
+    "peak 2^31 + 1": (dict(peak=2**31 + 1), -7),
+    "peak 2^32 - 1": (dict(peak=2**32 - 1), -7),
+    "peak 2^31, beyond int8": (dict(peak=2**31), -8),
+    "peak 128, beyond int8": (dict(peak=128), -8),
+    "65536 peak channels": (dict(dims=[65536, 1]), -7),
+    "65536 peak channels, all empty": (dict(dims=[65536, 0]), -6),  # channel_size 0 first, as C does
+    "channels of 32769 elements": (dict(dims=[2, 32769]), -7),
+    "channels of 0 elements": (dict(dims=[4, 0]), -6),
+    "no channel": (dict(dims=[0, 4]), -6),
+    "65535 channels of 1 element": (dict(dims=[65535, 1]), None),
+    "channels of 32768 elements": (dict(dims=[2, 32768]), None),
+    "peak 2^31 + 1 with difference prediction": (dict(peak=2**31 + 1, prediction=1, history=8), None),
+    "peak_axis past ndim and 65536 channels": (dict(peak_axis=2, dims=[65536, 1]), -6),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DIRECTORY_CASES))
+def test_the_spec_checks_history_and_the_peak_fields_as_the_c_decoder_does(case):
+    """FORMAT 3.2's rules on history and the peak fields, with the reports
+    of FORMAT 7, reserved (-6) or limit (-7), field by field: a broken
+    rule of an earlier field is the one reported."""
+    fields, expected = DIRECTORY_CASES[case]
+    _, data = peaked_stream("axis0_unpredicted")
+    forged = forge(data, **fields)
+    verdict = spec_verdict(forged)
+    assert verdict == c_verdict(forged)
+    if expected is not None:
+        assert verdict == expected
 
 
 # ------------------------------------------------ packed skeleton (FORMAT 3.6)
@@ -237,3 +464,32 @@ def test_the_spec_unpacks_seeded_far_repeats_the_host_packs():
     for size in (0, 1, 3, 4, 5, 255, 256, 259):
         skeleton = bytes([rng.randrange(4)]) * size
         assert specdec.unpack_skeleton(skeleton_pack.pack(skeleton)) == skeleton, size
+
+
+def test_every_copy_of_the_context_init_table_is_the_same():
+    """FORMAT 5.2's table of starting probabilities lives in the C header
+    (decoder and encoder), the spec, the spec decoder and both MicroPython
+    modules (bench/train_context_init.py --write rewrites them all): one
+    copy left behind would decode every tensor wrongly."""
+    import ast
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+
+    def numbers(path: str, start: str, end: str) -> list[int]:
+        text = (root / path).read_text()
+        body = text[text.index(start) + len(start):]
+        return [int(n) for n in re.findall(r"\d+", body[: body.index(end)])]
+
+    def byte_values(path: str) -> list[int]:
+        text = (root / path).read_text()
+        start = text.index("_CONTEXT_INIT = (") + len("_CONTEXT_INIT = ")
+        return list(ast.literal_eval(text[start: text.index("\n)", start) + 2]))
+
+    c_table = numbers("decoder_c/tc_model.h", "tc_context_init[TC_CONTEXT_COUNT] = {", "};")
+    assert len(c_table) == 166 and all(2 <= v <= 254 for v in c_table)
+    assert numbers("docs/FORMAT.md", "INIT = [", "]") == c_table
+    assert specdec.INIT == c_table
+    assert byte_values("firmware/micropython/tcdec.py") == c_table
+    assert byte_values("firmware/micropython/tcdec_viper.py") == c_table

@@ -33,14 +33,13 @@ static void repair_base_crcs(uint8_t *data, size_t size)
     if (tc_stream_open(&s, data, size) != TC_OK)
         return;
     for (i = 0; i < s.tensor_count; i++) {
-        size_t bytes, done, crc_at;
+        size_t bytes, done;
         uint32_t crc = 0;
         if (tc_stream_tensor(&s, i, &t) != TC_OK || !tcu_mode_is_delta(t.mode) || !fuzz_output_fits(&t, &bytes))
             continue;
         for (done = 0; done < bytes; done += sizeof zeros)
             crc = tc_crc32(crc, zeros, bytes - done < sizeof zeros ? bytes - done : sizeof zeros);
-        crc_at = tcu_entry_crc_offset(&s, &t);
-        tcu_put_u32(data + crc_at - 12u, crc); /* base_crc32 precedes payload_offset, _size, crc32 */
+        tcu_put_u32(data + tcu_entry_base_crc_offset(&s, &t), crc); /* a fixed-size field: the entry keeps its size */
     }
     tcu_fix_header_crc(data, size);
 }

@@ -17,7 +17,14 @@
  * quantizer's 2 * level or 2 * level - sign(level)), computed here from the
  * format text.  A level the tensor cannot hold must be rejected as
  * TC_ERR_PAYLOAD: a float32 overflow, an integer outside the dtype, or
- * |level| > 2^31 reached through difference prediction.
+ * |level| > 2^31 reached through difference prediction.  With channel
+ * peaks (FORMAT 5.9, lossless only) the target shapes the tensor with the
+ * channel axis first, in the middle, last or alone, makes one element of
+ * each channel, at a random place, +-P, writes the peak entries (truncated
+ * binary positions and signs, from the format text: tcu_peak_entry) as the
+ * encoder's bypass preamble and codes the other elements, their column
+ * activities (scale prediction) computed with the peaks leaving their
+ * columns alone.
  *
  * Layout:
  *   byte 0  bits 0-1 mode (0 lossless, 1 quantized, 2 delta-lossless,
@@ -27,9 +34,15 @@
  *           the format 3 seeds' meaning); bit 5 the dependent quantizer
  *           for the float modes (0 keeps the format 4 seeds' meaning); bit 6
  *           factor prediction when H > 0 (rank 1 + seed % 8, shift
- *           seed % 25; 0 keeps the format 11 seeds' meaning)
+ *           seed % 25; 0 keeps the format 11 seeds' meaning); bit 7
+ *           channel peaks in mode 0, with scale prediction when H > 0 and
+ *           none otherwise (bits 4 and 6 are then ignored; 0 keeps the
+ *           format 12 seeds' meaning)
  *   byte 1-2 step mantissa (0 means 1), byte 3 step exponent (int8)
- *   byte 4  bit 0 per-channel steps, bits 1-4 channels - 1,
+ *   byte 4  bit 0 per-channel steps, bits 1-4 channels - 1 (quantized
+ *           modes); with peaks bits 0-1 where the channel axis lies (0
+ *           first, 1 middle, 2 last, 3 the only axis: channels of one
+ *           element), bits 2-4 the size of the dim before it - 1;
  *           bits 5-7 prediction distance H (choose_history)
  *   byte 5  initial_activity, byte 6-7 seed (offset, base, chunk sizes, H)
  *   then levels: b < 0x80 -> b - 64; b < 0xC0 -> ((b & 0x3F) << 8 | next) - 8192;
@@ -50,6 +63,10 @@ static tc_decoder whole_decoder;
 
 typedef struct {
     unsigned mode, dtype, initial_activity, channels;
+    unsigned peaked;    /* channel peaks (FORMAT 5.9) */
+    uint32_t peak;      /* their magnitude P */
+    uint8_t peak_axis;
+    uint32_t ndim, dims[3]; /* the shape of a peaked tensor */
     unsigned quantizer; /* tc_quantizer, uniform for the integer modes */
     uint32_t seed;
     unsigned prediction; /* tc_prediction */
@@ -102,6 +119,13 @@ static void integer_range(unsigned dtype, int64_t *lo, int64_t *hi)
     *hi = his[dtype];
 }
 
+static int integer_fits(unsigned dtype, int64_t value)
+{
+    int64_t lo, hi;
+    integer_range(dtype, &lo, &hi);
+    return value >= lo && value <= hi;
+}
+
 /* Move level into [lo - base, hi - base] (the dtype's range after adding
  * base) intersected with the codable [-2^31, 2^31], by wrapping around. */
 static int64_t fit_level(int64_t level, int64_t base, unsigned dtype)
@@ -141,6 +165,67 @@ static float random_base_float(uint32_t *state)
         x &= ~0x40000000u; /* no NaN or infinity */
     memcpy(&f, &x, 4);
     return f;
+}
+
+/* The shape of a tensor with channel peaks, from byte 4 bits 0-4 and the
+ * seed: the channel axis first, in the middle, last (with dims of 1..8
+ * and 1..7 around it) or alone, the channels taking what the others leave
+ * of n levels.  Returns how many levels the shape holds (1..n). */
+static size_t peak_shape(roundtrip *rt, unsigned selector, size_t n)
+{
+    uint32_t before = 1u + ((selector >> 2) & 7u), after = 1u + rt->seed % 7u, channels;
+    unsigned where = selector & 3u;
+    if (where == 3u) {
+        rt->ndim = 1;
+        rt->dims[0] = (uint32_t)n;
+        rt->peak_axis = 0;
+        return n;
+    }
+    if ((size_t)before * after > n)
+        before = 1;
+    if (after > n)
+        after = 1;
+    channels = (uint32_t)(n / ((size_t)before * after));
+    rt->ndim = 3;
+    rt->peak_axis = (uint8_t)where;
+    rt->dims[where] = channels;
+    rt->dims[where == 0u ? 1u : 0u] = before; /* the others keep their order: before, then after */
+    rt->dims[where == 2u ? 1u : 2u] = after;
+    return (size_t)channels * before * after;
+}
+
+/* Makes one element of each channel a peak (FORMAT 5.9) at a random place:
+ * P is mostly the largest |level|, as the host encoder picks it, with the
+ * sign of each peak random but one whose value the dtype holds if there is
+ * one; now and then P has any magnitude, or the signs are left as drawn, so
+ * that a peak the dtype cannot hold must be refused.  peaks[] flags them;
+ * entries[] receives their payload entries, *bits their total length. */
+static void place_peaks(roundtrip *rt, int64_t *levels, size_t n, int32_t offset, uint32_t *state, uint8_t *peaks,
+                        tce_field *entries, size_t *bits)
+{
+    static uint32_t places[MAX_LEVELS];
+    static uint8_t negative[MAX_LEVELS];
+    tcu_peak_layout layout = tcu_peak_layout_of(rt->ndim, rt->dims, rt->peak_axis);
+    uint64_t largest = 1;
+    uint32_t c, kind = next_random(state) % 8u; /* 0: any P, 1: signs as drawn */
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint64_t magnitude = levels[i] < 0 ? (uint64_t)-levels[i] : (uint64_t)levels[i];
+        largest = magnitude > largest && magnitude <= (uint64_t)TWO_31 ? magnitude : largest;
+    }
+    rt->peak = kind == 0u ? 1u + next_random(state) % 0x80000000u : (uint32_t)largest;
+    *bits = 0;
+    for (c = 0; c < layout.channels; c++) {
+        uint32_t x = next_random(state);
+        int64_t value = (x & 1u ? -(int64_t)rt->peak : (int64_t)rt->peak) + offset;
+        places[c] = (x >> 8) % layout.channel_size;
+        negative[c] = (uint8_t)(x & 1u);
+        if (!integer_fits(rt->dtype, value) && kind > 1u)
+            negative[c] ^= 1u; /* the sign that fits, if one does */
+        tcu_peak_entry(layout.channel_size, places[c], negative[c], &entries[c].value, &entries[c].bits);
+        *bits += entries[c].bits;
+    }
+    tcu_set_peaks(&layout, rt->peak, places, negative, levels, n, peaks);
 }
 
 /* Prediction distance for selector 0..7 (byte 4 bits 5-7): none, the
@@ -212,13 +297,6 @@ static void make_coded_values(const roundtrip *rt, int64_t *levels, const uint8_
         coded[i] = value;
         levels[i] = value + added;
     }
-}
-
-static int integer_fits(unsigned dtype, int64_t value)
-{
-    int64_t lo, hi;
-    integer_range(dtype, &lo, &hi);
-    return value >= lo && value <= hi;
 }
 
 /* Expected bytes for the levels; returns 0 if some level cannot be
@@ -333,11 +411,12 @@ static void check_decoders(const uint8_t *stream, size_t stream_size, const uint
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int64_t levels[MAX_LEVELS], coded[MAX_LEVELS];
-    static uint8_t columns[MAX_LEVELS];
-    static uint8_t raw[MAX_LEVELS];
+    static uint8_t columns[MAX_LEVELS], coded_columns[MAX_LEVELS];
+    static uint8_t raw[MAX_LEVELS], peaks[MAX_LEVELS];
+    static tce_field entries[MAX_LEVELS];
     roundtrip rt;
     tcu_tensor_spec spec;
-    size_t n, i, bytes, per_channel, capacity, stream_size;
+    size_t n, i, bytes, per_channel, capacity, stream_size, coded_count, entry_bits = 0;
     int64_t payload_size;
     int32_t offset;
     uint8_t *base = NULL, *expected, *payload, *stream;
@@ -346,6 +425,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < FUZZ_PREFIX)
         return 0;
     memset(&spec, 0, sizeof spec);
+    memset(&rt, 0, sizeof rt);
     rt.mode = data[0] & 3u;
     delta = rt.mode >= TC_MODE_DELTA_LOSSLESS;
     rt.dtype = rt.mode & 1u ? (data[0] & 4u ? TC_DTYPE_FLOAT16 : TC_DTYPE_FLOAT32) : 1u + ((data[0] >> 2) & 3u);
@@ -353,14 +433,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rt.initial_activity = data[5];
     rt.seed = (uint32_t)data[6] | ((uint32_t)data[7] << 8);
     n = parse_levels(data + FUZZ_PREFIX, size - FUZZ_PREFIX, levels, raw);
+    rt.peaked = (data[0] & 128u) && rt.mode == TC_MODE_LOSSLESS && n > 0;
     rt.channels = (data[4] & 1u) && (rt.mode & 1u) && n >= 1u + ((data[4] >> 1) & 15u) ? 1u + ((data[4] >> 1) & 15u) : 0u;
     if (rt.channels)
         n -= n % rt.channels;
+    if (rt.peaked)
+        n = peak_shape(&rt, data[4] & 31u, n);
     setup_steps(&rt, data);
     bytes = n * (rt.dtype >= TC_DTYPE_FLOAT32 ? 4u : rt.dtype == TC_DTYPE_INT16 ? 2u : rt.dtype == TC_DTYPE_INT32 ? 4u : 1u);
-    per_channel = rt.channels ? n / rt.channels : n;
+    per_channel = rt.channels ? n / rt.channels : rt.peaked ? n / rt.dims[0] : n;
     rt.history = choose_history(data[4] >> 5, per_channel, rt.seed);
     rt.prediction = rt.history == 0   ? TC_PREDICT_NONE
+                    : rt.peaked       ? TC_PREDICT_SCALE /* FORMAT 5.9: peaks with scale prediction or none */
                     : data[0] & 64u ? TC_PREDICT_FACTORS
                     : data[0] & 16u ? TC_PREDICT_SCALE
                                     : TC_PREDICT_DIFFERENCE;
@@ -369,6 +453,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     state = rt.seed * 2654435761u + 1u;
     rt.factors = rt.rank ? make_factors(&rt, n, &state) : NULL;
     offset = (int32_t)((int64_t)next_random(&state) - TWO_31);
+    if (rt.peaked && (next_random(&state) & 1u))
+        offset = (int32_t)(next_random(&state) % 256u) - 128; /* a zero point, as in TFLite's tensors */
     if (delta) {
         base = malloc(bytes ? bytes : 1u);
         for (i = 0; i < bytes; i++)
@@ -391,20 +477,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 levels[i] = fit_level(levels[i], b, rt.dtype);
         }
     }
+    if (rt.peaked)
+        place_peaks(&rt, levels, n, offset, &state, peaks, entries, &entry_bits);
     make_coded_values(&rt, levels, raw, n, coded);
     if (rt.prediction == TC_PREDICT_SCALE)
-        tcu_column_activities(levels, n, rt.history, rt.initial_activity, columns);
+        tcu_column_activities(levels, rt.peaked ? peaks : NULL, n, rt.history, rt.initial_activity, columns);
+    coded_count = n;
+    if (rt.peaked) /* FORMAT 5.9: the peaks are not coded */
+        coded_count = tcu_without_peaks(coded, rt.prediction == TC_PREDICT_SCALE ? columns : NULL, peaks, n, coded,
+                                        coded_columns);
     expected = malloc(bytes ? bytes : 1u);
     representable = expected_output(&rt, levels, n, per_channel ? per_channel : 1u, offset, base, expected);
-    /* factor values are coded values too (FORMAT 5.8) */
-    capacity = tce_max_payload_size(n + (rt.rank ? ((size_t)rt.history + (n + rt.history - 1u) / rt.history) * rt.rank : 0u));
+    /* factor values are coded values too (FORMAT 5.8), peak entries bypass bins */
+    capacity = tce_max_payload_size(coded_count + (rt.rank ? ((size_t)rt.history + (n + rt.history - 1u) / rt.history) *
+                                                                   rt.rank : 0u)) +
+               (entry_bits + 7u) / 8u;
     payload = malloc(capacity ? capacity : 1u);
     if (rt.prediction == TC_PREDICT_FACTORS)
         payload_size = tce_encode_factored(levels, n, rt.history, rt.factors + (size_t)rt.history * rt.rank, rt.factors,
                                            rt.rank, rt.factor_shift, rt.initial_activity, payload, capacity, NULL);
     else
-        payload_size = tce_encode_levels(coded, rt.prediction == TC_PREDICT_SCALE ? columns : NULL, n,
-                                         rt.initial_activity, payload, capacity, NULL);
+        payload_size = tce_encode_levels(coded,
+                                         rt.prediction != TC_PREDICT_SCALE ? NULL : rt.peaked ? coded_columns : columns,
+                                         coded_count, rt.initial_activity, entries,
+                                         rt.peaked ? rt.dims[rt.peak_axis] : 0u, payload, capacity, NULL);
     TCU_CHECK(payload_size >= 0 && (n == 0) == (payload_size == 0), "encoder failed on valid coded values");
     spec.name = "t";
     spec.dtype = (uint8_t)rt.dtype;
@@ -412,12 +508,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     spec.quantizer = (uint8_t)rt.quantizer;
     spec.initial_activity = (uint8_t)rt.initial_activity;
     spec.prediction = (uint8_t)rt.prediction;
-    spec.history = (uint16_t)rt.history;
+    spec.history = rt.history;
     spec.rank = (uint8_t)rt.rank;
     spec.factor_shift = (uint8_t)rt.factor_shift;
     spec.ndim = rt.channels ? 2u : 1u;
     spec.dims[0] = rt.channels ? rt.channels : (uint32_t)n;
     spec.dims[1] = (uint32_t)per_channel;
+    if (rt.peaked) {
+        spec.ndim = (uint8_t)rt.ndim;
+        memcpy(spec.dims, rt.dims, sizeof rt.dims);
+        spec.peak = rt.peak;
+        spec.peak_axis = rt.peak_axis;
+    }
     spec.axis = rt.channels ? 0u : TC_AXIS_NONE;
     spec.offset = offset;
     spec.steps = rt.steps;

@@ -8,8 +8,8 @@
  *   1  a larger buffer: bytes after the tensor stay untouched;
  *   2  one tc_decoder_run call with all input and a too-small output: it
  *      stops with TC_NEED_OUTPUT (or an error) and writes only out[0..out_pos);
- *   3  a tensor coded with prediction and a history buffer of fewer than
- *      its work_size bytes (size selector mod work_size): tc_decode_tensor returns
+ *   3  a tensor coded with prediction or channel peaks and a work buffer of
+ *      fewer than its work_size bytes (size selector mod work_size): tc_decode_tensor returns
  *      TC_ERR_HISTORY (or an earlier check's error) with the output and the
  *      history untouched, tc_decoder_set_history refuses it, and
  *      tc_decoder_run then refuses to start.

@@ -6,12 +6,15 @@ OUT_DIR/<target>/ receives, per golden stream, inputs in the layout of
 fuzz_common.h (8 control bytes, then the stream), with the control bytes
 varied so that every target starts from its interesting paths: header CRC
 repair on, tensor CRC repair, every tensor, small and odd chunk sizes.
-The golden vectors are format 12 streams, dependent-quantized tensors
-included (trellis_float, update_delta), factored ones (factored_rows), the .tflite ones (digits_*) with
+The golden vectors are format 13 streams, dependent-quantized tensors
+included (trellis_float, update_delta), factored ones (factored_rows), ones
+with channel peaks (channel_peaks), the .tflite ones (digits_*) with
 packed skeletons (FORMAT 3.6).  fuzz_roundtrip gets level records
 (see fuzz_roundtrip.c) for every mode, without prediction and with each
-prediction kind (FORMAT 5.7, 5.8), and for the float modes with either quantizer
-(FORMAT 6.2); fuzz_skeleton_unpack packed skeletons made by hand.
+prediction kind (FORMAT 5.7, 5.8), for the float modes with either quantizer
+(FORMAT 6.2), and for every integer dtype with channel peaks (FORMAT 5.9)
+along each kind of axis, with and without scale prediction;
+fuzz_skeleton_unpack packed skeletons made by hand.
 Standard library only, so CI can run it before the package is installed.
 """
 from __future__ import annotations
@@ -38,9 +41,9 @@ def first_name(stream: bytes) -> bytes:
 def stream_seeds(stream: bytes) -> dict[str, list[bytes]]:
     name = first_name(stream)
     tensor_count = struct.unpack_from("<H", stream, 6)[0]
-    # case 3 (a history buffer too short) reaches only tensors coded with
-    # prediction: try each of the first dozen, so predicted_rows' scale
-    # tensors are seeded too
+    # case 3 (a work buffer too short) reaches only tensors coded with
+    # prediction or channel peaks: try each of the first dozen, so
+    # predicted_rows' scale tensors and channel_peaks' last one are seeded too
     short_history = [prefix(1, i, 7, 0, 3) + stream for i in range(3, min(tensor_count, 12))]
     return {
         "fuzz_decode_stream": [prefix(1) + stream, prefix(3) + stream],
@@ -67,6 +70,8 @@ SCALE = 0x10
 DEPENDENT = 0x20
 # fuzz_roundtrip.c byte 0 bit 6: factor prediction (FORMAT 5.8) when H > 0.
 FACTORS = 0x40
+# fuzz_roundtrip.c byte 0 bit 7: channel peaks (FORMAT 5.9), mode 0 only.
+PEAKS = 0x80
 
 
 def level_records(levels: list[int], raw: bool = False) -> bytes:
@@ -115,6 +120,19 @@ def roundtrip_seeds() -> list[bytes]:
             seeds.append(h1 + level_records([-128, -(2**31) + 128], raw=True))
         # factors pushing a level past int8, and coded values at the 2^30 limit
         seeds.append(bytes([mode | FACTORS, 1, 0, 0, 4 << 5, 0, 24, 0]) + level_records([2**30, -(2**30), 5] * 8, raw=True))
+    # channel peaks: int8-like weights that reach +-127 (and wide ones), the
+    # channel axis first, in the middle, last and alone (byte 4 bits 0-1),
+    # the dim before it 1..8 (bits 2-4), no prediction, or scale at H = 1,
+    # 2, a row or a seed-chosen distance (bits 5-7)
+    weights = level_records([(i * 37 + i // 7) % 255 - 127 for i in range(240)])
+    peaked_rows = level_records([127 if c == r % 24 else ((c * 7 + r) % 9) - 4 for r in range(8) for c in range(24)])
+    for dtype_bits in range(4):
+        for where in range(4):
+            for selector in (0, 1, 2, 4, 5):
+                shape = where | ((where * 3 + dtype_bits + selector) % 8) << 2
+                seeds.append(bytes([PEAKS | dtype_bits << 2, 0, 0, 0, selector << 5 | shape, 16, 37 * where + selector, 1])
+                             + (weights if selector != 4 else peaked_rows))  # fmt: skip
+        seeds.append(bytes([PEAKS | dtype_bits << 2, 0, 0, 0, 1 | 2 << 2, 0, 9, 0]) + wide)
     # every float-mode seed again with the dependent quantizer: |level| = 2^31
     # gives |q| = 2^32, overflow-prone steps overflow sooner
     return seeds + [bytes([seed[0] | DEPENDENT]) + seed[1:] for seed in seeds if seed[0] & 1]

@@ -78,35 +78,122 @@ static int mode_is_quantized(unsigned mode)
     return mode == TC_MODE_QUANTIZED || mode == TC_MODE_DELTA_QUANTIZED;
 }
 
-/* Bytes of the mode-specific fields of an entry (FORMAT 3.2). */
-static size_t mode_fields_size(unsigned mode, uint32_t step_count)
+size_t tcu_put_varint(uint8_t *p, uint32_t v)
 {
-    size_t size = mode == TC_MODE_LOSSLESS ? 4u : 0u;
-    if (mode_is_quantized(mode))
-        size += 2u + 3u * (size_t)step_count; /* axis, quantizer, steps */
-    if (tcu_mode_is_delta(mode))
-        size += 4u; /* base_crc32 */
-    return size;
+    size_t n = 0;
+    do {
+        uint8_t byte = (uint8_t)(v & 0x7Fu);
+        v >>= 7;
+        if (p != NULL)
+            p[n] = (uint8_t)(byte | (v != 0 ? 0x80u : 0u));
+        n++;
+    } while (v != 0);
+    return n;
 }
 
-/* Bytes of an entry before its dims: name_len, name, dtype, mode,
- * initial_activity, prediction, history (u16, only with prediction), rank
- * and factor_shift (only with factor prediction), ndim. */
-static size_t entry_head_size(size_t name_len, unsigned prediction)
+uint32_t tcu_zigzag(int32_t v)
 {
-    return 1u + name_len + 4u + (prediction != TC_PREDICT_NONE ? 2u : 0u) +
-           (prediction == TC_PREDICT_FACTORS ? 2u : 0u) + 1u;
+    uint32_t u = (uint32_t)v << 1; /* the bits of 2v */
+    return v < 0 ? ~u : u;         /* -2v - 1 = ~(2v) */
 }
 
-size_t tcu_entry_size(const tc_tensor_info *t)
+/* Writes an entry, or with out NULL only counts its bytes. */
+typedef struct {
+    uint8_t *out;
+    size_t pos;
+} entry_writer;
+
+static void put_bytes(entry_writer *w, const void *bytes, size_t n)
 {
-    return entry_head_size(t->name_len, t->prediction) + 4u * (size_t)t->ndim +
-           mode_fields_size(t->mode, t->step_count) + 12u;
+    if (w->out != NULL && n != 0)
+        memcpy(w->out + w->pos, bytes, n);
+    w->pos += n;
+}
+
+static void put_u8(entry_writer *w, uint32_t v)
+{
+    uint8_t byte = (uint8_t)v;
+    put_bytes(w, &byte, 1);
+}
+
+static void put_u32(entry_writer *w, uint32_t v)
+{
+    uint8_t bytes[4];
+    tcu_put_u32(bytes, v);
+    put_bytes(w, bytes, 4);
+}
+
+static void put_varint(entry_writer *w, uint32_t v)
+{
+    w->pos += tcu_put_varint(w->out != NULL ? w->out + w->pos : NULL, v);
+}
+
+/* The directory entry of `t` (FORMAT 3.2), its payload at `relative_offset`
+ * from the end of the directory, written the one way the format allows.
+ * *base_crc_at (if not NULL) receives where base_crc32 lies in it. */
+static size_t write_entry(uint8_t *out, const tc_tensor_info *t, uint32_t relative_offset, size_t *base_crc_at)
+{
+    entry_writer w;
+    uint32_t i;
+    w.out = out;
+    w.pos = 0;
+    put_u8(&w, t->name_len);
+    put_bytes(&w, t->name, t->name_len);
+    put_u8(&w, t->dtype);
+    put_u8(&w, t->mode);
+    put_u8(&w, t->initial_activity);
+    put_u8(&w, t->prediction);
+    if (t->prediction != TC_PREDICT_NONE)
+        put_varint(&w, t->history);
+    if (t->prediction == TC_PREDICT_FACTORS) {
+        put_u8(&w, t->rank);
+        put_u8(&w, t->factor_shift);
+    }
+    put_u8(&w, t->ndim);
+    for (i = 0; i < t->ndim && i < TC_MAX_NDIM; i++)
+        put_varint(&w, t->dims[i]);
+    if (t->mode == TC_MODE_LOSSLESS) {
+        put_varint(&w, tcu_zigzag(t->offset));
+        put_varint(&w, t->peak);
+        if (t->peak != 0)
+            put_u8(&w, t->peak_axis);
+    }
+    if (mode_is_quantized(t->mode)) {
+        put_u8(&w, t->axis);
+        put_u8(&w, t->quantizer);
+        put_bytes(&w, t->steps, 3u * (size_t)t->step_count);
+    }
+    if (base_crc_at != NULL)
+        *base_crc_at = w.pos;
+    if (tcu_mode_is_delta(t->mode))
+        put_u32(&w, t->base_crc32);
+    put_varint(&w, relative_offset);
+    put_varint(&w, t->payload_size);
+    put_u32(&w, t->crc32);
+    return w.pos;
+}
+
+/* payload_offset as the entry holds it: from the end of the directory. */
+static uint32_t relative_payload_offset(const tc_stream *s, const tc_tensor_info *t)
+{
+    return t->payload_offset - (uint32_t)(TC_HEADER_SIZE + s->directory_size);
+}
+
+size_t tcu_entry_size(const tc_stream *s, const tc_tensor_info *t)
+{
+    return write_entry(NULL, t, relative_payload_offset(s, t), NULL);
 }
 
 size_t tcu_entry_crc_offset(const tc_stream *s, const tc_tensor_info *t)
 {
-    return (size_t)(t->name - 1 - s->data) + tcu_entry_size(t) - 4u;
+    return (size_t)(t->name - 1 - s->data) + tcu_entry_size(s, t) - 4u;
+}
+
+size_t tcu_entry_base_crc_offset(const tc_stream *s, const tc_tensor_info *t)
+{
+    size_t at;
+    write_entry(NULL, t, relative_payload_offset(s, t), &at);
+    return (size_t)(t->name - 1 - s->data) + at;
 }
 
 static unsigned expected_element_size(unsigned dtype)
@@ -168,6 +255,58 @@ static const char *check_quantization(const uint8_t *dir_end, const tc_tensor_in
     return NULL;
 }
 
+/* Channel peaks (FORMAT 3.2, 5.9): mode 0 only, prediction none or scale,
+ * an axis of the tensor whose channels fit the limits; none: no axis. */
+static const char *check_peaks(const tc_tensor_info *t)
+{
+    uint32_t channels;
+    if (t->peak == 0)
+        return t->peak_axis == 0 ? NULL : "peak_axis set without peaks";
+    if (t->mode != TC_MODE_LOSSLESS)
+        return "peaks on a mode other than lossless";
+    if (t->prediction != TC_PREDICT_NONE && t->prediction != TC_PREDICT_SCALE)
+        return "peaks with difference or factor prediction accepted";
+    if (t->peak > 0x80000000u) /* |level| <= 2^31 */
+        return "peak magnitude above 2^31 accepted";
+    if (t->peak_axis >= t->ndim)
+        return "peak_axis out of range accepted";
+    if (t->element_count == 0)
+        return "peaks on an empty tensor accepted";
+    channels = t->dims[t->peak_axis];
+    if (channels > TC_MAX_PEAK_CHANNELS)
+        return "more peak channels than the limit accepted";
+    if (t->element_count / channels > TC_MAX_PEAK_CHANNEL_SIZE)
+        return "peak channel_size above the limit accepted";
+    return NULL;
+}
+
+/* The working memory FORMAT 5.7-5.9 asks for: a ring of H bytes (difference,
+ * scale), (H + 1) * rank bytes (factors), plus 2 per peak channel. */
+static uint64_t expected_work_size(const tc_tensor_info *t)
+{
+    uint64_t size = t->prediction == TC_PREDICT_FACTORS ? ((uint64_t)t->history + 1u) * t->rank : t->history;
+    if (t->peak != 0 && t->peak_axis < t->ndim)
+        size += 2u * (uint64_t)t->dims[t->peak_axis];
+    return size;
+}
+
+/* The entry written again from `t` is the bytes it came from. */
+static const char *check_entry_bytes(const tc_stream *s, const tc_tensor_info *t, const uint8_t *dir_end)
+{
+    const uint8_t *entry = t->name - 1;
+    size_t size = tcu_entry_size(s, t);
+    uint8_t *written;
+    int same;
+    if ((size_t)(dir_end - entry) < size)
+        return "entry extends past the directory";
+    written = malloc(size);
+    TCU_CHECK(written != NULL, "out of memory");
+    write_entry(written, t, relative_payload_offset(s, t), NULL);
+    same = memcmp(written, entry, size) == 0;
+    free(written);
+    return same ? NULL : "the parsed fields do not give back the entry's bytes";
+}
+
 const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t)
 {
     const uint8_t *dir_start = s->data + TC_HEADER_SIZE;
@@ -179,8 +318,6 @@ const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t)
         return "name length out of range";
     if (t->name < dir_start + 1 || t->name > dir_end || (size_t)(dir_end - t->name) < t->name_len)
         return "name outside the directory";
-    if ((size_t)(dir_end - (t->name - 1)) < tcu_entry_size(t))
-        return "entry extends past the directory";
     if (expected_element_size(t->dtype) == 0 || t->element_size != expected_element_size(t->dtype))
         return "bad dtype or element_size";
     if (t->prediction > TC_PREDICT_FACTORS)
@@ -192,26 +329,58 @@ const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t)
     if (t->prediction == TC_PREDICT_FACTORS ? t->rank == 0 || t->rank > 64 || t->factor_shift > 24
                                             : t->rank != 0 || t->factor_shift != 0)
         return "rank or factor_shift out of range, or present without factor prediction";
-    if (t->work_size != (t->prediction == TC_PREDICT_FACTORS ? (t->history + 1u) * t->rank : t->history))
-        return "work_size is not the prediction's working memory";
     if ((problem = check_shape(t)) != NULL || (problem = check_quantization(dir_end, t)) != NULL)
         return problem;
+    if (t->mode != TC_MODE_LOSSLESS && t->offset != 0)
+        return "offset set on a mode other than lossless";
+    if (!mode_is_quantized(t->mode) && (t->step_count != 0 || t->steps != NULL))
+        return "steps set on a lossless mode";
+    if (!tcu_mode_is_delta(t->mode) && t->base_crc32 != 0)
+        return "base_crc32 set on a mode that has no base";
+    if ((problem = check_peaks(t)) != NULL)
+        return problem;
+    if (t->work_size != expected_work_size(t))
+        return "work_size is not the working memory of the prediction and the peaks";
     if (t->payload_offset < payload_start)
         return "payload_offset points into the header or directory";
     if ((uint64_t)t->payload_offset + t->payload_size > payload_end)
         return "payload extends past the payload area";
     if ((t->element_count == 0) != (t->payload_size == 0))
         return "payload_size inconsistent with element_count";
-    return NULL;
+    return check_entry_bytes(s, t, dir_end);
 }
 
 size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, const uint8_t *payload,
                         uint32_t payload_size, uint32_t crc)
 {
-    size_t name_len = strlen(spec->name), pos = TC_HEADER_SIZE, directory_size, i;
-    directory_size = entry_head_size(name_len, spec->prediction) + 4u * spec->ndim +
-                     mode_fields_size(spec->mode, spec->step_count) + 12u;
-    if (name_len < 1 || name_len > TC_MAX_NAME_LEN || cap < TC_HEADER_SIZE + directory_size + payload_size)
+    size_t name_len = strlen(spec->name), directory_size;
+    tc_tensor_info t;
+    memset(&t, 0, sizeof t);
+    t.name = (const uint8_t *)spec->name;
+    t.name_len = (uint32_t)name_len;
+    t.dtype = spec->dtype;
+    t.mode = spec->mode;
+    t.initial_activity = spec->initial_activity;
+    t.prediction = spec->prediction;
+    t.history = spec->history;
+    t.rank = spec->rank;
+    t.factor_shift = spec->factor_shift;
+    t.ndim = spec->ndim;
+    memcpy(t.dims, spec->dims, sizeof t.dims);
+    t.offset = spec->offset;
+    t.peak = spec->peak;
+    t.peak_axis = spec->peak_axis;
+    t.axis = spec->axis;
+    t.quantizer = spec->quantizer;
+    t.steps = spec->steps;
+    t.step_count = spec->step_count;
+    t.base_crc32 = spec->base_crc32;
+    t.payload_size = payload_size;
+    t.crc32 = crc;
+    if (name_len < 1 || name_len > TC_MAX_NAME_LEN || spec->ndim > TC_MAX_NDIM)
+        return 0;
+    directory_size = write_entry(NULL, &t, 0, NULL);
+    if (cap < TC_HEADER_SIZE + directory_size || cap - TC_HEADER_SIZE - directory_size < payload_size)
         return 0;
     memcpy(out, "TCAB", 4);
     out[4] = (uint8_t)TC_FORMAT_VERSION;
@@ -219,46 +388,11 @@ size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, c
     tcu_put_u16(out + 6, 1);
     tcu_put_u32(out + 8, (uint32_t)directory_size);
     tcu_put_u32(out + 12, payload_size);
-    out[pos++] = (uint8_t)name_len;
-    memcpy(out + pos, spec->name, name_len);
-    pos += name_len;
-    out[pos++] = spec->dtype;
-    out[pos++] = spec->mode;
-    out[pos++] = spec->initial_activity;
-    out[pos++] = spec->prediction;
-    if (spec->prediction != TC_PREDICT_NONE) {
-        tcu_put_u16(out + pos, spec->history);
-        pos += 2;
-    }
-    if (spec->prediction == TC_PREDICT_FACTORS) {
-        out[pos++] = spec->rank;
-        out[pos++] = spec->factor_shift;
-    }
-    out[pos++] = spec->ndim;
-    for (i = 0; i < spec->ndim; i++, pos += 4)
-        tcu_put_u32(out + pos, spec->dims[i]);
-    if (spec->mode == TC_MODE_LOSSLESS) {
-        tcu_put_u32(out + pos, (uint32_t)spec->offset);
-        pos += 4;
-    }
-    if (mode_is_quantized(spec->mode)) {
-        out[pos++] = spec->axis;
-        out[pos++] = spec->quantizer;
-        memcpy(out + pos, spec->steps, 3u * (size_t)spec->step_count);
-        pos += 3u * (size_t)spec->step_count;
-    }
-    if (tcu_mode_is_delta(spec->mode)) {
-        tcu_put_u32(out + pos, spec->base_crc32);
-        pos += 4;
-    }
-    tcu_put_u32(out + pos, 0); /* payload_offset */
-    tcu_put_u32(out + pos + 4, payload_size);
-    tcu_put_u32(out + pos + 8, crc);
-    pos += 12;
+    write_entry(out + TC_HEADER_SIZE, &t, 0, NULL); /* the payload right after the directory */
     if (payload_size)
-        memcpy(out + pos, payload, payload_size);
-    tcu_fix_header_crc(out, pos + payload_size);
-    return pos + payload_size;
+        memcpy(out + TC_HEADER_SIZE + directory_size, payload, payload_size);
+    tcu_fix_header_crc(out, TC_HEADER_SIZE + directory_size + payload_size);
+    return TC_HEADER_SIZE + directory_size + payload_size;
 }
 
 int64_t tcu_clamp_int8(int64_t level)
@@ -295,8 +429,8 @@ void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quanti
     }
 }
 
-void tcu_column_activities(const int64_t *levels, size_t n, uint32_t history, unsigned initial_activity,
-                           uint8_t *columns)
+void tcu_column_activities(const int64_t *levels, const uint8_t *peaks, size_t n, uint32_t history,
+                           unsigned initial_activity, uint8_t *columns)
 {
     uint8_t *ring;
     size_t i;
@@ -311,9 +445,77 @@ void tcu_column_activities(const int64_t *levels, size_t n, uint32_t history, un
         while (magnitude_class < 64 && (magnitude >> magnitude_class) != 0)
             magnitude_class++;
         columns[i] = *column;
-        *column = (uint8_t)((*column - (*column >> 3) + magnitude_class) % 256u);
+        if (peaks == NULL || !peaks[i]) /* FORMAT 5.9: a peak leaves its column's byte alone */
+            *column = (uint8_t)((*column - (*column >> 3) + magnitude_class) % 256u);
     }
     free(ring);
+}
+
+tcu_peak_layout tcu_peak_layout_of(uint32_t ndim, const uint32_t *dims, uint32_t axis)
+{
+    tcu_peak_layout layout;
+    uint32_t i;
+    layout.channels = dims[axis];
+    layout.slabs = 1;
+    layout.inner = 1;
+    for (i = 0; i < axis; i++)
+        layout.slabs *= dims[i];
+    for (i = axis + 1u; i < ndim; i++)
+        layout.inner *= dims[i];
+    layout.channel_size = layout.slabs * layout.inner;
+    return layout;
+}
+
+size_t tcu_peak_element(const tcu_peak_layout *layout, uint32_t channel, uint32_t place)
+{
+    size_t slab = place / layout->inner, j = place % layout->inner;
+    return (slab * layout->channels + channel) * layout->inner + j;
+}
+
+void tcu_peak_entry(uint32_t channel_size, uint32_t place, unsigned negative, uint32_t *value, uint32_t *bits)
+{
+    uint32_t k = 0, u;
+    TCU_CHECK(channel_size >= 1 && place < channel_size, "a peak's place lies in its channel");
+    while ((channel_size >> (k + 1u)) != 0)
+        k++; /* k = floor(log2 n) */
+    u = (2u << k) - channel_size; /* places below u take k bits, the others k + 1 */
+    if (place < u) {
+        *value = place;
+        *bits = k;
+    } else {
+        *value = place + u; /* its first k bits are >= u, the decoder's cue for one more */
+        *bits = k + 1u;
+    }
+    *value = *value << 1 | (negative ? 1u : 0u);
+    *bits += 1u;
+}
+
+void tcu_set_peaks(const tcu_peak_layout *layout, uint32_t peak, const uint32_t *places, const uint8_t *negative,
+                   int64_t *levels, size_t n, uint8_t *peaks)
+{
+    uint32_t c;
+    memset(peaks, 0, n);
+    for (c = 0; c < layout->channels; c++) {
+        size_t i = tcu_peak_element(layout, c, places[c]);
+        TCU_CHECK(places[c] < layout->channel_size && i < n, "a peak inside its channel and the tensor");
+        levels[i] = negative[c] ? -(int64_t)peak : (int64_t)peak;
+        peaks[i] = 1;
+    }
+}
+
+size_t tcu_without_peaks(const int64_t *levels, const uint8_t *columns, const uint8_t *peaks, size_t n,
+                         int64_t *coded, uint8_t *coded_columns)
+{
+    size_t i, count = 0;
+    for (i = 0; i < n; i++) {
+        if (peaks != NULL && peaks[i])
+            continue;
+        coded[count] = levels[i];
+        if (columns != NULL)
+            coded_columns[count] = columns[i];
+        count++;
+    }
+    return count;
 }
 
 int8_t *tcu_history_buffer(const tc_tensor_info *info)

@@ -38,14 +38,28 @@ void tcu_put_u32(uint8_t *p, uint32_t v);
  * the CRC and reach the directory parser). */
 void tcu_fix_header_crc(uint8_t *data, size_t size);
 
-/* Bytes of the directory entry described by `t` (FORMAT 3.2). */
-size_t tcu_entry_size(const tc_tensor_info *t);
+/* A varint (FORMAT 2): LEB128 of v in its one encoding, the shortest.
+ * Writes it at p (unless p is NULL) and returns its length, 1..5 bytes. */
+size_t tcu_put_varint(uint8_t *p, uint32_t v);
+
+/* The zigzag map of FORMAT 2: 0, -1, 1, -2 to 0, 1, 2, 3. */
+uint32_t tcu_zigzag(int32_t v);
+
+/* Bytes of the directory entry `t` of stream `s` came from (FORMAT 3.2):
+ * its varints have one encoding each, so the fields fix the size. */
+size_t tcu_entry_size(const tc_stream *s, const tc_tensor_info *t);
 
 /* Offset in the stream of the crc32 field of the entry `t` came from. */
 size_t tcu_entry_crc_offset(const tc_stream *s, const tc_tensor_info *t);
 
+/* Offset in the stream of the base_crc32 field of the entry `t` came from
+ * (delta modes only). */
+size_t tcu_entry_base_crc_offset(const tc_stream *s, const tc_tensor_info *t);
+
 /* NULL if `t` agrees with the stream and the format rules, else the broken
- * rule.  Every entry tc_stream_tensor() returns must pass. */
+ * rule.  Every entry tc_stream_tensor() returns must pass; among the checks,
+ * the entry written again from `t` must be the very bytes it was parsed
+ * from (varints in their one encoding included). */
 const char *tcu_check_info(const tc_stream *s, const tc_tensor_info *t);
 
 /* A single tensor to put in a one-tensor stream. */
@@ -54,21 +68,25 @@ typedef struct {
     uint8_t dtype, mode, ndim, axis, initial_activity;
     uint8_t quantizer;      /* quantized modes: tc_quantizer, written after axis (FORMAT 3.2) */
     uint8_t prediction;     /* tc_prediction (FORMAT 5.7) */
-    uint16_t history;       /* prediction distance H, 0 exactly when prediction is none */
+    uint32_t history;       /* prediction distance H, 0 exactly when prediction is none (a varint) */
     uint8_t rank, factor_shift; /* factor prediction (FORMAT 5.8), written after history */
     uint32_t dims[TC_MAX_NDIM];
-    int32_t offset;         /* lossless */
+    int32_t offset;         /* lossless (a zigzag varint) */
+    uint32_t peak;          /* lossless: channel peaks' magnitude P, 0 for none (FORMAT 5.9) */
+    uint8_t peak_axis;      /* written only when peak != 0 */
     uint32_t base_crc32;    /* delta modes */
     const uint8_t *steps;   /* quantized: step_count records of 3 bytes */
     uint32_t step_count;
 } tcu_tensor_spec;
 
 /* Writes header + one directory entry + payload into out (capacity cap).
- * Returns the stream size, 0 if it does not fit.  The history field is
- * written only when spec->prediction is not none, as FORMAT 3.2 lays it out.
- * With difference prediction the payload must code the residuals
- * (tcu_residuals), with scale prediction the levels coded with their
- * column activities (tcu_column_activities). */
+ * Returns the stream size, 0 if it does not fit.  The fields are written as
+ * FORMAT 3.2 lays them out, numbers as varints in their one encoding: the
+ * history only when spec->prediction is not none, peak_axis only when the
+ * peak is not 0.  With difference prediction the payload must code the
+ * residuals (tcu_residuals), with scale prediction the levels coded with
+ * their column activities (tcu_column_activities), with peaks the peak
+ * entries first (tcu_peak_entry) and then the other elements' levels. */
 size_t tcu_build_stream(uint8_t *out, size_t cap, const tcu_tensor_spec *spec, const uint8_t *payload,
                         uint32_t payload_size, uint32_t crc);
 
@@ -83,11 +101,43 @@ void tcu_residuals(const int64_t *levels, size_t n, uint32_t history, int64_t *r
 /* The column activity each of levels[0..n) is coded with under scale
  * prediction at distance `history` > 0 (FORMAT 5.7): a ring of `history`
  * bytes, all `initial_activity` at first, each moved on by the magnitude
- * class of the levels in its column.  These are tce_encode_levels'
- * `columns`; like tcu_residuals, written from the format text, not from
- * the decoder or the encoder. */
-void tcu_column_activities(const int64_t *levels, size_t n, uint32_t history, unsigned initial_activity,
-                           uint8_t *columns);
+ * class of the levels in its column, except by a channel peak (peaks[i]
+ * non-zero; peaks NULL: none), which leaves its column as it was (FORMAT
+ * 5.9).  These are tce_encode_levels' `columns` (of the coded elements
+ * only, with peaks: tcu_without_peaks); like tcu_residuals, written from
+ * the format text, not from the decoder or the encoder. */
+void tcu_column_activities(const int64_t *levels, const uint8_t *peaks, size_t n, uint32_t history,
+                           unsigned initial_activity, uint8_t *columns);
+
+/* Channel peaks (FORMAT 5.9) along one axis of a non-empty tensor: C
+ * channels of channel_size elements, each in `slabs` runs of `inner`
+ * consecutive elements (the products of the dims before and after the axis). */
+typedef struct {
+    uint32_t channels, channel_size, inner, slabs;
+} tcu_peak_layout;
+
+tcu_peak_layout tcu_peak_layout_of(uint32_t ndim, const uint32_t *dims, uint32_t axis);
+
+/* Element number (C order) of place q of channel c: (o * C + c) * inner + j
+ * for q = o * inner + j. */
+size_t tcu_peak_element(const tcu_peak_layout *layout, uint32_t channel, uint32_t place);
+
+/* Channel c's peak entry of the payload (FORMAT 5.9), as *bits bypass bins
+ * holding *value MSB first: `place` among channel_size in the truncated
+ * binary code, then the sign bit.  From the format text. */
+void tcu_peak_entry(uint32_t channel_size, uint32_t place, unsigned negative, uint32_t *value, uint32_t *bits);
+
+/* Makes place places[c] of every channel c a peak: its level becomes
+ * -peak if negative[c], else peak, and peaks[i] 1 for it (0 for every other
+ * element of levels[0..n)). */
+void tcu_set_peaks(const tcu_peak_layout *layout, uint32_t peak, const uint32_t *places, const uint8_t *negative,
+                   int64_t *levels, size_t n, uint8_t *peaks);
+
+/* The values a payload codes after its peak entries: levels[i] of the
+ * elements that are not peaks, in order, into coded[], and (columns not
+ * NULL) their column activities into coded_columns[].  Returns how many. */
+size_t tcu_without_peaks(const int64_t *levels, const uint8_t *columns, const uint8_t *peaks, size_t n,
+                         int64_t *coded, uint8_t *coded_columns);
 
 /* The dependent quantizer's state after `level` in `state` (FORMAT 6.2):
  * ((2 * state) & 7) | ((|level| & 1) XOR parity(state)), the parity being
@@ -104,7 +154,7 @@ void tcu_reconstruction_indices(const int64_t *levels, size_t n, unsigned quanti
 /* The prediction FORMAT 5.7 makes from an earlier level: clamped to int8. */
 int64_t tcu_clamp_int8(int64_t level);
 
-/* Working memory for a tensor's prediction, as a caller gives it: malloc'd
+/* Working memory for a tensor's prediction and peaks, as a caller gives it: malloc'd
  * at exactly info->work_size bytes (at least one) so that ASan sees any
  * access past it, and filled with junk the decoder must clear or overwrite. */
 int8_t *tcu_history_buffer(const tc_tensor_info *info);

@@ -12,7 +12,12 @@
  * dependent quantization (FORMAT 6.2), worked by hand and from the
  * encoder's trellis search, whole and one value per call; float32
  * reconstruction at the edges of the format (subnormals, ties, carries,
- * overflow).
+ * overflow); the directory's varints (FORMAT 2: one encoding each, 5 bytes
+ * at most, field limits); channel peaks (FORMAT 5.9): their directory
+ * rules, round trips along every axis, with scale prediction, at the
+ * tensor's ends and the format's limits, whole and in 1-byte / 1-element
+ * chunks that stop inside the peak entries, their working memory and
+ * hand-made infos.
  * Streams are made with the host encoder core, so the file also checks
  * that encoder and decoder agree.  Exit status 1 on any failure.
  */
@@ -43,7 +48,7 @@ typedef struct {
     size_t size;
     tc_stream stream;
     tc_tensor_info info;
-    uint8_t expected[1 << 14];
+    uint8_t expected[1 << 16];
 } fixture;
 
 /* The payload of levels[0..n) coded with `prediction` at distance
@@ -60,10 +65,10 @@ static int64_t encode_predicted(const int64_t *levels, uint32_t n, uint8_t predi
         tcu_residuals(levels, n, history, residuals);
         coded = residuals;
     } else if (prediction == TC_PREDICT_SCALE) {
-        tcu_column_activities(levels, n, history, 0, columns);
+        tcu_column_activities(levels, NULL, n, history, 0, columns);
         steering = columns;
     }
-    return tce_encode_levels(coded, steering, n, 0, payload, capacity, NULL);
+    return tce_encode_levels(coded, steering, n, 0, NULL, 0, payload, capacity, NULL);
 }
 
 /* A lossless tensor of `dtype` holding levels + offset, coded with
@@ -327,7 +332,7 @@ static void test_delta(void)
         levels[i] = (int64_t)(i % 5u) - 2;
         expected[i] = (uint8_t)(base[i] + levels[i]);
     }
-    payload_size = tce_encode_levels(levels, NULL, 16, 0, payload_bytes, sizeof payload_bytes, NULL);
+    payload_size = tce_encode_levels(levels, NULL, 16, 0, NULL, 0, payload_bytes, sizeof payload_bytes, NULL);
     memset(&spec, 0, sizeof spec);
     spec.name = "d";
     spec.dtype = TC_DTYPE_UINT8;
@@ -382,7 +387,7 @@ static void expect_delta_value(uint8_t dtype, int64_t base_value, int64_t level,
     tc_stream s;
     tc_tensor_info t;
     size_t stream_size;
-    int64_t payload_size = tce_encode_levels(&level, NULL, 1, 0, payload_bytes, sizeof payload_bytes, NULL);
+    int64_t payload_size = tce_encode_levels(&level, NULL, 1, 0, NULL, 0, payload_bytes, sizeof payload_bytes, NULL);
     for (b = 0; b < size; b++) {
         base[b] = (uint8_t)((uint64_t)base_value >> (8u * b));
         expected[b] = (uint8_t)((uint64_t)(base_value + level) >> (8u * b));
@@ -485,7 +490,7 @@ static int8_t final_ring_byte(unsigned prediction, const int64_t *levels, uint32
     TCU_CHECK(n + columns <= 8192, "tensor too large for final_ring_byte");
     memset(extended, 0, sizeof extended);
     memcpy(extended, levels, n * sizeof *levels);
-    tcu_column_activities(extended, n + columns, columns, 0, activities);
+    tcu_column_activities(extended, NULL, n + columns, columns, 0, activities);
     return (int8_t)activities[n + i];
 }
 
@@ -739,13 +744,13 @@ static void test_scale_history_too_small(void)
 
 /* tc_stream_open status of a one-tensor stream whose entry declares
  * `prediction` and (written only when prediction != 0) `history`. */
-static tc_status open_with_prediction(uint8_t prediction, uint16_t history)
+static tc_status open_with_prediction(uint8_t prediction, uint32_t history)
 {
     static uint8_t bytes[256];
     static const int64_t levels[4] = {1, -2, 3, -4};
     static const uint8_t expected[4] = {1, 0xFE, 3, 0xFC};
     uint8_t payload_bytes[64];
-    int64_t payload_size = tce_encode_levels(levels, NULL, 4, 0, payload_bytes, sizeof payload_bytes, NULL);
+    int64_t payload_size = tce_encode_levels(levels, NULL, 4, 0, NULL, 0, payload_bytes, sizeof payload_bytes, NULL);
     tcu_tensor_spec spec;
     tc_stream s;
     size_t size;
@@ -916,7 +921,7 @@ static tc_status decode_factored_values(int64_t b0, int64_t a0, int64_t coded, i
     *level = coded + b0 * a0;
     for (i = 0; i < 4; i++)
         f.expected[i] = (uint8_t)((uint64_t)*level >> (8u * i));
-    size = tce_encode_levels(values, NULL, 3, 48, payload_bytes, sizeof payload_bytes, NULL);
+    size = tce_encode_levels(values, NULL, 3, 48, NULL, 0, payload_bytes, sizeof payload_bytes, NULL);
     build_factored(&f, TC_DTYPE_INT32, 1, 1, 1, 0, (uint8_t)activity, payload_bytes, size, 4);
     st = tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, work, sizeof work);
     if (st == TC_OK)
@@ -954,7 +959,7 @@ static void test_reserved_factor_fields(void)
     tc_decoder d;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tcu_tensor_spec spec;
-        int64_t size = tce_encode_levels(zeros, NULL, 66, 0, payload_bytes, sizeof payload_bytes, NULL);
+        int64_t size = tce_encode_levels(zeros, NULL, 66, 0, NULL, 0, payload_bytes, sizeof payload_bytes, NULL);
         tc_stream s;
         memset(&spec, 0, sizeof spec);
         spec.name = "f";
@@ -1011,9 +1016,9 @@ static void make_float_step1(fixture *f, const int64_t *coded, uint32_t n, uint8
         store_float(f->expected + 4u * i, (float)levels[i]);
     }
     if (prediction == TC_PREDICT_SCALE)
-        tcu_column_activities(levels, n, history, 0, columns);
-    payload_size = tce_encode_levels(coded, prediction == TC_PREDICT_SCALE ? columns : NULL, n, 0, payload_bytes,
-                                     sizeof payload_bytes, NULL);
+        tcu_column_activities(levels, NULL, n, history, 0, columns);
+    payload_size = tce_encode_levels(coded, prediction == TC_PREDICT_SCALE ? columns : NULL, n, 0, NULL, 0,
+                                     payload_bytes, sizeof payload_bytes, NULL);
     memset(&spec, 0, sizeof spec);
     spec.name = "q";
     spec.dtype = TC_DTYPE_FLOAT32;
@@ -1112,7 +1117,7 @@ static void build_quantized(fixture *f, uint8_t mode, uint8_t quantizer, const i
     int64_t payload_size;
     for (i = 0; i < ndim; i++)
         n *= dims[i];
-    payload_size = tce_encode_levels(levels, NULL, n, 0, payload_bytes, sizeof payload_bytes, NULL);
+    payload_size = tce_encode_levels(levels, NULL, n, 0, NULL, 0, payload_bytes, sizeof payload_bytes, NULL);
     EXPECT(payload_size > 0);
     memset(&spec, 0, sizeof spec);
     spec.name = "q";
@@ -1392,6 +1397,625 @@ static void test_float_reconstruction_edges(void)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Varints in the directory (FORMAT 2, 3.2).                           */
+
+static uint32_t load_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* Replaces bytes [at, at + old_len) of f's stream with bytes[0..len): the
+ * directory grows or shrinks with them (payload offsets count from its end,
+ * so they stay right), and the header CRC is made right again. */
+static void splice(fixture *f, size_t at, size_t old_len, const uint8_t *bytes, size_t len)
+{
+    uint32_t directory_size = load_u32(f->bytes + 8);
+    TCU_CHECK(f->size - old_len + len <= sizeof f->bytes && at + old_len <= f->size, "splice inside the stream");
+    memmove(f->bytes + at + len, f->bytes + at + old_len, f->size - at - old_len);
+    memcpy(f->bytes + at, bytes, len);
+    f->size = f->size - old_len + len;
+    tcu_put_u32(f->bytes + 8, (uint32_t)(directory_size - old_len + len));
+    tcu_fix_header_crc(f->bytes, f->size);
+}
+
+/* tc_stream_open's status once the one-byte field at `at` of a fresh ramp
+ * of 10 int8 (make_ramp) is written as bytes[0..len) instead. */
+static tc_status open_with_field(size_t at, const uint8_t *bytes, size_t len)
+{
+    static fixture f;
+    make_ramp(&f, TC_DTYPE_INT8, 10);
+    splice(&f, at, 1, bytes, len);
+    return tc_stream_open(&f.stream, f.bytes, f.size);
+}
+
+/* The entry of make_ramp's tensor of 10: name_len, "t", dtype, mode,
+ * initial_activity, prediction, ndim, then one byte each for dims[0] (10),
+ * the offset's zigzag (0), the peak (0), payload_offset (0) and
+ * payload_size, and the 4 bytes of crc32. */
+enum { AT_DIM = 27, AT_OFFSET = 28, AT_PEAK = 29, AT_PAYLOAD_OFFSET = 30, AT_PAYLOAD_SIZE = 31 };
+
+/* A varint has one encoding: at most 5 bytes, the fifth at most 0x0F, no
+ * last byte 0x00 after the first.  Anything else is a reserved field, a
+ * well-formed varint beyond its field's limit is a limit. */
+static void test_varint_rules(void)
+{
+    static const struct {
+        uint8_t bytes[6];
+        size_t len;
+        tc_status status;
+    } dims[] = {
+        {{0x0A}, 1, TC_OK},
+        {{0x8A, 0x00}, 2, TC_ERR_RESERVED},                         /* 10 with a last byte 0 */
+        {{0x8A, 0x80, 0x80, 0x80, 0x00}, 5, TC_ERR_RESERVED},       /* 10 in 5 bytes */
+        {{0x8A, 0x80, 0x80, 0x80, 0x80, 0x00}, 6, TC_ERR_RESERVED}, /* 10 in 6 bytes */
+        {{0x8A, 0x80, 0x80, 0x80, 0x10}, 5, TC_ERR_RESERVED},       /* 10 + 2^32: a fifth byte above 0x0F */
+        {{0x8A, 0x80, 0x80, 0x80, 0x8F}, 5, TC_ERR_RESERVED},       /* a fifth byte with more to come */
+        {{0x80, 0x80, 0x80, 0x80, 0x08}, 5, TC_ERR_LIMIT},          /* 2^31: a varint, too large a dimension */
+        {{0xFF, 0xFF, 0xFF, 0xFF, 0x0F}, 5, TC_ERR_LIMIT},          /* 2^32 - 1, the largest varint */
+    };
+    static const uint8_t zero_in_two[2] = {0x80, 0x00};
+    static fixture f;
+    uint8_t payload_size_bytes[2];
+    size_t i;
+    make_ramp(&f, TC_DTYPE_INT8, 10);
+    EXPECT(f.bytes[AT_DIM] == 10 && f.bytes[AT_OFFSET] == 0 && f.bytes[AT_PEAK] == 0 &&
+           f.bytes[AT_PAYLOAD_OFFSET] == 0 && f.bytes[AT_PAYLOAD_SIZE] == f.info.payload_size &&
+           load_u32(f.bytes + 8) == AT_PAYLOAD_SIZE + 1u + 4u - TC_HEADER_SIZE);
+    for (i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        EXPECT(open_with_field(AT_DIM, dims[i].bytes, dims[i].len) == dims[i].status);
+    EXPECT(open_with_field(AT_OFFSET, zero_in_two, 2) == TC_ERR_RESERVED);
+    EXPECT(open_with_field(AT_PEAK, zero_in_two, 2) == TC_ERR_RESERVED);
+    EXPECT(open_with_field(AT_PAYLOAD_OFFSET, zero_in_two, 2) == TC_ERR_RESERVED);
+    payload_size_bytes[0] = (uint8_t)(f.info.payload_size | 0x80u);
+    payload_size_bytes[1] = 0;
+    EXPECT(open_with_field(AT_PAYLOAD_SIZE, payload_size_bytes, 2) == TC_ERR_RESERVED);
+    payload_size_bytes[1] = 1; /* 128 more: past the payload area */
+    EXPECT(open_with_field(AT_PAYLOAD_SIZE, payload_size_bytes, 2) == TC_ERR_RESERVED);
+
+    /* a directory that ends inside a varint: the entry lied (FORMAT 7);
+     * 1000 takes two bytes, so payload_size lies one byte later */
+    make_ramp(&f, TC_DTYPE_INT8, 1000);
+    EXPECT(f.bytes[AT_DIM] == (0x80u | (1000u & 0x7Fu)) && f.bytes[AT_DIM + 1] == 1000u >> 7);
+    EXPECT(f.info.payload_size >= 128u && (f.bytes[AT_PAYLOAD_SIZE + 1] & 0x80u) != 0);
+    EXPECT(load_u32(f.bytes + 8) == AT_PAYLOAD_SIZE + 1u + 2u + 4u - TC_HEADER_SIZE);
+    EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_OK);
+    tcu_put_u32(f.bytes + 8, AT_PAYLOAD_SIZE + 2u - TC_HEADER_SIZE); /* after payload_size's first byte */
+    tcu_fix_header_crc(f.bytes, f.size);
+    EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_ERR_RESERVED);
+    tcu_put_u32(f.bytes + 8, AT_DIM + 1u - TC_HEADER_SIZE); /* after the dimension's first byte */
+    tcu_fix_header_crc(f.bytes, f.size);
+    EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_ERR_RESERVED);
+
+    /* history: a varint up to 65535 (3 bytes), a limit beyond */
+    EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, TC_MAX_HISTORY) == TC_OK);
+    EXPECT(open_with_prediction(TC_PREDICT_SCALE, TC_MAX_HISTORY) == TC_OK);
+    EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, TC_MAX_HISTORY + 1u) == TC_ERR_LIMIT);
+    EXPECT(open_with_prediction(TC_PREDICT_SCALE, TC_MAX_HISTORY + 1u) == TC_ERR_LIMIT);
+    EXPECT(open_with_prediction(TC_PREDICT_FACTORS, TC_MAX_HISTORY + 1u) == TC_ERR_LIMIT);
+    EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 1u << 21) == TC_ERR_LIMIT);
+    EXPECT(open_with_prediction(TC_PREDICT_DIFFERENCE, 0xFFFFFFFFu) == TC_ERR_LIMIT);
+}
+
+/* The lossless offset is the zigzag of an i32 (FORMAT 2): -2^31 takes the
+ * largest 5-byte varint, 2^31 - 1 the one below it, -1 and 1 one byte. */
+static void test_offset_varints(void)
+{
+    static const struct {
+        int32_t offset;
+        int64_t level;
+        uint8_t bytes[5];
+        size_t len;
+    } cases[] = {
+        {INT32_LOW, 0, {0xFF, 0xFF, 0xFF, 0xFF, 0x0F}, 5},
+        {INT32_LOW, TWO_31_LEVEL, {0xFF, 0xFF, 0xFF, 0xFF, 0x0F}, 5},
+        {2147483647, -TWO_31_LEVEL, {0xFE, 0xFF, 0xFF, 0xFF, 0x0F}, 5},
+        {-1, 5, {0x01}, 1},
+        {1, -5, {0x02}, 1},
+        {-64, 3, {0x7F}, 1},
+        {64, -3, {0x80, 0x01}, 2},
+    };
+    static fixture f;
+    uint8_t out[4];
+    uint32_t one = 1;
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        make_lossless(&f, TC_DTYPE_INT32, &cases[i].level, 1, 1, &one, cases[i].offset);
+        EXPECT(f.info.offset == cases[i].offset && tcu_put_varint(NULL, tcu_zigzag(cases[i].offset)) == cases[i].len);
+        EXPECT(memcmp(f.bytes + AT_OFFSET, cases[i].bytes, cases[i].len) == 0);
+        EXPECT(f.bytes[AT_OFFSET + cases[i].len] == 0); /* the peak */
+        EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, 4, NULL, 0) == TC_OK &&
+               memcmp(out, f.expected, 4) == 0);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Channel peaks (FORMAT 5.9).                                         */
+
+/* tc_stream_open's status of a one-tensor int8 stream shaped
+ * dims[0..ndim) with channel peaks of magnitude `peak` along `axis` and
+ * `prediction` at distance `history` (rank 1 with factors); a dummy
+ * payload, as the directory is all that is checked. */
+static tc_status open_peaked(uint8_t prediction, uint32_t history, uint32_t ndim, const uint32_t *dims, uint32_t peak,
+                             uint8_t axis)
+{
+    static uint8_t bytes[256];
+    static const uint8_t payload_bytes[8];
+    uint64_t count = 1;
+    tcu_tensor_spec spec;
+    tc_stream s;
+    size_t size;
+    uint32_t i;
+    memset(&spec, 0, sizeof spec);
+    spec.name = "p";
+    spec.dtype = TC_DTYPE_INT8;
+    spec.mode = TC_MODE_LOSSLESS;
+    spec.prediction = prediction;
+    spec.history = history;
+    spec.rank = prediction == TC_PREDICT_FACTORS ? 1u : 0u;
+    spec.ndim = (uint8_t)ndim;
+    for (i = 0; i < ndim; i++)
+        count *= spec.dims[i] = dims[i];
+    spec.peak = peak;
+    spec.peak_axis = axis;
+    size = tcu_build_stream(bytes, sizeof bytes, &spec, payload_bytes, count ? sizeof payload_bytes : 0u, 0);
+    EXPECT(size > 0);
+    return tc_stream_open(&s, bytes, size);
+}
+
+/* FORMAT 3.2: peaks need prediction 0 or 2, an axis of the tensor, at most
+ * 65535 channels of 1..32768 elements, and P <= 2^31. */
+static void test_peak_fields(void)
+{
+    static const uint32_t d46[2] = {4, 6}, d04[2] = {0, 4}, d40[2] = {4, 0}, d1[1] = {1};
+    static const uint32_t d65535[2] = {65535, 1}, d65536[1] = {65536}, d2_65536[2] = {2, 65536};
+    static const uint32_t d1_32768[2] = {1, 32768}, d32769_1[2] = {32769, 1}, d2_32769[2] = {2, 32769};
+    static const uint32_t d3_32768[2] = {3, 32768};
+    static fixture f;
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d46, 127, 0) == TC_OK);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d46, 127, 1) == TC_OK);
+    EXPECT(open_peaked(TC_PREDICT_SCALE, 6, 2, d46, 127, 1) == TC_OK);
+    EXPECT(open_peaked(TC_PREDICT_SCALE, TC_MAX_HISTORY, 2, d46, 127, 0) == TC_OK);
+    EXPECT(open_peaked(TC_PREDICT_DIFFERENCE, 6, 2, d46, 127, 0) == TC_ERR_RESERVED);
+    EXPECT(open_peaked(TC_PREDICT_FACTORS, 6, 2, d46, 127, 0) == TC_ERR_RESERVED);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d46, 127, 2) == TC_ERR_RESERVED);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d46, 127, 255) == TC_ERR_RESERVED);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 0, NULL, 127, 0) == TC_ERR_RESERVED); /* a scalar has no axis */
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 1, d1, 1, 0) == TC_OK);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d04, 127, 0) == TC_ERR_RESERVED); /* empty tensors */
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d04, 127, 1) == TC_ERR_RESERVED);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d40, 127, 0) == TC_ERR_RESERVED);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d46, 0x80000000u, 0) == TC_OK);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d46, 0x80000001u, 0) == TC_ERR_LIMIT);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d46, 0xFFFFFFFFu, 0) == TC_ERR_LIMIT);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d65535, 127, 0) == TC_OK);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 1, d65536, 127, 0) == TC_ERR_LIMIT);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d2_65536, 127, 1) == TC_ERR_LIMIT);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d2_65536, 127, 0) == TC_ERR_LIMIT); /* 2 channels of 65536 */
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d1_32768, 127, 0) == TC_OK);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d32769_1, 127, 1) == TC_ERR_LIMIT);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d2_32769, 127, 0) == TC_ERR_LIMIT);
+    EXPECT(open_peaked(TC_PREDICT_NONE, 0, 2, d3_32768, 127, 1) == TC_OK);
+    /* the peak_axis byte follows a peak that is not 0, and only such a one:
+     * spliced in, the entry parses with its peaks and 2 bytes of working
+     * memory per channel */
+    make_ramp(&f, TC_DTYPE_INT8, 10);
+    {
+        static const uint8_t peak_then_axis[2] = {0x7F, 0x00};
+        splice(&f, AT_PEAK, 1, peak_then_axis, 2);
+        EXPECT(tc_stream_open(&f.stream, f.bytes, f.size) == TC_OK);
+        EXPECT(tc_stream_tensor(&f.stream, 0, &f.info) == TC_OK && f.info.peak == 127 && f.info.peak_axis == 0 && f.info.work_size == 20u);
+    }
+}
+
+/* The payload of levels[0..n) (the peaks in them flagged in peaks[])
+ * after the peak entries of places[] and negative[] along `layout`, coded
+ * with no or scale prediction at distance `history`. */
+static int64_t encode_peaked(const int64_t *levels, const uint8_t *peaks, size_t n, const tcu_peak_layout *layout,
+                             const uint32_t *places, const uint8_t *negative, uint8_t prediction, uint32_t history,
+                             uint8_t initial_activity, uint8_t *payload, size_t capacity)
+{
+    static int64_t coded[1 << 16];
+    static uint8_t columns[1 << 16], coded_columns[1 << 16];
+    static tce_field entries[TC_MAX_PEAK_CHANNELS];
+    int scale = prediction == TC_PREDICT_SCALE;
+    size_t count;
+    uint32_t c;
+    TCU_CHECK(n <= sizeof coded / sizeof coded[0], "tensor too large for encode_peaked");
+    for (c = 0; c < layout->channels; c++)
+        tcu_peak_entry(layout->channel_size, places[c], negative[c], &entries[c].value, &entries[c].bits);
+    if (scale)
+        tcu_column_activities(levels, peaks, n, history, initial_activity, columns);
+    count = tcu_without_peaks(levels, scale ? columns : NULL, peaks, n, coded, coded_columns);
+    return tce_encode_levels(coded, scale ? coded_columns : NULL, count, initial_activity, entries, layout->channels,
+                             payload, capacity, NULL);
+}
+
+/* A lossless tensor of `dtype` shaped dims[0..ndim) holding levels +
+ * offset, whose channels along `axis` peak at -peak (negative[c]) or peak
+ * at places[c] (levels[] gets them), coded with no or scale prediction at
+ * distance `history`. */
+static void make_peaked(fixture *f, uint8_t dtype, int64_t *levels, uint32_t ndim, const uint32_t *dims,
+                        int32_t offset, uint8_t prediction, uint32_t history, uint32_t peak, uint8_t axis,
+                        const uint32_t *places, const uint8_t *negative)
+{
+    static uint8_t payload_bytes[1 << 16], peaks[1 << 16];
+    tcu_tensor_spec spec;
+    tcu_peak_layout layout = tcu_peak_layout_of(ndim, dims, axis);
+    unsigned size = integer_size(dtype), b;
+    size_t n = (size_t)layout.channels * layout.channel_size, i;
+    int64_t payload_size;
+    TCU_CHECK(n * size <= sizeof f->expected, "tensor too large for a fixture");
+    tcu_set_peaks(&layout, peak, places, negative, levels, n, peaks);
+    payload_size = encode_peaked(levels, peaks, n, &layout, places, negative, prediction, history, 0, payload_bytes,
+                                 sizeof payload_bytes);
+    EXPECT(payload_size >= 4);
+    for (i = 0; i < n; i++)
+        for (b = 0; b < size; b++)
+            f->expected[i * size + b] = (uint8_t)((uint64_t)(levels[i] + offset) >> (8u * b));
+    memset(&spec, 0, sizeof spec);
+    spec.name = "t";
+    spec.dtype = dtype;
+    spec.mode = TC_MODE_LOSSLESS;
+    spec.prediction = prediction;
+    spec.history = history;
+    spec.ndim = (uint8_t)ndim;
+    memcpy(spec.dims, dims, ndim * sizeof *dims);
+    spec.offset = offset;
+    spec.peak = peak;
+    spec.peak_axis = axis;
+    f->size = tcu_build_stream(f->bytes, sizeof f->bytes, &spec, payload_bytes, (uint32_t)payload_size,
+                               tc_crc32(0, f->expected, n * size));
+    EXPECT(f->size > 0 && tc_stream_open(&f->stream, f->bytes, f->size) == TC_OK);
+    EXPECT(tc_stream_tensor(&f->stream, 0, &f->info) == TC_OK && f->info.peak == peak && f->info.peak_axis == axis &&
+           f->info.work_size == history + 2u * layout.channels && tcu_check_info(&f->stream, &f->info) == NULL);
+}
+
+/* Decodes a peaked tensor whole (in a work buffer larger than work_size,
+ * whose extra bytes it must not touch), in 1-byte input and 1-element
+ * output chunks, and in odd ones: each gives `expected_status`, and on
+ * TC_OK the expected bytes.  Returns the work buffer of the whole decode. */
+static const int8_t *expect_peaked_decodes(const fixture *f, tc_status expected_status)
+{
+    static int8_t work[(1 << 17) + 16];
+    static uint8_t out[1 << 16];
+    size_t bytes = (size_t)f->info.element_count * f->info.element_size, len, i;
+    tcu_chunks chunks;
+    tcu_stream_stats stats;
+    tc_status st;
+    TCU_CHECK(f->info.work_size + 16u <= sizeof work && bytes <= sizeof out, "tensor too large");
+    memset(work, 0x77, sizeof work);
+    st = tc_decode_tensor(&f->stream, &f->info, &whole_decoder, out, bytes, work, f->info.work_size + 16u);
+    EXPECT(st == expected_status);
+    EXPECT(st != TC_OK || memcmp(out, f->expected, bytes) == 0);
+    for (i = f->info.work_size; i < f->info.work_size + 16u; i++)
+        EXPECT(work[i] == 0x77);
+    chunks.state = 7;
+    chunks.in_max = 1;
+    chunks.out_max = f->info.element_size;
+    memset(out, 0, bytes);
+    st = tcu_decode_streaming(&f->info, payload(f), f->info.payload_size, &chunks, NULL, out, bytes, &len, &stats);
+    EXPECT(st == expected_status);
+    EXPECT(st != TC_OK || (len == bytes && memcmp(out, f->expected, bytes) == 0));
+    chunks.state = 8;
+    chunks.in_max = 70;
+    chunks.out_max = 3u * f->info.element_size + 1u;
+    memset(out, 0, bytes);
+    st = tcu_decode_streaming(&f->info, payload(f), f->info.payload_size, &chunks, NULL, out, bytes, &len, &stats);
+    EXPECT(st == expected_status);
+    EXPECT(st != TC_OK || (len == bytes && memcmp(out, f->expected, bytes) == 0));
+    return work;
+}
+
+/* Levels in [-bound, bound] from a seed. */
+static void random_levels(int64_t *levels, size_t n, uint32_t seed, int64_t bound)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        levels[i] = (int64_t)((seed >> 8) % (uint32_t)(2 * bound + 1)) - bound;
+    }
+}
+
+/* Peaks along the first, a middle and the last axis of a 3 x 5 x 7 int8
+ * tensor (channel sizes 35, 21 and 15: truncated codes of both lengths),
+ * at their channel's first and last place and between, with both signs,
+ * among other elements that also reach +-127. */
+static void test_peak_axes(void)
+{
+    static const uint32_t dims[3] = {3, 5, 7};
+    static const uint32_t places0[3] = {0, 34, 17}, places1[5] = {20, 0, 7, 13, 14};
+    static const uint32_t places2[7] = {14, 0, 1, 2, 7, 8, 9};
+    static const uint8_t signs[7] = {0, 1, 1, 0, 1, 0, 0};
+    static const uint32_t *places[3] = {places0, places1, places2};
+    static fixture f;
+    int64_t levels[105];
+    uint8_t axis;
+    for (axis = 0; axis < 3; axis++) {
+        random_levels(levels, 105, 99u + axis, 127);
+        make_peaked(&f, TC_DTYPE_INT8, levels, 3, dims, 0, TC_PREDICT_NONE, 0, 127, axis, places[axis], signs);
+        expect_peaked_decodes(&f, TC_OK);
+    }
+    /* a uint8 tensor with an offset: the peak's level goes through it too */
+    random_levels(levels, 105, 5, 100);
+    make_peaked(&f, TC_DTYPE_UINT8, levels, 3, dims, 120, TC_PREDICT_NONE, 0, 120, 1, places1, signs);
+    expect_peaked_decodes(&f, TC_OK);
+}
+
+/* The truncated binary code of FORMAT 5.9 worked by hand: n = 5, k = 2,
+ * u = 3: places 0..2 in 2 bits, 3 and 4 as 6 and 7 in 3 bits. */
+static void test_peak_entry_codes(void)
+{
+    static const struct {
+        uint32_t size, place, value, bits; /* value and bits before the sign */
+    } cases[] = {
+        {1, 0, 0, 0},  {2, 0, 0, 1},  {2, 1, 1, 1},  {3, 0, 0, 1},    {3, 1, 2, 2},     {3, 2, 3, 2},
+        {5, 0, 0, 2},  {5, 2, 2, 2},  {5, 3, 6, 3},  {5, 4, 7, 3},    {8, 7, 7, 3},     {21, 10, 10, 4},
+        {21, 11, 22, 5}, {21, 20, 31, 5}, {32768, 32767, 32767, 15}, {32767, 0, 0, 14}, {32767, 32766, 32767, 15},
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t value, bits;
+        tcu_peak_entry(cases[i].size, cases[i].place, 1, &value, &bits);
+        EXPECT(value == (cases[i].value << 1 | 1u) && bits == cases[i].bits + 1u);
+    }
+}
+
+/* Channels of one element (every element a peak: the payload holds
+ * nothing but signs), a tensor whose first and last elements are peaks,
+ * and one whose last elements (a whole run) are all peaks. */
+static void test_peak_ends(void)
+{
+    static const uint32_t d5[1] = {5}, d46[2] = {4, 6}, d64[2] = {6, 4}, d231[3] = {2, 3, 1};
+    static const uint32_t zeros[6] = {0, 0, 0, 0, 0, 0}, last_of_4[4] = {0, 2, 3, 5}, last_of_6[4] = {0, 1, 5, 5};
+    static const uint8_t signs[6] = {1, 0, 1, 1, 0, 1};
+    static fixture f;
+    int64_t levels[64];
+    random_levels(levels, 24, 3, 20);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 1, d5, 0, TC_PREDICT_NONE, 0, 100, 0, zeros, signs);
+    expect_peaked_decodes(&f, TC_OK);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 3, d231, 0, TC_PREDICT_NONE, 0, 3, 1, zeros, signs);
+    expect_peaked_decodes(&f, TC_OK);
+    make_peaked(&f, TC_DTYPE_INT16, levels, 3, d231, 0, TC_PREDICT_SCALE, 2, 30000, 2, zeros, signs); /* axis of 1 */
+    expect_peaked_decodes(&f, TC_OK);
+    random_levels(levels, 24, 4, 20);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 2, d46, 0, TC_PREDICT_NONE, 0, 21, 0, last_of_4, signs);
+    EXPECT(f.expected[0] == (uint8_t)-21 && f.expected[23] == (uint8_t)-21);
+    expect_peaked_decodes(&f, TC_OK);
+    random_levels(levels, 24, 5, 20);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 2, d64, 0, TC_PREDICT_NONE, 0, 21, 1, last_of_6, signs);
+    EXPECT(f.expected[0] == (uint8_t)-21 && f.expected[22] == (uint8_t)-21 && f.expected[23] == (uint8_t)-21);
+    expect_peaked_decodes(&f, TC_OK);
+}
+
+/* A peak's value must fit the dtype like any other (FORMAT 6.1): -128 does
+ * in int8, +128 does not; with P = 2^31 and offset -1 in int32 only the
+ * positive peak fits.  A peak the dtype cannot hold is a corrupt payload. */
+static void test_peak_values(void)
+{
+    static const uint32_t dims[2] = {3, 4}, places[3] = {1, 2, 3};
+    static const uint8_t negative[3] = {1, 1, 1}, one_positive[3] = {1, 0, 1}, positive[3] = {0, 0, 0};
+    static fixture f;
+    int64_t levels[12];
+    random_levels(levels, 12, 8, 50);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 2, dims, 0, TC_PREDICT_NONE, 0, 128, 0, places, negative);
+    expect_peaked_decodes(&f, TC_OK);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 2, dims, 0, TC_PREDICT_NONE, 0, 128, 0, places, one_positive);
+    expect_peaked_decodes(&f, TC_ERR_PAYLOAD);
+    make_peaked(&f, TC_DTYPE_INT32, levels, 2, dims, -1, TC_PREDICT_NONE, 0, 0x80000000u, 0, places, positive);
+    expect_peaked_decodes(&f, TC_OK);
+    make_peaked(&f, TC_DTYPE_INT32, levels, 2, dims, -1, TC_PREDICT_NONE, 0, 0x80000000u, 0, places, one_positive);
+    expect_peaked_decodes(&f, TC_ERR_PAYLOAD);
+}
+
+/* Scale prediction with peaks: the pruned-column tensor of
+ * test_scale_prediction with rows as channels (axis 0) and with a middle
+ * axis, H = one row.  A peak leaves its column's ring byte alone, and the
+ * ring after the tensor says so: the first H bytes of the work buffer hold
+ * what tcu_column_activities gives an element one row past the end. */
+static void test_peaks_with_scale_prediction(void)
+{
+    enum { ROWS = 12, COLUMNS = 41, N = ROWS * COLUMNS };
+    static const uint32_t dims[2] = {ROWS, COLUMNS}, dims3[3] = {3, 4, COLUMNS}, places3[4] = {3, 60, 122, 41};
+    static uint32_t places[ROWS];
+    static uint8_t negative[ROWS], peaks[N + COLUMNS], activities[N + COLUMNS];
+    static int64_t levels[N + COLUMNS];
+    static fixture f;
+    const int8_t *work;
+    uint32_t c, i;
+    tcu_peak_layout layout = tcu_peak_layout_of(2, dims, 0);
+    for (c = 0; c < ROWS; c++) {
+        places[c] = (c * 17u + 3u) % COLUMNS;
+        negative[c] = (uint8_t)(c % 3u == 1u);
+    }
+    pruned_columns(levels, ROWS, COLUMNS);
+    make_peaked(&f, TC_DTYPE_INT16, levels, 2, dims, 0, TC_PREDICT_SCALE, COLUMNS, 3000, 0, places, negative);
+    work = expect_peaked_decodes(&f, TC_OK);
+    tcu_set_peaks(&layout, 3000, places, negative, levels, N, peaks);
+    memset(levels + N, 0, COLUMNS * sizeof *levels);
+    memset(peaks + N, 0, COLUMNS);
+    tcu_column_activities(levels, peaks, N + COLUMNS, COLUMNS, 0, activities);
+    for (i = 0; i < COLUMNS; i++)
+        EXPECT((uint8_t)work[i] == activities[N + i]);
+    pruned_columns(levels, ROWS, COLUMNS); /* 4 channels of 3 runs of 41 */
+    make_peaked(&f, TC_DTYPE_INT16, levels, 3, dims3, -7, TC_PREDICT_SCALE, COLUMNS, 2000, 1, places3, negative);
+    expect_peaked_decodes(&f, TC_OK);
+}
+
+/* 300 channels of 4: the peak entries take 113 bytes, more than the
+ * decoder waits for before a value (TC_MAX_VALUE_INPUT), so a payload
+ * handed over a byte at a time, one element of output each call, stops
+ * for input in the middle of them and must pick up where it stopped. */
+static void test_peaks_resume(void)
+{
+    enum { CHANNELS = 300, SIZE = 4, N = CHANNELS * SIZE };
+    static const uint32_t dims[2] = {CHANNELS, SIZE};
+    static uint32_t places[CHANNELS];
+    static uint8_t negative[CHANNELS], out[N];
+    static int64_t levels[N];
+    static int8_t work[2 * CHANNELS];
+    static fixture f;
+    size_t in_pos = 0, in_size = 0, out_pos = 0;
+    uint32_t c, calls = 0, stops_inside = 0;
+    tc_status st = TC_NEED_INPUT;
+    tc_decoder d;
+    for (c = 0; c < CHANNELS; c++) {
+        places[c] = (c * 7u) % SIZE;
+        negative[c] = (uint8_t)((c * 5u) % 3u == 0u);
+    }
+    random_levels(levels, N, 21, 5);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 2, dims, 0, TC_PREDICT_NONE, 0, 9, 0, places, negative);
+    EXPECT(f.info.payload_size > 113u);
+    expect_peaked_decodes(&f, TC_OK);
+    EXPECT(tc_decoder_init(&d, &f.info) == TC_OK && tc_decoder_set_history(&d, work, sizeof work) == TC_OK);
+    while ((st == TC_NEED_INPUT || st == TC_NEED_OUTPUT) && calls++ < 100000u) {
+        if (st == TC_NEED_INPUT)
+            in_size++;
+        st = tc_decoder_run(&d, payload(&f), &in_pos, in_size, out, &out_pos, out_pos + 1u);
+        if (st == TC_NEED_INPUT && d.peaks_read > 0 && d.peaks_read < CHANNELS) {
+            stops_inside++;
+            EXPECT(out_pos == 0);
+        }
+    }
+    EXPECT(stops_inside > 10u);
+    EXPECT(st == TC_OK && out_pos == N && in_size == f.info.payload_size && memcmp(out, f.expected, N) == 0);
+    /* the same with all the payload but no room for output: the entries
+     * are read, nothing is written */
+    EXPECT(tc_decoder_init(&d, &f.info) == TC_OK && tc_decoder_set_history(&d, work, sizeof work) == TC_OK);
+    in_pos = out_pos = 0;
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, 0) == TC_NEED_OUTPUT);
+    EXPECT(d.peaks_read == CHANNELS && out_pos == 0 && in_pos > 0);
+    EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, N) == TC_OK);
+    EXPECT(out_pos == N && memcmp(out, f.expected, N) == 0);
+}
+
+/* The limits of FORMAT 3.2 reached: 65535 channels of one element (the
+ * payload is 65535 signs, the work memory 131070 bytes), and one channel
+ * of 32768 elements with its peak at the last place (15 bits). */
+static void test_peak_limits(void)
+{
+    static const uint32_t channels[1] = {TC_MAX_PEAK_CHANNELS}, row[2] = {1, TC_MAX_PEAK_CHANNEL_SIZE};
+    static const uint32_t last[1] = {TC_MAX_PEAK_CHANNEL_SIZE - 1u};
+    static const uint8_t minus[1] = {1};
+    static uint32_t places[TC_MAX_PEAK_CHANNELS];
+    static uint8_t negative[TC_MAX_PEAK_CHANNELS];
+    static int64_t levels[TC_MAX_PEAK_CHANNELS + 1];
+    static fixture f;
+    uint32_t i;
+    for (i = 0; i < TC_MAX_PEAK_CHANNELS; i++)
+        negative[i] = (uint8_t)((i * 2654435761u) >> 31);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 1, channels, 0, TC_PREDICT_NONE, 0, 1, 0, places, negative);
+    EXPECT(f.info.work_size == 2u * TC_MAX_PEAK_CHANNELS);
+    expect_peaked_decodes(&f, TC_OK);
+    random_levels(levels, TC_MAX_PEAK_CHANNEL_SIZE, 77, 3);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 2, row, 0, TC_PREDICT_NONE, 0, 4, 0, last, minus);
+    EXPECT(f.expected[TC_MAX_PEAK_CHANNEL_SIZE - 1u] == (uint8_t)-4);
+    expect_peaked_decodes(&f, TC_OK);
+}
+
+/* A peaked tensor needs 2 bytes per channel after the ring (FORMAT 5.9):
+ * one byte less is TC_ERR_HISTORY from tc_decode_tensor and
+ * tc_decoder_set_history, and a run without them is refused before it
+ * consumes or writes anything. */
+static void test_peak_work_memory(void)
+{
+    static const uint32_t dims[2] = {6, 20}, places[6] = {0, 5, 19, 3, 3, 11};
+    static const uint8_t negative[6] = {0, 1, 0, 1, 1, 0};
+    static int8_t work[64];
+    static fixture f;
+    int64_t levels[120];
+    uint8_t out[120], untouched[120];
+    size_t in_pos = 0, out_pos = 0;
+    tc_decoder d;
+    uint8_t prediction;
+    for (prediction = TC_PREDICT_NONE; prediction <= TC_PREDICT_SCALE; prediction += TC_PREDICT_SCALE) {
+        uint32_t history = prediction == TC_PREDICT_SCALE ? 20u : 0u, need = history + 12u;
+        random_levels(levels, 120, 31, 40);
+        make_peaked(&f, TC_DTYPE_INT8, levels, 2, dims, 0, prediction, history, 60, 0, places, negative);
+        EXPECT(f.info.work_size == need);
+        memset(untouched, 0xEE, sizeof untouched);
+        memcpy(out, untouched, sizeof out);
+        memset(work, 0x44, sizeof work);
+        EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, work, need - 1u) ==
+               TC_ERR_HISTORY);
+        EXPECT(tc_decode_tensor(&f.stream, &f.info, &whole_decoder, out, sizeof out, NULL, 0) == TC_ERR_HISTORY);
+        EXPECT(memcmp(out, untouched, sizeof out) == 0 && work[0] == 0x44 && work[need - 2u] == 0x44);
+        EXPECT(tc_decoder_init(&d, &f.info) == TC_OK);
+        EXPECT(tc_decoder_set_history(&d, work, need - 1u) == TC_ERR_HISTORY);
+        EXPECT(tc_decoder_set_history(&d, NULL, 0) == TC_ERR_HISTORY);
+        in_pos = out_pos = 0;
+        EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, sizeof out) ==
+               TC_ERR_HISTORY);
+        EXPECT(in_pos == 0 && out_pos == 0 && memcmp(out, untouched, sizeof out) == 0);
+        EXPECT(tc_decoder_set_history(&d, work, need) == TC_OK);
+        EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, sizeof out) == TC_OK);
+        EXPECT(out_pos == sizeof out && memcmp(out, f.expected, sizeof out) == 0 && work[need] == 0x44);
+    }
+}
+
+/* A hand-made tc_tensor_info with peaks must keep the rules of a parsed one
+ * (FORMAT 3.2): tc_decoder_init refuses anything else. */
+static void test_hand_made_peak_info(void)
+{
+    static const uint32_t dims[2] = {4, 6}, places[6] = {0, 1, 2, 3, 3, 2};
+    static const uint8_t negative[6] = {0, 0, 1, 1, 0, 1};
+    static fixture f;
+    int64_t levels[24];
+    tc_tensor_info t;
+    tc_decoder d;
+    random_levels(levels, 24, 12, 9);
+    make_peaked(&f, TC_DTYPE_INT8, levels, 2, dims, 0, TC_PREDICT_NONE, 0, 12, 1, places, negative);
+    t = f.info;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+    t.peak_axis = 2;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.peak_axis = 255;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t = f.info;
+    t.peak = 0; /* an axis without peaks */
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.peak_axis = 0;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+    t = f.info;
+    t.peak = 0x80000001u;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.peak = 0x80000000u;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+    t = f.info;
+    t.prediction = TC_PREDICT_DIFFERENCE;
+    t.history = 6;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.prediction = TC_PREDICT_FACTORS;
+    t.rank = 1;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.prediction = TC_PREDICT_SCALE;
+    t.rank = 0;
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+    t = f.info;
+    t.mode = TC_MODE_DELTA_LOSSLESS; /* peaks are lossless-only */
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t = f.info;
+    t.ndim = 1; /* one dimension, its index 1 beyond it */
+    t.element_count = 4;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t = f.info;
+    t.dims[0] = 0; /* empty */
+    t.element_count = 0;
+    t.payload_size = 0;
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t = f.info;
+    t.dims[1] = TC_MAX_PEAK_CHANNELS + 1u; /* too many channels */
+    t.element_count = 4u * t.dims[1];
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t = f.info;
+    t.dims[0] = TC_MAX_PEAK_CHANNEL_SIZE + 1u; /* channels too large */
+    t.element_count = 6u * t.dims[0];
+    EXPECT(tc_decoder_init(&d, &t) == TC_ERR_ARGUMENT);
+    t.dims[0] = TC_MAX_PEAK_CHANNEL_SIZE;
+    t.element_count = 6u * t.dims[0];
+    EXPECT(tc_decoder_init(&d, &t) == TC_OK);
+}
+
 /* The argument checks accept NULL for an empty buffer, so a caller with
  * nothing to give (or no room) may pass NULL, 0 in the middle of a tensor.
  * Run last: under UBSan a violation ends the program. */
@@ -1447,6 +2071,18 @@ int main(void)
     test_dependent_reconstruction();
     test_dependent_streaming();
     test_float_reconstruction_edges();
+    test_varint_rules();
+    test_offset_varints();
+    test_peak_fields();
+    test_peak_entry_codes();
+    test_peak_axes();
+    test_peak_ends();
+    test_peak_values();
+    test_peaks_with_scale_prediction();
+    test_peaks_resume();
+    test_peak_limits();
+    test_peak_work_memory();
+    test_hand_made_peak_info();
     fflush(stderr);
     test_null_empty_buffers();
     printf("unit: %d checks, %d failures\n", checks, failures);

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""tcdec: decoder for tinycabac weight streams (format 12), for MicroPython and CPython.
+"""tcdec: decoder for tinycabac weight streams (format 13), for MicroPython and CPython.
 
 No dependencies.  The same file runs on MicroPython >= 1.22 and on CPython
 >= 3.8, with a plain-Python arithmetic decoder.  On MicroPython, put
@@ -32,12 +32,15 @@ A stream of a .tflite file gives the file back, for a TFLite Micro port::
 
 Only the header, the directory and about 3 KB of state stay in RAM; the
 payloads are read through a small window (`chunk_size`).  A tensor coded
-with prediction needs info.work_size more bytes while it is decoded: with
-info.prediction 'difference' or 'scale' (FORMAT 5.7) H = info.history, for
-a ring of its last H levels or of its H column activities; with 'factors'
-(FORMAT 5.8) (H + 1) * info.rank, for the int8 factors of its H columns
-and of the row being decoded (H <= 65535, rank <= 64; tinycabac's encoder
-asks for at most 16384 bytes unless told otherwise).  Quantized tensors use the uniform or the dependent quantizer
+with prediction, or with channel peaks, needs info.work_size more bytes
+while it is decoded: with info.prediction 'difference' or 'scale' (FORMAT
+5.7) H = info.history, for a ring of its last H levels or of its H column
+activities; with 'factors' (FORMAT 5.8) (H + 1) * info.rank, for the int8
+factors of its H columns and of the row being decoded (H <= 65535, rank <=
+64); a lossless tensor with info.peak != 0 (FORMAT 5.9) 2 bytes more per
+channel along info.peak_axis, for the place and sign of each channel's
+peak (tinycabac's encoder asks for at most 16384 bytes in all unless told
+otherwise).  Quantized tensors use the uniform or the dependent quantizer
 (info.quantizer 'uniform' or 'dependent', FORMAT 6.2); the dependent one
 carries an 8-state machine from element to element, and from piece to
 piece.  Every failure is a `DecodeError` (a ValueError) subclass with a
@@ -120,7 +123,7 @@ _VIPER = _load_viper_core()
 # True when Decoder objects decode with the viper core by default.
 ACCELERATED = _VIPER is not None
 
-FORMAT_VERSION = 12
+FORMAT_VERSION = 13
 MAGIC = b"TCAB"
 HEADER_SIZE = 20
 MAX_TENSORS = 4096
@@ -131,6 +134,10 @@ MAX_DIRECTORY_SIZE = 0x1000000
 MAX_STEP_COUNT = 65536
 MAX_RANK = 64  # factor prediction (FORMAT 5.8): factors per row
 MAX_FACTOR_SHIFT = 24
+MAX_HISTORY = 65535  # prediction distance H (FORMAT 3.4)
+MAX_PEAK = 0x80000000  # channel peaks (FORMAT 5.9): magnitude P
+MAX_PEAK_CHANNELS = 65535
+MAX_PEAK_CHANNEL_SIZE = 32768
 AXIS_NONE = 0xFF
 # mode code -> name.  The delta modes are updates, decoded in place over the
 # base tensor the receiver already holds (FORMAT 6.3).
@@ -261,12 +268,30 @@ _S_RANK = const(32)  # factor prediction: factors per row R, 0: another kind or 
 _S_FACTOR_SHIFT = const(33)  # factor prediction: the prediction's shift s
 _S_FACTOR_ACTIVITY = const(34)  # the factor values' own activity (FORMAT 5.4)
 _S_FACTORS_LEFT = const(35)  # factor values due before the next element
-_S_PREFIX = const(36)  # 16 sets x 4 contexts x (fast, slow)
-_S_SUFFIX = const(164)  # 15 sets x 2 x 3 contexts x (fast, slow)
-_S_SIGN = const(344)  # 12 contexts x (fast, slow)
-_S_CONTEXT_END = const(368)
-_S_CRC_TABLE = const(368)  # 256 words, built once per state array
-_S_SIZE = const(624)
+# Channel peaks (FORMAT 5.9).  The elements run in blocks of `inner` (one
+# channel's, C order); the peak entries go to the working memory after the
+# H ring bytes, 2 bytes a channel: place | negative << 15.  The core stops
+# its usual work only when `left` reaches _S_PEAK_NEXT: there it reads the
+# entries (one per pass, with the input check of a value), then emits each
+# peak and looks ahead, block by block, for the next one.
+_S_PEAK = const(36)  # the peaks' magnitude P, 0: none
+_S_PEAK_NEXT = const(37)  # `left` at the next peak element (or entry); 0: none, never met
+_S_PEAK_ENTRIES = const(38)  # peak entries still to read from the payload
+_S_PEAKS_LEFT = const(39)  # peaks that the look-ahead has still to find
+_S_PEAK_NEGATIVE = const(40)  # the sign of the next peak
+_S_PEAK_CHANNELS = const(41)  # C
+_S_PEAK_INNER = const(42)  # elements per block: the product of the dims after the peak axis
+_S_PEAK_CHANNEL_SIZE = const(43)  # elements per channel n
+_S_PEAK_BITS = const(44)  # floor(log2 n): the places' short code length
+_S_PEAK_CHANNEL = const(45)  # look-ahead: the channel of the next block to look at
+_S_PEAK_BASE = const(46)  # ... the block's first place in its channel
+_S_PEAK_BLOCK_LEFT = const(47)  # ... and `left` at its first element
+_S_PREFIX = const(48)  # 16 sets x 4 contexts x (fast, slow)
+_S_SUFFIX = const(176)  # 15 sets x 2 x 3 contexts x (fast, slow)
+_S_SIGN = const(356)  # 12 contexts x (fast, slow)
+_S_CONTEXT_END = const(380)
+_S_CRC_TABLE = const(380)  # 256 words, built once per state array
+_S_SIZE = const(636)
 
 # Return codes of the core.  Negative: corrupt payload.
 _DONE = const(0)
@@ -303,6 +328,22 @@ _FACTOR_ACTIVITY = const(48)
 # elements (never read).
 _NO_HISTORY = bytearray(0)
 
+# FORMAT 5.2: where context number i (5.3: prefix, suffix, sign, in C
+# order) starts, both estimates INIT[i] * 128; the 166 entries of INIT.
+_CONTEXT_INIT = (
+    b"\xc0\xab\x80\x80\xcd\xc0\x80\x80\xd1\xcd\x80\x80\x94\x9d\x87\x2d"
+    b"\x99\x96\x80\x46\x96\x97\x91\x7d\xaa\xbb\xaa\x6a\x9f\x88\x70\x76"
+    b"\x89\x90\x99\xfe\xb4\xfe\x80\x80\xfe\x80\x80\x80\x80\x80\x80\x80"
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+    b"\x84\x80\x80\x9d\x80\x80\x92\x61\x96\x9f\x8e\x8f\x96\x74\x95\xa9"
+    b"\x95\x9d\x97\x7e\x91\x94\x8e\x87\x8f\x86\x8b\x89\x92\x78\x93\x7e"
+    b"\x8e\x90\x92\x63\x57\x84\x4e\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\xca\x8e\xb5\x80\x81"
+    b"\x82\x84\x81\x81\x84\x93"
+)
+
 # FORMAT 5.6: one value never needs more input than this.
 _MAX_VALUE_INPUT = const(64)
 _KEEP = const(64)  # window bytes reserved for the unread rest of a refill
@@ -324,8 +365,8 @@ _MAX_ELEMENTS_PER_BYTE = const(1300)
 
 
 def _prepare_plain(st):
-    for i in range(_S_PREFIX, _S_CONTEXT_END):
-        st[i] = 16384
+    for i in range(_S_CONTEXT_END - _S_PREFIX):
+        st[_S_PREFIX + i] = _CONTEXT_INIT[i >> 1] << 7  # FORMAT 5.2: fast and slow alike
     if st[_S_CRC_TABLE + 1]:
         return
     for n in range(256):
@@ -372,6 +413,7 @@ def _run_plain(st, aux, src, dst, ring):
     factor_activity = st[_S_FACTOR_ACTIVITY]
     factors_left = st[_S_FACTORS_LEFT]
     qstate = st[_S_QUANTIZER_STATE]
+    peak_next = st[_S_PEAK_NEXT]
     pack_format = _PACK_FORMATS[esize]
     out_mask = (1 << (8 * esize)) - 1
     status = _DONE
@@ -421,6 +463,55 @@ def _run_plain(st, aux, src, dst, ring):
         if oend - opos < esize:
             status = _NEED_OUTPUT
             break
+        if left == peak_next:  # FORMAT 5.9, see tcdec_viper.run: a peak entry, or a peak
+            entries = st[_S_PEAK_ENTRIES]
+            if entries:
+                if guarded and limit - pos < _MAX_VALUE_INPUT:
+                    status = _NEED_INPUT
+                    break
+                size = st[_S_PEAK_CHANNEL_SIZE]
+                bits = st[_S_PEAK_BITS]
+                place = 0
+                for _ in range(bits):
+                    place = (place << 1) | bypass_bin()
+                short = (2 << bits) - size
+                if place >= short:  # truncated binary: one more bin
+                    place = 2 * place + bypass_bin() - short
+                place |= bypass_bin() << 15  # the sign
+                at = history + 2 * (st[_S_PEAK_CHANNELS] - entries)
+                ring[at] = place & 0xFF
+                ring[at + 1] = place >> 8
+                st[_S_PEAK_ENTRIES] = entries - 1
+                if overrun:
+                    status = _ERR_OVERRUN
+                    break
+                if entries > 1:
+                    continue
+                peak_next = _next_peak(st, ring, history)
+                continue
+            m = st[_S_PEAK]
+            if st[_S_PEAK_NEGATIVE]:
+                if m < st[_S_NEG_MIN] or m > st[_S_NEG_MAX]:
+                    status = _ERR_RANGE
+                    break
+                value = (st[_S_OFFSET] - m) & 0xFFFFFFFF
+            else:
+                if m < st[_S_POS_MIN] or m > st[_S_POS_MAX]:
+                    status = _ERR_RANGE
+                    break
+                value = (st[_S_OFFSET] + m) & 0xFFFFFFFF
+            if history:  # scale prediction: the column stays, the ring moves on
+                slot += 1
+                if slot == history:
+                    slot = 0
+            peak_next = _next_peak(st, ring, history)
+            pack_into(pack_format, dst, opos, value & out_mask)
+            for _ in range(esize):
+                crc = (crc >> 8) ^ st[_S_CRC_TABLE + ((crc ^ value) & 0xFF)]
+                value >>= 8
+            opos += esize
+            left -= 1
+            continue
         if guarded and limit - pos < _MAX_VALUE_INPUT:
             status = _NEED_INPUT
             break
@@ -579,7 +670,42 @@ def _run_plain(st, aux, src, dst, ring):
     st[_S_FACTOR_ACTIVITY] = factor_activity
     st[_S_FACTORS_LEFT] = factors_left
     st[_S_QUANTIZER_STATE] = qstate
+    st[_S_PEAK_NEXT] = peak_next
     return status
+
+
+def _next_peak(st, ring, history):
+    """FORMAT 5.9: `left` at the next peak element, 0 if none is left (the
+    same look-ahead as tcdec_viper.run's).  Blocks of `inner` elements, each
+    of one channel, are looked at in element order from where the last look
+    stopped; a block holds its channel's peak when the peak's place lies in
+    it, and every channel's peak lies in one block."""
+    found = st[_S_PEAKS_LEFT]
+    if not found:
+        return 0
+    channels = st[_S_PEAK_CHANNELS]
+    inner = st[_S_PEAK_INNER]
+    channel = st[_S_PEAK_CHANNEL]
+    base = st[_S_PEAK_BASE]
+    block_left = st[_S_PEAK_BLOCK_LEFT]
+    peak_next = 0
+    while not peak_next:
+        at = history + 2 * channel
+        high = ring[at + 1]
+        place = (ring[at] | ((high & 0x7F) << 8)) - base
+        if 0 <= place < inner:
+            peak_next = block_left - place
+            st[_S_PEAK_NEGATIVE] = high >> 7
+        block_left -= inner
+        channel += 1
+        if channel == channels:
+            channel = 0
+            base += inner
+    st[_S_PEAKS_LEFT] = found - 1
+    st[_S_PEAK_CHANNEL] = channel
+    st[_S_PEAK_BASE] = base
+    st[_S_PEAK_BLOCK_LEFT] = block_left  # 0 past the last block
+    return peak_next
 
 
 def _factor_prediction(ring, row_at, column_at, rank, shift):
@@ -885,8 +1011,10 @@ TensorInfo = namedtuple(
         "history",  # prediction distance (row length) H, 0 with no prediction
         "rank",  # factor prediction: factors per row, 1..64; else 0
         "factor_shift",  # factor prediction: the prediction's shift, 0..24; else 0
-        "work_size",  # bytes decoding needs for the prediction: H, or (H + 1) * rank with factors
+        "work_size",  # working memory: H, or (H + 1) * rank with factors; 2 bytes more per peak channel
         "offset",  # lossless: value = level + offset
+        "peak",  # lossless: the channel peaks' magnitude P (FORMAT 5.9), 0 for none
+        "peak_axis",  # ... and the axis of their channels; None without peaks
         "axis",  # quantized: channel axis of per-channel steps, or None
         "quantizer",  # quantized: QUANTIZERS 'uniform' or 'dependent' (FORMAT 6.2); None for lossless modes
         "step_count",  # quantized: number of steps (Decoder.steps() lists them)
@@ -910,6 +1038,36 @@ def _need(at, stop, count, index):
         raise _entry_error(index, "entry runs past the end of the directory")
 
 
+def _varint(head, at, stop, index, field):
+    """The varint at head[at:] (FORMAT 2) and its length in bytes, as
+    value << 3 | length: one int, not a tuple, so that parsing an entry
+    allocates nothing (on a 32-bit port, values from 2**27 on are long ints
+    as u32 fields from 2**30 on were).  LEB128 of at most 5 bytes, the
+    fifth at most 0x0F, not ending in a 0x00 byte after the first; else a
+    reserved field, as is one running past the entry's end.  Its field's
+    own limit is the caller's to check."""
+    value = 0
+    shift = 0
+    while at < stop:
+        byte = head[at]
+        at += 1
+        if byte < 0x80:
+            if shift == 0:
+                return (byte << 3) | 1  # the common case
+            if byte == 0:
+                raise _entry_error(index, "%s is a varint ending in a 0x00 byte" % field)
+            if shift == 28 and byte > 0x0F:
+                break
+            return ((value | (byte << shift)) << 3) | (shift // 7 + 1)
+        if shift == 28:
+            break
+        value |= (byte & 0x7F) << shift
+        shift += 7
+    else:
+        raise _entry_error(index, "entry runs past the end of the directory")
+    raise _entry_error(index, "%s is a varint of more than 32 bits" % field)
+
+
 def _entry_name(head, at, index):
     try:
         return bytes(head[at + 1 : at + 1 + head[at]]).decode("utf-8")
@@ -919,11 +1077,12 @@ def _entry_name(head, at, index):
 
 def _parse_entry(head, at, stop, payload_base, index, build=True):
     """Parse the entry at head[at:] (FORMAT 3.2); returns (TensorInfo, next
-    offset).  Checks follow the C decoder's order so both report the same
-    error.  `payload_base` is the stream offset of the payload area.  With
-    `build` False (opening the stream) the entry is only checked: its name
-    is checked later (FORMAT 7), and no TensorInfo is made (None), which
-    spares the heap about 300 bytes an entry."""
+    offset).  Checks follow FORMAT 7's order, field by field, so that the
+    C decoder and tcdec report the same error.  `payload_base` is the
+    stream offset of the payload area.  With `build` False (opening the
+    stream) the entry is only checked: its name is checked later (FORMAT
+    7), and no TensorInfo is made (None), which spares the heap about 300
+    bytes an entry."""
 
     payload_area_size = _u32(head, 12)
     _need(at, stop, 1, index)
@@ -939,13 +1098,11 @@ def _parse_entry(head, at, stop, payload_base, index, build=True):
     at += 4
     history = rank = factor_shift = 0
     if prediction != 0:  # any non-zero kind, reserved ones too, has a history field
-        _need(at, stop, 2, index)
-        history = _u16(head, at)
-        at += 2
-    if prediction == _FACTORS:  # FORMAT 5.8: and factors their rank and shift
-        _need(at, stop, 2, index)
-        rank, factor_shift = head[at], head[at + 1]
-        at += 2
+        history = _varint(head, at, stop, index, "history")
+        at += history & 7
+        history >>= 3
+    # FORMAT 7, field by field: the fields before `history` first, then its
+    # value (0 is reserved, above 65535 a limit), then rank and shift
     if code not in DTYPES or mode > 3:
         raise _entry_error(index, "reserved dtype %d or mode %d" % (code, mode))
     quantized = mode & 1
@@ -955,19 +1112,25 @@ def _parse_entry(head, at, stop, payload_base, index, build=True):
         raise _entry_error(index, "reserved prediction %d" % prediction)
     if history == 0 and prediction != 0:
         raise _entry_error(index, "%s prediction with history 0" % PREDICTIONS[prediction])
-    if prediction == _FACTORS and not (1 <= rank <= MAX_RANK and factor_shift <= MAX_FACTOR_SHIFT):
-        raise _entry_error(index, "reserved factor rank %d or shift %d" % (rank, factor_shift))
+    if history > MAX_HISTORY:
+        raise LimitError("directory entry #%d: history %d (at most %d)" % (index, history, MAX_HISTORY))
+    if prediction == _FACTORS:  # FORMAT 5.8: and factors their rank and shift
+        _need(at, stop, 2, index)
+        rank, factor_shift = head[at], head[at + 1]
+        at += 2
+        if not (1 <= rank <= MAX_RANK and factor_shift <= MAX_FACTOR_SHIFT):
+            raise _entry_error(index, "reserved factor rank %d or shift %d" % (rank, factor_shift))
     dtype, typecode, itemsize = DTYPES[code]
     _need(at, stop, 1, index)
     ndim = head[at]
     at += 1
     if ndim > MAX_NDIM:
         raise LimitError("directory entry #%d: %d dimensions (at most %d)" % (index, ndim, MAX_NDIM))
-    _need(at, stop, 4 * ndim, index)
     shape = []
     for _ in range(ndim):
-        dim = _u32(head, at)
-        at += 4
+        dim = _varint(head, at, stop, index, "a dimension")
+        at += dim & 7
+        dim >>= 3
         if dim > MAX_ELEMENTS:
             raise LimitError("directory entry #%d: a dimension over 2**31 - 1" % index)
         shape.append(dim)
@@ -977,12 +1140,25 @@ def _parse_entry(head, at, stop, payload_base, index, build=True):
             raise LimitError("directory entry #%d: more than 2**31 - 1 elements" % index)
         size *= dim
     offset, axis, quantizer, step_count, steps_at, base_crc = 0, None, None, 0, 0, None
+    peak, peak_axis, channels = 0, None, 0
     if mode == 0:
-        _need(at, stop, 4, index)
-        offset = _u32(head, at)
-        if offset >= 0x80000000:
-            offset -= 0x100000000
-        at += 4
+        offset = _varint(head, at, stop, index, "offset")
+        at += offset & 7
+        offset >>= 3
+        offset = (offset >> 1) ^ -(offset & 1)  # zigzag (FORMAT 2): 0, 1, 2, 3 are 0, -1, 1, -2
+        peak = _varint(head, at, stop, index, "peak")
+        at += peak & 7
+        peak >>= 3
+        if peak > MAX_PEAK:
+            raise LimitError("directory entry #%d: peak magnitude %d (at most 2**31)" % (index, peak))
+        if peak:  # FORMAT 5.9
+            if prediction not in (0, 2):
+                raise _entry_error(index, "channel peaks with %s prediction" % PREDICTIONS[prediction])
+            _need(at, stop, 1, index)
+            peak_axis = head[at]
+            at += 1
+            _check_peaks(shape, size, peak_axis, index)
+            channels = shape[peak_axis]
     elif quantized:
         _need(at, stop, 2, index)
         axis, quantizer = head[at], head[at + 1]
@@ -1007,11 +1183,15 @@ def _parse_entry(head, at, stop, payload_base, index, build=True):
         _need(at, stop, 4, index)
         base_crc = _u32(head, at)
         at += 4
-    _need(at, stop, 12, index)
-    payload_offset = _u32(head, at)
-    payload_size = _u32(head, at + 4)
-    crc = _u32(head, at + 8)
-    at += 12
+    payload_offset = _varint(head, at, stop, index, "payload_offset")
+    at += payload_offset & 7
+    payload_offset >>= 3
+    payload_size = _varint(head, at, stop, index, "payload_size")
+    at += payload_size & 7
+    payload_size >>= 3
+    _need(at, stop, 4, index)
+    crc = _u32(head, at)
+    at += 4
     if payload_offset > payload_area_size or payload_size > payload_area_size - payload_offset:
         raise _entry_error(index, "payload lies outside the payload area")
     if (size == 0) != (payload_size == 0):
@@ -1021,10 +1201,35 @@ def _parse_entry(head, at, stop, payload_base, index, build=True):
     info = TensorInfo(
         index, name, dtype, typecode, itemsize, tuple(shape), size, size * itemsize,
         MODES[mode], initial_activity, PREDICTIONS[prediction], history, rank, factor_shift,
-        (history + 1) * rank if rank else history, offset, axis, quantizer, step_count, steps_at,
-        payload_base + payload_offset, payload_size, crc, base_crc,
+        (history + 1) * rank if rank else history + 2 * channels, offset, peak, peak_axis, axis, quantizer,
+        step_count, steps_at, payload_base + payload_offset, payload_size, crc, base_crc,
     )
     return info, at
+
+
+def _check_peaks(shape, size, axis, index):
+    """The channels of a lossless entry with peaks (FORMAT 3.2, 5.9), in the
+    C decoder's order: reserved values before limits."""
+    if axis >= len(shape):
+        raise _entry_error(index, "peak axis %d out of range for %d dimensions" % (axis, len(shape)))
+    if size == 0:  # channels of 0 elements
+        raise _entry_error(index, "channel peaks in a tensor without elements")
+    channels = shape[axis]
+    if channels > MAX_PEAK_CHANNELS:
+        raise LimitError("directory entry #%d: %d peak channels (at most %d)" % (index, channels, MAX_PEAK_CHANNELS))
+    channel_size = size // channels
+    if channel_size > MAX_PEAK_CHANNEL_SIZE:
+        raise LimitError("directory entry #%d: peak channels of %d elements (at most %d)"
+                         % (index, channel_size, MAX_PEAK_CHANNEL_SIZE))  # fmt: skip
+
+
+def _peak_layout(info):
+    """(C, inner, channel size) of a tensor with channel peaks (FORMAT 5.9)."""
+    channels = info.shape[info.peak_axis]
+    inner = 1
+    for dim in info.shape[info.peak_axis + 1 :]:
+        inner *= dim
+    return channels, inner, info.size // channels
 
 
 def _inner_size(info):
@@ -1114,13 +1319,15 @@ class TensorReader:
         # scale prediction the activities of the H columns, starting at the
         # initial activity.  FORMAT 5.8: B (H * rank int8s), then the current
         # row's A (rank), decoded into it before the elements that use them.
+        # FORMAT 5.9: with channel peaks, after the ring's H bytes (if any), 2
+        # bytes per channel for the place and the sign of its peak.
         # An empty tensor decodes nothing, so it needs none.
         self._ring = bytearray(info.work_size) if info.work_size and info.size else _NO_HISTORY
         if info.prediction == "scale" and info.size:
             for i in range(info.history):
                 self._ring[i] = info.initial_activity
         # read(), read_into() and chunks() reuse the decoder's state array
-        # (2.4 KB); readers from open() own theirs and may interleave.
+        # (2.5 KB); readers from open() own theirs and may interleave.
         self._decoder = decoder if shared else None
         if shared:
             decoder._state_user = self
@@ -1138,6 +1345,16 @@ class TensorReader:
         st[_S_FACTOR_SHIFT] = info.factor_shift
         st[_S_FACTOR_ACTIVITY] = _FACTOR_ACTIVITY
         st[_S_FACTORS_LEFT] = info.work_size if info.rank else 0  # B, then the first row's A
+        peak = st[_S_PEAK] = info.peak
+        st[_S_PEAK_NEXT] = 0  # never met: no peaks
+        if peak:  # FORMAT 5.9: the entries first, at the first element, then the peaks
+            channels, inner, channel_size = _peak_layout(info)
+            st[_S_PEAK_NEXT] = st[_S_PEAK_BLOCK_LEFT] = info.size
+            st[_S_PEAK_ENTRIES] = st[_S_PEAKS_LEFT] = st[_S_PEAK_CHANNELS] = channels
+            st[_S_PEAK_INNER] = inner
+            st[_S_PEAK_CHANNEL_SIZE] = channel_size
+            st[_S_PEAK_BITS] = _bit_length(channel_size) - 1
+            st[_S_PEAK_CHANNEL] = st[_S_PEAK_BASE] = 0
         st[_S_RANGE] = 0xFFFFFFFF
         st[_S_CODE] = 0
         st[_S_QUANTIZED] = 1 + QUANTIZERS.index(info.quantizer) if info.quantizer else 0
@@ -1363,6 +1580,8 @@ class Decoder:
         source = self._source
         if source.in_place or len(head) < HEADER_SIZE:
             return head
+        if source.size is not None and source.size - HEADER_SIZE < directory_size:
+            return head  # truncated (the caller says so): a read of the size claimed would allocate it first
         return head + source.read_head(directory_size)
 
     def __len__(self):

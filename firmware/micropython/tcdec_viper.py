@@ -56,11 +56,29 @@ _S_RANK = const(32)  # factor prediction: factors per row R, 0: another kind or 
 _S_FACTOR_SHIFT = const(33)  # factor prediction: the prediction's shift s
 _S_FACTOR_ACTIVITY = const(34)  # the factor values' own activity (FORMAT 5.4)
 _S_FACTORS_LEFT = const(35)  # factor values due before the next element
-_S_PREFIX = const(36)  # 16 sets x 4 contexts x (fast, slow)
-_S_SUFFIX = const(164)  # 15 sets x 2 x 3 contexts x (fast, slow)
-_S_SIGN = const(344)  # 12 contexts x (fast, slow)
-_S_CONTEXT_END = const(368)
-_S_CRC_TABLE = const(368)  # 256 words, built once per state array
+# Channel peaks (FORMAT 5.9).  The elements run in blocks of `inner` (one
+# channel's, C order); the peak entries go to the working memory after the
+# H ring bytes, 2 bytes a channel: place | negative << 15.  The core stops
+# its usual work only when `left` reaches _S_PEAK_NEXT: there it reads the
+# entries (one per pass, with the input check of a value), then emits each
+# peak and looks ahead, block by block, for the next one.
+_S_PEAK = const(36)  # the peaks' magnitude P, 0: none
+_S_PEAK_NEXT = const(37)  # `left` at the next peak element (or entry); 0: none, never met
+_S_PEAK_ENTRIES = const(38)  # peak entries still to read from the payload
+_S_PEAKS_LEFT = const(39)  # peaks that the look-ahead has still to find
+_S_PEAK_NEGATIVE = const(40)  # the sign of the next peak
+_S_PEAK_CHANNELS = const(41)  # C
+_S_PEAK_INNER = const(42)  # elements per block: the product of the dims after the peak axis
+_S_PEAK_CHANNEL_SIZE = const(43)  # elements per channel n
+_S_PEAK_BITS = const(44)  # floor(log2 n): the places' short code length
+_S_PEAK_CHANNEL = const(45)  # look-ahead: the channel of the next block to look at
+_S_PEAK_BASE = const(46)  # ... the block's first place in its channel
+_S_PEAK_BLOCK_LEFT = const(47)  # ... and `left` at its first element
+_S_PREFIX = const(48)  # 16 sets x 4 contexts x (fast, slow)
+_S_SUFFIX = const(176)  # 15 sets x 2 x 3 contexts x (fast, slow)
+_S_SIGN = const(356)  # 12 contexts x (fast, slow)
+_S_CONTEXT_END = const(380)
+_S_CRC_TABLE = const(380)  # 256 words, built once per state array
 _DONE = const(0)
 _NEED_INPUT = const(1)
 _NEED_OUTPUT = const(2)
@@ -76,12 +94,29 @@ _DEPENDENT = const(2)  # _S_QUANTIZED of the dependent quantizer
 _STATE_PARITY = const(0x96)
 _MAX_VALUE_INPUT = const(64)
 
+# FORMAT 5.2: where context number i (5.3: prefix, suffix, sign, in C
+# order) starts, both estimates INIT[i] * 128; the 166 entries of INIT.
+_CONTEXT_INIT = (
+    b"\xc0\xab\x80\x80\xcd\xc0\x80\x80\xd1\xcd\x80\x80\x94\x9d\x87\x2d"
+    b"\x99\x96\x80\x46\x96\x97\x91\x7d\xaa\xbb\xaa\x6a\x9f\x88\x70\x76"
+    b"\x89\x90\x99\xfe\xb4\xfe\x80\x80\xfe\x80\x80\x80\x80\x80\x80\x80"
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+    b"\x84\x80\x80\x9d\x80\x80\x92\x61\x96\x9f\x8e\x8f\x96\x74\x95\xa9"
+    b"\x95\x9d\x97\x7e\x91\x94\x8e\x87\x8f\x86\x8b\x89\x92\x78\x93\x7e"
+    b"\x8e\x90\x92\x63\x57\x84\x4e\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+    b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\xca\x8e\xb5\x80\x81"
+    b"\x82\x84\x81\x81\x84\x93"
+)
+
 
 @micropython.viper
 def prepare(st: ptr32):
-    i = _S_PREFIX
-    while i < _S_CONTEXT_END:
-        st[i] = 16384  # P(0) = 1/2 (FORMAT 5.2)
+    init = ptr8(_CONTEXT_INIT)
+    i = 0
+    while i < _S_CONTEXT_END - _S_PREFIX:
+        st[_S_PREFIX + i] = uint(init[i >> 1]) << 7  # FORMAT 5.2: fast and slow alike
         i += 1
     if st[_S_CRC_TABLE + 1] != 0:
         return
@@ -145,12 +180,125 @@ def run(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8, ring: ptr8) -> int:
     factor_activity = uint(st[_S_FACTOR_ACTIVITY])
     factors_left = int(st[_S_FACTORS_LEFT])
     qstate = int(st[_S_QUANTIZER_STATE])
+    peak_next = int(st[_S_PEAK_NEXT])
     overrun = 0
     status = _DONE
     while left > 0:
         if oend - opos < esize:
             status = _NEED_OUTPUT
             break
+        if left == peak_next:
+            # FORMAT 5.9, channel peaks: never met without them (0).
+            # Before the first element, the entries: one per pass, each
+            # checked for input like a value (it reads 17 bypass bins at
+            # most).  Then each peak element, whose level is +-P: nothing
+            # decoded, no context, activity or sign moved; the scale ring
+            # moves on past its slot, unchanged.
+            peak_entries = int(st[_S_PEAK_ENTRIES])
+            peak_value = uint(0)
+            peak_emit = 0
+            if peak_entries != 0:
+                if guarded and limit - pos < _MAX_VALUE_INPUT:
+                    status = _NEED_INPUT
+                    break
+                # the place in the channel's n elements as a truncated
+                # binary code, k = floor(log2 n) bins, one more for the
+                # places from u = 2**(k + 1) - n on; then the sign bin
+                peak_bits = int(st[_S_PEAK_BITS])
+                peak_short = (2 << peak_bits) - int(st[_S_PEAK_CHANNEL_SIZE])
+                peak_count = peak_bits + 1
+                peak_code = 0
+                peak_j = 0
+                while peak_j < peak_count:
+                    rng = rng >> 1
+                    peak_code = peak_code << 1
+                    if code >= rng:
+                        code = code - rng
+                        peak_code = peak_code | 1
+                    while rng < uint(0x1000000):
+                        rng = rng << 8
+                        code = (code << 8) & mask
+                        if pos < limit:
+                            code = code | uint(src[pos])
+                            pos += 1
+                        else:
+                            overrun = 1
+                    peak_j += 1
+                    if peak_j == peak_bits and peak_code >= peak_short:
+                        peak_count += 1
+                peak_place = peak_code >> 1
+                if peak_count > peak_bits + 1:
+                    peak_place = peak_place - peak_short
+                # 2 bytes a channel after the ring: place | negative << 15
+                peak_at = history + 2 * (int(st[_S_PEAK_CHANNELS]) - peak_entries)
+                ring[peak_at] = peak_place & 0xFF
+                ring[peak_at + 1] = (peak_place >> 8) | ((peak_code & 1) << 7)
+                peak_entries -= 1
+                st[_S_PEAK_ENTRIES] = peak_entries
+                if overrun:
+                    status = _ERR_OVERRUN
+                    break
+                if peak_entries != 0:
+                    continue
+            else:
+                peak_emit = 1
+                m = uint(st[_S_PEAK])
+                if int(st[_S_PEAK_NEGATIVE]):
+                    if m < neg_min or m > neg_max:
+                        status = _ERR_RANGE
+                        break
+                    peak_value = (offset - m) & mask
+                else:
+                    if m < pos_min or m > pos_max:
+                        status = _ERR_RANGE
+                        break
+                    peak_value = (offset + m) & mask
+                if history != 0:
+                    slot += 1
+                    if slot == history:
+                        slot = 0
+            # The next peak, 0 if none is left: blocks of `inner`
+            # elements, each of one channel, looked at in element order
+            # from where the last look stopped.  A block holds its
+            # channel's peak when the place lies in it; every peak lies in
+            # one block, so the walk ends, and over the tensor it passes
+            # each block once.
+            peak_next = 0
+            peaks_left = int(st[_S_PEAKS_LEFT])
+            if peaks_left != 0:
+                peak_inner = int(st[_S_PEAK_INNER])
+                peak_channels = int(st[_S_PEAK_CHANNELS])
+                peak_channel = int(st[_S_PEAK_CHANNEL])
+                peak_base = int(st[_S_PEAK_BASE])
+                peak_block_left = int(st[_S_PEAK_BLOCK_LEFT])
+                while peak_next == 0:
+                    peak_at = history + 2 * peak_channel
+                    peak_high = int(ring[peak_at + 1])
+                    peak_place = (int(ring[peak_at]) | ((peak_high & 0x7F) << 8)) - peak_base
+                    if peak_place >= 0 and peak_place < peak_inner:
+                        peak_next = peak_block_left - peak_place
+                        st[_S_PEAK_NEGATIVE] = peak_high >> 7
+                    peak_block_left -= peak_inner
+                    peak_channel += 1
+                    if peak_channel == peak_channels:
+                        peak_channel = 0
+                        peak_base += peak_inner
+                st[_S_PEAKS_LEFT] = peaks_left - 1
+                st[_S_PEAK_CHANNEL] = peak_channel
+                st[_S_PEAK_BASE] = peak_base
+                st[_S_PEAK_BLOCK_LEFT] = peak_block_left
+            if peak_emit == 0:
+                continue  # the last entry read: the peaks come with the elements
+            i = 0
+            while i < esize:
+                byte = peak_value & 0xFF
+                dst[opos] = byte
+                crc = (crc >> 8) ^ uint(st[_S_CRC_TABLE + int((crc ^ byte) & 0xFF)])
+                peak_value = peak_value >> 8
+                opos += 1
+                i += 1
+            left -= 1
+            continue
         if guarded and limit - pos < _MAX_VALUE_INPUT:
             status = _NEED_INPUT
             break
@@ -563,4 +711,5 @@ def run(st: ptr32, aux: ptr8, src: ptr8, dst: ptr8, ring: ptr8) -> int:
     st[_S_FACTOR_ACTIVITY] = factor_activity
     st[_S_FACTORS_LEFT] = factors_left
     st[_S_QUANTIZER_STATE] = qstate
+    st[_S_PEAK_NEXT] = peak_next
     return status

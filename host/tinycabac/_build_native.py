@@ -16,7 +16,7 @@ typedef struct {
     const uint8_t *name; uint32_t name_len;
     uint8_t dtype; uint8_t mode; uint8_t ndim; uint8_t element_size; uint8_t initial_activity;
     uint8_t prediction; uint32_t history; uint8_t rank; uint8_t factor_shift; uint32_t work_size;
-    uint32_t dims[8]; uint32_t element_count; int32_t offset;
+    uint32_t dims[8]; uint32_t element_count; int32_t offset; uint32_t peak; uint8_t peak_axis;
     uint8_t axis; uint8_t quantizer; uint32_t step_count; const uint8_t *steps;
     uint32_t payload_offset; uint32_t payload_size; uint32_t crc32; uint32_t base_crc32;
 } tc_tensor_info;
@@ -43,13 +43,15 @@ int tc_tflite_rebuild(tc_stream *s, tc_decoder *decoder, int8_t *history, size_t
                       uint8_t *places, size_t places_size, uint8_t *model, size_t model_size);
 
 size_t tce_max_payload_size(size_t n);
+typedef struct { uint32_t value; uint32_t bits; } tce_field;
 int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
-                          uint8_t *out, size_t out_capacity, size_t *bad_index);
+                          const tce_field *preamble, size_t preamble_count, uint8_t *out, size_t out_capacity,
+                          size_t *bad_index);
 int64_t tce_encode_factored(const int64_t *levels, size_t n, size_t history, const int8_t *row_factors,
                             const int8_t *column_factors, unsigned rank, unsigned shift, unsigned initial_activity,
                             uint8_t *out, size_t out_capacity, size_t *bad_index);
-void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsigned initial_activity,
-                           uint8_t *columns);
+void tce_column_activities(const int64_t *levels, const uint8_t *peaks, size_t n, size_t history,
+                           unsigned initial_activity, uint8_t *columns);
 uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance);
 double tce_estimate_bits(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity);
 double tce_rdoq(const double *weights, size_t n, const double *steps, size_t channels,

@@ -109,11 +109,13 @@ def _encode_options(args, model) -> dict:
 
 
 def _prediction_text(t) -> str:
-    """diff:H, scale:H, or factors:HxRANK (FORMAT 5.7, 5.8); - for none."""
+    """diff:H, scale:H, or factors:HxRANK (FORMAT 5.7, 5.8); - for none;
+    "+peaks" when the channel peaks are sent as positions (5.9)."""
     if t.prediction == "factors":
         return f"factors:{t.history}x{t.rank}"
     short = {"difference": "diff", "scale": "scale"}
-    return f"{short[t.prediction]}:{t.history}" if t.history else "-"
+    text = f"{short[t.prediction]}:{t.history}" if t.history else "-"
+    return text if not t.peak else "peaks" if text == "-" else text + "+peaks"
 
 
 def _mode_text(t) -> str:
@@ -292,7 +294,7 @@ def _tensor_json(t: codec.TensorSummary, snr: float | None) -> dict:
     entry = {
         "name": t.name, "dtype": t.dtype, "shape": list(t.shape), "elements": t.elements,
         "mode": t.mode, "quantizer": t.quantizer, "prediction": t.prediction, "history": t.history,
-        "rank": t.rank, "work_bytes": t.work_size, "payload_bytes": t.payload_bytes, "original_bytes": t.original_bytes,
+        "rank": t.rank, "peak": t.peak, "peak_axis": t.peak_axis, "work_bytes": t.work_size, "payload_bytes": t.payload_bytes, "original_bytes": t.original_bytes,
         "bits_per_weight": round(t.bits_per_weight, 6), "ratio": round(t.ratio, 6),
     }
     if t.quantizer is None:
@@ -521,8 +523,8 @@ def _add_coding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-history", type=int, metavar="N",
         help="the most RAM, in bytes, a decoder may need for a tensor's prediction: a distance of H "
-        "elements takes H, factors of rank R for rows of H take (H + 1) * R "
-        "(default 16384, 0 turns prediction off)",
+        "elements takes H, factors of rank R for rows of H take (H + 1) * R, channel peaks 2 per "
+        "channel (default 16384, 0 turns prediction and peaks off)",
     )
     p.add_argument(
         "--prediction", choices=("auto", "none", "difference", "scale", "factors"),

@@ -37,6 +37,7 @@ from .container import (
     check_shape,
     write_stream,
 )
+from .peaks import find_peaks
 from .predict import DEFAULT_MAX_HISTORY, PREDICTION_KINDS, Prediction, check_prediction, code_levels
 from .quantize import (
     QUANTIZERS, Bracket, SearchTry, quantize_for_rate, quantize_for_snr, quantize_with_steps, search_boundary, snr_db,
@@ -120,7 +121,7 @@ def _crc32(array: np.ndarray) -> int:
 
 
 def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), **fields) -> TensorEntry:
-    coded = code_levels(name, array.shape, levels, prediction)
+    coded = code_levels(name, array.shape, levels, prediction, peaks_allowed=mode == MODE_LOSSLESS)
     return TensorEntry(
         name=name,
         dtype=array.dtype,
@@ -133,6 +134,8 @@ def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), *
         history=coded.history,
         rank=coded.rank,
         factor_shift=coded.factor_shift,
+        peak=coded.peaks.magnitude if coded.peaks else 0,
+        peak_axis=coded.peaks.axis if coded.peaks else 0,
         **fields,
     )
 
@@ -145,6 +148,9 @@ def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None, predi
         )
     offset = _lossless_offset(array)
     levels = array.astype(np.int64).ravel()
+    if offset != 0 and prediction.kind != "none" and prediction.history != 0 and \
+            find_peaks(levels, array.shape, prediction.max_history) is not None:
+        offset = 0  # symmetric int8 weights: their +-127 are channel peaks (FORMAT 5.9) only about 0
     levels -= offset
     return _levels_entry(name, array, MODE_LOSSLESS, levels, array, prediction, offset=offset)
 
@@ -329,8 +335,15 @@ def encode(
     back, and with that level steering the Rice parameter, at distances up
     to `max_history` elements; the smallest payload wins, and a decoder then
     needs that distance in bytes of RAM.  `prediction` ("auto", "none",
-    "difference", "scale") and `history` (a distance, 0: none) take one
-    value or a mapping and restrict the choice.
+    "difference", "scale", "factors") and `history` (a distance, 0: none)
+    take one value or a mapping and restrict the choice.
+
+    Channel peaks (FORMAT 5.9): a lossless tensor whose every channel, along
+    its first or last axis, holds its largest |level| (TFLite's per-channel
+    int8 weights: +-127) is also tried with each channel's first one sent as
+    its position; a decoder then needs 2 bytes of RAM per channel, within
+    `max_history`.  prediction="none" (or history 0, or max_history 0) asks
+    for no working memory at all, and so turns them off too.
 
     With `base` (the tensors the receiver already holds) the stream is an
     update: every tensor with a same-shaped, same-kind base tensor is coded
@@ -521,8 +534,10 @@ class TensorSummary:
     prediction: str = "none"  # none, difference, scale (FORMAT 5.7) or factors (5.8)
     history: int = 0  # prediction distance (row length) H
     rank: int = 0  # factor prediction: factors per row
-    work_size: int = 0  # bytes of RAM a decoder needs for the prediction: H, or (H + 1) * rank
+    work_size: int = 0  # bytes of RAM a decoder needs: H, (H + 1) * rank for factors, + 2 per peak channel
     quantizer: str | None = None  # quantized modes: uniform or dependent (FORMAT 6.2)
+    peak: int = 0  # lossless: the channel peaks' magnitude (FORMAT 5.9), 0 for none
+    peak_axis: int | None = None  # their channel axis
 
 
 def info(data) -> list[TensorSummary]:
@@ -550,6 +565,8 @@ def info(data) -> list[TensorSummary]:
                 rank=t.rank,
                 work_size=t.work_size,
                 quantizer=QUANTIZER_NAMES[t.quantizer] if t.mode in QUANTIZED_MODES else None,
+                peak=t.peak,
+                peak_axis=t.peak_axis,
             )
         )
     return summaries

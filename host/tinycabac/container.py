@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MAGIC = b"TCAB"
-FORMAT_VERSION = 12
+FORMAT_VERSION = 13
 HEADER_SIZE = 20
 
 MAX_TENSORS = 4096
@@ -136,6 +136,8 @@ class TensorEntry:
     rank: int = 0  # factor prediction only (FORMAT 5.8)
     factor_shift: int = 0  # factor prediction only
     offset: int = 0  # lossless
+    peak: int = 0  # lossless: the channel peaks' magnitude P, 0 for none (FORMAT 5.9)
+    peak_axis: int = 0  # the channels' axis when peak != 0
     axis: int = AXIS_NONE  # quantized modes
     quantizer: int = QUANTIZER_UNIFORM  # quantized modes
     steps: list[Step] = field(default_factory=list)  # quantized modes
@@ -145,19 +147,41 @@ class TensorEntry:
         name = self.name.encode("utf-8")
         parts = [bytes([len(name)]), name, bytes([CODE_OF_DTYPE[self.dtype], self.mode, self.initial_activity, self.prediction])]
         if self.prediction != PREDICT_NONE:
-            parts.append(struct.pack("<H", self.history))
+            parts.append(leb128(self.history))
         if self.prediction == PREDICT_FACTORS:
             parts.append(bytes([self.rank, self.factor_shift]))
-        parts.append(bytes([len(self.shape)]) + struct.pack(f"<{len(self.shape)}I", *self.shape))
+        parts.append(bytes([len(self.shape)]))
+        parts.extend(leb128(d) for d in self.shape)
         if self.mode == MODE_LOSSLESS:
-            parts.append(struct.pack("<i", self.offset))
+            parts.append(leb128(zigzag(self.offset)) + leb128(self.peak))
+            if self.peak:
+                parts.append(bytes([self.peak_axis]))
         if self.mode in QUANTIZED_MODES:
             parts.append(bytes([self.axis, self.quantizer]))
             parts.extend(struct.pack("<Hb", s.mantissa, s.exponent) for s in self.steps)
         if self.mode in DELTA_MODES:
             parts.append(struct.pack("<I", self.base_crc32))
-        parts.append(struct.pack("<III", payload_offset, len(self.payload), self.crc32))
+        parts.append(leb128(payload_offset) + leb128(len(self.payload)) + struct.pack("<I", self.crc32))
         return b"".join(parts)
+
+
+def leb128(value: int) -> bytes:
+    """An unsigned number (below 2**32) as LEB128: 7 bits a byte, low first,
+    the top bit set on every byte but the last (FORMAT 2)."""
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise FormatError(f"{value} does not fit a directory number")
+    out = bytearray()
+    while value >= 0x80:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def zigzag(value: int) -> int:
+    """A signed 32-bit number as an unsigned one, small magnitudes small
+    (0, -1, 1, -2 -> 0, 1, 2, 3; FORMAT 2)."""
+    return 2 * value if value >= 0 else -2 * value - 1
 
 
 def check_name(name: str) -> bytes:

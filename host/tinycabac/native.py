@@ -55,8 +55,10 @@ class TensorInfo:
     history: int = 0  # prediction distance (row length) H, 0: none
     rank: int = 0  # factor prediction (FORMAT 5.8): factors per row
     factor_shift: int = 0
-    work_size: int = 0  # bytes of RAM the decoder needs for the prediction
+    work_size: int = 0  # bytes of RAM the decoder needs for the prediction and the peaks
     quantizer: int = 0  # QUANTIZER_* (FORMAT 6.2); 0 for lossless modes
+    peak: int = 0  # lossless: the channel peaks' magnitude (FORMAT 5.9), 0 for none
+    peak_axis: int | None = None  # their channel axis
 
 
 # A quantization step in the directory (FORMAT 3.3): u16 mantissa, i8 exponent.
@@ -207,6 +209,8 @@ class Stream:
             factor_shift=raw.factor_shift,
             work_size=raw.work_size,
             quantizer=raw.quantizer,
+            peak=raw.peak,
+            peak_axis=raw.peak_axis if raw.peak else None,
         )
 
     def decode(self, index: int, base: np.ndarray | None = None) -> np.ndarray:
@@ -292,12 +296,20 @@ def _int64_levels(levels) -> np.ndarray:
     return _c_array(array, np.int64)
 
 
-def column_activities(levels: np.ndarray, history: int, activity: int) -> np.ndarray:
+def column_activities(levels: np.ndarray, history: int, activity: int, peaks: np.ndarray | None = None) -> np.ndarray:
     """Scale prediction (FORMAT 5.7): the activity of each element's column
-    (elements `history` apart) before it, every column starting at `activity`."""
+    (elements `history` apart) before it, every column starting at `activity`;
+    the elements flagged in `peaks` (FORMAT 5.9) leave their column as it was."""
     levels = _int64_levels(levels)
     columns = np.empty(levels.size, dtype=np.uint8)
-    lib.tce_column_activities(ffi.from_buffer("int64_t[]", levels), levels.size, history, activity, ffi.from_buffer("uint8_t[]", columns))
+    flags = ffi.NULL
+    if peaks is not None:
+        peaks = _c_array(peaks, np.uint8)
+        if peaks.size != levels.size:
+            raise ValueError(f"{peaks.size} peak flags given for {levels.size} levels")
+        flags = ffi.from_buffer("uint8_t[]", peaks)
+    lib.tce_column_activities(ffi.from_buffer("int64_t[]", levels), flags, levels.size, history, activity,
+                              ffi.from_buffer("uint8_t[]", columns))
     return columns
 
 
@@ -312,13 +324,19 @@ def _columns(columns: np.ndarray | None, count: int):
     return ffi.from_buffer("uint8_t[]", columns)
 
 
-def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns: np.ndarray | None = None) -> bytes:
+def encode_levels(levels: np.ndarray, name: str = "", activity: int = 0, columns: np.ndarray | None = None,
+                  preamble: list[tuple[int, int]] = ()) -> bytes:
     """Arithmetic-code int64 levels (|level| <= 2**31) into a payload;
-    `columns` (column activities from column_activities) selects scale prediction."""
+    `columns` (column activities from column_activities) selects scale
+    prediction; `preamble` holds (value, bits) fields sent as bypass bins
+    before the levels (the peak entries of FORMAT 5.9)."""
     levels = _int64_levels(levels)
     columns = _columns(columns, levels.size)
-    return _encode(levels, levels.size, name, lambda out, capacity, bad: lib.tce_encode_levels(
-        ffi.from_buffer("int64_t[]", levels), columns, levels.size, activity, out, capacity, bad))
+    fields = ffi.new("tce_field[]", [{"value": value, "bits": bits} for value, bits in preamble]) if preamble else ffi.NULL
+    extra = (sum(bits for _, bits in preamble) + 7) // 8  # bytes: the bound below counts values only
+    return _encode(levels, levels.size + extra, name, lambda out, capacity, bad: lib.tce_encode_levels(
+        ffi.from_buffer("int64_t[]", levels), columns, levels.size, activity, fields, len(preamble), out, capacity,
+        bad))
 
 
 def encode_factored(levels: np.ndarray, history: int, row_factors: np.ndarray, column_factors: np.ndarray,

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import native
+from .peaks import PEAK_FIELD_BYTES, Peaks, find_peaks
 from .container import (
     MAX_FACTOR_RESIDUAL,
     MAX_FACTOR_SHIFT,
@@ -112,6 +113,14 @@ class CodedLevels:
     payload: bytes
     rank: int = 0  # factor prediction only
     factor_shift: int = 0
+    peaks: Peaks | None = None  # FORMAT 5.9, with prediction none or scale
+
+    @property
+    def work_size(self) -> int:
+        """Bytes of decoder working memory (FORMAT 3.2)."""
+        if self.prediction == PREDICT_FACTORS:
+            return (self.history + 1) * self.rank
+        return self.history + (self.peaks.work_size if self.peaks else 0)
 
 
 @dataclass(frozen=True)
@@ -402,13 +411,37 @@ def _code(name: str, levels: np.ndarray, kind: int, history: int) -> CodedLevels
     return CodedLevels(kind, history, activity, native.encode_levels(coded, name, activity, columns))
 
 
-def code_levels(name: str, shape: tuple[int, ...], levels: np.ndarray, allowed: Prediction) -> CodedLevels:
-    """Code a tensor's levels each allowed, promising way; keep the smallest."""
+def _code_with_peaks(name: str, levels: np.ndarray, plain: CodedLevels, peaks: Peaks) -> CodedLevels:
+    """`plain`'s prediction (none or scale) with the channel peaks out of the coded levels
+    (FORMAT 5.9): they are sent as positions before the first value."""
+    coded = levels[~peaks.mask]
+    activity = native.initial_activity(coded)
+    columns = None
+    if plain.prediction == PREDICT_SCALE:
+        columns = native.column_activities(levels, plain.history, activity, peaks.mask)[~peaks.mask]
+    payload = native.encode_levels(coded, name, activity, columns, peaks.preamble)
+    return CodedLevels(plain.prediction, plain.history, activity, payload, peaks=peaks)
+
+
+def code_levels(name: str, shape: tuple[int, ...], levels: np.ndarray, allowed: Prediction,
+                peaks_allowed: bool = False) -> CodedLevels:
+    """Code a tensor's levels each allowed, promising way; keep the smallest.
+    `peaks_allowed` (lossless levels) lets the channel peaks of FORMAT 5.9
+    go with no prediction and with scale prediction, where they promise to
+    pay (peaks.find_peaks): those two are then coded with peaks only, which
+    spares an encode of each (the peaks' gain is all but certain there)."""
     levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
+    peaks = None
+    if peaks_allowed and allowed.kind != "none" and allowed.history != 0:
+        peaks = find_peaks(levels, shape, allowed.max_history)
     coded, refused = [], []
     for kind, history in _candidates(levels, shape, allowed):
         try:
-            coded.append(_code(name, levels, kind, history))
+            if peaks is not None and kind in (PREDICT_NONE, PREDICT_SCALE) and \
+                    history + peaks.work_size <= allowed.max_history:
+                coded.append(_code_with_peaks(name, levels, CodedLevels(kind, history, 0, b""), peaks))
+            else:
+                coded.append(_code(name, levels, kind, history))
         except FormatError as error:  # another allowed kind may still fit
             refused.append(error)
     factors = propose_factors(levels, shape, allowed) if allowed.kind in ("auto", "factors") else None
@@ -428,6 +461,7 @@ def _entry_and_payload_bytes(coded: CodedLevels) -> int:
     """What a choice adds to the stream: its payload, and the u16 history
     field a predicted tensor's directory entry carries (FORMAT 3.2)."""
     fields = HISTORY_FIELD_BYTES if coded.prediction != PREDICT_NONE else 0
+    fields += PEAK_FIELD_BYTES if coded.peaks else 0
     return len(coded.payload) + fields + (FACTOR_FIELD_BYTES if coded.prediction == PREDICT_FACTORS else 0)
 
 

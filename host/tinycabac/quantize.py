@@ -362,6 +362,8 @@ def search_boundary(attempt, bracket: Bracket, tries: list[SearchTry], guess: fl
         latest = attempt(bracket.next_x(aimed))
         bracket.add(latest)
         best = latest.candidate if latest.gap >= 0 else best
+        if latest.gap == 0:
+            break  # on the boundary itself: a secant would aim here again, and bisection take the rest
         del latest  # a rejected candidate: not held during the next try
         aimed = bracket.aim(slope) if count <= SEARCH_AIMED_TRIES else None
     return best

@@ -92,7 +92,25 @@ def vector_inputs() -> dict[str, tuple[dict, dict]]:
     vectors["predicted_rows"] = _predicted_rows(rng)
     vectors["trellis_float"] = _trellis_float(rng)
     vectors["factored_rows"] = _factored_rows(rng)
+    vectors["channel_peaks"] = _channel_peaks(rng)
     return vectors
+
+
+def _channel_peaks(rng) -> tuple[dict, dict]:
+    """Channel peaks (FORMAT 5.9): each output channel's +-127 sent as its
+    position, along the first axis (rows), the last (a depthwise kernel,
+    channels interleaved) and with scale prediction; an int16 tensor whose
+    channels peak at -30000 or 30000, one of them twice."""
+    rows = _int8_levels(rng, 16, 3 * 3 * 8).reshape(16, 3, 3, 8)
+    depthwise = np.ascontiguousarray(_int8_levels(rng, 24, 9).T.reshape(1, 3, 3, 24))
+    scaled = _int8_levels(rng, 24, 16) * (rng.random(16) < 0.6)  # pruned columns: scale prediction pays
+    scaled[:, 0] = np.where(rng.random(24) < 0.5, 127, -127)  # every row keeps a peak
+    wide = (rng.integers(-20000, 20000, size=(6, 5))).astype(np.int16)
+    wide[np.arange(6), rng.integers(0, 5, size=6)] = np.where(rng.random(6) < 0.5, -30000, 30000)
+    wide[0, :2] = 30000
+    tensors = {"rows": rows, "depthwise": depthwise, "scaled": scaled.astype(np.int8).reshape(24, 1, 1, 16),
+               "wide": wide}
+    return tensors, {"prediction": {"scaled": "scale"}, "history": {"scaled": 16}}
 
 
 def _trellis_float(rng) -> tuple[dict, dict]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A decoder written from docs/FORMAT.md alone (format version 12).
+"""A decoder written from docs/FORMAT.md alone (format version 13).
 
 A clean-room session wrote it from the spec, the golden vectors and their
 manifest, without seeing any decoder of the project; keep it that way:
@@ -100,12 +100,57 @@ class Reader:
     def u32(self):
         return struct.unpack("<I", self.take(4))[0]
 
-    def i32(self):
-        return struct.unpack("<i", self.take(4))[0]
+    def varint(self, field):
+        """A varint (2): LEB128, at most 5 bytes, the fifth at most 0x0F,
+        no final 0x00 after the first byte.  A broken one is the field's
+        fault, a reserved field (7); its upper limit the caller checks."""
+        value = 0
+        for index in range(5):
+            b = self.u8()
+            if index == 4 and b > 0x0F:
+                # also a sixth byte: the fifth's top bit 0x80 is above 0x0F
+                raise Reserved("%s: varint's fifth byte %#x > 0x0F"
+                               % (field, b))
+            value |= (b & 0x7F) << (7 * index)
+            if b & 0x80 == 0:
+                if index > 0 and b == 0:
+                    raise Reserved("%s: varint ends in a 0x00 byte" % field)
+                return value
+        raise AssertionError("unreachable: a fifth byte <= 0x0F ends it")
+
+
+def unzigzag(u):
+    """2: the signed number whose zigzag is u (0, 1, 2, 3 -> 0, -1, 1, -2)."""
+    return (u >> 1) if u & 1 == 0 else -((u + 1) >> 1)
 
 
 class Entry:
     pass
+
+
+def parse_peak(r, e, ndim):
+    """The peak fields of a mode-0 entry whose `peak` is not 0 (3.2, 5.9),
+    checked field by field (7): peak (its limit, then the prediction it
+    needs), peak_axis, then the channels they make."""
+    if e.peak > 2**31:
+        raise Limit("peak %d > 2^31" % e.peak)
+    if e.prediction not in (0, 2):
+        raise Reserved("peak with prediction %d" % e.prediction)
+    e.peak_axis = r.u8()
+    if e.peak_axis >= ndim:
+        raise Reserved("peak_axis %d with ndim %d" % (e.peak_axis, ndim))
+    # 3.2: C = dims[peak_axis] channels of channel_size = element_count / C
+    # elements, 1..32768, so element_count >= 1: a tensor without elements
+    # (C = 0 among them) has channels of 0 elements, reserved (7), checked
+    # before the limits on C and on channel_size
+    channels = e.dims[e.peak_axis]
+    if e.count == 0:
+        raise Reserved("peak channels of 0 elements")
+    if channels > 65535:
+        raise Limit("%d peak channels" % channels)
+    size = e.count // channels
+    if size > 32768:
+        raise Limit("peak channels of %d elements" % size)
 
 
 def parse(buf, check_trailing=True):
@@ -115,7 +160,7 @@ def parse(buf, check_trailing=True):
         raise Truncated("header")
     version, flags, count, dsize, psize, hcrc = struct.unpack(
         "<BBHIII", buf[4:20])
-    if version != 12:
+    if version != 13:
         raise Unsupported("format_version %d" % version)
     if flags != 0:
         raise Reserved("flags %#x" % flags)
@@ -156,9 +201,12 @@ def parse(buf, check_trailing=True):
             raise Reserved("prediction %d" % e.prediction)
         e.history = 0
         if e.prediction:
-            e.history = r.u16()
+            # 3.2: a varint, 1..65535; 7: 0 is reserved, above is a limit
+            e.history = r.varint("history")
             if e.history == 0:
                 raise Reserved("history 0")
+            if e.history > 65535:
+                raise Limit("history %d" % e.history)
         e.rank = 0
         e.factor_shift = 0
         if e.prediction == 3:
@@ -172,11 +220,15 @@ def parse(buf, check_trailing=True):
         ndim = r.u8()
         if ndim > 8:
             raise Limit("ndim %d" % ndim)
-        e.dims = [r.u32() for _ in range(ndim)]
-        n = 1
-        for d in e.dims:
+        e.dims = []
+        for _ in range(ndim):
+            # 7: field by field, each dimension checked as it is read
+            d = r.varint("dims")
             if d > MAXI:
                 raise Limit("dim %d" % d)
+            e.dims.append(d)
+        # 3.2: a 0 anywhere empties the tensor; else left to right
+        n = 1
         if 0 in e.dims:
             n = 0
         else:
@@ -186,8 +238,15 @@ def parse(buf, check_trailing=True):
                 n *= d
         e.count = n
         e.offset = 0
+        e.peak = 0
+        e.peak_axis = None
         if e.mode == 0:
-            e.offset = r.i32()
+            # 3.2: the zigzag (2) of the i32 offset; every varint value
+            # (below 2^32) is the zigzag of an i32, so no limit of its own
+            e.offset = unzigzag(r.varint("offset"))
+            e.peak = r.varint("peak")
+            if e.peak != 0:
+                parse_peak(r, e, ndim)
         e.axis = 0xFF
         e.quantizer = 0
         e.steps = []
@@ -210,8 +269,8 @@ def parse(buf, check_trailing=True):
         e.base_crc32 = None
         if e.mode in (2, 3):
             e.base_crc32 = r.u32()
-        e.payload_offset = r.u32()
-        e.payload_size = r.u32()
+        e.payload_offset = r.varint("payload_offset")
+        e.payload_size = r.varint("payload_size")
         e.crc32 = r.u32()
         if e.payload_offset + e.payload_size > psize:
             raise Reserved("payload outside payload area")
@@ -288,8 +347,27 @@ class RangeDecoder:
         return b
 
 
-def new_ctx():
-    return [16384, 16384]
+# 5.2: the initial probability of bin 0 of each context, in 1/256, by its
+# number (5.3); copied as the spec prints it, in rows of 16
+INIT = [
+    192, 171, 128, 128, 205, 192, 128, 128, 209, 205, 128, 128, 148, 157, 135,  45,
+    153, 150, 128,  70, 150, 151, 145, 125, 170, 187, 170, 106, 159, 136, 112, 118,
+    137, 144, 153, 254, 180, 254, 128, 128, 254, 128, 128, 128, 128, 128, 128, 128,
+    128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+    132, 128, 128, 157, 128, 128, 146,  97, 150, 159, 142, 143, 150, 116, 149, 169,
+    149, 157, 151, 126, 145, 148, 142, 135, 143, 134, 139, 137, 146, 120, 147, 126,
+    142, 144, 146,  99,  87, 132,  78, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+    128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+    128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128,
+    128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 202, 142, 181, 128, 129,
+    130, 132, 129, 129, 132, 147,
+]
+assert len(INIT) == 166
+
+
+def new_ctx(number):
+    """Context number `number` (5.3) at the start of a tensor (5.2)."""
+    return [INIT[number] * 128, INIT[number] * 128]
 
 
 # ----------------------------------------------- value decoding (5.3 - 5.5)
@@ -298,10 +376,14 @@ def new_ctx():
 class ValueDecoder:
     def __init__(self, payload, initial_activity):
         self.rd = RangeDecoder(payload)
-        self.prefix = [[new_ctx() for _ in range(4)] for _ in range(16)]
-        self.suffix = [[[new_ctx() for _ in range(3)] for _ in range(2)]
-                       for _ in range(15)]
-        self.sign = [new_ctx() for _ in range(12)]
+        # 5.3: prefix[16][4], suffix[15][2][3], sign[12], numbered in that
+        # order from 0, each array in C order
+        self.prefix = [[new_ctx(4 * s + p) for p in range(4)]
+                       for s in range(16)]
+        self.suffix = [[[new_ctx(64 + 6 * s + 3 * b + c) for c in range(3)]
+                        for b in range(2)]
+                       for s in range(15)]
+        self.sign = [new_ctx(154 + c) for c in range(12)]
         self.activity = initial_activity
         self.factor_activity = 48      # 5.8: for factor values only
         self.previous_sign = 0
@@ -370,25 +452,33 @@ class ValueDecoder:
 
 
 def work_size(e):
-    """Bytes of working memory the prediction needs (5.7, 5.8, 7)."""
+    """Bytes of working memory the tensor needs (5.7, 5.8, 5.9, 7)."""
     if e.prediction == 3:
         return (e.history + 1) * e.rank
-    return e.history if e.prediction else 0
+    size = e.history if e.prediction else 0
+    if e.peak:
+        size += 2 * e.dims[e.peak_axis]    # a position and a sign a channel
+    return size
 
 
 def decode_levels(e, payload, history_limit=(65535 + 1) * 64):
-    """Return the list of levels of entry e (5.5, 5.7, 5.8).
+    """Return the list of levels of entry e (5.5, 5.7, 5.8, 5.9).
 
     history_limit: the bytes of working memory the caller gives (3.4)."""
     n = e.count
     if n == 0:
         return []
     if work_size(e) > history_limit:
-        raise HistoryMem("prediction needs %d bytes" % work_size(e))
+        raise HistoryMem("the tensor needs %d bytes" % work_size(e))
     vd = ValueDecoder(payload, e.initial_activity)
+    peaks = read_peaks(e, vd) if e.peak else None
     levels = []  # grown as decoded: a damaged entry may claim 2^31 elements
     if e.prediction == 0:
         for i in range(n):
+            peak = peaks.level_at(i) if peaks else None
+            if peak is not None:                 # 5.9: nothing decoded
+                levels.append(peak)
+                continue
             levels.append(vd.decode(vd.activity))
     elif e.prediction == 1:
         H = e.history
@@ -406,6 +496,10 @@ def decode_levels(e, payload, history_limit=(65535 + 1) * 64):
         ring = [e.initial_activity] * H
         for i in range(n):
             slot = i % H
+            peak = peaks.level_at(i) if peaks else None
+            if peak is not None:                 # 5.9: ring[slot] unchanged
+                levels.append(peak)
+                continue
             a = (vd.activity + 3 * ring[slot]) >> 2
             level = vd.decode(a)
             r = ring[slot]
@@ -415,6 +509,51 @@ def decode_levels(e, payload, history_limit=(65535 + 1) * 64):
         levels = decode_factored(e, vd)
     vd.finish()
     return levels
+
+
+# ----------------------------------------------------- channel peaks (5.9)
+
+
+class Peaks:
+    """The peak of each channel of a tensor with `peak` = P != 0 (5.9)."""
+
+    def __init__(self, e):
+        self.P = e.peak
+        self.C = e.dims[e.peak_axis]
+        self.inner = 1                 # the product of the dims after the axis
+        for d in e.dims[e.peak_axis + 1:]:
+            self.inner *= d
+        self.channel_size = e.count // self.C      # outer * inner
+        self.position = [0] * self.C
+        self.negative = [0] * self.C
+
+    def level_at(self, i):
+        """The level of element i (C order) if it is its channel's peak,
+        else None."""
+        j = i % self.inner
+        o, c = divmod(i // self.inner, self.C)  # i = (o * C + c) * inner + j
+        q = o * self.inner + j                  # its place in channel c
+        if q != self.position[c]:
+            return None
+        return -self.P if self.negative[c] else self.P
+
+
+def read_peaks(e, vd):
+    """5.9: the C peak entries, bypass bins before the first coded value."""
+    peaks = Peaks(e)
+    rd = vd.rd
+    for c in range(peaks.C):
+        n = peaks.channel_size
+        k = bitlen(n) - 1                       # floor(log2 n)
+        u = 2**(k + 1) - n
+        v = 0
+        for _ in range(k):                      # k bypass bins, MSB first
+            v = (v << 1) | rd.bypass()
+        if v >= u:                              # a truncated binary code
+            v = 2 * v + rd.bypass() - u
+        peaks.position[c] = v                   # 0 .. n-1
+        peaks.negative[c] = rd.bypass()
+    return peaks
 
 
 # --------------------------------------------------- factor prediction (5.8)
@@ -732,4 +871,5 @@ if __name__ == "__main__":
     for e, d in decode_stream(open(args[0], "rb").read(), base):
         print(e.name, out_dtype_name(e), e.dims, "mode", e.mode,
               "pred", e.prediction, "H", e.history, "rank", e.rank,
+              "peak", e.peak, "peak_axis", e.peak_axis,
               hashlib.sha256(d).hexdigest()[:16])

@@ -10,6 +10,7 @@
 #include "encoder.h"
 
 #include <float.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,41 @@ typedef struct {
     unsigned previous_sign;
 } model_state;
 
+typedef char model_contexts_are_adjacent[offsetof(model_state, sign) + sizeof(tc_context) * TC_SIGN_CONTEXTS ==
+                                                 sizeof(tc_context) * TC_CONTEXT_COUNT
+                                             ? 1
+                                             : -1];
+
+#ifdef TCE_CONTEXT_STATS
+/* Training of tc_context_init (bench/train_context_init.py builds the
+ * encoder with this): the zeros and ones each context codes among its first
+ * tce_stats_window bins in every tensor. */
+unsigned tce_stats_window = 32;
+double tce_stats_zeros[TC_CONTEXT_COUNT], tce_stats_ones[TC_CONTEXT_COUNT];
+static unsigned stats_seen[TC_CONTEXT_COUNT];
+static const tc_context *stats_first;
+
+static void stats_start(const model_state *s)
+{
+    memset(stats_seen, 0, sizeof stats_seen);
+    stats_first = &s->prefix[0][0];
+}
+
+static void stats_count(const tc_context *c, unsigned bin)
+{
+    size_t i = (size_t)(c - stats_first);
+    if (i < TC_CONTEXT_COUNT && stats_seen[i]++ < tce_stats_window)
+        *(bin ? &tce_stats_ones[i] : &tce_stats_zeros[i]) += 1.0;
+}
+#else
+#define stats_start(s) ((void)0)
+#define stats_count(c, bin) ((void)0)
+#endif
+
 static void model_reset(model_state *s, unsigned initial_activity)
 {
-    tc_contexts_reset(&s->prefix[0][0], TC_PREFIX_SETS * TC_PREFIX_BINS);
-    tc_contexts_reset(&s->suffix[0][0][0], TC_SUFFIX_SETS * 2 * 3);
-    tc_contexts_reset(s->sign, TC_SIGN_CONTEXTS);
+    tc_contexts_reset(&s->prefix[0][0]); /* prefix, suffix and sign: adjacent, as in tc_decoder */
+    stats_start(s);
     s->activity = initial_activity;
     s->factor_activity = TC_FACTOR_ACTIVITY;
     s->previous_sign = 0;
@@ -155,6 +186,7 @@ static double bin_cost(const tc_context *c, unsigned bin)
 
 static void sink_bin(bin_sink *s, tc_context *c, unsigned bin)
 {
+    stats_count(c, bin);
     if (s->coder) {
         re_bin(s->coder, c, bin);
     } else {
@@ -257,15 +289,21 @@ static int64_t finish_coding(range_encoder *coder)
 }
 
 int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
-                          uint8_t *out, size_t out_capacity, size_t *bad_index)
+                          const tce_field *preamble, size_t preamble_count, uint8_t *out, size_t out_capacity,
+                          size_t *bad_index)
 {
     model_state st;
     range_encoder coder;
     bin_sink sink;
     size_t i;
-    if (n == 0)
+    if (n == 0 && preamble_count == 0)
         return 0;
     start_coding(&st, &coder, &sink, initial_activity, out, out_capacity);
+    for (i = 0; i < preamble_count; i++) {
+        unsigned bit = preamble[i].bits;
+        while (bit-- > 0)
+            sink_bypass(&sink, (preamble[i].value >> bit) & 1u);
+    }
     for (i = 0; i < n; i++) {
         uint32_t m;
         unsigned negative;
@@ -355,8 +393,8 @@ uint64_t tce_history_cost(const int64_t *levels, size_t n, size_t distance)
     return total;
 }
 
-void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsigned initial_activity,
-                           uint8_t *columns)
+void tce_column_activities(const int64_t *levels, const uint8_t *peaks, size_t n, size_t history,
+                           unsigned initial_activity, uint8_t *columns)
 {
     size_t i;
     for (i = 0; i < n; i++) {
@@ -364,6 +402,10 @@ void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsi
         uint64_t m;
         if (history == 0 || i < history) {
             columns[i] = (uint8_t)initial_activity;
+            continue;
+        }
+        if (peaks != NULL && peaks[i - history]) { /* FORMAT 5.9: a peak leaves its column as it was */
+            columns[i] = columns[i - history];
             continue;
         }
         /* the column before element i: before element i - H, then moved on

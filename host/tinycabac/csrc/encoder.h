@@ -19,13 +19,22 @@
 /* Upper bound of the payload size for n levels (FORMAT 5.6). */
 size_t tce_max_payload_size(size_t n);
 
+/* A field of `bits` bypass bins (at most 32), the value's bits MSB first. */
+typedef struct {
+    uint32_t value;
+    uint32_t bits;
+} tce_field;
+
 /* Encode n levels into out (`columns`: NULL, or for scale prediction the
  * column activity each element is coded with, from tce_column_activities),
- * the model starting at `initial_activity` (FORMAT 5.4).  Returns the payload size in bytes (0 for
- * n = 0), or a negative TCE_ERR_*; on TCE_ERR_LEVEL_RANGE *bad_index names
- * the offending level. */
+ * the model starting at `initial_activity` (FORMAT 5.4), after
+ * `preamble_count` bypass fields (the peak entries of FORMAT 5.9; none: 0).
+ * Returns the payload size in bytes (0 when there is nothing to code), or a
+ * negative TCE_ERR_*; on TCE_ERR_LEVEL_RANGE *bad_index names the offending
+ * level. */
 int64_t tce_encode_levels(const int64_t *levels, const uint8_t *columns, size_t n, unsigned initial_activity,
-                          uint8_t *out, size_t out_capacity, size_t *bad_index);
+                          const tce_field *preamble, size_t preamble_count, uint8_t *out, size_t out_capacity,
+                          size_t *bad_index);
 
 /* Factor prediction (FORMAT 5.8): encode n levels as rows of `history`
  * elements predicted from low-rank factors: `column_factors` (history x
@@ -44,9 +53,10 @@ double tce_estimate_bits(const int64_t *levels, const uint8_t *columns, size_t n
 
 /* Scale prediction (FORMAT 5.7): the activity of each element's column
  * (the elements `history` apart) before the element, every column starting
- * at `initial_activity`.  Writes columns[0..n). */
-void tce_column_activities(const int64_t *levels, size_t n, size_t history, unsigned initial_activity,
-                           uint8_t *columns);
+ * at `initial_activity`; an element flagged in `peaks` (NULL: none; FORMAT
+ * 5.9) leaves its column unchanged.  Writes columns[0..n). */
+void tce_column_activities(const int64_t *levels, const uint8_t *peaks, size_t n, size_t history,
+                           unsigned initial_activity, uint8_t *columns);
 
 /* Cheap size proxy for prediction at `distance` (FORMAT 5.7; 0: none):
  * the sum of the residuals' magnitude classes.  The encoder ranks candidate
