@@ -1140,7 +1140,7 @@ TC_ALWAYS_INLINE tc_status reconstruct_integer(const integer_map *map, unsigned 
 /* The float32 element for level (m, negative), as reconstruct_integer. */
 static tc_status reconstruct_float(tc_decoder *d, uint32_t m, unsigned negative, uint8_t *element)
 {
-    const uint8_t *step = d->steps + 3u * d->channel;
+    const uint8_t *step = d->u.quantized.steps + 3u * d->u.quantized.channel;
     int exponent = (int)step[2] - (step[2] & 0x80u ? 256 : 0); /* int8, portably */
     uint32_t bits;
     if (!float32_from_scaled(scaled_magnitude(d, m, read_u16(step)), negative, exponent, &bits))
@@ -1153,9 +1153,9 @@ static tc_status reconstruct_float(tc_decoder *d, uint32_t m, unsigned negative,
             return TC_ERR_PAYLOAD;
     }
     store_le(element, bits, 4);
-    if (--d->inner_left == 0) {
-        d->inner_left = d->inner_size;
-        d->channel = d->channel + 1u == d->step_count ? 0u : d->channel + 1u;
+    if (--d->u.quantized.inner_left == 0) {
+        d->u.quantized.inner_left = d->u.quantized.inner_size;
+        d->u.quantized.channel = d->u.quantized.channel + 1u == d->u.quantized.step_count ? 0u : d->u.quantized.channel + 1u;
     }
     return TC_OK;
 }
@@ -1166,11 +1166,24 @@ static tc_status reconstruct_float(tc_decoder *d, uint32_t m, unsigned negative,
 /* position and sign first, and the value loop runs in stretches that    */
 /* end before the next peak, so it pays nothing per element for them.    */
 
+/* Whether the tensor has channel peaks: only a lossless one may, and the
+ * peaks' fields share their bytes with a quantized tensor's steps. */
+static int has_peaks(const tc_decoder *d)
+{
+    return d->mode == TC_MODE_LOSSLESS && d->u.peaks.magnitude != 0;
+}
+
+/* The peaks' entries follow the scale ring's H bytes in the work buffer. */
+static uint8_t *peak_table_of(const tc_decoder *d)
+{
+    return (uint8_t *)d->history + d->history_length;
+}
+
 /* Channel c's entry in the work buffer: its position, and its sign in
  * bit 15 (positions are below 32768). */
 static uint32_t peak_entry(const tc_decoder *d, uint32_t channel)
 {
-    const uint8_t *p = d->peak_table + 2u * channel;
+    const uint8_t *p = peak_table_of(d) + 2u * channel;
     return (uint32_t)p[0] | (uint32_t)p[1] << 8;
 }
 
@@ -1182,14 +1195,14 @@ static uint32_t peak_entry(const tc_decoder *d, uint32_t channel)
  * 0 when no peak is left. */
 static uint32_t find_next_peak(tc_decoder *d)
 {
-    uint32_t inner = d->peak_inner, channels = d->peak_channels;
-    for (; d->scan_slab < d->peak_slabs; d->scan_slab++, d->scan_channel = 0) {
-        while (d->scan_channel < channels) {
-            uint32_t c = d->scan_channel++, entry = peak_entry(d, c);
-            uint32_t q = (entry & 0x7FFFu) - d->scan_slab * inner; /* wraps high for earlier runs */
+    uint32_t inner = d->u.peaks.inner, channels = d->u.peaks.channels;
+    for (; d->u.peaks.scan_slab < d->u.peaks.slabs; d->u.peaks.scan_slab++, d->u.peaks.scan_channel = 0) {
+        while (d->u.peaks.scan_channel < channels) {
+            uint32_t c = d->u.peaks.scan_channel++, entry = peak_entry(d, c);
+            uint32_t q = (entry & 0x7FFFu) - d->u.peaks.scan_slab * inner; /* wraps high for earlier runs */
             if (q < inner) {
                 d->peak_negative = (uint8_t)(entry >> 15);
-                return (d->peak_slabs * channels - d->scan_slab * channels - c) * inner - q;
+                return (d->u.peaks.slabs * channels - d->u.peaks.scan_slab * channels - c) * inner - q;
             }
         }
     }
@@ -1204,11 +1217,11 @@ TC_NOINLINE static tc_status read_peaks(tc_decoder *d, const uint8_t *in, size_t
     range_decoder decoder, *r = &decoder;
     int payload_ends_here = rd_open(r, d, in, *in_pos, in_size);
     tc_status st = TC_OK;
-    uint32_t size = d->peak_slabs * d->peak_inner;
+    uint32_t size = d->u.peaks.slabs * d->u.peaks.inner;
     unsigned k = tc_bit_length(size) - 1u;
     uint32_t short_codes = (2u << k) - size; /* positions below this take k bits, the rest k + 1 */
-    for (; d->peaks_read < d->peak_channels; d->peaks_read++) {
-        uint8_t *entry = d->peak_table + 2u * d->peaks_read;
+    for (; d->u.peaks.read < d->u.peaks.channels; d->u.peaks.read++) {
+        uint8_t *entry = peak_table_of(d) + 2u * d->u.peaks.read;
         uint32_t code, longer;
         if (!payload_ends_here && (size_t)(r->end - r->in) < TC_MAX_VALUE_INPUT) {
             st = TC_NEED_INPUT;
@@ -1227,7 +1240,7 @@ TC_NOINLINE static tc_status read_peaks(tc_decoder *d, const uint8_t *in, size_t
     }
     rd_close(r, d, in, in_pos);
     if (st == TC_OK)
-        d->peak_at = find_next_peak(d);
+        d->u.peaks.at = find_next_peak(d);
     return st;
 }
 
@@ -1236,14 +1249,14 @@ TC_NOINLINE static tc_status read_peaks(tc_decoder *d, const uint8_t *in, size_t
 TC_NOINLINE static tc_status put_peak(tc_decoder *d, uint8_t *element)
 {
     integer_map map = integer_map_of(d);
-    tc_status st = reconstruct_integer(&map, d->element_size, 0, d->peak, d->peak_negative, element);
+    tc_status st = reconstruct_integer(&map, d->element_size, 0, d->u.peaks.magnitude, d->peak_negative, element);
     if (st != TC_OK)
         return st;
     d->crc = crc32_update(d->crc, element, d->element_size);
     if (d->history_length != 0 && ++d->history_pos == d->history_length)
         d->history_pos = 0;
     d->values_left--;
-    d->peak_at = find_next_peak(d);
+    d->u.peaks.at = find_next_peak(d);
     return TC_OK;
 }
 
@@ -1289,27 +1302,29 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
     d->quantizer = info->quantizer;
     d->range = 0xFFFFFFFFu;
     if (mode_is_quantized(info->mode)) {
-        d->steps = info->steps;
-        d->step_count = info->step_count;
-        d->inner_size = info->element_count ? info->element_count : 1u;
+        d->u.quantized.steps = info->steps;
+        d->u.quantized.step_count = info->step_count;
+        d->u.quantized.inner_size = info->element_count ? info->element_count : 1u;
         if (info->axis != TC_AXIS_NONE) {
-            d->inner_size = 1;
+            d->u.quantized.inner_size = 1;
             for (i = (uint32_t)info->axis + 1u; i < info->ndim; i++)
-                d->inner_size *= info->dims[i]; /* <= element_count: no overflow */
+                d->u.quantized.inner_size *= info->dims[i]; /* <= element_count: no overflow */
         }
-        d->inner_left = d->inner_size;
+        d->u.quantized.inner_left = d->u.quantized.inner_size;
     }
     tc_contexts_reset((tc_context *)(void *)((uint8_t *)d + offsetof(tc_decoder, prefix)));
     if (info->peak != 0) {
-        d->peak = info->peak;
-        d->peak_channels = info->dims[info->peak_axis];
-        d->peak_inner = d->peak_slabs = 1; /* check_peaks: products of the channel size, >= 1 */
+        uint32_t slabs = 1, inner = 1; /* check_peaks: products of the channel size, 1..32768 */
         for (i = 0; i < info->ndim; i++) {
             if (i < info->peak_axis)
-                d->peak_slabs *= info->dims[i];
+                slabs *= info->dims[i];
             else if (i > info->peak_axis)
-                d->peak_inner *= info->dims[i];
+                inner *= info->dims[i];
         }
+        d->u.peaks.magnitude = info->peak;
+        d->u.peaks.channels = (uint16_t)info->dims[info->peak_axis];
+        d->u.peaks.slabs = (uint16_t)slabs;
+        d->u.peaks.inner = (uint16_t)inner;
     }
     return TC_OK;
 }
@@ -1318,7 +1333,7 @@ tc_status tc_decoder_init(tc_decoder *d, const tc_tensor_info *info)
 static uint32_t work_size_of(const tc_decoder *d)
 {
     uint32_t ring = d->rank ? (d->history_length + 1u) * d->rank : d->history_length;
-    return ring + 2u * d->peak_channels;
+    return ring + (has_peaks(d) ? 2u * d->u.peaks.channels : 0u);
 }
 
 tc_status tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size)
@@ -1331,8 +1346,7 @@ tc_status tc_decoder_set_history(tc_decoder *d, int8_t *buffer, size_t size)
         return TC_ERR_HISTORY; /* FORMAT 5.8: factors take (H + 1) * rank bytes; 5.9: peaks 2 per channel */
     /* FORMAT 5.7: columns start at the initial activity, levels at 0 */
     fill_bytes(buffer, d->prediction == TC_PREDICT_SCALE ? d->activity : 0u, d->history_length);
-    d->history = d->history_length ? buffer : NULL;
-    d->peak_table = d->peak ? (uint8_t *)buffer + d->history_length : NULL;
+    d->history = buffer; /* the ring, then the peaks' entries (FORMAT 5.9) */
     return TC_OK;
 }
 
@@ -1410,7 +1424,7 @@ TC_ALWAYS_INLINE tc_status decode_stretch(tc_decoder *d, const uint8_t *in, size
     room = (out_size - *out_pos) >> (size >> 1);
     /* The values before the next channel peak (FORMAT 5.9); all of them
      * when none is left (peak_at 0).  The peaks' own entries come first. */
-    fitting = d->values_left - d->peak_at;
+    fitting = d->values_left - (has_peaks(d) ? d->u.peaks.at : 0u);
     fitting = room < fitting ? (uint32_t)room : fitting;
 
     for (left = fitting; left > 0;) {
@@ -1480,7 +1494,7 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
         return TC_ERR_ARGUMENT;
     if (d->values_left == 0)
         return finish_tensor(d);
-    if ((d->history_length != 0 && d->history == NULL) || (d->peak != 0 && d->peak_table == NULL))
+    if ((d->history_length != 0 || has_peaks(d)) && d->history == NULL)
         return TC_ERR_HISTORY;
     if (in == NULL)
         in = no_bytes; /* empty buffers may be NULL; pointer arithmetic on NULL is not */
@@ -1489,11 +1503,11 @@ tc_status tc_decoder_run(tc_decoder *d, const uint8_t *in, size_t *in_pos, size_
     if (!d->started && (st = start_range_decoder(d, in, in_pos, in_size)) != TC_OK)
         return st;
 
-    if (d->peaks_read < d->peak_channels && (st = read_peaks(d, in, in_pos, in_size)) != TC_OK)
+    if (has_peaks(d) && d->u.peaks.read < d->u.peaks.channels && (st = read_peaks(d, in, in_pos, in_size)) != TC_OK)
         return st;
     /* a peak due, with room for it, after each stretch of values */
-    while ((st = decode_stretch(d, in, in_pos, in_size, out, out_pos, out_size)) == TC_OK && d->peak_at != 0 &&
-           d->peak_at == d->values_left && out_size - *out_pos >= d->element_size) {
+    while ((st = decode_stretch(d, in, in_pos, in_size, out, out_pos, out_size)) == TC_OK && has_peaks(d) &&
+           d->u.peaks.at == d->values_left && d->u.peaks.at != 0 && out_size - *out_pos >= d->element_size) {
         if ((st = put_peak(d, out + *out_pos)) != TC_OK)
             return st;
         *out_pos += d->element_size;

@@ -164,7 +164,7 @@ typedef struct {
 #define TC_SUFFIX_SETS 15
 #define TC_SIGN_CONTEXTS 12
 
-/* Streaming decoder state for one tensor: 788 bytes on a 32-bit core,
+/* Streaming decoder state for one tensor: 752 bytes on a 32-bit core,
  * caller-owned. */
 typedef struct {
     uint32_t range;
@@ -176,24 +176,31 @@ typedef struct {
     uint32_t base_crc;      /* delta modes: CRC of the base bytes read so far */
     uint32_t expected_base_crc;
     int32_t offset;
-    const uint8_t *steps;
-    uint32_t step_count;
-    uint32_t inner_size;    /* elements per channel run (quantized, per-channel) */
-    uint32_t inner_left;
-    uint32_t channel;
+    /* A quantized tensor's steps, or a lossless tensor's channel peaks
+     * (FORMAT 5.9): no tensor has both, so they share their bytes. */
+    union {
+        struct {
+            const uint8_t *steps;
+            uint32_t step_count;
+            uint32_t inner_size; /* elements per channel run (per-channel steps) */
+            uint32_t inner_left;
+            uint32_t channel;
+        } quantized;
+        struct {
+            uint32_t magnitude;    /* P; 0: no peaks */
+            uint32_t at;           /* values_left at the next peak; 0: none left */
+            uint16_t channels;     /* C; their entries follow the ring in the work buffer */
+            uint16_t inner;        /* elements per channel run: the dims after the axis */
+            uint16_t slabs;        /* runs per channel: the dims before the axis */
+            uint16_t read;         /* entries read from the payload */
+            uint16_t scan_slab;    /* where the search for the next peak goes on */
+            uint16_t scan_channel;
+        } peaks;
+    } u;
     int8_t *history;        /* caller's ring: last levels or column activities */
     uint32_t history_length; /* H of FORMAT 5.7; 0: no prediction */
     uint32_t history_pos;   /* the element's column: its position in the ring or row */
     uint32_t factors_left;  /* factor values to decode before the next element (FORMAT 5.8) */
-    uint8_t *peak_table;    /* channel peaks (FORMAT 5.9): 2 bytes per channel in the work buffer */
-    uint32_t peak;          /* their magnitude P; 0: none */
-    uint32_t peak_channels; /* C */
-    uint32_t peak_inner;    /* elements per channel run: the dims after the axis */
-    uint32_t peak_slabs;    /* runs per channel: the dims before the axis */
-    uint32_t peaks_read;    /* peak entries read from the payload */
-    uint32_t peak_at;       /* values_left at the next peak; 0: none left */
-    uint32_t scan_slab;     /* where the search for the next peak goes on */
-    uint32_t scan_channel;
     uint16_t activity;      /* running magnitude-class average (FORMAT 5.4) */
     uint16_t factor_activity; /* the factor values' own (FORMAT 5.8) */
     uint8_t rank;
@@ -206,7 +213,7 @@ typedef struct {
     uint8_t prediction;     /* tc_prediction */
     uint8_t quantizer;      /* tc_quantizer */
     uint8_t quantizer_state; /* dependent quantization state, 0..7 */
-    uint8_t peak_negative;  /* the sign of the peak at peak_at */
+    uint8_t peak_negative;  /* the sign of the peak due next (FORMAT 5.9) */
     tc_context prefix[TC_PREFIX_SETS][TC_PREFIX_BINS];
     tc_context suffix[TC_SUFFIX_SETS][2][3];
     tc_context sign[TC_SIGN_CONTEXTS];

@@ -1872,7 +1872,7 @@ static void test_peaks_resume(void)
         if (st == TC_NEED_INPUT)
             in_size++;
         st = tc_decoder_run(&d, payload(&f), &in_pos, in_size, out, &out_pos, out_pos + 1u);
-        if (st == TC_NEED_INPUT && d.peaks_read > 0 && d.peaks_read < CHANNELS) {
+        if (st == TC_NEED_INPUT && d.u.peaks.read > 0 && d.u.peaks.read < CHANNELS) {
             stops_inside++;
             EXPECT(out_pos == 0);
         }
@@ -1884,7 +1884,7 @@ static void test_peaks_resume(void)
     EXPECT(tc_decoder_init(&d, &f.info) == TC_OK && tc_decoder_set_history(&d, work, sizeof work) == TC_OK);
     in_pos = out_pos = 0;
     EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, 0) == TC_NEED_OUTPUT);
-    EXPECT(d.peaks_read == CHANNELS && out_pos == 0 && in_pos > 0);
+    EXPECT(d.u.peaks.read == CHANNELS && out_pos == 0 && in_pos > 0);
     EXPECT(tc_decoder_run(&d, payload(&f), &in_pos, f.info.payload_size, out, &out_pos, N) == TC_OK);
     EXPECT(out_pos == N && memcmp(out, f.expected, N) == 0);
 }
