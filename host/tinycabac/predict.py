@@ -74,7 +74,7 @@ SCALE_SAMPLE_ROWS = 8
 SCALE_SAMPLE_MIN = 8192
 SCALE_SAMPLE_MAX = 32768
 PREDICTION_CLAMP = (-128, 127)
-HISTORY_FIELD_BYTES = 2
+HISTORY_FIELD_BYTES = 2  # the history varint (FORMAT 3.2): 1 to 3 bytes, priced as 2
 FACTOR_FIELD_BYTES = 2  # rank and shift (FORMAT 3.2)
 # Factor prediction: the ranks tried, and the smallest side (rows and
 # columns) a tensor needs for it; a rank must be at most a quarter of the
@@ -458,8 +458,9 @@ def code_levels(name: str, shape: tuple[int, ...], levels: np.ndarray, allowed: 
 
 
 def _entry_and_payload_bytes(coded: CodedLevels) -> int:
-    """What a choice adds to the stream: its payload, and the u16 history
-    field a predicted tensor's directory entry carries (FORMAT 3.2)."""
+    """What a choice adds to the stream: its payload, and the fields a
+    predicted or peaked tensor's directory entry carries (FORMAT 3.2),
+    priced at their usual sizes."""
     fields = HISTORY_FIELD_BYTES if coded.prediction != PREDICT_NONE else 0
     fields += PEAK_FIELD_BYTES if coded.peaks else 0
     return len(coded.payload) + fields + (FACTOR_FIELD_BYTES if coded.prediction == PREDICT_FACTORS else 0)
