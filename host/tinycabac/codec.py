@@ -120,8 +120,10 @@ def _crc32(array: np.ndarray) -> int:
     return zlib.crc32(_le_bytes(array))
 
 
-def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), **fields) -> TensorEntry:
-    coded = code_levels(name, array.shape, levels, prediction, peaks_allowed=mode == MODE_LOSSLESS)
+def _levels_entry(name, array, mode, levels, decoded, prediction=Prediction(), found_peaks=None,
+                  **fields) -> TensorEntry:
+    coded = code_levels(name, array.shape, levels, prediction, peaks_allowed=mode == MODE_LOSSLESS,
+                        found_peaks=found_peaks)
     return TensorEntry(
         name=name,
         dtype=array.dtype,
@@ -148,11 +150,14 @@ def _encode_integer(name: str, array: np.ndarray, base: np.ndarray | None, predi
         )
     offset = _lossless_offset(array)
     levels = array.astype(np.int64).ravel()
-    if offset != 0 and prediction.kind != "none" and prediction.history != 0 and \
-            find_peaks(levels, array.shape, prediction.max_history) is not None:
+    peaks_about_0 = None
+    if offset != 0 and prediction.kind != "none" and prediction.history != 0:
+        peaks_about_0 = find_peaks(levels, array.shape, prediction.max_history)
+    if peaks_about_0 is not None:
         offset = 0  # symmetric int8 weights: their +-127 are channel peaks (FORMAT 5.9) only about 0
     levels -= offset
-    return _levels_entry(name, array, MODE_LOSSLESS, levels, array, prediction, offset=offset)
+    return _levels_entry(name, array, MODE_LOSSLESS, levels, array, prediction, found_peaks=peaks_about_0,
+                         offset=offset)
 
 
 def _named_step(name: str, make: Callable[..., Step], value) -> Step:

@@ -424,16 +424,18 @@ def _code_with_peaks(name: str, levels: np.ndarray, plain: CodedLevels, peaks: P
 
 
 def code_levels(name: str, shape: tuple[int, ...], levels: np.ndarray, allowed: Prediction,
-                peaks_allowed: bool = False) -> CodedLevels:
+                peaks_allowed: bool = False, found_peaks: Peaks | None = None) -> CodedLevels:
     """Code a tensor's levels each allowed, promising way; keep the smallest.
     `peaks_allowed` (lossless levels) lets the channel peaks of FORMAT 5.9
     go with no prediction and with scale prediction, where they promise to
     pay (peaks.find_peaks): those two are then coded with peaks only, which
-    spares an encode of each (the peaks' gain is all but certain there)."""
+    spares an encode of each (the peaks' gain is all but certain there).
+    `found_peaks`: what find_peaks already returned for these very levels
+    and this `allowed`, so that a large tensor is not searched twice."""
     levels = np.ascontiguousarray(levels, dtype=np.int64).ravel()
     peaks = None
     if peaks_allowed and allowed.kind != "none" and allowed.history != 0:
-        peaks = find_peaks(levels, shape, allowed.max_history)
+        peaks = found_peaks if found_peaks is not None else find_peaks(levels, shape, allowed.max_history)
     coded, refused = [], []
     for kind, history in _candidates(levels, shape, allowed):
         try:
