@@ -12,6 +12,9 @@ what a trained per-context pair would save on the corpus, on the bins the format
   ideal code length of each context under each pair;
 - the pair of each context is chosen on the other eleven models (leave one model out).
 
+It also replays the logs with the format's pair and the contexts carried from each tensor
+to the next instead of restarted (a decoder could then no longer start at any tensor).
+
 It also prints how the stream's bits split between prefix, suffix and sign contexts.
 Nothing here is in the format (docs/DESIGN_NOTES.md, "Compression experiments").
 
@@ -65,16 +68,18 @@ def build(work: Path) -> tuple[Path, Path]:
     return tracer, costs
 
 
-def model_costs(args) -> tuple[str, int, np.ndarray]:
-    """(model, stream bits, ideal bits of each context under each rate pair)."""
+def model_costs(args) -> tuple[str, int, np.ndarray, np.ndarray]:
+    """(model, stream bits, ideal bits of each context under each rate pair,
+    the same with the contexts carried from tensor to tensor)."""
     model, work, tracer, costs = args
     tensors = bench_lossless.tensor_dict(model, [t.int8_levels() for t in model.tensors])
     stream, trace = work / f"{model.name}.tcb", work / f"{model.name}.trace"
     stream.write_bytes(tinycabac.encode(tensors))
     subprocess.run([str(tracer), str(stream), str(trace)], check=True)
-    table = subprocess.run([str(costs), str(trace)], check=True, capture_output=True, text=True).stdout
+    tables = [subprocess.run([str(costs), str(trace)] + extra, check=True, capture_output=True, text=True).stdout
+              for extra in ([], ["carry"])]
     os.remove(trace)
-    return model.name, 8 * stream.stat().st_size, np.loadtxt(table.splitlines())
+    return (model.name, 8 * stream.stat().st_size) + tuple(np.loadtxt(t.splitlines()) for t in tables)
 
 
 def main() -> None:
@@ -83,16 +88,18 @@ def main() -> None:
         tracer, costs = build(work)
         with Pool(2) as pool:
             rows = pool.map(model_costs, [(m, work, tracer, costs) for m in load_corpus()])
-    total = sum(c for _, _, c in rows)
-    stream_bits = sum(b for _, b, _ in rows)
+    total = sum(row[2] for row in rows)
+    carried = sum(row[3] for row in rows)
+    stream_bits = sum(row[1] for row in rows)
     now = total[:, FORMAT_PAIR]
     print("share of the stream's bits: prefix {:.1%}, suffix {:.1%}, sign {:.1%}".format(
         now[:PREFIX].sum() / stream_bits, now[PREFIX:SUFFIX].sum() / stream_bits, now[SUFFIX:].sum() / stream_bits))
+    print(f"contexts carried from tensor to tensor: {100 * (carried[:, FORMAT_PAIR].sum() - now.sum()) / stream_bits:+.3f}%")
     print(f"best single pair for all contexts: {100 * (total.sum(0).min() - now.sum()) / stream_bits:+.3f}%")
     print(f"per-context pairs chosen on the corpus itself: {100 * (total.min(1).sum() - now.sum()) / stream_bits:+.3f}%")
     print("| model | per-context pairs chosen on the other models |\n|---|---:|")
     saved = 0.0
-    for name, bits, cost in rows:
+    for name, bits, cost, _ in rows:
         choice = (total - cost).argmin(1)
         change = cost[np.arange(cost.shape[0]), choice].sum() - cost[:, FORMAT_PAIR].sum()
         saved += change

@@ -1,10 +1,13 @@
 /* Replays a bin log (trace_bins.c) with every pair of adaptation rates of a
  * grid and prints, per context (a line) and pair (a column, fast-major), the
  * ideal code length in bits.  Contexts start from the format's table at each
- * tensor, as the decoder starts them (FORMAT 5.2). */
+ * tensor, as the decoder starts them (FORMAT 5.2); with a second argument
+ * "carry", only at the first tensor, each later one starting where the
+ * tensor before it left them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "tc_model.h"
 
 static const unsigned FAST[] = {3, 4, 5, 6, 7};
@@ -44,14 +47,16 @@ static void replay(unsigned c, unsigned bin)
 int main(int argc, char **argv)
 {
     FILE *f;
-    int c, bin;
+    int c, bin, carry, tensors = 0;
     unsigned i, p;
-    if (argc != 2 || !(f = fopen(argv[1], "rb")))
+    if (argc < 2 || argc > 3 || !(f = fopen(argv[1], "rb")))
         return 2;
+    carry = argc == 3 && strcmp(argv[2], "carry") == 0;
     while ((c = getc(f)) != EOF && (bin = getc(f)) != EOF) {
-        if (c == 255)
-            reset();
-        else if (c < TC_CONTEXT_COUNT)
+        if (c == 255) {
+            if (!carry || tensors++ == 0)
+                reset();
+        } else if (c < TC_CONTEXT_COUNT)
             replay((unsigned)c, (unsigned)bin);
     }
     fclose(f);
