@@ -21,7 +21,6 @@ WORTH_TRYING_CHANNEL_SIZE = 2048
 # promised_bits looks at this many levels, and the peaks must promise this much
 PROXY_SAMPLE = 4096
 MIN_PROMISED_BITS = 32
-PEAK_FIELD_BYTES = 2  # the directory's peak magnitude (LEB128) and axis, for a small P
 
 
 @dataclass(frozen=True)

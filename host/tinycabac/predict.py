@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import native
-from .peaks import PEAK_FIELD_BYTES, Peaks, find_peaks
+from .peaks import Peaks, find_peaks
 from .container import (
     MAX_FACTOR_RESIDUAL,
     MAX_FACTOR_SHIFT,
@@ -43,6 +43,7 @@ from .container import (
     PREDICT_NONE,
     PREDICT_SCALE,
     FormatError,
+    leb128,
 )
 
 # The working memory a decoder needs for a predicted tensor: H bytes for
@@ -74,7 +75,6 @@ SCALE_SAMPLE_ROWS = 8
 SCALE_SAMPLE_MIN = 8192
 SCALE_SAMPLE_MAX = 32768
 PREDICTION_CLAMP = (-128, 127)
-HISTORY_FIELD_BYTES = 2  # the history varint (FORMAT 3.2): 1 to 3 bytes, priced as 2
 FACTOR_FIELD_BYTES = 2  # rank and shift (FORMAT 3.2)
 # Factor prediction: the ranks tried, and the smallest side (rows and
 # columns) a tensor needs for it; a rank must be at most a quarter of the
@@ -461,11 +461,18 @@ def code_levels(name: str, shape: tuple[int, ...], levels: np.ndarray, allowed: 
 
 def _entry_and_payload_bytes(coded: CodedLevels) -> int:
     """What a choice adds to the stream: its payload, and the fields a
-    predicted or peaked tensor's directory entry carries (FORMAT 3.2),
-    priced at their usual sizes."""
-    fields = HISTORY_FIELD_BYTES if coded.prediction != PREDICT_NONE else 0
-    fields += PEAK_FIELD_BYTES if coded.peaks else 0
-    return len(coded.payload) + fields + (FACTOR_FIELD_BYTES if coded.prediction == PREDICT_FACTORS else 0)
+    predicted or peaked tensor's directory entry carries (FORMAT 3.2)."""
+    return len(coded.payload) + directory_field_bytes(coded.prediction, coded.history, coded.peaks)
+
+
+def directory_field_bytes(prediction: int, history: int, peaks: Peaks | None = None) -> int:
+    """The bytes a prediction and channel peaks add to a directory entry
+    (FORMAT 3.2), exactly: the history varint, a factored tensor's rank and
+    shift, and for peaks their axis and what P's varint takes beyond the
+    one byte of peak = 0 that every lossless entry carries."""
+    fields = len(leb128(history)) if prediction != PREDICT_NONE else 0
+    fields += FACTOR_FIELD_BYTES if prediction == PREDICT_FACTORS else 0
+    return fields + (len(leb128(peaks.magnitude)) if peaks else 0)
 
 
 def check_prediction(name: str, kind, history, max_history) -> Prediction:

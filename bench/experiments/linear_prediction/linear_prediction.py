@@ -67,7 +67,8 @@ def coded_bytes(values: np.ndarray, row_length: int) -> int:
     best = len(native.encode_levels(values, "", activity))
     if 0 < row_length < values.size:
         columns = native.column_activities(values, row_length, activity)
-        best = min(best, len(native.encode_levels(values, "", activity, columns)) + predict.HISTORY_FIELD_BYTES)
+        best = min(best, len(native.encode_levels(values, "", activity, columns)) +
+                   predict.directory_field_bytes(predict.PREDICT_SCALE, row_length))
     return best
 
 
@@ -75,7 +76,7 @@ def tensor_bytes(levels: np.ndarray, max_taps: int) -> tuple[int, int]:
     """(bytes as tinycabac codes the tensor now, bytes with the best linear prediction or now)."""
     x = np.ascontiguousarray(levels, dtype=np.int64).ravel()
     now = predict.code_levels("t", tuple(levels.shape), x, predict.Prediction())
-    now_bytes = len(now.payload) + (predict.HISTORY_FIELD_BYTES if now.history else 0)
+    now_bytes = len(now.payload) + predict.directory_field_bytes(now.prediction, now.history, now.peaks)
     if x.size < MIN_ELEMENTS:
         return now_bytes, now_bytes
     row_length = x.size // levels.shape[0] if levels.ndim >= 2 else 0
