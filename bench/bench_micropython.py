@@ -255,8 +255,8 @@ def render(speed: list[dict], cpython_rate: float, heap: dict) -> str:
         f"{heap['elements'] / heap['seconds'] / 1e6:.1f} Mweights/s.",
         "",
         "Per refill and per output piece the decoder allocates nothing (the window, the state array and the"
-        " per-tensor entry are reused or allocated once per tensor), so the heap needed does not grow with the"
-        " stream. Importing tcdec.py and tcdec_viper.py from source compiles them on the device, which needs roughly 150-200 KB of heap"
+        " working memory are reused, the last grown only for a tensor that needs more than any before; the"
+        " per-tensor entry is allocated once per tensor), so the heap needed does not grow with the stream. Importing tcdec.py and tcdec_viper.py from source compiles them on the device, which needs roughly 150-200 KB of heap"
         " on x64 (64-bit objects; less on 32-bit ports): use the .mpy on small boards.",
         "",
     ]

@@ -40,12 +40,14 @@ factors of its H columns and of the row being decoded (H <= 65535, rank <=
 64); a lossless tensor with info.peak != 0 (FORMAT 5.9) 2 bytes more per
 channel along info.peak_axis, for the place and sign of each channel's
 peak (tinycabac's encoder asks for at most 16384 bytes in all unless told
-otherwise).  Quantized tensors use the uniform or the dependent quantizer
-(info.quantizer 'uniform' or 'dependent', FORMAT 6.2); the dependent one
-carries an 8-state machine from element to element, and from piece to
-piece.  Every failure is a `DecodeError` (a ValueError) subclass with a
-clear message; decoded data is checked against the stream's CRC-32 before
-a tensor is reported complete.
+otherwise).  read(), read_into() and chunks() share one such buffer, kept
+by the Decoder and grown only for a tensor that needs more than any before;
+a reader from open() has its own.  Quantized tensors use the uniform or
+the dependent quantizer (info.quantizer 'uniform' or 'dependent', FORMAT
+6.2); the dependent one carries an 8-state machine from element to
+element, and from piece to piece.  Every failure is a `DecodeError` (a
+ValueError) subclass with a clear message; decoded data is checked against
+the stream's CRC-32 before a tensor is reported complete.
 """
 
 import array
@@ -1321,13 +1323,14 @@ class TensorReader:
         # row's A (rank), decoded into it before the elements that use them.
         # FORMAT 5.9: with channel peaks, after the ring's H bytes (if any), 2
         # bytes per channel for the place and the sign of its peak.
-        # An empty tensor decodes nothing, so it needs none.
-        self._ring = bytearray(info.work_size) if info.work_size and info.size else _NO_HISTORY
-        if info.prediction == "scale" and info.size:
-            for i in range(info.history):
-                self._ring[i] = info.initial_activity
-        # read(), read_into() and chunks() reuse the decoder's state array
-        # (2.5 KB); readers from open() own theirs and may interleave.
+        # An empty tensor decodes nothing, so it needs none.  read(),
+        # read_into() and chunks() reuse the decoder's buffer, as they reuse
+        # its state array (2.5 KB); readers from open() own theirs and may
+        # interleave.
+        self._ring = _NO_HISTORY
+        if info.work_size and info.size:
+            work = decoder._shared_work(info.work_size) if shared else memoryview(bytearray(info.work_size))
+            self._ring = _start_work(work, info)
         self._decoder = decoder if shared else None
         if shared:
             decoder._state_user = self
@@ -1510,6 +1513,7 @@ class Decoder:
             self._source = _BytesSource(_as_bytes_like(stream))
         self._state = None
         self._state_user = None
+        self._work = None  # see _shared_work
         self._by_name = None  # (entry indices, their names' hashes), by hash: built on the first lookup by name
         self._open()
 
@@ -1708,6 +1712,41 @@ class Decoder:
         if self._state is None:
             self._state = _new_state()
         return self._state
+
+    def _shared_work(self, size):
+        """`size` bytes of the working memory that read(), read_into() and
+        chunks() share: one buffer, grown only for a tensor that needs more
+        (a fresh one per tensor is garbage the collector is slow to take
+        back: 2 KB a tensor with 1024 peak channels)."""
+        if self._work is None or len(self._work) < size:
+            self._work = None  # the old buffer may go before the new one comes
+            self._work = memoryview(bytearray(size))
+        return self._work[0:size]
+
+
+def _start_work(work, info):
+    """A tensor's working memory (a memoryview of exactly info.work_size
+    bytes), as the format starts it: the H ring bytes of difference
+    prediction 0, of scale prediction the initial activity (FORMAT 5.7).
+    Factors (5.8) and peak entries (5.9) are decoded into it before they are
+    read, so whatever an earlier tensor left there never shows."""
+    if info.prediction == "scale":
+        _fill(work, info.history, info.initial_activity)
+    elif info.prediction == "difference":
+        _fill(work, info.history, 0)
+    return work
+
+
+def _fill(view, count, value):
+    """view[:count] = value, in about log2(count) copies of what is done so
+    far: no per-byte loop, and no temporary of `count` bytes."""
+    if count:
+        view[0] = value
+    done = 1
+    while done < count:
+        step = min(done, count - done)
+        view[done : done + step] = view[0:step]
+        done += step
 
 
 def _check_buffer(info, buffer):
