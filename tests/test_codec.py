@@ -963,3 +963,25 @@ def test_directory_entries_read_in_order_are_parsed_once():
         assert lib.tc_stream_tensor(s, index, info) == native.TC_ERR_RESERVED
     data[20] = stream[20]
     assert lib.tc_stream_tensor(s, 3, info) == 0 and ffi.unpack(ffi.cast("char *", info.name), 2) == b"t3"
+
+
+@pytest.mark.parametrize("prediction, history, peak", [
+    (0, 0, 127), (1, 3, 0), (2, 127, 0), (2, 128, 127), (2, 16384, 200), (3, 300, 0), (0, 0, 2**31),
+])
+def test_the_encoder_prices_directory_fields_at_their_exact_size(prediction, history, peak):
+    """What predict adds to a choice's payload for its directory fields is
+    exactly what they add to the entry (FORMAT 3.2), so near-ties go to the
+    smaller stream."""
+    from tinycabac.container import MODE_LOSSLESS, TensorEntry
+    from tinycabac.peaks import Peaks
+    from tinycabac.predict import directory_field_bytes
+
+    def entry_size(**fields) -> int:
+        entry = TensorEntry(name="w", dtype=np.dtype(np.int8), shape=(64, 300), mode=MODE_LOSSLESS, payload=b"x",
+                            crc32=0, **fields)
+        return len(entry.directory_bytes(0))
+
+    factors = dict(rank=8, factor_shift=4) if prediction == 3 else {}
+    peaks = Peaks(peak, axis=0, channels=64, channel_size=300, mask=np.zeros(0, bool), preamble=[]) if peak else None
+    added = entry_size(prediction=prediction, history=history, peak=peak, **factors) - entry_size()
+    assert directory_field_bytes(prediction, history, peaks) == added
