@@ -985,3 +985,26 @@ def test_the_encoder_prices_directory_fields_at_their_exact_size(prediction, his
     peaks = Peaks(peak, axis=0, channels=64, channel_size=300, mask=np.zeros(0, bool), preamble=[]) if peak else None
     added = entry_size(prediction=prediction, history=history, peak=peak, **factors) - entry_size()
     assert directory_field_bytes(prediction, history, peaks) == added
+
+
+def test_peaks_that_move_the_offset_to_0_are_searched_once(monkeypatch):
+    """Symmetric int8 weights whose median is not 0 are coded about 0 when
+    their channels' +-127 make peaks there; the peaks found for that choice
+    are the ones coded, not searched for a second time."""
+    from tinycabac import codec, peaks, predict
+
+    calls = []
+
+    def counting_find_peaks(*args):
+        calls.append(args)
+        return peaks.find_peaks(*args)
+
+    monkeypatch.setattr(codec, "find_peaks", counting_find_peaks)
+    monkeypatch.setattr(predict, "find_peaks", counting_find_peaks)
+    rng = np.random.default_rng(5)
+    weights = np.clip(np.rint(rng.normal(3, 20, (64, 600))), -126, 126).astype(np.int8)
+    weights[np.arange(64), rng.integers(0, 600, 64)] = 127 * rng.choice([-1, 1], 64)
+    summary = tinycabac.info(stream := tinycabac.encode({"w": weights}))[0]
+    assert (summary.offset, summary.peak) == (0, 127)
+    assert len(calls) == 1
+    assert np.array_equal(tinycabac.decode(stream)["w"], weights)
