@@ -12,9 +12,9 @@ export PLATFORMIO_SETTING_ENABLE_TELEMETRY := No
 # The portability tier (tests/test_portability.py) adds a big-endian
 # cross-compiler run under qemu-user and an AVR toolchain (16-bit int) run
 # under simavr: about 70 MB to download, 420 MB installed.
-SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev valgrind cppcheck \
+SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang libclang-rt-14-dev valgrind cppcheck cmake \
 	gcc-s390x-linux-gnu libc6-dev-s390x-cross qemu-user gcc-avr avr-libc simavr
-SYSTEM_TOOLS := arm-none-eabi-gcc qemu-system-arm clang valgrind cppcheck s390x-linux-gnu-gcc qemu-s390x avr-gcc simavr
+SYSTEM_TOOLS := arm-none-eabi-gcc qemu-system-arm clang valgrind cppcheck cmake s390x-linux-gnu-gcc qemu-s390x avr-gcc simavr
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test setup system-deps golden bench bench-all mpy fuzz sanitize firmware-report clean
