@@ -75,3 +75,24 @@ def test_the_installed_wheel_decodes_a_golden_vector(wheel_from_sdist, tmp_path)
     assert done.returncode == 0, done.stderr
     decoded = dict(line.split() for line in done.stdout.splitlines())
     assert decoded == {t["name"]: t["sha256"] for t in vector["tensors"]}
+
+
+def test_every_package_of_the_project_has_one_version():
+    """pyproject.toml, the Python package, the PlatformIO and CMake libraries
+    and the MicroPython module (and its mip package) name the same release."""
+    import json
+    import re
+    import tomllib
+
+    import tinycabac
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    cmake_project = re.search(r"project\(tinycabac VERSION (\S+)", (REPO / "decoder_c/CMakeLists.txt").read_text())
+    tcdec_version = re.search(r'^__version__ = "([^"]+)"', (REPO / "firmware/micropython/tcdec.py").read_text(), re.M)
+    assert {
+        "tinycabac": tinycabac.__version__,
+        "library.json": json.loads((REPO / "decoder_c/library.json").read_text())["version"],
+        "CMakeLists.txt": cmake_project.group(1),
+        "tcdec": tcdec_version.group(1),
+        "package.json": json.loads((REPO / "firmware/micropython/package.json").read_text())["version"],
+    } == dict.fromkeys(("tinycabac", "library.json", "CMakeLists.txt", "tcdec", "package.json"), version)
