@@ -5,7 +5,6 @@ every golden vector's digests as the manifest has them; added to another
 project with add_subdirectory; and cross-built for a Cortex-M0+."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -121,7 +120,7 @@ set(CMAKE_C_FLAGS_INIT "-mcpu=cortex-m0plus -mthumb -Os {STRICT_FLAGS}")
 """)
     build = tmp_path / "build"
     cmake_build(DECODER, build, f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", "-DTINYCABAC_EXAMPLES=OFF")
-    readelf = shutil.which("arm-none-eabi-readelf") or require_tool("arm-none-eabi-readelf")
+    readelf = require_tool("arm-none-eabi-readelf")
     for library, symbol in (("libtinycabac.a", "tc_decoder_run"), ("libtinycabac_tflite.a", "tc_tflite_rebuild")):
         symbols = subprocess.run([readelf, "-s", str(build / library)], capture_output=True, text=True).stdout
         assert any(line.split()[-1] == symbol and " FUNC " in line for line in symbols.splitlines() if line.split())

@@ -64,6 +64,11 @@ static size_t tensor_bytes(const tc_tensor_info *t)
     return bytes > (uint64_t)(SIZE_MAX - 1u) ? 0u : (size_t)bytes;
 }
 
+static int is_update(const tc_tensor_info *t)
+{
+    return t->mode == TC_MODE_DELTA_LOSSLESS || t->mode == TC_MODE_DELTA_QUANTIZED;
+}
+
 /* The base of update tensor `t`: the tensor of the same name in `base`,
  * decoded into out[0 .. size). */
 static tc_status decode_base(tc_stream *base, const tc_tensor_info *t, uint8_t *out, size_t size)
@@ -90,7 +95,7 @@ static tc_status decode_one(tc_stream *s, tc_stream *base, const tc_tensor_info 
     uint8_t *out = malloc(size + 1u);
     int8_t *work = malloc(t->work_size + 1u);
     tc_status status = out == NULL || work == NULL || (size == 0 && t->element_count != 0) ? TC_ERR_ARGUMENT : TC_OK;
-    if (status == TC_OK && (t->mode == TC_MODE_DELTA_LOSSLESS || t->mode == TC_MODE_DELTA_QUANTIZED))
+    if (status == TC_OK && is_update(t))
         status = decode_base(base, t, out, size);
     if (status == TC_OK)
         status = tc_decode_tensor(s, t, &decoder, out, size, work, t->work_size);
@@ -180,7 +185,7 @@ int main(int argc, char **argv)
         uint32_t crc = 0;
         if ((status = tc_stream_tensor(&s, i, &t)) != TC_OK)
             return fail(status, i);
-        if ((t.mode == TC_MODE_DELTA_LOSSLESS || t.mode == TC_MODE_DELTA_QUANTIZED) && base.data == NULL) {
+        if (is_update(&t) && base.data == NULL) {
             printf("FAIL an update: give the stream of its base with --base (tensor %lu)\n", (unsigned long)i);
             return 1;
         }
